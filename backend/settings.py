@@ -1,0 +1,73 @@
+"""One settings object for every process of mixscope (API, worker, CLI, dashboard).
+
+Values come from the environment (prefix ``MIXSCOPE_``) or a ``.env`` file. The embedded
+default keeps everything under one *store folder*: ``<store>/mixscope.db`` (SQLite),
+``<store>/artifacts`` (safetensors files) and ``<store>/broker.db`` (Celery's SQLite broker).
+Any of the three can be pointed elsewhere (PostgreSQL, ``s3://bucket/prefix``, Redis).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_store_dir() -> Path:
+    """The per-user data folder used when no ``--store`` is given."""
+    return Path(platformdirs.user_data_dir("mixscope", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MIXSCOPE_", env_file=".env", extra="ignore")
+
+    store: Path = Field(default_factory=default_store_dir,
+                        description="Folder for the embedded database, artifacts and broker.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<store>/mixscope.db")
+    artifact_url: str | None = Field(
+        None, description="fsspec URL of the artifact root; default <store>/artifacts")
+    broker_url: str | None = Field(
+        None, description="Celery broker; default sqla+sqlite:///<store>/broker.db")
+    data_dir: Path | None = Field(
+        None, description="Folder holding torchvision datasets; default <store>/data")
+    allow_download: bool = Field(False, description="Let torchvision download missing datasets.")
+    api_url: str = Field("http://127.0.0.1:8000", description="Where the dashboard finds the API.")
+    api_token: str | None = Field(
+        None, description="Token required by mutating routes when the API listens beyond loopback.")
+    api_host: str = "127.0.0.1"
+    heartbeat_timeout_s: float = Field(
+        120.0, description="A running run whose heartbeat is older than this is requeued.")
+    torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.store / 'mixscope.db'}"
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or str(self.store / "artifacts")
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.store / 'broker.db'}"
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir or (self.store / "data")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_for_store(store: str | os.PathLike | None) -> Settings:
+    """Settings with ``--store`` applied (the CLI's flag beats the environment)."""
+    if store is None:
+        return Settings()
+    return Settings(store=Path(store).expanduser().resolve())
