@@ -1,0 +1,112 @@
+"""Checkpoints as flat dicts of tensors (safetensors through ``store.put_tensors``; no pickle).
+
+A training checkpoint holds everything that makes a resumed run continue bit-for-bit:
+the model's parameters and buffers (``model.<name>``), the optimiser's per-parameter state
+(``optim.<index>.<key>``), the states of the run's torch generators (``rng.<purpose>``) and a
+small JSON header (``meta``: epoch, step, optimiser param groups, anything else scalar)
+stored as a uint8 tensor. The learning rate is a pure function of the step
+(``trainer.schedule.lr_at``), so there is no scheduler state to save.
+
+Two kinds of files: a rolling ``latest`` (``epoch=None``) rewritten every
+``record.checkpoint_every`` epochs, and per-recorded-epoch model-only snapshots
+(``epoch=E``) that on-demand extraction (``extract_triple``) reads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import torch
+
+KIND = "checkpoint"
+
+
+def _json_tensor(obj: Any) -> torch.Tensor:
+    return torch.frombuffer(bytearray(json.dumps(obj).encode()), dtype=torch.uint8).clone()
+
+
+def _tensor_json(t: torch.Tensor) -> Any:
+    return json.loads(bytes(t.cpu().numpy().tobytes()).decode())
+
+
+def model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict as contiguous CPU tensors, keys prefixed ``model.``."""
+    return {f"model.{k}": v.detach().to("cpu").contiguous().clone()
+            for k, v in model.state_dict().items()}
+
+
+def load_model_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(state, strict=True)
+
+
+def pack(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+         generators: dict[str, torch.Generator], meta: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Everything needed to resume, as one flat ``{name: tensor}`` dict."""
+    out = model_tensors(model)
+    header = dict(meta)
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        header["param_groups"] = sd["param_groups"]
+        scalars: dict[str, dict[str, Any]] = {}
+        for idx, st in sd["state"].items():
+            for key, val in st.items():
+                if torch.is_tensor(val):
+                    out[f"optim.{idx}.{key}"] = val.detach().to("cpu").contiguous().clone()
+                else:  # e.g. a python-number step in old optimisers
+                    scalars.setdefault(str(idx), {})[key] = val
+        header["optim_scalars"] = scalars
+    for name, g in generators.items():
+        out[f"rng.{name}"] = g.get_state().clone()
+    out["meta"] = _json_tensor(header)
+    return out
+
+
+def unpack(tensors: dict[str, torch.Tensor], model: torch.nn.Module,
+           optimizer: torch.optim.Optimizer | None,
+           generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    """Restore model, optimiser and generators in place; returns the ``meta`` header."""
+    header = _tensor_json(tensors["meta"])
+    load_model_tensors(model, tensors)
+    if optimizer is not None and "param_groups" in header:
+        state: dict[int, dict[str, Any]] = {}
+        for name, val in tensors.items():
+            if name.startswith("optim."):
+                _, idx, key = name.split(".", 2)
+                state.setdefault(int(idx), {})[key] = val
+        for idx, sc in header.get("optim_scalars", {}).items():
+            state.setdefault(int(idx), {}).update(sc)
+        optimizer.load_state_dict({"state": state, "param_groups": header["param_groups"]})
+    for name, g in generators.items():
+        key = f"rng.{name}"
+        if key in tensors:
+            g.set_state(tensors[key].to(torch.uint8).cpu())
+    return header
+
+
+def save_latest(store, run_id: str, tensors: dict[str, torch.Tensor]) -> None:
+    store.put_tensors(run_id, KIND, tensors, epoch=None)
+
+
+def load_latest(store, run_id: str) -> dict[str, torch.Tensor] | None:
+    """The rolling checkpoint, or None when the run has none yet."""
+    if not has_checkpoint(store, run_id, None):
+        return None
+    return store.get_tensors(run_id, KIND, epoch=None)
+
+
+def save_epoch(store, run_id: str, epoch: int, model: torch.nn.Module) -> None:
+    """Model-only snapshot of a recorded epoch (for on-demand extraction)."""
+    store.put_tensors(run_id, KIND, model_tensors(model), epoch=epoch)
+
+
+def load_epoch(store, run_id: str, epoch: int) -> dict[str, torch.Tensor]:
+    return store.get_tensors(run_id, KIND, epoch=epoch)
+
+
+def has_checkpoint(store, run_id: str, epoch: int | None) -> bool:
+    for art in store.list_artifacts(run_id, KIND):
+        if getattr(art, "epoch", None) == epoch:
+            return True
+    return False

@@ -1,0 +1,218 @@
+"""Activations of the probe set, classifier snapshots, λ-trajectories and spectra.
+
+At every recorded epoch the worker feeds all probe points (clean examples, then mixed
+pairs ``λ x_a + (1-λ) x_b`` in the model's input space) through the network and stores one
+``activations`` array per (epoch, layer), rows in probe order. Input-space mixing is used
+for every method (manifold-mixup runs too) so that runs are comparable point by point.
+
+Mode: ``record.mode == "eval"`` uses BatchNorm running statistics; ``"train"`` uses batch
+statistics of the probe batches and restores the running statistics afterwards, so
+extraction never changes training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from backend.runconfig import RunConfig
+from trainer.probe import triple_rows
+
+EXTRACT_BATCH = 2048
+
+
+@contextlib.contextmanager
+def network_mode(model: torch.nn.Module, mode: str) -> Iterator[None]:
+    """Put ``model`` in eval or train mode for extraction; restore mode and BN buffers after."""
+    was_training = model.training
+    saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+    if mode == "train":
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._NormBase):
+                for buf in m.buffers(recurse=False):
+                    saved.append((buf, buf.detach().clone()))
+        model.train()
+    else:
+        model.eval()
+    try:
+        yield
+    finally:
+        for buf, copy in saved:
+            buf.copy_(copy)
+        model.train(was_training)
+
+
+def probe_index(probe: dict[str, np.ndarray], rows: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per probe row: (index_a, index_b, λ) with clean rows as (i, i, 1)."""
+    ci = probe["clean_index"]
+    a = np.concatenate([ci, probe["pair_a"]])
+    b = np.concatenate([ci, probe["pair_b"]])
+    lam = np.concatenate([np.ones(len(ci), np.float32), probe["pair_lambda"].astype(np.float32)])
+    if rows is not None:
+        a, b, lam = a[rows], b[rows], lam[rows]
+    return a, b, lam
+
+
+def mixed_batch(X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.ndarray) -> torch.Tensor:
+    """``λ X[a] + (1-λ) X[b]`` for index arrays a, b (n,) and λ (n,); shape (n, *X.shape[1:])."""
+    dev = X.device
+    ia = torch.as_tensor(a, device=dev)
+    ib = torch.as_tensor(b, device=dev)
+    lt = torch.as_tensor(lam, device=dev, dtype=X.dtype).view(-1, *([1] * (X.dim() - 1)))
+    return lt * X[ia] + (1 - lt) * X[ib]
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def features_of(model, X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.ndarray,
+                layers: list[str], *, mode: str = "eval", batch: int = EXTRACT_BATCH,
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Activations at ``layers`` (each (n, k) float32) and logits (n, C) of mixed inputs."""
+    outs: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    logits_all = []
+    with network_mode(model, mode), _autocast(X.device):
+        for s in range(0, len(a), batch):
+            xb = mixed_batch(X, a[s:s + batch], b[s:s + batch], lam[s:s + batch])
+            if X.device.type == "cuda" and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            logits, feats = model.forward_layers(xb, layers)
+            logits_all.append(logits.float().cpu().numpy())
+            for name in layers:
+                outs[name].append(feats[name].float().reshape(len(xb), -1).cpu().numpy())
+    empty = {name: np.zeros((0, 0), np.float32) for name in layers}
+    res = {name: np.concatenate(v) if v else empty[name] for name, v in outs.items()}
+    return res, (np.concatenate(logits_all) if logits_all else np.zeros((0, 0), np.float32))
+
+
+def classifier_arrays(model) -> dict[str, np.ndarray]:
+    """The linear head: ``weight`` (C, d) and ``bias`` (C,) float32 (zeros when it has none)."""
+    w = model.classifier.weight.detach().float().cpu().numpy()
+    bias = model.classifier.bias
+    b = bias.detach().float().cpu().numpy() if bias is not None else np.zeros(len(w), np.float32)
+    return {"weight": np.ascontiguousarray(w), "bias": np.ascontiguousarray(b)}
+
+
+def trajectory_arrays(model, X: torch.Tensor, probe: dict[str, np.ndarray], layers: list[str],
+                      num_lambdas: int, mode: str) -> dict[str, np.ndarray]:
+    """Activations of the fixed trajectory pairs over a λ grid: ``layer:<name>`` (P, T, d)."""
+    ta, tb = probe["trajectory_a"], probe["trajectory_b"]
+    lambdas = np.linspace(0.0, 1.0, num_lambdas, dtype=np.float32)
+    P, T = len(ta), len(lambdas)
+    a = np.repeat(ta, T)
+    b = np.repeat(tb, T)
+    lam = np.tile(lambdas, P)
+    feats, _ = features_of(model, X, a, b, lam, layers, mode=mode)
+    out = {"lambdas": lambdas, "pair_a": ta.astype(np.int64), "pair_b": tb.astype(np.int64)}
+    for name in layers:
+        out[f"layer:{name}"] = feats[name].reshape(P, T, -1).astype(np.float32)
+    return out
+
+
+def spectra_arrays(features: np.ndarray, labels: np.ndarray, num_classes: int
+                   ) -> dict[str, np.ndarray]:
+    """Singular values per class (C, k) and of all clean features (k,) (centred)."""
+    from backend import maths
+
+    per_class, all_sv = maths.class_spectra(features, labels, num_classes)
+    return {"per_class": np.asarray(per_class, np.float32), "all": np.asarray(all_sv, np.float32)}
+
+
+def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, model,
+                           X: torch.Tensor, probe: dict[str, np.ndarray], layers: list[str],
+                           num_classes: int) -> dict[str, np.ndarray]:
+    """Extract and store everything of one recorded epoch. Returns the penultimate features
+    (n_probe, d) float32 so the caller can compute its metrics without a second pass."""
+    a, b, lam = probe_index(probe)
+    feats, _ = features_of(model, X, a, b, lam, layers, mode=config.record.mode)
+    dtype = np.float16 if config.record.dtype == "float16" else np.float32
+    n_c = len(probe["clean_index"])
+    for name in layers:
+        store.put_arrays(run_id, "activations",
+                         {"features": np.ascontiguousarray(feats[name].astype(dtype))},
+                         epoch=epoch, layer=name)
+        sp = spectra_arrays(feats[name][:n_c], probe["clean_class"], num_classes)
+        store.put_arrays(run_id, "spectra", sp, epoch=epoch, layer=name)
+    store.put_arrays(run_id, "classifier", classifier_arrays(model), epoch=epoch)
+    if config.probe.trajectory_pairs > 0:
+        store.put_arrays(run_id, "trajectory",
+                         trajectory_arrays(model, X, probe, layers,
+                                           config.probe.trajectory_lambdas, config.record.mode),
+                         epoch=epoch)
+    return feats["penultimate"]
+
+
+def default_triple_rows(probe: dict[str, np.ndarray], triple) -> np.ndarray:
+    return triple_rows(probe, tuple(triple))
+
+
+# --- on demand ---------------------------------------------------------------------------------
+
+def extract_triple(store, run_id: str, epoch: int, layer: str, classes) -> None:
+    """Extract a class triple the probe set does not cover, from the epoch's checkpoint.
+
+    Draws pairs for the triple's class pairs (seeded by the run's seed and the triple) and
+    stores them as kind ``extract_cache`` (epoch, layer) with arrays ``features`` plus the
+    probe arrays of those points, meta ``classes=a,b,c``. Idempotent.
+    """
+    from trainer import checkpoint
+    from trainer.data import load_dataset
+    from trainer.loop import build_for_config, resolve_device
+    from trainer.probe import draw_pairs
+
+    info = store.get_run(run_id)
+    if info is None:
+        raise KeyError(f"run {run_id} not found")
+    config = RunConfig.model_validate(info.config)
+    classes = tuple(int(c) for c in classes)
+    key = ",".join(str(c) for c in sorted(classes))
+    for art in store.list_artifacts(run_id, "extract_cache"):
+        if art.epoch == epoch and art.layer == layer and (art.meta or {}).get("classes") == key:
+            return
+    settings = getattr(store, "settings", None)
+    device = resolve_device(config.device)
+    bundle = _load_bundle(config, settings, load_dataset)
+    num_classes = len(bundle.class_names)
+    if any(c < 0 or c >= num_classes for c in classes) or len(set(classes)) != 3:
+        raise ValueError(f"classes: need three distinct classes in 0..{num_classes - 1}")
+    model = build_for_config(config, bundle, num_classes).to(device)
+    checkpoint.load_model_tensors(model, checkpoint.load_epoch(store, run_id, epoch))
+    if layer not in model.layer_names:
+        raise ValueError(f"layer: model has no layer {layer!r}")
+    labels = np.asarray(bundle.train_y).astype(np.int64)
+    rng = np.random.default_rng([config.seed, *sorted(classes)])
+    s = sorted(classes)
+    cpairs = [(s[i], s[j]) for i in range(3) for j in range(i, 3)]
+    p = config.probe
+    pairs = draw_pairs(labels, cpairs, p.pairs_per_class_pair, rng, p.lambda_distribution,
+                       p.lambda_alpha)
+    clean_idx, clean_cls = [], []
+    for c in s:
+        pool = np.flatnonzero(labels == c)
+        take = min(p.clean_per_class, len(pool))
+        clean_idx.append(np.sort(rng.choice(pool, size=take, replace=False)))
+        clean_cls.append(np.full(take, c))
+    sub = {"clean_index": np.concatenate(clean_idx).astype(np.int64),
+           "clean_class": np.concatenate(clean_cls).astype(np.int64), **pairs}
+    X = bundle.prepare(bundle.train_x, device)
+    a, b, lam = probe_index(sub)
+    feats, _ = features_of(model, X, a, b, lam, [layer], mode=config.record.mode)
+    dtype = np.float16 if config.record.dtype == "float16" else np.float32
+    store.put_arrays(run_id, "extract_cache",
+                     {"features": feats[layer].astype(dtype), **sub},
+                     epoch=epoch, layer=layer, meta={"classes": key})
+
+
+def _load_bundle(config, settings, load_dataset):
+    if settings is None:
+        from backend.settings import get_settings
+        settings = get_settings()
+    return load_dataset(config, settings.resolved_data_dir, settings.allow_download)
