@@ -1,0 +1,93 @@
+"""Pydantic views of store rows: what the store returns and the API serialises.
+
+They support ``info["field"]`` and ``info.get("field")`` as well as attribute access, so
+code written against either style works.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobStatus = Literal["pending", "done", "failed"]
+
+
+class _Info(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in type(self).model_fields else default
+
+
+class RunInfo(_Info):
+    """One run as the API and the CLI show it."""
+
+    id: str
+    name: str
+    status: RunStatus
+    config: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    current_epoch: int = 0
+    total_epochs: int
+    progress: float = Field(0.0, ge=0.0, le=1.0)
+    eta_s: float | None = None
+    error: str | None = None
+    worker: str | None = None
+    cancel_requested: bool = False
+    sweep_id: str | None = None
+    class_names: list[str] = Field(default_factory=list)
+    layers: list[str] = Field(default_factory=list)
+    recorded_epochs: list[int] = Field(default_factory=list)
+    num_probe: int | None = None
+    summary: dict[str, Any] = Field(default_factory=dict,
+                                    description="last recorded epoch's scalar metrics")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+class ArtifactInfo(_Info):
+    """The index row of one safetensors file. ``path`` is relative to the artifact root;
+    ``url`` is where the file lives (a local path or an fsspec URL)."""
+
+    run_id: str
+    kind: str
+    epoch: int | None = None
+    layer: str | None = None
+    path: str
+    url: str
+    size: int
+    meta: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class SweepInfo(_Info):
+    id: str
+    name: str
+    field: str
+    values: list[Any]
+    created_at: datetime
+    run_ids: list[str] = Field(default_factory=list)
+
+
+class JobInfo(_Info):
+    id: str
+    run_id: str
+    kind: str
+    params: dict[str, Any]
+    status: JobStatus
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
