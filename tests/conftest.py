@@ -1,0 +1,80 @@
+"""Shared fixtures: a store on a temporary folder (SQLite + local artifacts), and the same on
+PostgreSQL when ``MIXSCOPE_TEST_POSTGRES_URL`` is set (scripts/run-tests.sh starts one).
+
+- ``settings``: :class:`Settings` for a fresh store folder under ``tmp_path``.
+- ``store``: a migrated :class:`Store` on SQLite.
+- ``pg_store``: a migrated :class:`Store` on PostgreSQL in its own schema (dropped after);
+  skipped when no server is configured.
+- ``any_store``: parametrised over both (``[sqlite]`` and ``[postgres]`` test ids).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+# Many engineers share two cores: never let BLAS / torch spawn a thread per core.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+
+from backend.settings import Settings  # noqa: E402
+
+PG_URL_ENV = "MIXSCOPE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Settings for an empty store folder (SQLite database, local artifact folder)."""
+    # Explicit Nones beat any MIXSCOPE_* URLs in the environment: tests stay in tmp_path.
+    return Settings(store=tmp_path / "store", database_url=None, artifact_url=None,
+                    broker_url=None, _env_file=None)
+
+
+@pytest.fixture
+def store(settings):
+    from backend.store import Store
+
+    s = Store(settings)
+    s.migrate()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def pg_settings(tmp_path):
+    """Settings whose database is a fresh schema of the test PostgreSQL server."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        pytest.skip(f"{PG_URL_ENV} not set (no PostgreSQL server)")
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    # Every connection of the store finds (only) its own schema first.
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield Settings(store=tmp_path / "store", artifact_url=None, broker_url=None,
+                   _env_file=None, database_url=scoped.render_as_string(hide_password=False))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_settings):
+    from backend.store import Store
+
+    s = Store(pg_settings)
+    s.migrate()
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request):
+    """The same test on SQLite and on PostgreSQL (skipped without a server)."""
+    return request.getfixturevalue("store" if request.param == "sqlite" else "pg_store")
