@@ -1,0 +1,106 @@
+"""The FastAPI application: ``create_app(settings)`` (``uvicorn --factory
+backend.api.app:create_app`` or ``mixscope api``).
+
+Everything lives under ``/api``; the OpenAPI schema is at ``/api/openapi.json`` and the
+interactive docs at ``/api/docs``. One router per resource in ``backend/api/routers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from backend.api.projection import ProjectionService, QueryError
+from backend.dispatch.client import Dispatcher
+from backend.settings import Settings, get_settings
+from mixscope import __version__
+
+log = logging.getLogger("mixscope.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: the environment's). Migrates the store."""
+    from backend.api.routers import (calibration, health, jobs, metrics, projection, runs,
+                                     spectra, sweeps, theory, trajectory)
+    from backend.store import Store
+
+    settings = settings or get_settings()
+    store = Store(settings)
+    store.migrate()
+    dispatcher = Dispatcher(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        dispatcher.close()
+
+    app = FastAPI(
+        title="mixscope API",
+        version=__version__,
+        summary="Runs, metrics and simplex projections of mixup-trained networks.",
+        description="Arrays travel as b64 arrays: `{dtype, shape, data}` with `data` the "
+                    "base64 of the little-endian bytes. Mutating routes (launch, cancel, "
+                    "delete) need `Authorization: Bearer <token>` when the API listens "
+                    "beyond loopback.",
+        openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.dispatcher = dispatcher
+    app.state.projections = ProjectionService(store)
+
+    # The dashboard may be served from another origin (its own port); reads only need GET.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"],
+                       allow_headers=["*"])
+    for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
+                   theory, sweeps, jobs):
+        app.include_router(module.router, prefix="/api")
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    from backend.store.errors import ArtifactNotFound, RunFinished, RunNotFound
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's errors name the field only in `loc`; say it in the message too.
+        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        for e in errors:
+            loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")]
+            if loc:
+                e["msg"] = f"{'.'.join(loc)}: {e.get('msg', '')}"
+        message = "; ".join(e["msg"] for e in errors)
+        return JSONResponse({"detail": errors, "message": message},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(QueryError)
+    async def _bad_query(request: Request, exc: QueryError) -> JSONResponse:
+        return query_error_response(exc.field, str(exc))
+
+    @app.exception_handler(RunNotFound)
+    async def _missing(request: Request, exc: RunNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(RunFinished)
+    async def _finished(request: Request, exc: RunFinished) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(ArtifactNotFound)
+    async def _no_artifact(request: Request, exc: ArtifactNotFound) -> JSONResponse:
+        # An index row the run should have but lacks (still running, or deleted meanwhile).
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+
+def query_error_response(field: str, message: str, where: str = "query") -> JSONResponse:
+    """A 422 shaped like FastAPI's own (``detail[].loc``) with the field in the message."""
+    msg = f"{field}: {message}"
+    return JSONResponse({"detail": [{"type": "value_error", "loc": [where, field], "msg": msg}],
+                         "message": msg}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

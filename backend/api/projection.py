@@ -1,0 +1,373 @@
+"""Projections of stored activations onto a class triple's simplex plane (the API's core).
+
+For a run, an epoch, a layer and a triple (a, b, c):
+
+1. **Selection** (from the run's fixed probe set, so it is the same at every epoch): the
+   clean probe rows of classes a, b, c, and the mixed pairs whose *both* classes are in the
+   triple (same-class pairs and different-class pairs within the triple). Probe row order is
+   clean rows then pairs (``docs/contracts.md``).
+2. **Centring**: features minus the mean of *all* clean probe features of the layer (every
+   class, not only the triple's): the neural-collapse convention of the reference
+   (§2, "Projection onto the simplex"). Because the triangle's coordinates sum to zero, a
+   shift along the classifier mean does not move the picture. ``centre=false`` skips it.
+3. **Projection** with :func:`backend.maths.project_triple` (class a at the top vertex, then
+   b and c clockwise), and the triple's mixup-aware metrics (alignment, channel radius)
+   computed on every selected row, before the filters.
+4. **Filters** (kinds, λ range on pairs; clean points have λ = 1 and pass any λ filter) and a
+   **subsample** to ``max_points`` drawn with ``numpy.random.default_rng(seed)`` without
+   replacement, kept in probe order. The subsample depends only on the probe set, the triple
+   and the filters, never on the epoch, so every frame of a triple shows the same points.
+
+Results are kept in an LRU cache keyed by (run, epoch, layer, triple, filters).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable
+
+import numpy as np
+
+from backend.api.encoding import encode_array
+
+KIND_CODES = {"clean": 0, "same": 1, "different": 2}
+
+
+class QueryError(ValueError):
+    """Bad query parameter; ``field`` names it (the API answers 422)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class NotCovered(Exception):
+    """The probe set holds no pairs for some class pair of the triple (extract on demand)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    kinds: frozenset[str] = frozenset(KIND_CODES)
+    lam_min: float = 0.0
+    lam_max: float = 1.0
+    max_points: int | None = None
+    seed: int = 0
+    centre: bool = True
+
+
+@dataclass
+class ProbeRows:
+    """Per probe row (clean rows then pairs): classes, λ on ``class_a``, kind, dataset indices.
+
+    All arrays have shape (n_c + n_p,)."""
+
+    class_a: np.ndarray
+    class_b: np.ndarray
+    lam: np.ndarray
+    kind: np.ndarray
+    index_a: np.ndarray
+    index_b: np.ndarray
+    num_clean: int
+
+    @classmethod
+    def from_arrays(cls, p: dict[str, np.ndarray]) -> ProbeRows:
+        cc = np.asarray(p["clean_class"], np.int64)
+        ci = np.asarray(p["clean_index"], np.int64)
+        pa, pb = np.asarray(p["pair_class_a"], np.int64), np.asarray(p["pair_class_b"], np.int64)
+        return cls(
+            class_a=np.concatenate([cc, pa]), class_b=np.concatenate([cc, pb]),
+            lam=np.concatenate([np.ones(len(cc), np.float32),
+                                np.asarray(p["pair_lambda"], np.float32)]),
+            kind=np.concatenate([np.zeros(len(cc), np.int16),
+                                 np.where(pa == pb, 1, 2).astype(np.int16)]),
+            index_a=np.concatenate([ci, np.asarray(p["pair_a"], np.int64)]),
+            index_b=np.concatenate([ci, np.asarray(p["pair_b"], np.int64)]),
+            num_clean=len(cc))
+
+    def covers(self, classes: tuple[int, int, int]) -> bool:
+        """True when every class pair of the triple (same-class pairs included) has a pair."""
+        pairs = self.kind != 0
+        have = set(zip(self.class_a[pairs].tolist(), self.class_b[pairs].tolist()))
+        have |= {(b, a) for a, b in have}
+        return all((i, j) in have for i in classes for j in classes)
+
+
+@dataclass
+class Selection:
+    """The rows of a triple: ``rows`` index probe rows; ``keep`` (bool over ``rows``) are the
+    filtered, subsampled ones shown."""
+
+    rows: np.ndarray
+    keep: np.ndarray
+    num_selected: int
+
+
+def select(probe: ProbeRows, classes: tuple[int, int, int], f: Filters) -> Selection:
+    """The triple's probe rows and which of them pass ``f`` (see the module docstring)."""
+    tri = np.asarray(classes)
+    rows = np.flatnonzero(np.isin(probe.class_a, tri) & np.isin(probe.class_b, tri))
+    kind = probe.kind[rows]
+    lam = probe.lam[rows]
+    ok = np.isin(kind, [KIND_CODES[k] for k in f.kinds])
+    ok &= (kind == 0) | ((lam >= f.lam_min) & (lam <= f.lam_max))
+    idx = np.flatnonzero(ok)
+    n_sel = len(idx)
+    if f.max_points is not None and n_sel > f.max_points:
+        idx = np.sort(np.random.default_rng(f.seed).choice(idx, f.max_points, replace=False))
+    keep = np.zeros(len(rows), bool)
+    keep[idx] = True
+    return Selection(rows=rows, keep=keep, num_selected=n_sel)
+
+
+def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, sel: Selection,
+                  classes: tuple[int, int, int], centre: np.ndarray | None) -> dict[str, Any]:
+    """One frame: project the selected rows of ``features`` (N, d) with classifier ``weight``
+    (C, d), subtracting ``centre`` (d,) if given. Returns the JSON-ready fields of
+    :class:`backend.api.schemas.Frame` except epoch, layer and class names.
+
+    ``radius`` is the vertex radius: the mean, over the triple's classes, of the mean
+    coordinate of that class's clean points along its own vertex direction (where the clean
+    clusters sit). ``vertices`` are the unit vertices times it, and ``arrows`` the projected
+    classifier rows scaled so that the longest is ``radius`` long (their ratios kept)."""
+    from backend import maths
+
+    rows, keep = sel.rows, sel.keep
+    proj = maths.project_triple(weight, features[rows], classes, centre=centre)
+    pts = np.asarray(proj.points, dtype=np.float32)
+    kind, lam = probe.kind[rows], probe.lam[rows]
+    ca, cb = probe.class_a[rows], probe.class_b[rows]
+    unit = np.asarray(proj.vertices, dtype=np.float64)          # (3, 2) unit vertices a, b, c
+    radius = vertex_radius(pts, kind, ca, classes, unit)
+    arrows = np.asarray(proj.arrows, dtype=np.float64)
+    longest = float(np.linalg.norm(arrows, axis=1).max())
+    arrows = arrows * (radius / longest) if longest > 0 else arrows
+    return {
+        "classes": list(classes),
+        "points": encode_array(pts[keep], "float32"),
+        "lam": encode_array(lam[keep], "float32"),
+        "class_a": encode_array(ca[keep], "int16"),
+        "class_b": encode_array(cb[keep], "int16"),
+        "kind": encode_array(kind[keep], "int16"),
+        "index_a": encode_array(probe.index_a[rows][keep], "int32"),
+        "index_b": encode_array(probe.index_b[rows][keep], "int32"),
+        "arrows": _pairs(arrows),
+        "vertices": _pairs(unit * radius),
+        "radius": radius,
+        "metrics": triple_metrics(pts, kind, lam, ca, cb, classes, radius, unit),
+        "num_selected": sel.num_selected,
+    }
+
+
+def vertex_radius(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray,
+                  classes: tuple[int, int, int], unit: np.ndarray) -> float:
+    """Mean over the triple of the mean of ⟨clean point of class k, unit vertex k⟩ (> 0), or
+    the largest point norm when that is not positive (e.g. an untrained network)."""
+    per = []
+    for k, c in enumerate(classes):
+        m = (kind == 0) & (class_a == c)
+        if m.any():
+            per.append(float(np.mean(points[m] @ unit[k])))
+    r = float(np.mean(per)) if per else 0.0
+    if not np.isfinite(r) or r <= 0:
+        r = float(np.linalg.norm(points, axis=1).max()) if len(points) else 1.0
+    return r if np.isfinite(r) and r > 0 else 1.0
+
+
+def triple_metrics(points, kind, lam, class_a, class_b, classes, radius, unit
+                   ) -> dict[str, float | None]:
+    """Alignment and channel radius of the projected triple (``backend.maths``); None when
+    undefined (too few points of a kind)."""
+    from backend import maths
+
+    out: dict[str, float | None] = {"alignment": None, "channel_radius": None}
+    fn = getattr(maths, "triple_geometry", None)
+    if fn is not None:
+        try:
+            got = fn(points=points, kind=kind, lam=lam, class_a=class_a, class_b=class_b,
+                     classes=classes, radius=radius, vertices=unit)
+            out.update({k: _finite(got.get(k)) for k in out})
+        except (ValueError, ZeroDivisionError):
+            pass
+    return out
+
+
+def _finite(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _pairs(a) -> list[list[float]]:
+    return [[float(x), float(y)] for x, y in np.asarray(a, dtype=np.float64).reshape(-1, 2)]
+
+
+class LRU:
+    """A small thread-safe LRU cache (FastAPI runs sync routes in a thread pool)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._d: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                self.hits += 1
+                return self._d[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+    def drop(self, pred) -> None:
+        """Remove every entry whose key satisfies ``pred``."""
+        with self._lock:
+            for k in [k for k in self._d if pred(k)]:
+                del self._d[k]
+
+
+# --- the service the routes use -----------------------------------------------------------------
+
+def parse_classes(text: str | None, num_classes: int, default: tuple[int, int, int]
+                  ) -> tuple[int, int, int]:
+    """``"a,b,c"`` -> three distinct class indices in ``0..num_classes-1`` (QueryError)."""
+    if text is None or not text.strip():
+        classes = tuple(int(c) for c in default)
+    else:
+        try:
+            classes = tuple(int(t) for t in text.split(","))
+        except ValueError:
+            raise QueryError("classes", f"{text!r} is not three comma-separated class "
+                             "indices, e.g. 0,1,2") from None
+    if len(classes) != 3:
+        raise QueryError("classes", f"give exactly three classes, got {len(classes)}")
+    if len(set(classes)) != 3:
+        raise QueryError("classes", f"classes must be distinct, got {list(classes)}")
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise QueryError("classes", f"classes {bad} out of range: this run has "
+                         f"{num_classes} classes (0..{num_classes - 1})")
+    return classes  # type: ignore[return-value]
+
+
+class ProjectionService:
+    """Validates projection queries against a run, reads the store, caches results."""
+
+    def __init__(self, store, cache_size: int = 256):
+        self.store = store
+        self.cache = LRU(cache_size)
+        self._probes = LRU(16)  # run id -> ProbeRows (fixed at run creation)
+
+    # validation ----------------------------------------------------------------------
+    def resolve(self, run, epoch: int | None, layer: str | None, classes: str | None
+                ) -> tuple[int, str, tuple[int, int, int]]:
+        """Check (epoch, layer, classes) against what ``run`` recorded; fill the defaults
+        (latest recorded epoch, ``penultimate``, the run's default triple)."""
+        recorded = list(run.recorded_epochs)
+        if not recorded:
+            raise QueryError("epoch", f"run {run.id} has no recorded epochs yet "
+                             f"(status {run.status})")
+        if epoch is None:
+            epoch = recorded[-1]
+        elif epoch not in recorded:
+            raise QueryError("epoch", f"epoch {epoch} not recorded; recorded epochs: "
+                             f"{_short(recorded)}")
+        layer = self.resolve_layer(run, layer)
+        return epoch, layer, self.resolve_classes(run, classes, epoch)
+
+    @staticmethod
+    def resolve_layer(run, layer: str | None) -> str:
+        layer = layer or "penultimate"
+        if run.layers and layer not in run.layers:
+            raise QueryError("layer", f"unknown layer {layer!r}; this run recorded "
+                             f"{', '.join(run.layers)}")
+        return layer
+
+    def resolve_classes(self, run, classes: str | None, epoch: int | None
+                        ) -> tuple[int, int, int]:
+        num = len(run.class_names)
+        if not num and epoch is not None:  # names not written: count the classifier's rows
+            num = len(self.store.get_arrays(run.id, "classifier", epoch=epoch)["weight"])
+        default = tuple(run.config.get("record", {}).get("default_triple", (0, 1, 2)))
+        return parse_classes(classes, num, default)
+
+    # data ----------------------------------------------------------------------------
+    def probe_rows(self, run_id: str) -> ProbeRows:
+        rows = self._probes.get(run_id)
+        if rows is None:
+            rows = ProbeRows.from_arrays(self.store.get_arrays(run_id, "probe"))
+            self._probes.put(run_id, rows)
+        return rows
+
+    def covered(self, run_id: str, classes: tuple[int, int, int]) -> bool:
+        return self.probe_rows(run_id).covers(classes)
+
+    def _extract_cache(self, run_id: str, epoch: int, layer: str,
+                       classes: tuple[int, int, int]) -> dict[str, np.ndarray] | None:
+        key = ",".join(str(c) for c in sorted(classes))
+        for art in self.store.list_artifacts(run_id, "extract_cache"):
+            if art.epoch == epoch and art.layer == layer and art.meta.get("classes") == key:
+                return self.store.get_arrays(run_id, "extract_cache", epoch=epoch, layer=layer)
+        return None
+
+    def missing_epochs(self, run, epochs: list[int], layer: str,
+                       classes: tuple[int, int, int]) -> list[int]:
+        """Epochs whose triple must still be extracted on demand (empty when covered)."""
+        if self.covered(run.id, classes):
+            return []
+        return [e for e in epochs if self._extract_cache(run.id, e, layer, classes) is None]
+
+    def frame(self, run, epoch: int, layer: str, classes: tuple[int, int, int],
+              f: Filters) -> dict[str, Any]:
+        """The projection (Frame fields) of one epoch; raises NotCovered when the triple
+        needs an on-demand extraction that has not happened yet."""
+        key = (run.id, epoch, layer, classes, f)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        probe = main = self.probe_rows(run.id)
+        if probe.covers(classes):
+            feats = main_feats = self.store.get_arrays(run.id, "activations", epoch=epoch,
+                                                       layer=layer)["features"]
+        else:
+            cache = self._extract_cache(run.id, epoch, layer, classes)
+            if cache is None:
+                raise NotCovered()
+            feats = cache["features"]
+            probe = ProbeRows.from_arrays(cache)
+            main_feats = None
+            if self.store.has_arrays(run.id, "activations", epoch=epoch, layer=layer):
+                main_feats = self.store.get_arrays(run.id, "activations", epoch=epoch,
+                                                   layer=layer)["features"]
+        centre = None
+        if f.centre:  # all classes' clean rows (the extraction's own when nothing else)
+            src, n = (main_feats, main.num_clean) if main_feats is not None else \
+                (feats, probe.num_clean)
+            centre = np.asarray(src[:n], dtype=np.float64).mean(axis=0)
+        weight = self.store.get_arrays(run.id, "classifier", epoch=epoch)["weight"]
+        sel = select(probe, classes, f)
+        body = project_frame(feats, weight, probe, sel, classes, centre)
+        names = list(run.class_names)
+        body.update(epoch=epoch, layer=layer,
+                    class_names=[names[c] if c < len(names) else str(c) for c in classes])
+        self.cache.put(key, body)
+        return body
+
+    def forget_run(self, run_id: str) -> None:
+        self.cache.drop(lambda k: k[0] == run_id)
+        self._probes.drop(lambda k: k == run_id)
+
+
+def _short(xs: list[int], n: int = 12) -> str:
+    s = ", ".join(map(str, xs[:n]))
+    return s + (f", … ({len(xs)} in all)" if len(xs) > n else "")

@@ -1,0 +1,24 @@
+"""``GET /api/jobs/{id}``: the status of an on-demand job (e.g. a triple extraction)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
+
+from backend.api.deps import StoreDep
+from backend.api.schemas import Job
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.get("/{job_id}", response_model=Job, summary="Status of an on-demand job",
+            responses={404: {"description": "no such job"}})
+def get_job(job_id: Annotated[str, Path(min_length=1, max_length=64)], store: StoreDep) -> Job:
+    job = store.get_job(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+    p = job.params or {}
+    return Job(id=job.id, status=job.status, run_id=job.run_id,
+               epoch=(p.get("epochs") or [None])[-1] if "epochs" in p else p.get("epoch"),
+               layer=p.get("layer"), classes=p.get("classes"), error=job.error)

@@ -1,0 +1,106 @@
+"""Projections of a run onto a class triple: one epoch, or every recorded epoch ("frames").
+
+See :mod:`backend.api.projection` for the selection, centring and subsampling rules. A
+triple the probe set does not cover answers 202 with a job id; a worker extracts it from
+the checkpoint and caches it; asking again returns the projection.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from backend.api.deps import DispatcherDep, RunDep, StoreDep
+from backend.api.projection import KIND_CODES, Filters, NotCovered, ProjectionService, \
+    QueryError
+from backend.api.schemas import Frames, JobAccepted, Projection
+
+router = APIRouter(prefix="/runs/{run_id}", tags=["projection"])
+
+EXTRACT_JOB = "extract_triple"
+
+Epoch = Annotated[int | None, Query(ge=0, le=1_000_000,
+                                    description="recorded epoch (default: the latest)")]
+Layer = Annotated[str | None, Query(max_length=200, description="layer (default penultimate)")]
+ClassesQ = Annotated[str | None, Query(max_length=100, pattern=r"^[0-9, ]*$",
+                                       description="three distinct class indices a,b,c "
+                                       "(default: the run's default triple); a on top",
+                                       examples=["0,1,2"])]
+Kinds = Annotated[str, Query(max_length=100, description="comma list of clean, same, "
+                             "different", examples=["same,different"])]
+LamMin = Annotated[float, Query(ge=0, le=1, description="smallest λ of pairs shown")]
+LamMax = Annotated[float, Query(ge=0, le=1, description="largest λ of pairs shown")]
+MaxPoints = Annotated[int | None, Query(ge=1, le=1_000_000,
+                                        description="cap on points (random subsample)")]
+Seed = Annotated[int, Query(ge=0, le=2**32 - 1, description="seed of the subsample")]
+Centre = Annotated[bool, Query(description="subtract the mean of all clean probe features")]
+
+_202 = {202: {"model": JobAccepted, "description": "triple not covered by the probe set: "
+              "extraction queued, ask again later"},
+        404: {"description": "no such run"},
+        422: {"description": "bad epoch, layer, classes or filter (the field is named)"}}
+
+
+def make_filters(kinds: str, lam_min: float, lam_max: float, max_points: int | None,
+                 seed: int, centre: bool) -> Filters:
+    names = frozenset(k.strip() for k in kinds.split(",") if k.strip())
+    unknown = sorted(names - set(KIND_CODES))
+    if unknown or not names:
+        raise QueryError("kinds", f"unknown kinds {unknown}; use a comma list of "
+                         f"{', '.join(KIND_CODES)}" if unknown else "give at least one kind")
+    if lam_min > lam_max:
+        raise QueryError("lam_min", f"lam_min {lam_min} is above lam_max {lam_max}")
+    return Filters(kinds=names, lam_min=lam_min, lam_max=lam_max, max_points=max_points,
+                   seed=seed, centre=centre)
+
+
+def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: str,
+                     classes: tuple[int, int, int]) -> JSONResponse:
+    """Find or create the extraction job of (epochs, layer, triple) and answer 202."""
+    params = {"epochs": sorted(epochs), "layer": layer, "classes": sorted(classes)}
+    job = store.find_job(run_id, EXTRACT_JOB, params)
+    if job is None or job.status == "failed":
+        job = store.create_job(run_id, EXTRACT_JOB, params)
+        dispatcher.send_extract(job.id)
+    elif job.status == "done":  # its cache was replaced by another triple's since: redo
+        store.finish_job(job.id, "pending")
+        dispatcher.send_extract(job.id)
+    return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
+                        status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.get("/projection", response_model=Projection, responses=_202,
+            summary="Projection of one epoch onto a class triple")
+def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Request,
+               epoch: Epoch = None, layer: Layer = None, classes: ClassesQ = None,
+               kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0,
+               lam_max: LamMax = 1.0, max_points: MaxPoints = None, seed: Seed = 0,
+               centre: Centre = True):
+    svc: ProjectionService = request.app.state.projections
+    epoch, layer, triple = svc.resolve(run, epoch, layer, classes)
+    f = make_filters(kinds, lam_min, lam_max, max_points, seed, centre)
+    try:
+        body = svc.frame(run, epoch, layer, triple, f)
+    except NotCovered:
+        return queue_extraction(store, dispatcher, run.id, [epoch], layer, triple)
+    return {"run_id": run.id, **body}
+
+
+@router.get("/frames", response_model=Frames, responses=_202,
+            summary="Projections of every recorded epoch of a triple (same points in each)")
+def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Request,
+           layer: Layer = None, classes: ClassesQ = None,
+           kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0, lam_max: LamMax = 1.0,
+           max_points: MaxPoints = None, seed: Seed = 0, centre: Centre = True):
+    svc: ProjectionService = request.app.state.projections
+    epoch, layer, triple = svc.resolve(run, None, layer, classes)
+    f = make_filters(kinds, lam_min, lam_max, max_points, seed, centre)
+    epochs = list(run.recorded_epochs)
+    missing = svc.missing_epochs(run, epochs, layer, triple)
+    if missing:
+        return queue_extraction(store, dispatcher, run.id, missing, layer, triple)
+    out = [svc.frame(run, e, layer, triple, f) for e in epochs]
+    return {"run_id": run.id, "layer": layer, "classes": list(triple), "epochs": epochs,
+            "frames": out}

@@ -1,0 +1,88 @@
+"""Runs: launch, list, get, cancel, delete, and a run's classes, layers and epochs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, Response, status
+
+from backend.api.deps import DispatcherDep, RunDep, StoreDep, TokenDep
+from backend.api.schemas import Classes, Epochs, Layers, Run, RunStatus
+from backend.runconfig import RunConfig
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+_LAUNCH_EXAMPLES = {
+    "digits-demo": {"summary": "the CPU demo: digits, MLP, input mixup",
+                    "value": {"dataset": "digits", "method": "input-mixup", "alpha": 1.0,
+                              "epochs": 100, "name": "digits mixup"}},
+    "erm": {"summary": "the same with plain ERM",
+            "value": {"dataset": "digits", "method": "erm", "epochs": 100}},
+}
+
+
+def to_run(info) -> Run:
+    return Run.model_validate(info.model_dump())
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Run,
+             dependencies=[TokenDep], summary="Launch a run",
+             responses={401: {"description": "token required"},
+                        422: {"description": "invalid run config (the field is named)"}})
+def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)],
+           store: StoreDep, dispatcher: DispatcherDep) -> Run:
+    """Create a run from ``config`` (status ``queued``) and send it to the workers."""
+    run = store.create_run(config)
+    dispatcher.send_run(run.id)
+    return to_run(run)
+
+
+@router.get("", response_model=list[Run], summary="List runs, newest first")
+def list_runs(store: StoreDep,
+              status_: Annotated[RunStatus | None, Query(alias="status")] = None,
+              sweep_id: Annotated[str | None, Query(max_length=64)] = None) -> list[Run]:
+    return [to_run(r) for r in store.list_runs(status=status_, sweep_id=sweep_id)]
+
+
+@router.get("/{run_id}", response_model=Run, summary="One run",
+            responses={404: {"description": "no such run"}})
+def get_run(run: RunDep) -> Run:
+    return to_run(run)
+
+
+@router.post("/{run_id}/cancel", response_model=Run, dependencies=[TokenDep],
+             summary="Cancel a queued or running run",
+             responses={404: {"description": "no such run"},
+                        409: {"description": "the run already finished"}})
+def cancel(run: RunDep, store: StoreDep) -> Run:
+    """A queued run is cancelled at once; a running one stops within one training step."""
+    return to_run(store.request_cancel(run.id))  # RunFinished -> 409 (app's handler)
+
+
+@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[TokenDep],
+               summary="Delete a run with its metrics and artifacts",
+               responses={404: {"description": "no such run"}})
+def delete(run: RunDep, store: StoreDep, request: Request) -> Response:
+    if not run.finished:  # stop its worker cooperatively; it notices the row is gone too
+        try:
+            store.request_cancel(run.id)
+        except Exception:  # finished meanwhile
+            pass
+    store.delete_run(run.id)
+    request.app.state.projections.forget_run(run.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{run_id}/classes", response_model=Classes, summary="Class names of a run")
+def classes(run: RunDep) -> Classes:
+    return Classes(classes=list(run.class_names))
+
+
+@router.get("/{run_id}/layers", response_model=Layers, summary="Recorded layers of a run")
+def layers(run: RunDep) -> Layers:
+    return Layers(layers=list(run.layers))
+
+
+@router.get("/{run_id}/epochs", response_model=Epochs, summary="Recorded epochs of a run")
+def epochs(run: RunDep) -> Epochs:
+    return Epochs(epochs=list(run.recorded_epochs))

@@ -1,0 +1,93 @@
+"""Sweeps: one run per value of a swept config field, grouped, the best by test accuracy."""
+
+from __future__ import annotations
+
+import copy
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Body, HTTPException, Path, status
+from pydantic import ValidationError
+
+from backend.api.deps import DispatcherDep, StoreDep, TokenDep
+from backend.api.projection import QueryError
+from backend.api.routers.runs import to_run
+from backend.api.schemas import Sweep, SweepRequest
+from backend.runconfig import RunConfig
+
+router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+
+
+def sweep_values(req: SweepRequest) -> list[Any]:
+    if req.values is not None:
+        return list(req.values)
+    lo, hi, n = req.logspace
+    return [float(v) for v in np.logspace(lo, hi, int(n))]
+
+
+def config_with(base: dict[str, Any], field: str, value: Any) -> RunConfig:
+    """``base`` with the dotted ``field`` set to ``value``, validated (QueryError names it)."""
+    data = copy.deepcopy(base)
+    parts = field.split(".")
+    node = data
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise QueryError("field", f"{field!r} is not a run config field", )
+        node = node[p]
+    if parts[-1] not in node or parts[-1] == "name":
+        raise QueryError("field", f"{field!r} is not a sweepable run config field")
+    node[parts[-1]] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or field
+        raise QueryError("values", f"{field}={value!r} gives an invalid config: "
+                         f"{where}: {err['msg']}") from None
+
+
+def best_run(runs) -> str | None:
+    scored = [(r.summary.get("test_accuracy"), r.id) for r in runs
+              if isinstance(r.summary.get("test_accuracy"), (int, float))]
+    return max(scored)[1] if scored else None
+
+
+def sweep_out(store, info) -> Sweep:
+    runs = [store.get_run(i) for i in info.run_ids]
+    runs = [r for r in runs if r is not None]
+    return Sweep(id=info.id, name=info.name, field=info.field, values=list(info.values),
+                 runs=[to_run(r) for r in runs], best=best_run(runs))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Sweep,
+             dependencies=[TokenDep], summary="Launch a sweep",
+             responses={401: {"description": "token required"},
+                        422: {"description": "unknown field or a value giving a bad config"}})
+def launch_sweep(req: Annotated[SweepRequest, Body()], store: StoreDep,
+                 dispatcher: DispatcherDep) -> Sweep:
+    values = sweep_values(req)
+    base = req.base.model_dump(mode="json")
+    configs = [config_with(base, req.field, v) for v in values]  # all valid before any run
+    name = req.name or f"sweep {req.field}"
+    sweep_id = store.create_sweep(name, req.field, values)
+    for v, cfg in zip(values, configs):
+        cfg = cfg.model_copy(update={"name": f"{name}: {req.field}={v:.3g}"
+                                     if isinstance(v, float) else f"{name}: {req.field}={v}"})
+        run = store.create_run(cfg, sweep_id=sweep_id)
+        dispatcher.send_run(run.id)
+    return sweep_out(store, store.get_sweep(sweep_id))
+
+
+@router.get("", response_model=list[Sweep], summary="List sweeps, newest first")
+def list_sweeps(store: StoreDep) -> list[Sweep]:
+    return [sweep_out(store, s) for s in store.list_sweeps()]
+
+
+@router.get("/{sweep_id}", response_model=Sweep, summary="One sweep with its runs and best",
+            responses={404: {"description": "no such sweep"}})
+def get_sweep(sweep_id: Annotated[str, Path(min_length=1, max_length=64)],
+              store: StoreDep) -> Sweep:
+    info = store.get_sweep(sweep_id)
+    if info is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id!r} not found")
+    return sweep_out(store, info)

@@ -1,0 +1,59 @@
+"""Layer-wise trajectories: a few fixed image pairs mixed over a λ grid, traced through the
+layers and projected onto a class triple (the reference's §2, 000 Fig. 3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+
+from backend.api.deps import RunDep, StoreDep
+from backend.api.encoding import encode_array
+from backend.api.projection import QueryError
+from backend.api.routers.projection import ClassesQ, Epoch
+from backend.api.schemas import Trajectory
+
+router = APIRouter(prefix="/runs/{run_id}", tags=["trajectory"])
+
+
+@router.get("/trajectory", response_model=Trajectory,
+            summary="Projected layer-wise trajectories of the traced pairs at an epoch",
+            responses={404: {"description": "no such run"},
+                       422: {"description": "epoch not recorded, bad classes, no trajectory"}})
+def trajectory(run: RunDep, store: StoreDep, request: Request, epoch: Epoch = None,
+               classes: ClassesQ = None,
+               centre: Annotated[bool, Query(description="subtract each layer's clean mean")]
+               = True) -> Trajectory:
+    """Layers whose width differs from the classifier's cannot be drawn in its frame and
+    are left out of ``layers``. ``points`` is float32 (P, layers, T, 2)."""
+    from backend import maths
+
+    svc = request.app.state.projections
+    epoch, _, triple = svc.resolve(run, epoch, None, classes)
+    if not store.has_arrays(run.id, "trajectory", epoch=epoch):
+        raise QueryError("epoch", f"no trajectories recorded at epoch {epoch}")
+    t = store.get_arrays(run.id, "trajectory", epoch=epoch)
+    W = store.get_arrays(run.id, "classifier", epoch=epoch)["weight"]
+    names = [k.removeprefix("layer:") for k in t if k.startswith("layer:")]
+    order = [n for n in run.layers if n in names] + [n for n in names if n not in run.layers]
+    layers, stacks = [], []
+    for name in order:
+        h = np.asarray(t[f"layer:{name}"], np.float32)  # (P, T, d)
+        if h.ndim != 3 or h.shape[-1] != W.shape[1]:
+            continue
+        mu = None
+        if centre and store.has_arrays(run.id, "activations", epoch=epoch, layer=name):
+            feats = store.get_arrays(run.id, "activations", epoch=epoch, layer=name)["features"]
+            mu = np.asarray(feats[:svc.probe_rows(run.id).num_clean], np.float64).mean(0)
+        P, T, d = h.shape
+        pts = maths.project_triple(W, h.reshape(P * T, d), triple, centre=mu).points
+        layers.append(name)
+        stacks.append(np.asarray(pts, np.float32).reshape(P, T, 2))
+    pa, pb = np.asarray(t["pair_a"]), np.asarray(t["pair_b"])
+    lambdas = np.asarray(t["lambdas"], np.float64)
+    pts = np.stack(stacks, axis=1) if stacks else np.zeros((len(pa), 0, len(lambdas), 2))
+    return Trajectory(run_id=run.id, epoch=epoch, classes=list(triple),
+                      lambdas=lambdas.tolist(), layers=layers,
+                      pairs=[[int(a), int(b)] for a, b in zip(pa, pb)],
+                      points=encode_array(pts, "float32"))

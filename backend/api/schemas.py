@@ -1,0 +1,235 @@
+"""Pydantic models of the API's request and response bodies, with OpenAPI examples.
+
+Field names are external contracts (``docs/contracts.md``, "HTTP API"): the dashboard and
+other tools read them, so change none without changing every client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend.runconfig import RunConfig
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class B64Array(BaseModel):
+    """A numpy array as base64 of its little-endian bytes (see ``backend.api.encoding``)."""
+
+    dtype: Literal["float32", "int16", "int32"]
+    shape: list[int]
+    data: str = Field(description="base64 of the C-order little-endian bytes")
+
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"dtype": "float32", "shape": [2, 2], "data": "AACAPwAAAEAAAEBAAACAQA=="}]})
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: str = Field(description='"ok", or the error that reaching the database raised')
+
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"status": "ok", "version": "0.1.0", "database": "ok"}]})
+
+
+class Run(BaseModel):
+    """One run: its config, status and progress, and the key metrics of its last epoch."""
+
+    id: str
+    name: str | None = None
+    status: RunStatus
+    config: dict[str, Any]
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    current_epoch: int | None = None
+    total_epochs: int | None = None
+    progress: float = 0.0
+    eta_s: float | None = None
+    error: str | None = None
+    worker: str | None = None
+    sweep_id: str | None = None
+    class_names: list[str] = Field(default_factory=list)
+    layers: list[str] = Field(default_factory=list)
+    recorded_epochs: list[int] = Field(default_factory=list)
+    num_probe: int | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "r-3f2a9c", "name": "digits-demo", "status": "running",
+        "config": {"dataset": "digits", "method": "input-mixup", "epochs": 100},
+        "created_at": "2025-01-01T12:00:00Z", "started_at": "2025-01-01T12:00:01Z",
+        "finished_at": None, "heartbeat_at": "2025-01-01T12:00:05Z", "current_epoch": 12,
+        "total_epochs": 100, "progress": 0.12, "eta_s": 30.5, "error": None,
+        "worker": "host:1234", "sweep_id": None, "class_names": [str(i) for i in range(10)],
+        "layers": ["penultimate"], "recorded_epochs": [0, 1, 2, 4, 8], "num_probe": 5500,
+        "summary": {"test_accuracy": 0.95, "ece": 0.08}}]})
+
+
+class Classes(BaseModel):
+    classes: list[str]
+    model_config = ConfigDict(json_schema_extra={"examples": [{"classes": ["0", "1", "2"]}]})
+
+
+class Layers(BaseModel):
+    layers: list[str]
+    model_config = ConfigDict(json_schema_extra={"examples": [{"layers": ["penultimate"]}]})
+
+
+class Epochs(BaseModel):
+    epochs: list[int]
+    model_config = ConfigDict(json_schema_extra={"examples": [{"epochs": [0, 1, 2, 4, 100]}]})
+
+
+class RunMetrics(BaseModel):
+    run_id: str
+    epochs: list[dict[str, Any]] = Field(description="one record per epoch, sorted by epoch")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"run_id": "r-3f2a9c", "epochs": [
+        {"epoch": 0, "test_accuracy": 0.1, "ece": 0.02},
+        {"epoch": 1, "test_accuracy": 0.8, "ece": 0.05}]}]})
+
+
+class MultiMetrics(BaseModel):
+    runs: dict[str, dict[str, list[Any]]] = Field(
+        description="run id -> {'epoch': [...], key: [... one value per epoch, null if absent]}")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"runs": {
+        "r-1": {"epoch": [0, 1], "ece": [0.02, 0.05]}}}]})
+
+
+class ProjectionMetrics(BaseModel):
+    alignment: float | None = None
+    channel_radius: float | None = None
+
+
+class Frame(BaseModel):
+    """The projection of one (epoch, layer, triple); arrays hold one entry per point."""
+
+    epoch: int
+    layer: str
+    classes: list[int]
+    class_names: list[str]
+    points: B64Array = Field(description="float32 (n, 2) projected coordinates")
+    lam: B64Array = Field(description="float32 (n,) weight on class_a (1 for clean points)")
+    class_a: B64Array = Field(description="int16 (n,)")
+    class_b: B64Array = Field(description="int16 (n,)")
+    kind: B64Array = Field(description="int16 (n,): 0 clean, 1 same-class pair, 2 different")
+    index_a: B64Array = Field(description="int32 (n,) dataset index of the first partner")
+    index_b: B64Array = Field(description="int32 (n,) dataset index of the second partner")
+    arrows: list[list[float]] = Field(description="3 × [x, y]: classifier rows a, b, c, "
+                                      "scaled to the vertex radius")
+    vertices: list[list[float]] = Field(description="3 × [x, y]: the triangle's vertices")
+    radius: float = Field(description="vertex radius (distance of a vertex from the centre)")
+    metrics: ProjectionMetrics
+    num_selected: int = Field(description="points that passed the filters before subsampling")
+
+
+class Projection(Frame):
+    run_id: str
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Literal["pending"] = "pending"
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"job_id": "j-8c1e0b7d", "status": "pending"}]})
+
+
+class Frames(BaseModel):
+    run_id: str
+    layer: str
+    classes: list[int]
+    epochs: list[int]
+    frames: list[Frame]
+
+
+class Job(BaseModel):
+    id: str
+    status: Literal["pending", "done", "failed"]
+    run_id: str | None = None
+    epoch: int | None = None
+    layer: str | None = None
+    classes: list[int] | None = None
+    error: str | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": "j-8c1e0b7d", "status": "done", "run_id": "r-1", "epoch": 100,
+         "layer": "penultimate", "classes": [3, 5, 7], "error": None}]})
+
+
+class Bins(BaseModel):
+    counts: list[int]
+    accuracy: list[float | None]
+    confidence: list[float | None]
+    edges: list[float]
+
+
+class Calibration(BaseModel):
+    run_id: str
+    epoch: int
+    ece: float | None
+    mce: float | None
+    bins: Bins
+
+
+class Spectra(BaseModel):
+    run_id: str
+    layer: str
+    epochs: list[int]
+    per_class: list[list[list[float]]] = Field(description="[epoch][class][k] singular values")
+    all: list[list[float]] = Field(description="[epoch][k] singular values of all classes")
+
+
+class Trajectory(BaseModel):
+    run_id: str
+    epoch: int
+    classes: list[int]
+    lambdas: list[float]
+    layers: list[str]
+    pairs: list[list[int]] = Field(description="[index_a, index_b] of each traced pair")
+    points: B64Array = Field(description="float32 (P, layers, T, 2)")
+
+
+class TheoryProjection(BaseModel):
+    points: B64Array
+    lam: B64Array
+    kind: B64Array
+    vertices: list[list[float]]
+
+
+class SweepRequest(BaseModel):
+    """Launch one run per value of ``field`` (a dotted RunConfig path, e.g. ``lr`` or
+    ``model_args.width``): give ``values``, or ``logspace = [lo, hi, n]`` (10**lo .. 10**hi)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"base": {"dataset": "digits", "epochs": 20}, "field": "lr",
+         "logspace": [-3, -1, 3], "name": "lr sweep"}]})
+
+    base: RunConfig = Field(default_factory=RunConfig)
+    field: str = Field(min_length=1, max_length=100)
+    values: list[Any] | None = Field(None, min_length=1, max_length=64)
+    logspace: tuple[float, float, int] | None = None
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SweepRequest:
+        if (self.values is None) == (self.logspace is None):
+            raise ValueError("give exactly one of 'values' or 'logspace'")
+        if self.logspace is not None:
+            lo, hi, n = self.logspace
+            if not 1 <= n <= 64 or not -12 <= lo <= 12 or not -12 <= hi <= 12:
+                raise ValueError("logspace: n in 1..64 and exponents in -12..12")
+        return self
+
+
+class Sweep(BaseModel):
+    id: str
+    name: str | None = None
+    field: str
+    values: list[Any]
+    runs: list[Run]
+    best: str | None = Field(None, description="id of the run with the highest test accuracy")

@@ -1,0 +1,166 @@
+"""Celery tasks: train a run, extract a triple on demand, requeue runs whose worker died.
+
+Every task takes ids only; the SQL row is the truth. ``run_training`` claims the run with one
+conditional UPDATE (queued -> running), so a duplicated or redelivered message is harmless:
+the second claim fails and the task returns at once.
+
+A worker that dies (SIGKILL, power loss) leaves its run ``running`` with a heartbeat that
+stops moving. Every worker runs a small sweeper thread (at start, then every
+``heartbeat_timeout_s / 3``) that turns such runs back to ``queued`` (``store.requeue_stale``)
+and re-sends them; the trainer resumes from the run's latest checkpoint. At start the
+sweeper also re-sends every queued run, so runs whose messages were lost (a deleted broker
+file) are not stranded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from functools import lru_cache
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+
+from backend.dispatch.celery_app import EXTRACT_TRIPLE, RUN_TRAINING
+from backend.settings import get_settings
+
+log = logging.getLogger("mixscope.dispatch")
+
+
+@lru_cache(maxsize=1)
+def worker_store():
+    """The store of this worker process (from the environment's settings), migrated once."""
+    from backend.store import Store
+
+    store = Store(get_settings())
+    store.migrate()
+    return store
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@shared_task(name=RUN_TRAINING, acks_late=True, reject_on_worker_lost=True)
+def run_training(run_id: str) -> str:
+    """Claim ``run_id`` and train it to the end (or until cancelled). Returns what happened."""
+    store = worker_store()
+    worker = worker_name()
+    if not store.claim_run(run_id, worker):
+        run = store.get_run(run_id)
+        log.info("run %s not claimed (status %s): duplicate or stale message", run_id,
+                 run.status if run else "deleted")
+        return "skipped"
+    _configure_torch()
+    from trainer.loop import execute_run  # lazily: the API never imports torch through us
+
+    log.info("run %s claimed by %s", run_id, worker)
+    try:
+        execute_run(store, run_id, worker=worker)
+    except Exception as exc:  # the trainer normally finishes the row itself
+        run = store.get_run(run_id)
+        if run is not None and run.status == "running":
+            store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}\n"
+                             + traceback.format_exc(limit=8))
+        log.exception("run %s failed", run_id)
+        return "failed"
+    run = store.get_run(run_id)
+    return run.status if run else "deleted"
+
+
+@shared_task(name=EXTRACT_TRIPLE, acks_late=True)
+def extract_triple_job(job_id: str) -> str:
+    """Extract a triple the probe set does not cover, for the job's epochs and layer.
+
+    The job row (``store.create_job``, kind ``extract_triple``, params ``{"epochs": [...],
+    "layer": L, "classes": [a, b, c]}``) holds the parameters; the task marks it done or
+    failed. Each epoch is cached by the trainer as kind ``extract_cache``."""
+    store = worker_store()
+    job = store.get_job(job_id)
+    if job is None:
+        log.warning("extract job %s unknown (run deleted?)", job_id)
+        return "unknown"
+    if job.status == "done":
+        return "done"
+    _configure_torch()
+    from trainer.extract import extract_triple
+
+    p = job.params
+    try:
+        for epoch in p["epochs"]:
+            extract_triple(store, job.run_id, int(epoch), p["layer"], tuple(p["classes"]))
+    except Exception as exc:
+        log.exception("extract job %s failed", job_id)
+        try:
+            store.finish_job(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        except LookupError:  # deleted with its run meanwhile
+            pass
+        return "failed"
+    store.finish_job(job_id, "done")
+    return "done"
+
+
+def _configure_torch() -> None:
+    import torch
+
+    torch.set_num_threads(get_settings().torch_threads)
+
+
+# --- the stale-run sweeper -------------------------------------------------------------------
+
+def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False) -> list[str]:
+    """Requeue runs with a heartbeat older than ``timeout_s`` and re-send them with ``send``.
+
+    ``send(run_id)`` enqueues a training message. With ``resend_queued`` every queued run is
+    re-sent too. Returns the ids sent."""
+    ids = list(store.requeue_stale(timeout_s))
+    if resend_queued:
+        ids += [r.id for r in store.list_runs(status="queued") if r.id not in ids]
+    for run_id in ids:
+        send(run_id)
+    if ids:
+        log.warning("re-sent runs %s", ", ".join(ids))
+    return ids
+
+
+class _Sweeper(threading.Thread):
+    def __init__(self, app) -> None:
+        super().__init__(name="mixscope-sweeper", daemon=True)
+        self.app = app
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        settings = get_settings()
+        timeout = settings.heartbeat_timeout_s
+        interval = min(max(timeout / 3.0, 0.5), 60.0)
+        first = True
+        while not self.stop.is_set():
+            try:
+                sweep_stale(worker_store(), lambda rid: self.app.send_task(RUN_TRAINING, [rid]),
+                            timeout, resend_queued=first)
+                first = False
+            except Exception:  # a locked database or a broker hiccup: try again later
+                log.exception("stale-run sweep failed")
+            self.stop.wait(interval)
+
+
+_sweeper: _Sweeper | None = None
+
+
+@worker_ready.connect
+def _start_sweeper(sender=None, **_kw) -> None:
+    global _sweeper
+    app = getattr(sender, "app", None)
+    if app is None:
+        from backend.dispatch.celery_app import app
+    _sweeper = _Sweeper(app)
+    _sweeper.start()
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**_kw) -> None:
+    if _sweeper is not None:
+        _sweeper.stop.set()
