@@ -1,0 +1,122 @@
+"""Helpers shared by the dashboard pages: the API client of the running app, colours,
+figure styling and the "nothing to show yet" panels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import dcc, html
+from flask import current_app, has_app_context
+
+from dashboard.client import ApiClient
+
+# One palette for the whole app (also in assets/style.css and assets/explore.js).
+INK = "#1f2933"
+MUTED = "#6b7785"
+ACCENT = "#3b5bdb"
+SAME_CLASS = "#e8590c"      # same-class mixup points
+CLEAN = "#495057"           # clean (unmixed) probe points
+LAMBDA_SCALE = "Viridis"    # λ on the lower class of a pair, 0 -> 1
+RUN_COLOURS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#0b7285", "#5f3dc4",
+               "#a61e4d"]
+STATUS_COLOURS = {"queued": "#868e96", "running": "#3b5bdb", "succeeded": "#2b8a3e",
+                  "failed": "#c92a2a", "cancelled": "#e67700"}
+FONT = ('-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", '
+        'Arial, sans-serif')
+
+_FALLBACK: dict[str, ApiClient] = {}
+
+
+def api() -> ApiClient:
+    """The API client of the Dash app serving the current request."""
+    if has_app_context() and "MIXSCOPE_API" in current_app.config:
+        return current_app.config["MIXSCOPE_API"]
+    if "default" not in _FALLBACK:  # callbacks called outside a request (unit tests)
+        import os
+        _FALLBACK["default"] = ApiClient(os.environ.get("MIXSCOPE_API_URL",
+                                                        "http://127.0.0.1:8000"))
+    return _FALLBACK["default"]
+
+
+def empty_state(title: str, hint: str | Any = "", *, link: tuple[str, str] | None = None,
+                id: str | None = None) -> html.Div:
+    """A friendly panel saying what to do when there is nothing to show yet."""
+    children: list[Any] = [html.Div("∅", className="empty-icon"), html.H3(title)]
+    if hint:
+        children.append(html.P(hint))
+    if link:
+        children.append(dcc.Link(link[1], href=link[0], className="btn btn-primary"))
+    kw = {"id": id} if id else {}
+    return html.Div(children, className="empty-state", **kw)
+
+
+def style_figure(fig: go.Figure, *, height: int | None = None, legend: bool = True) -> go.Figure:
+    """The app's look for a Plotly figure (white, light grid, system font)."""
+    fig.update_layout(
+        template="plotly_white", font=dict(family=FONT, size=13, color=INK),
+        margin=dict(l=50, r=20, t=40, b=40), paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="white", showlegend=legend,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, bgcolor="rgba(0,0,0,0)"),
+        hoverlabel=dict(font=dict(family=FONT)),
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def blank_figure(message: str = "", height: int = 300) -> go.Figure:
+    """An empty figure with a centred note (used while nothing is selected)."""
+    fig = go.Figure()
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    if message:
+        fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color=MUTED),
+                           xref="paper", yref="paper", x=0.5, y=0.5)
+    return style_figure(fig, height=height, legend=False)
+
+
+def run_label(run: dict) -> str:
+    """``name · method α · dataset (status)`` for pickers."""
+    cfg = run.get("config") or {}
+    name = run.get("name") or cfg.get("name") or run["id"][:8]
+    method = cfg.get("method", "?")
+    alpha = f" α={cfg.get('alpha')}" if method != "erm" else ""
+    return f"{name} · {method}{alpha} · {cfg.get('dataset', '?')} ({run.get('status', '?')})"
+
+
+def run_options(runs: list[dict], *, need_epochs: bool = False) -> list[dict]:
+    """Dropdown options for runs, newest first (optionally only runs with recorded epochs)."""
+    out = []
+    for r in sorted(runs, key=lambda r: r.get("created_at") or "", reverse=True):
+        if need_epochs and not r.get("recorded_epochs"):
+            continue
+        out.append({"label": run_label(r), "value": r["id"]})
+    return out
+
+
+def pick_run(runs: list[dict], *prefer: str | None, need_epochs: bool = True) -> str | None:
+    """The first preferred run id that exists, else the newest run with recorded epochs."""
+    ids = {r["id"] for r in runs}
+    for p in prefer:
+        if p and p in ids:
+            return p
+    opts = run_options(runs, need_epochs=need_epochs)
+    return opts[0]["value"] if opts else None
+
+
+def card(children: Any, title: str | None = None, className: str = "", **kw: Any) -> html.Div:
+    head = [html.H4(title, className="card-title")] if title else []
+    return html.Div(head + (children if isinstance(children, list) else [children]),
+                    className=f"card {className}".strip(), **kw)
+
+
+def field(label: str, control: Any, *, help: str | None = None,
+          error_id: str | None = None) -> html.Div:
+    """A labelled form control with an optional help text and an error slot."""
+    parts: list[Any] = [html.Label(label, className="field-label"), control]
+    if help:
+        parts.append(html.Div(help, className="field-help"))
+    if error_id:
+        parts.append(html.Div(id=error_id, className="field-error"))
+    return html.Div(parts, className="field")

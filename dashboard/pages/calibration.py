@@ -1,0 +1,172 @@
+"""Calibration: the reliability diagram of a run at an epoch, and ECE over training for
+several runs side by side (e.g. mixup vs ERM, α = 1 vs 0.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, dcc, html, no_update
+from plotly.subplots import make_subplots
+
+from dashboard.client import ApiError, format_detail
+from dashboard.common import ACCENT, INK, MUTED, RUN_COLOURS, SAME_CLASS, api, blank_figure, \
+    card, empty_state, pick_run, run_label, style_figure
+
+dash.register_page(__name__, path="/calibration", name="Calibration",
+                   title="mixscope · Calibration", order=3)
+
+
+def layout(run: str | None = None, **_query: Any) -> html.Div:
+    return html.Div([
+        dcc.Store(id="cal-init", data={"run": run}),
+        html.Div([html.H2("Calibration"),
+                  html.P("How well the confidence of a run's predictions matches its accuracy "
+                         "on the test set (15 equal-width bins).", className="lede")],
+                 className="page-head"),
+        html.Div(id="cal-empty"),
+        html.Div([
+            card([
+                html.Label("Runs to compare", className="field-label"),
+                dcc.Dropdown(id="cal-runs", multi=True, placeholder="pick one or more runs",
+                             className="dropdown"),
+                html.Label("Epoch of the reliability diagram", className="field-label"),
+                dcc.Slider(id="cal-epoch", min=0, max=1, step=1, value=None,
+                           updatemode="mouseup", className="slider",
+                           tooltip={"placement": "bottom", "always_visible": False}),
+            ], className="controls-wide"),
+            html.Div([
+                card(dcc.Graph(id="cal-reliability", config={"displaylogo": False},
+                               figure=blank_figure("", 420)),
+                     title="Reliability diagram"),
+                card(dcc.Graph(id="cal-ece", config={"displaylogo": False},
+                               figure=blank_figure("", 420)),
+                     title="ECE and accuracy over training"),
+            ], className="two-col"),
+        ], id="cal-body"),
+    ])
+
+
+@callback(Output("cal-runs", "options"), Output("cal-runs", "value"),
+          Output("cal-empty", "children"), Output("cal-body", "style"),
+          Input("cal-init", "data"), State("shared-run", "data"))
+def load_runs(init, shared):
+    try:
+        runs = api().list_runs()
+    except ApiError as exc:
+        return [], [], empty_state("The API is not reachable",
+                                   format_detail(exc.detail)), {"display": "none"}
+    with_metrics = [r for r in runs if (r.get("current_epoch") or 0) > 0
+                    or r.get("status") == "succeeded"]
+    if not with_metrics:
+        return [], [], empty_state(
+            "No runs with measured epochs yet — launch one on the Runs page",
+            "Calibration is measured on the test set after every epoch.",
+            link=("/runs", "Go to Runs")), {"display": "none"}
+    opts = [{"label": run_label(r), "value": r["id"]}
+            for r in sorted(with_metrics, key=lambda r: r.get("created_at") or "",
+                            reverse=True)]
+    first = pick_run(with_metrics, (init or {}).get("run"), shared, need_epochs=False)
+    value = [first] if first else []
+    # by default compare with up to two other finished runs on the same dataset
+    ds = next((r["config"].get("dataset") for r in with_metrics if r["id"] == first), None)
+    value += [r["id"] for r in with_metrics if r["id"] != first and
+              (r.get("config") or {}).get("dataset") == ds][:2]
+    return opts, value, None, {}
+
+
+@callback(Output("cal-ece", "figure"), Output("cal-epoch", "min"), Output("cal-epoch", "max"),
+          Output("cal-epoch", "value"), Output("cal-epoch", "marks"),
+          Input("cal-runs", "value"), State("cal-epoch", "value"), prevent_initial_call=True)
+def ece_over_epochs(run_ids, epoch):
+    if not run_ids:
+        return blank_figure("Pick at least one run", 420), 0, 1, None, {}
+    try:
+        series = api().metrics_many(run_ids, ["ece", "test_accuracy"])
+        labels = {r["id"]: run_label(r) for r in api().list_runs()}
+    except ApiError as exc:
+        return blank_figure(format_detail(exc.detail), 420), 0, 1, None, {}
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        row_heights=[0.55, 0.45])
+    last = 0
+    for i, rid in enumerate(run_ids):
+        s = series.get(rid) or {}
+        col = RUN_COLOURS[i % len(RUN_COLOURS)]
+        name = labels.get(rid, rid[:8]).rsplit(" (", 1)[0]
+        ep = s.get("epoch") or []
+        if ep:
+            last = max(last, max(ep))
+        fig.add_trace(go.Scatter(x=ep, y=s.get("ece"), name=name, mode="lines",
+                                 line=dict(color=col, width=2), legendgroup=rid,
+                                 hovertemplate="ECE %{y:.4f} at epoch %{x}<extra></extra>"),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=ep, y=s.get("test_accuracy"), name=name, mode="lines",
+                                 line=dict(color=col, width=2, dash="dot"), legendgroup=rid,
+                                 showlegend=False,
+                                 hovertemplate="test acc. %{y:.3f} at epoch %{x}<extra></extra>"),
+                      row=2, col=1)
+    fig.update_yaxes(title_text="ECE", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title_text="test accuracy", row=2, col=1)
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    style_figure(fig, height=420)
+    value = epoch if epoch is not None and epoch <= last else last
+    step = max(1, last // 8)
+    marks = {e: str(e) for e in range(0, last + 1, step)}
+    marks[last] = str(last)
+    return fig, 0, last, value, marks
+
+
+def reliability_figure(cal: dict, name: str, colour: str = ACCENT) -> go.Figure:
+    """Accuracy (bars) and mean confidence (markers) per bin over the diagonal, with counts."""
+    bins = cal["bins"]
+    edges = bins["edges"]
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    width = (edges[1] - edges[0]) if len(edges) > 1 else 1 / 15
+    acc = [a if c else None for a, c in zip(bins["accuracy"], bins["counts"])]
+    conf = [a if c else None for a, c in zip(bins["confidence"], bins["counts"])]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25],
+                        vertical_spacing=0.05)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                             line=dict(color=MUTED, dash="dash", width=1)), row=1, col=1)
+    fig.add_trace(go.Bar(x=centres, y=acc, width=width * 0.95, name="accuracy",
+                         marker=dict(color=colour, opacity=0.75),
+                         hovertemplate="bin %{x:.2f}: accuracy %{y:.3f}<extra></extra>"),
+                  row=1, col=1)
+    fig.add_trace(go.Scatter(x=centres, y=conf, mode="markers", name="confidence",
+                             marker=dict(color=SAME_CLASS, size=8, symbol="diamond"),
+                             hovertemplate="bin %{x:.2f}: confidence %{y:.3f}<extra></extra>"),
+                  row=1, col=1)
+    fig.add_trace(go.Bar(x=centres, y=bins["counts"], width=width * 0.95, name="count",
+                         marker=dict(color=INK, opacity=0.35), showlegend=False,
+                         hovertemplate="%{y} test examples<extra></extra>"), row=2, col=1)
+    ece = cal.get("ece")
+    fig.update_layout(title=dict(text=f"{name} · epoch {cal.get('epoch', '?')} · ECE "
+                                      f"{ece:.4f}" if isinstance(ece, (int, float)) else name,
+                                 x=0.01, font=dict(size=13)))
+    fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="count", type="log", row=2, col=1)
+    fig.update_xaxes(range=[0, 1], row=1, col=1)
+    fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=1)
+    style_figure(fig, height=420)
+    fig.update_layout(bargap=0, margin=dict(t=60))
+    return fig
+
+
+@callback(Output("cal-reliability", "figure"), Input("cal-epoch", "value"),
+          Input("cal-runs", "value"), prevent_initial_call=True)
+def reliability(epoch, run_ids):
+    if not run_ids:
+        return blank_figure("Pick a run", 420)
+    rid = run_ids[0]
+    try:
+        try:
+            cal = api().calibration(rid, epoch)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            cal = api().calibration(rid)  # that epoch has no data: show the latest
+        name = run_label(api().get_run(rid)).rsplit(" (", 1)[0]
+    except ApiError as exc:
+        return blank_figure(format_detail(exc.detail), 420)
+    return reliability_figure(cal, name)

@@ -1,0 +1,275 @@
+"""Runs: launch a training run from a form and follow every run in a live table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from dashboard.client import ApiError, field_errors, format_detail
+from dashboard.common import STATUS_COLOURS, api, card, empty_state, field
+
+dash.register_page(__name__, path="/runs", name="Runs", title="mixscope · Runs", order=1)
+
+DATASETS = ["digits", "two-moons", "alternating-line", "gaussian-mixture", "fashion-mnist",
+            "cifar10", "cifar100"]
+MODELS = ["mlp", "mlp-bottleneck", "resnet18", "wrn-16-4", "wrn-28-10", "wrn-40-10",
+          "vit-tiny", "vit-small", "vit-base"]
+# Optimiser presets: the recipes of the papers, as RunConfig fields.
+OPT_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd-cosine": ("SGD · momentum 0.9 · Nesterov · cosine",
+                   dict(optimizer="sgd", momentum=0.9, nesterov=True, schedule="cosine")),
+    "sgd-step": ("SGD · momentum 0.9 · ÷10 at 30/50/90 % (WRN paper)",
+                 dict(optimizer="sgd", momentum=0.9, nesterov=False, schedule="step",
+                      lr_milestones=[0.3, 0.5, 0.9])),
+    "adam-cosine": ("Adam · cosine (ViT paper)", dict(optimizer="adam", schedule="cosine")),
+    "adamw-cosine": ("AdamW · cosine", dict(optimizer="adamw", schedule="cosine")),
+    "adam-constant": ("Adam · constant lr (data-dependency paper)",
+                      dict(optimizer="adam", schedule="constant")),
+}
+# Form field -> RunConfig field(s) whose 422 messages it shows.
+ERROR_SLOTS = ["name", "dataset", "model", "method", "alpha", "loss", "fixed_etf", "optimizer",
+               "lr", "weight_decay", "epochs", "batch_size", "record", "seed"]
+
+
+def _num(id_: str, value: float, **kw: Any) -> dcc.Input:
+    return dcc.Input(id=id_, type="number", value=value, className="input", debounce=False, **kw)
+
+
+def _form() -> html.Div:
+    dd = dict(clearable=False, className="dropdown")
+    return card([
+        html.Div([
+            field("Name (optional)", dcc.Input(id="runs-name", type="text", className="input",
+                                               placeholder="e.g. digits mixup α=1"),
+                  error_id="err-name"),
+            field("Dataset", dcc.Dropdown(DATASETS, "digits", id="runs-dataset", **dd),
+                  error_id="err-dataset"),
+            field("Model", dcc.Dropdown(MODELS, "mlp", id="runs-model", **dd),
+                  help="wrn-<depth>-<widen>, depth = 6n+4", error_id="err-model"),
+            field("Method", dcc.Dropdown(
+                [{"label": "Input mixup", "value": "input-mixup"},
+                 {"label": "Manifold mixup", "value": "manifold-mixup"},
+                 {"label": "ERM (no mixup)", "value": "erm"}], "input-mixup",
+                id="runs-method", **dd), error_id="err-method"),
+            field("α  (λ ~ Beta(α, α))", _num("runs-alpha", 1.0, step="any"),
+                  error_id="err-alpha"),
+            field("Loss", dcc.Dropdown([{"label": "Cross-entropy", "value": "ce"},
+                                        {"label": "MSE", "value": "mse"}], "ce",
+                                       id="runs-loss", **dd), error_id="err-loss"),
+            field("Classifier", dcc.Checklist(
+                [{"label": " fixed simplex ETF", "value": "etf"}], [], id="runs-fixed-etf",
+                className="checklist"), error_id="err-fixed_etf"),
+            field("Optimiser preset", dcc.Dropdown(
+                [{"label": v[0], "value": k} for k, v in OPT_PRESETS.items()], "sgd-cosine",
+                id="runs-optimizer", **dd), error_id="err-optimizer"),
+            field("Learning rate", _num("runs-lr", 0.05, step="any"), error_id="err-lr"),
+            field("Weight decay", _num("runs-wd", 0.01, step="any"),
+                  error_id="err-weight_decay"),
+            field("Epochs", _num("runs-epochs", 30, step=1, min=1), error_id="err-epochs"),
+            field("Batch size", _num("runs-batch", 128, step=1, min=0), help="0 = full batch",
+                  error_id="err-batch_size"),
+            field("Recorded epochs", dcc.Input(id="runs-record", type="text", value="auto",
+                                               className="input"),
+                  help="'auto' (dense early, sparse later) or a list such as 0,1,5,10,30",
+                  error_id="err-record"),
+            field("Seed", _num("runs-seed", 0, step=1, min=0), error_id="err-seed"),
+        ], className="form-grid"),
+        html.Div([
+            html.Button("Launch run", id="runs-launch", className="btn btn-primary",
+                        n_clicks=0),
+            html.Div(id="runs-launch-msg", className="form-message"),
+        ], className="form-actions"),
+    ], title="Launch a run", className="launch-card")
+
+
+def layout(**_query: Any) -> html.Div:
+    return html.Div([
+        html.Div([html.H2("Runs"),
+                  html.P("Train a network with or without mixup; its geometry is recorded at "
+                         "chosen epochs and shows up on the Explore page.",
+                         className="lede")], className="page-head"),
+        _form(),
+        card([
+            dcc.Interval(id="runs-interval", interval=2000),
+            dcc.Store(id="runs-refresh", data=0),
+            dcc.Store(id="runs-signature"),
+            html.Div(id="runs-action-msg", className="form-message"),
+            html.Div(id="runs-table", children=html.Div("Loading runs…", className="muted")),
+        ], title="All runs", className="table-card"),
+    ])
+
+
+# -- launching ------------------------------------------------------------------------------
+def build_config(name, dataset, model, method, alpha, loss, fixed_etf, opt_preset, lr, wd,
+                 epochs, batch, record, seed) -> dict:
+    """The RunConfig JSON for the form's values (validation is the API's job)."""
+    cfg: dict[str, Any] = dict(dataset=dataset, model=model, method=method, alpha=alpha,
+                               loss=loss, fixed_etf=bool(fixed_etf), lr=lr, weight_decay=wd,
+                               epochs=epochs, batch_size=batch, seed=seed)
+    cfg.update(OPT_PRESETS.get(opt_preset, ("", {}))[1])
+    if name:
+        cfg["name"] = name
+    rec = (record or "auto").strip()
+    if rec.lower() == "auto":
+        cfg["record"] = {"epochs": "auto"}
+    else:
+        try:
+            cfg["record"] = {"epochs": [int(x) for x in rec.replace(" ", ",").split(",") if x]}
+        except ValueError:
+            cfg["record"] = {"epochs": rec}  # let the API name the field
+    return cfg
+
+
+def _slot(key: str) -> str:
+    head = key.split(".")[0]
+    if head in ("momentum", "nesterov", "schedule", "lr_milestones"):
+        return "optimizer"
+    return head if head in ERROR_SLOTS else ""
+
+
+@callback(
+    Output("runs-launch-msg", "children"), Output("runs-launch-msg", "className"),
+    *[Output(f"err-{s}", "children") for s in ERROR_SLOTS],
+    Output("runs-refresh", "data"),
+    Input("runs-launch", "n_clicks"),
+    State("runs-name", "value"), State("runs-dataset", "value"), State("runs-model", "value"),
+    State("runs-method", "value"), State("runs-alpha", "value"), State("runs-loss", "value"),
+    State("runs-fixed-etf", "value"), State("runs-optimizer", "value"),
+    State("runs-lr", "value"), State("runs-wd", "value"), State("runs-epochs", "value"),
+    State("runs-batch", "value"), State("runs-record", "value"), State("runs-seed", "value"),
+    State("runs-refresh", "data"),
+    prevent_initial_call=True,
+)
+def launch(n, *values):
+    *form, refresh = values
+    cfg = build_config(*form)
+    errors = {s: "" for s in ERROR_SLOTS}
+    try:
+        run = api().create_run(cfg)
+    except ApiError as exc:
+        if exc.status == 422:
+            general = []
+            for key, msg in field_errors(exc.detail).items():
+                slot = _slot(key)
+                if slot:
+                    errors[slot] = f"{errors[slot]} {msg}".strip()
+                else:
+                    general.append(f"{key}: {msg}" if key else msg)
+            text = "Please fix the highlighted fields." + (" " + "; ".join(general)
+                                                           if general else "")
+        else:
+            text = f"Could not launch: {format_detail(exc.detail)}"
+        return (text, "form-message error", *errors.values(), no_update)
+    name = run.get("name") or run["id"][:8]
+    msg = html.Span(["Queued ", html.B(name), " — it appears in the table below; ",
+                     dcc.Link("open it on Explore", href=f"/explore?run={run['id']}"),
+                     " once it has recorded an epoch."])
+    return (msg, "form-message ok", *errors.values(), (refresh or 0) + 1)
+
+
+# -- the live table -------------------------------------------------------------------------
+def _fmt_eta(eta: float | None) -> str:
+    if eta is None:
+        return ""
+    eta = int(round(eta))
+    if eta >= 3600:
+        return f"ETA {eta // 3600}h {eta % 3600 // 60:02d}m"
+    if eta >= 60:
+        return f"ETA {eta // 60}m {eta % 60:02d}s"
+    return f"ETA {eta}s"
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if not isinstance(v, (int, float)):
+        return "–"
+    return f"{100 * v:.1f} %" if pct else f"{v:.3f}"
+
+
+def _row(run: dict) -> html.Tr:
+    cfg = run.get("config") or {}
+    status = run.get("status", "?")
+    progress = float(run.get("progress") or 0.0)
+    if status == "succeeded":
+        progress = 1.0
+    epoch, total = run.get("current_epoch") or 0, run.get("total_epochs") or cfg.get("epochs")
+    eta = _fmt_eta(run.get("eta_s")) if status == "running" else ""
+    summary = run.get("summary") or {}
+    method = cfg.get("method", "?")
+    desc = f"{cfg.get('dataset', '?')} · {cfg.get('model', '?')} · {method}" + (
+        f" α={cfg.get('alpha')}" if method != "erm" else "") + (
+        " · ETF" if cfg.get("fixed_etf") else "") + f" · {cfg.get('loss', 'ce')}"
+    rid = run["id"]
+    actions = [dcc.Link("Open", href=f"/explore?run={rid}", className="btn btn-small",
+                        id={"type": "run-open", "index": rid})]
+    if status in ("queued", "running"):
+        actions.append(html.Button("Cancel", id={"type": "run-cancel", "index": rid},
+                                   className="btn btn-small btn-warn", n_clicks=0))
+    actions.append(html.Button("Delete", id={"type": "run-delete", "index": rid},
+                               className="btn btn-small btn-danger", n_clicks=0))
+    return html.Tr([
+        html.Td([html.Div(run.get("name") or cfg.get("name") or rid[:8], className="run-name"),
+                 html.Div(desc, className="run-desc")]),
+        html.Td(html.Span(status, className="badge",
+                          style={"backgroundColor": STATUS_COLOURS.get(status, "#868e96")}),
+                className="run-status"),
+        html.Td([
+            html.Div(html.Div(className="bar-fill", style={"width": f"{100 * progress:.1f}%"}),
+                     className="bar"),
+            html.Div(f"epoch {epoch} / {total}" + (f" · {eta}" if eta else ""),
+                     className="bar-text"),
+        ], className="progress-cell"),
+        html.Td(_fmt(summary.get("test_accuracy"), pct=True), className="num"),
+        html.Td(_fmt(summary.get("ece")), className="num"),
+        html.Td(_fmt(summary.get("channel_radius")), className="num"),
+        html.Td((run.get("created_at") or "")[:16].replace("T", " "), className="muted"),
+        html.Td(actions, className="actions"),
+    ], id={"type": "run-row", "index": rid}, className=f"row-{status}")
+
+
+def runs_table(runs: list[dict]) -> html.Table:
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "Run", "Status", "Progress", "Test acc.", "ECE", "Channel radius", "Created", "")]))
+    runs = sorted(runs, key=lambda r: r.get("created_at") or "", reverse=True)
+    return html.Table([head, html.Tbody([_row(r) for r in runs])], className="runs-table")
+
+
+@callback(Output("runs-table", "children"), Output("runs-signature", "data"),
+          Input("runs-interval", "n_intervals"), Input("runs-refresh", "data"),
+          State("runs-signature", "data"))
+def refresh_table(_n, _refresh, signature):
+    try:
+        runs = api().list_runs()
+    except ApiError as exc:
+        return empty_state("The API is not reachable", format_detail(exc.detail)), None
+    sig = json.dumps(runs, sort_keys=True, default=str)
+    if sig == signature:  # nothing changed: keep the DOM (and the user's hover) as it is
+        return no_update, no_update
+    if not runs:
+        return empty_state("No runs yet — launch one with the form above",
+                           "A digits run with 30 epochs trains in about a minute on a CPU."), sig
+    return runs_table(runs), sig
+
+
+@callback(Output("runs-action-msg", "children"),
+          Output("runs-refresh", "data", allow_duplicate=True),
+          Input({"type": "run-cancel", "index": ALL}, "n_clicks"),
+          Input({"type": "run-delete", "index": ALL}, "n_clicks"),
+          State("runs-refresh", "data"), prevent_initial_call=True)
+def run_action(_cancel, _delete, refresh):
+    trig = ctx.triggered_id
+    if not trig or not (ctx.triggered and ctx.triggered[0].get("value")):
+        return no_update, no_update  # buttons (re)appearing, not a click
+    rid = trig["index"]
+    try:
+        if trig["type"] == "run-cancel":
+            api().cancel_run(rid)
+            msg = f"Cancel requested for {rid[:8]}."
+        else:
+            api().delete_run(rid)
+            msg = f"Deleted {rid[:8]} and its artifacts."
+    except ApiError as exc:
+        msg = f"Could not {trig['type'].split('-')[1]} {rid[:8]}: {format_detail(exc.detail)}"
+    return msg, (refresh or 0) + 1
