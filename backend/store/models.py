@@ -50,7 +50,8 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON, datetime: UTCDateTime}
+    type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON, datetime: UTCDateTime,
+                           float: sa.Double, int: sa.Integer}
 
 
 class Run(Base):

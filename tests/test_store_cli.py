@@ -1,0 +1,89 @@
+"""``mixscope runs list / show`` through click's CliRunner, on a real store folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from backend.runconfig import RunConfig
+from backend.store import Store
+from mixscope.cli import main
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """A store folder with two runs, one with metrics."""
+    folder = tmp_path / "cli-store"
+    s = Store.open(folder)
+    a = s.create_run(RunConfig(epochs=3, name="mixup"))
+    b = s.create_run(RunConfig(epochs=3, method="erm"))
+    s.claim_run(a.id, "cli")
+    s.record_epoch(a.id, 0, {"train_loss": 2.3, "train_accuracy": 0.1, "test_loss": 2.3,
+                             "test_accuracy": 0.1, "ece": 0.05, "norm_cv": 0.2,
+                             "cosine_std": 0.1, "alignment": 0.3, "channel_radius": 0.4,
+                             "reliability": {"counts": [1] * 15}})
+    s.record_epoch(a.id, 1, {"train_loss": 1.1, "test_accuracy": 0.8, "ece": float("nan")})
+    s.close()
+    return folder, a.id, b.id
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_list_json(filled):
+    folder, a, b = filled
+    res = run_cli("runs", "list", "--store", str(folder), "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert [r["id"] for r in data] == [b, a]
+    assert data[1]["status"] == "running" and data[1]["config"]["method"] == "input-mixup"
+    res = run_cli("runs", "list", "--store", str(folder), "--json", "--status", "queued")
+    assert [r["id"] for r in json.loads(res.output)] == [b]
+
+
+def test_list_table(filled):
+    folder, a, b = filled
+    res = run_cli("runs", "list", "--store", str(folder))
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    assert lines[0].split()[:3] == ["ID", "NAME", "STATUS"]
+    assert any(a in line and "mixup" in line and "running" in line for line in lines)
+
+
+def test_show_json(filled):
+    folder, a, _ = filled
+    res = run_cli("runs", "show", a, "--store", str(folder), "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert set(data) == {"run", "epochs"}
+    assert data["run"]["id"] == a and data["run"]["name"] == "mixup"
+    assert [e["epoch"] for e in data["epochs"]] == [0, 1]
+    first = data["epochs"][0]
+    for key in ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece",
+                "norm_cv", "cosine_std", "alignment", "channel_radius"):
+        assert key in first
+    assert data["epochs"][1]["ece"] is None  # NaN is stored as null: the output is valid JSON
+
+
+def test_show_table_and_prefix(filled):
+    folder, a, _ = filled
+    res = run_cli("runs", "show", a[:6], "--store", str(folder))
+    assert res.exit_code == 0, res.output
+    assert a in res.output and "TEST_ACCURACY" in res.output and "input-mixup" in res.output
+
+
+def test_show_unknown_run(filled):
+    folder, _, _ = filled
+    res = CliRunner().invoke(main, ["runs", "show", "doesnotexist", "--store", str(folder),
+                                    "--json"])
+    assert res.exit_code != 0
+    assert "no run 'doesnotexist'" in res.output
+
+
+def test_list_empty_store(tmp_path):
+    res = run_cli("runs", "list", "--store", str(tmp_path / "empty"), "--json")
+    assert res.exit_code == 0 and json.loads(res.output) == []
+    assert "no runs" in run_cli("runs", "list", "--store", str(tmp_path / "empty")).output
