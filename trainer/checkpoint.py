@@ -106,7 +106,5 @@ def load_epoch(store, run_id: str, epoch: int) -> dict[str, torch.Tensor]:
 
 
 def has_checkpoint(store, run_id: str, epoch: int | None) -> bool:
-    for art in store.list_artifacts(run_id, KIND):
-        if getattr(art, "epoch", None) == epoch:
-            return True
-    return False
+    """Whether the run has the rolling checkpoint (``epoch=None``) or epoch ``epoch``'s."""
+    return store.has_arrays(run_id, KIND, epoch=epoch)

@@ -1,0 +1,273 @@
+"""The training loop end to end on tiny real data: store consistency, resume, cancel, failure."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from backend.runconfig import RunConfig
+from trainer.loop import execute_run
+from trainer.schedule import lr_at, recorded_epochs
+
+torch.set_num_threads(1)
+
+METRIC_KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece", "mce",
+               "reliability", "norm_cv", "cosine_std", "nc1", "nc2", "nc3", "alignment",
+               "channel_radius", "lr", "epoch_time_s", "samples_per_s")
+TIMING_KEYS = ("epoch_time_s", "samples_per_s")
+
+
+def tiny(**over) -> RunConfig:
+    """A config that trains in well under a second: digits subset, small MLP, small probe."""
+    base = dict(dataset="digits", dataset_args=dict(subset=120), model="mlp",
+                model_args=dict(width=32, depth=1, feature_dim=16, batchnorm=True),
+                method="input-mixup", epochs=3, batch_size=32, lr=0.05, seed=3,
+                probe=dict(clean_per_class=3, pairs_per_class_pair=2, trajectory_pairs=2,
+                           trajectory_lambdas=3),
+                record=dict(checkpoint_every=1))
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            base[k] = {**base[k], **v}
+        else:
+            base[k] = v
+    return RunConfig.model_validate(base)
+
+
+def start(store, config: RunConfig):
+    run = store.create_run(config)
+    assert store.claim_run(run.id, "test")
+    return run.id
+
+
+def check_consistent(store, run_id: str) -> None:
+    """Every artifact row points to a readable file; no temporary files are left behind."""
+    for art in store.list_artifacts(run_id):
+        path = store.files.full(art.path)
+        assert os.path.exists(path), art
+        assert os.path.getsize(path) == art.size
+    root = store.files.full(f"runs/{run_id}")
+    for _dirpath, _dirs, files in os.walk(root):
+        assert not [f for f in files if f.startswith(".tmp")], files
+
+
+def test_schedule_auto_records_first_and_last_dense_early():
+    cfg = RunConfig(epochs=300)
+    rec = recorded_epochs(cfg)
+    assert rec[0] == 0 and rec[-1] == 300 and len(rec) <= cfg.record.max_recorded
+    assert rec[:4] == [0, 1, 2, 3]           # dense early
+    assert max(np.diff(rec)) <= 60            # and no long blind stretch later
+    assert recorded_epochs(RunConfig(epochs=3)) == [0, 1, 2, 3]
+    assert recorded_epochs(RunConfig(epochs=10, record=dict(epochs=[4]))) == [0, 4, 10]
+
+
+def test_lr_schedules():
+    cos = RunConfig(epochs=10, lr=0.1, warmup_epochs=2)
+    assert lr_at(cos, 1.0) == pytest.approx(0.05)
+    assert lr_at(cos, 2.0) == pytest.approx(0.1)
+    assert lr_at(cos, 10.0) == pytest.approx(0.0, abs=1e-12)
+    step = RunConfig(epochs=10, lr=0.1, schedule="step", lr_milestones=[0.5], lr_gamma=0.1)
+    assert lr_at(step, 4.9) == pytest.approx(0.1) and lr_at(step, 5.0) == pytest.approx(0.01)
+    assert lr_at(RunConfig(schedule="constant", lr=0.3), 7.5) == 0.3
+
+
+def test_run_writes_a_consistent_store(store):
+    cfg = tiny()
+    run_id = start(store, cfg)
+    reports = []
+    assert execute_run(store, run_id, progress=reports.append) == "succeeded"
+    info = store.get_run(run_id)
+    assert info.status == "succeeded" and info.progress == 1.0
+    assert info.class_names == [str(i) for i in range(10)]
+    assert info.layers == ["penultimate"]
+    assert info.recorded_epochs == recorded_epochs(cfg) == [0, 1, 2, 3]
+    assert [r.epoch for r in reports] == [0, 1, 2, 3]
+
+    epochs = store.epoch_metrics(run_id)
+    assert [e["epoch"] for e in epochs] == [0, 1, 2, 3]
+    for e in epochs:
+        for key in METRIC_KEYS:
+            assert key in e, (e["epoch"], key)
+        assert 0 <= e["train_accuracy"] <= 1 and 0 <= e["test_accuracy"] <= 1
+        assert e["channel_radius"] is not None and e["channel_radius"] >= 0
+        assert len(e["reliability"]["counts"]) == 15
+    assert epochs[0]["samples_per_s"] is None and epochs[1]["samples_per_s"] > 0
+    assert info.summary["epoch"] == 3
+
+    probe = store.get_arrays(run_id, "probe")
+    n_c, n_p = len(probe["clean_index"]), len(probe["pair_a"])
+    assert n_c == 30 and n_p == 55 * 2 and info.num_probe == n_c + n_p
+    assert (probe["pair_class_a"] <= probe["pair_class_b"]).all()
+    assert ((probe["pair_lambda"] >= 0) & (probe["pair_lambda"] <= 1)).all()
+    for e in info.recorded_epochs:
+        act = store.get_arrays(run_id, "activations", epoch=e, layer="penultimate")["features"]
+        assert act.shape == (n_c + n_p, 16) and act.dtype == np.float32
+        assert np.isfinite(act).all()
+        cl = store.get_arrays(run_id, "classifier", epoch=e)
+        assert cl["weight"].shape == (10, 16) and cl["bias"].shape == (10,)
+        tr = store.get_arrays(run_id, "trajectory", epoch=e)
+        assert tr["layer:penultimate"].shape == (2, 3, 16)
+        sp = store.get_arrays(run_id, "spectra", epoch=e, layer="penultimate")
+        assert sp["per_class"].shape[0] == 10 and sp["all"].ndim == 1
+        assert store.has_arrays(run_id, "checkpoint", epoch=e)
+    assert store.has_arrays(run_id, "checkpoint")   # the rolling latest
+    check_consistent(store, run_id)
+
+
+def test_stored_activations_match_the_model(store):
+    """The last recorded activations are the model's features of the probe points."""
+    from trainer import checkpoint
+    from trainer.data import load_dataset
+    from trainer.loop import build_for_config
+
+    cfg = tiny(epochs=2)
+    run_id = start(store, cfg)
+    execute_run(store, run_id)
+    bundle = load_dataset(cfg)
+    model = build_for_config(cfg, bundle, 10)
+    checkpoint.load_model_tensors(model, checkpoint.load_epoch(store, run_id, 2))
+    model.eval()
+    probe = store.get_arrays(run_id, "probe")
+    X = bundle.prepare(bundle.train_x, "cpu")
+    a, b = probe["pair_a"][:5].copy(), probe["pair_b"][:5].copy()
+    lam = probe["pair_lambda"][:5].copy()
+    lt = torch.as_tensor(lam).view(-1, 1)
+    with torch.no_grad():
+        want = model.forward_features(lt * X[a] + (1 - lt) * X[b]).numpy()
+        clean = model.forward_features(X[probe["clean_index"][:4]]).numpy()
+    got = store.get_arrays(run_id, "activations", epoch=2, layer="penultimate")["features"]
+    n_c = len(probe["clean_index"])
+    np.testing.assert_allclose(got[n_c:n_c + 5], want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[:4], clean, rtol=1e-5, atol=1e-5)
+
+
+def _final_state(store, run_id, epoch):
+    ck = store.get_tensors(run_id, "checkpoint", epoch=epoch)
+    metrics = [{k: v for k, v in e.items() if k not in TIMING_KEYS}
+               for e in store.epoch_metrics(run_id)]
+    return ck, metrics
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL: not an Exception, so the loop cannot finish the run row."""
+
+
+@pytest.mark.parametrize("method", ["input-mixup", "manifold-mixup"])
+def test_resume_ends_in_the_same_state(store, method):
+    cfg = tiny(epochs=5, method=method, mix_per="sample",
+               record=dict(checkpoint_every=2, epochs=[5]))
+    a = start(store, cfg)
+    execute_run(store, a)
+
+    b = start(store, cfg)
+
+    def kill_at_3(report):
+        if report.epoch == 3:
+            raise _Killed()
+
+    with pytest.raises(_Killed):
+        execute_run(store, b, progress=kill_at_3)
+    assert store.get_run(b).status == "running"       # as a killed process leaves it
+    seen = []
+    assert execute_run(store, b, progress=seen.append) == "succeeded"
+    assert seen[0].resumed_from == 2 and seen[0].epoch == 3   # latest was at epoch 2
+
+    ck_a, m_a = _final_state(store, a, 5)
+    ck_b, m_b = _final_state(store, b, 5)
+    assert ck_a.keys() == ck_b.keys()
+    for k in ck_a:
+        assert torch.equal(ck_a[k], ck_b[k]), k
+    assert m_a == m_b
+    la = store.get_arrays(a, "activations", epoch=5, layer="penultimate")["features"]
+    lb = store.get_arrays(b, "activations", epoch=5, layer="penultimate")["features"]
+    np.testing.assert_array_equal(la, lb)
+
+
+def test_seed_makes_runs_repeatable_and_differ_across_seeds(store):
+    ids = [start(store, tiny(epochs=1, seed=s)) for s in (5, 5, 6)]
+    for i in ids:
+        execute_run(store, i)
+    w = [store.get_arrays(i, "classifier", epoch=1)["weight"] for i in ids]
+    np.testing.assert_array_equal(w[0], w[1])
+    assert not np.array_equal(w[0], w[2])
+
+
+def test_cancel_stops_within_a_step(store):
+    cfg = tiny(epochs=6)
+    run_id = start(store, cfg)
+
+    def cancel_at_1(report):
+        if report.epoch == 1:
+            store.request_cancel(run_id)
+
+    assert execute_run(store, run_id, progress=cancel_at_1) == "cancelled"
+    info = store.get_run(run_id)
+    assert info.status == "cancelled"
+    assert [e["epoch"] for e in store.epoch_metrics(run_id)] == [0, 1]
+    check_consistent(store, run_id)
+
+
+def test_failure_leaves_a_consistent_store(store):
+    cfg = tiny(epochs=4)
+    run_id = start(store, cfg)
+
+    def explode(report):
+        if report.epoch == 2:
+            raise RuntimeError("disk on fire")
+
+    assert execute_run(store, run_id, progress=explode) == "failed"
+    info = store.get_run(run_id)
+    assert info.status == "failed" and "disk on fire" in info.error
+    assert [e["epoch"] for e in store.epoch_metrics(run_id)] == [0, 1, 2]
+    check_consistent(store, run_id)
+
+
+@pytest.mark.parametrize("over, field", [
+    (dict(record=dict(layers=["no-such-layer"])), "record.layers"),
+    (dict(fixed_etf=True, model_args=dict(feature_dim=4)), "fixed_etf"),
+    (dict(record=dict(default_triple=(0, 1, 12))), "record.default_triple"),
+    (dict(method="manifold-mixup", manifold_layers=["nowhere"]), "manifold_layers"),
+    (dict(probe=dict(triples=[(0, 1, 99)])), "probe.triples"),
+])
+def test_bad_config_fails_before_any_work(store, over, field):
+    run_id = start(store, tiny(**over))
+    assert execute_run(store, run_id) == "failed"
+    info = store.get_run(run_id)
+    assert info.error.startswith(field), info.error
+    assert store.epoch_metrics(run_id) == []
+    assert store.list_artifacts(run_id) == []
+
+
+def test_train_mode_extraction_restores_batchnorm(store):
+    cfg = tiny(epochs=2, record=dict(mode="train", dtype="float16", epochs=[1]))
+    a = start(store, cfg)
+    execute_run(store, a)
+    act = store.get_arrays(a, "activations", epoch=1, layer="penultimate")["features"]
+    assert act.dtype == np.float16
+    # same run recorded only at the end: training must be unaffected by train-mode extraction
+    b = start(store, tiny(epochs=2, record=dict(mode="train", dtype="float16", epochs=[2])))
+    execute_run(store, b)
+    ca = store.get_tensors(a, "checkpoint", epoch=2)
+    cb = store.get_tensors(b, "checkpoint", epoch=2)
+    for k in ca:
+        assert torch.equal(ca[k], cb[k]), k
+
+
+def test_extract_triple_on_demand(store):
+    from trainer.extract import extract_triple
+
+    cfg = tiny(epochs=1, probe=dict(max_all_pairs_classes=3, triples=[(3, 4, 5)]))
+    run_id = start(store, cfg)
+    execute_run(store, run_id)
+    probe = store.get_arrays(run_id, "probe")
+    pairs = set(zip(probe["pair_class_a"].tolist(), probe["pair_class_b"].tolist()))
+    assert (0, 1) in pairs and (3, 5) in pairs and (6, 7) not in pairs
+    extract_triple(store, run_id, 1, "penultimate", (7, 6, 8))
+    arts = store.list_artifacts(run_id, "extract_cache")
+    assert len(arts) == 1 and arts[0].meta["classes"] == "6,7,8"
+    got = store.get_arrays(run_id, "extract_cache", epoch=1, layer="penultimate")
+    n = len(got["clean_index"]) + len(got["pair_a"])
+    assert got["features"].shape == (n, 16)
+    assert set(np.unique(got["pair_class_a"])) <= {6, 7, 8}

@@ -1,0 +1,433 @@
+"""The training loop: one run from its stored config to a finished store record.
+
+``execute_run(store, run_id)`` (the caller has claimed the run) loads the data and model,
+draws or loads the probe set, resumes from the rolling ``latest`` checkpoint when there is
+one, trains epoch by epoch and records per epoch:
+
+* metrics (``store.record_epoch``; keys in docs/contracts.md), computed once per epoch
+  with no per-step host syncs;
+* at recorded epochs (``trainer.schedule.recorded_epochs``) the probe activations,
+  classifier, trajectory and spectra (``trainer.extract``) and a model snapshot;
+* a rolling ``latest`` checkpoint every ``record.checkpoint_every`` epochs and at the end.
+
+Repeatability: the model is initialised under ``torch.manual_seed(seed)``, and every other
+random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permutation,
+``mix``: λ, partners and the manifold mixing point), all on the CPU and all saved in the
+checkpoint — so a run killed and resumed ends bit-identical on the CPU to one never stopped.
+
+Cancel is cooperative: ``store.cancel_requested`` is polled between steps (at most every
+``CANCEL_POLL_S`` seconds so fast CPU steps do not pay a query each), heartbeats every
+``HEARTBEAT_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.runconfig import RunConfig
+from trainer import checkpoint
+from trainer.extract import features_of, probe_index, record_epoch_artifacts, triple_rows
+from trainer.metrics import classifier_metrics, grad_split_metrics, test_metrics, \
+    triple_metrics
+from trainer.probe import load_or_create
+from trainer.schedule import lr_at, recorded_epochs
+
+log = logging.getLogger("mixscope.trainer")
+
+HEARTBEAT_S = 2.0
+CANCEL_POLL_S = 0.25
+EVAL_BATCH = 4096
+TRAIN_EVAL_MAX = 5000   # clean train accuracy on at most this many (fixed) training examples
+
+
+class ConfigError(ValueError):
+    """A config the pydantic model accepts but this dataset/model cannot run; names the field."""
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class EpochReport:
+    """What the progress callback receives after every epoch."""
+
+    run_id: str
+    epoch: int
+    total_epochs: int
+    metrics: dict[str, Any]
+    elapsed_s: float
+    eta_s: float | None
+    resumed_from: int | None = None
+    recorded: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def build_for_config(config: RunConfig, bundle, num_classes: int):
+    """The run's model, initialised under its seed (frozen at a simplex ETF if asked)."""
+    from trainer.models import build_model
+
+    try:
+        return build_model(config, tuple(bundle.input_shape), num_classes)
+    except ValueError as exc:  # the builder names the field (model, fixed_etf)
+        raise ConfigError(str(exc)) from exc
+
+
+def check_config(config: RunConfig, model, num_classes: int) -> list[str]:
+    """Checks that need the dataset and model; returns the layers to record.
+
+    Raises ConfigError naming the field (record.layers, manifold_layers, record.default_triple,
+    probe.triples, fixed_etf)."""
+    names = list(model.layer_names)
+    layers = ["penultimate"] + [n for n in config.record.layers if n != "penultimate"]
+    bad = [n for n in layers if n not in names]
+    if bad:
+        raise ConfigError(f"record.layers: model {config.model} has no layer(s) "
+                          f"{', '.join(map(repr, bad))}; it has {', '.join(names)}")
+    if config.method == "manifold-mixup" and config.manifold_layers:
+        points = list(model.supported_mixing_points)
+        bad = [n for n in config.manifold_layers if n not in points]
+        if bad:
+            raise ConfigError(f"manifold_layers: {', '.join(map(repr, bad))} not mixing points "
+                              f"of {config.model}; choose from {', '.join(points)}")
+    trip = config.record.default_triple
+    if num_classes < 3:
+        pass  # a two-class dataset has no triple; triple metrics are then None
+    elif any(c < 0 or c >= num_classes for c in trip):
+        raise ConfigError(f"record.default_triple: {list(trip)} out of range for "
+                          f"{num_classes} classes (0..{num_classes - 1})")
+    for t in config.probe.triples or []:
+        if any(c < 0 or c >= num_classes for c in t) or len(set(t)) != 3:
+            raise ConfigError(f"probe.triples: {list(t)} needs three distinct classes in "
+                              f"0..{num_classes - 1}")
+    if config.fixed_etf and model.feature_dim < num_classes:
+        raise ConfigError(f"fixed_etf: d={model.feature_dim} < C={num_classes}")
+    return layers
+
+
+def validate_config(config: RunConfig, settings=None) -> None:
+    """Everything ``execute_run`` checks before training, without a store (for the CLI)."""
+    from trainer.data import load_dataset
+
+    if settings is None:
+        from backend.settings import get_settings
+        settings = get_settings()
+    resolve_device(config.device)
+    bundle = load_dataset(config, settings.resolved_data_dir, settings.allow_download)
+    num_classes = len(bundle.class_names)
+    model = build_for_config(config, bundle, num_classes)
+    check_config(config, model, num_classes)
+
+
+def execute_run(store, run_id: str, *, worker: str = "cli",
+                progress: Callable[[EpochReport], None] | None = None) -> str:
+    """Train ``run_id`` to the end, resuming from its latest checkpoint if it has one.
+
+    Finishes the run row (succeeded / failed with the error / cancelled) and returns that
+    status. The caller has claimed the run (status ``running``)."""
+    info = store.get_run(run_id)
+    if info is None:
+        raise KeyError(f"run {run_id} not found")
+    try:
+        config = RunConfig.model_validate(info.config)
+        status = _Session(store, run_id, config, worker, progress).run()
+    except Cancelled:
+        status = "cancelled"
+        store.finish_run(run_id, status)
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        msg = f"{exc}" if isinstance(exc, ConfigError) else \
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+        store.finish_run(run_id, "failed", error=msg)
+        return "failed"
+    else:
+        store.finish_run(run_id, status)
+    return status
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _generator(seed: int, purpose: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + purpose) % (2**63 - 1))
+    return g
+
+
+@dataclass
+class _Session:
+    store: Any
+    run_id: str
+    config: RunConfig
+    worker: str
+    progress: Callable[[EpochReport], None] | None
+    _last_beat: float = 0.0
+    _last_poll: float = 0.0
+    _epoch_times: list[float] = field(default_factory=list)
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from trainer.data import load_dataset
+        from trainer.mixup import LOSSES, Mixer
+
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        settings = getattr(self.store, "settings", None)
+        if settings is None:
+            from backend.settings import get_settings
+            settings = get_settings()
+        if self.device.type == "cpu":
+            torch.set_num_threads(settings.torch_threads)
+        try:
+            bundle = load_dataset(cfg, settings.resolved_data_dir, settings.allow_download)
+        except (ValueError, FileNotFoundError) as exc:  # names the field / the missing files
+            raise ConfigError(str(exc)) from exc
+        self.bundle = bundle
+        self.num_classes = C = len(bundle.class_names)
+        self.model = build_for_config(cfg, bundle, C)
+        self.layers = check_config(cfg, self.model, C)
+        self.model.to(self.device)
+        dev = self.device
+        self.X = bundle.prepare(bundle.train_x, dev)
+        self.Y = torch.as_tensor(np.asarray(bundle.train_y), dtype=torch.long, device=dev)
+        self.Xt = bundle.prepare(bundle.test_x, dev)
+        self.Yt = torch.as_tensor(np.asarray(bundle.test_y), dtype=torch.long, device=dev)
+        if dev.type == "cuda" and self.X.dim() == 4:
+            self.model.to(memory_format=torch.channels_last)
+            self.X = self.X.contiguous(memory_format=torch.channels_last)
+            self.Xt = self.Xt.contiguous(memory_format=torch.channels_last)
+        self.n = len(self.Y)
+        self.probe = load_or_create(self.store, self.run_id, cfg, np.asarray(bundle.train_y), C)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = self._optimizer()
+        self.gens = {"shuffle": _generator(cfg.seed, 1), "mix": _generator(cfg.seed, 2)}
+        self.mixer = Mixer.from_config(cfg, self.model, generator=self.gens["mix"], device=dev)
+        self.loss_fn = LOSSES[cfg.loss]
+        self.recorded = recorded_epochs(cfg)
+        # a fixed subset of training examples for the clean train accuracy
+        g = np.random.default_rng([cfg.seed, 7])
+        self.train_eval_idx = (np.arange(self.n) if self.n <= TRAIN_EVAL_MAX
+                               else np.sort(g.choice(self.n, TRAIN_EVAL_MAX, replace=False)))
+        trip = cfg.record.default_triple
+        self.triple = tuple(trip) if C >= 3 else None
+        self.triple_rows = triple_rows(self.probe, self.triple) if self.triple else None
+        self.n_clean = len(self.probe["clean_index"])
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(self.params, lr=cfg.lr, momentum=cfg.momentum,
+                                   nesterov=cfg.nesterov and cfg.momentum > 0,
+                                   weight_decay=cfg.weight_decay)
+        cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        return cls(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> str:
+        cfg = self.config
+        self._setup()
+        self.store.update_run_info(self.run_id, class_names=list(self.bundle.class_names),
+                                   layers=self.layers, recorded_epochs=self.recorded,
+                                   num_probe=self.n_clean + len(self.probe["pair_a"]))
+        start = 0
+        resumed_from = None
+        latest = checkpoint.load_latest(self.store, self.run_id)
+        if latest is not None:
+            meta = checkpoint.unpack(latest, self.model, self.optimizer, self.gens)
+            start = int(meta["epoch"]) + 1
+            resumed_from = int(meta["epoch"])
+            log.info("run %s resumes after epoch %d", self.run_id, resumed_from)
+        t_run = time.monotonic()
+        self._beat(max(start - 1, 0), force=True)
+        for epoch in range(start, cfg.epochs + 1):
+            t0 = time.monotonic()
+            if epoch == 0:
+                train_loss, train_time = None, 0.0
+            else:
+                train_loss, train_time = self._train_epoch(epoch)
+            metrics = self._epoch_metrics(epoch, train_loss)
+            # the learning rate of the epoch's last step (epoch 0: the initial one)
+            metrics["lr"] = self._last_lr if epoch else lr_at(cfg, 0.0)
+            metrics["samples_per_s"] = (self.n / train_time) if train_time > 0 else None
+            metrics["epoch_time_s"] = time.monotonic() - t0
+            self.store.record_epoch(self.run_id, epoch, metrics)
+            if epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs:
+                self._save_latest(epoch)
+            self._epoch_times.append(time.monotonic() - t0)
+            eta = self._eta(epoch)
+            self._beat(epoch, force=True, eta=eta)
+            if self.progress is not None:
+                self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
+                                          time.monotonic() - t_run, eta, resumed_from,
+                                          epoch in self.recorded))
+        if start <= cfg.epochs:
+            self.store.update_run_info(self.run_id, summary=_summary(epoch, metrics))
+        return "succeeded"
+
+    def _eta(self, epoch: int) -> float | None:
+        recent = self._epoch_times[-20:]
+        if not recent:
+            return None
+        return float(np.mean(recent)) * (self.config.epochs - epoch)
+
+    def _beat(self, epoch: int, *, force: bool = False, eta: float | None = None) -> None:
+        now = time.monotonic()
+        if force or now - self._last_beat >= HEARTBEAT_S:
+            self.store.heartbeat(self.run_id, epoch, min(epoch / self.config.epochs, 1.0),
+                                 eta if eta is not None else self._eta(epoch))
+            self._last_beat = now
+
+    def _check_cancel(self, epoch: int, force: bool = False) -> None:
+        """Poll the cancel flag: at every epoch's first step, else at most every
+        CANCEL_POLL_S seconds (a query per step would cost more than a small step)."""
+        now = time.monotonic()
+        if force or now - self._last_poll >= CANCEL_POLL_S:
+            self._last_poll = now
+            if self.store.cancel_requested(self.run_id):
+                raise Cancelled()
+            self._beat(epoch)
+
+    def _save_latest(self, epoch: int) -> None:
+        tensors = checkpoint.pack(self.model, self.optimizer, self.gens, {"epoch": epoch})
+        checkpoint.save_latest(self.store, self.run_id, tensors)
+
+    # -- training -----------------------------------------------------------------------------
+    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over the training set; returns (mean training loss, seconds)."""
+        cfg, model, opt = self.config, self.model, self.optimizer
+        n = self.n
+        bs = cfg.batch_size if 0 < cfg.batch_size < n else n
+        steps = math.ceil(n / bs)
+        if steps > 1 and n - (steps - 1) * bs < 2:
+            steps -= 1  # a batch of one breaks BatchNorm; its example comes back next epoch
+        perm = torch.randperm(n, generator=self.gens["shuffle"]).to(self.device)
+        model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        seen = 0
+        t0 = time.monotonic()
+        for s in range(steps):
+            self._check_cancel(epoch - 1, force=s == 0)
+            lr = lr_at(cfg, epoch - 1 + s / steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = perm[s * bs:(s + 1) * bs]
+            xb, yb = self.X[idx], self.Y[idx]
+            plan = self.mixer.plan(len(idx))
+            with _autocast(self.device):
+                if plan.active:
+                    logits = model.forward_mixed(xb, plan.partner, plan.lam, plan.mix_at)
+                else:
+                    logits = model(xb)
+                loss = self.loss_fn(logits, self.mixer.targets(yb, plan))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+            seen += len(idx)
+        self._last_lr = lr
+        train_time = time.monotonic() - t0
+        return float(loss_sum) / max(seen, 1), train_time
+
+    # -- metrics ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _logits(self, X: torch.Tensor, idx: np.ndarray | None = None) -> torch.Tensor:
+        self.model.eval()
+        out = []
+        n = len(X) if idx is None else len(idx)
+        with _autocast(self.device):
+            for s in range(0, n, EVAL_BATCH):
+                xb = X[s:s + EVAL_BATCH] if idx is None else \
+                    X[torch.as_tensor(idx[s:s + EVAL_BATCH], device=self.device)]
+                out.append(self.model(xb).float())
+        return torch.cat(out) if out else torch.zeros(0, self.num_classes, device=self.device)
+
+    def _eval_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.config.loss == "mse":
+            return F.mse_loss(logits, F.one_hot(y, self.num_classes).float(), reduction="none") \
+                .sum(1).mean()
+        return F.cross_entropy(logits, y)
+
+    def _epoch_metrics(self, epoch: int, train_loss: float | None) -> dict[str, Any]:
+        cfg = self.config
+        out: dict[str, Any] = {}
+        # clean training accuracy (and the epoch-0 training loss) on a fixed subset
+        lt = self._logits(self.X, self.train_eval_idx)
+        yt = self.Y[torch.as_tensor(self.train_eval_idx, device=self.device)]
+        out["train_accuracy"] = float((lt.argmax(1) == yt).float().mean()) if len(yt) else None
+        out["train_loss"] = train_loss if train_loss is not None else \
+            float(self._eval_loss(lt, yt))
+        # test loss, accuracy and calibration
+        if len(self.Yt):
+            logits = self._logits(self.Xt)
+            out["test_loss"] = float(self._eval_loss(logits, self.Yt))
+            out["test_accuracy"] = float((logits.argmax(1) == self.Yt).float().mean())
+            probs = torch.softmax(logits, 1).cpu().numpy()
+            out.update(test_metrics(probs, self.Yt.cpu().numpy()))
+        else:
+            out.update(test_loss=None, test_accuracy=None, ece=None, mce=None, reliability=None)
+        # classifier geometry and the default triple (from the stored extraction at recorded
+        # epochs, else from a pass over the probe's clean rows and the triple's pairs)
+        W = self.model.classifier.weight.detach().float().cpu().numpy()
+        if epoch in self.recorded:
+            pen = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, self.model, self.X,
+                                         self.probe, self.layers, self.num_classes)
+            checkpoint.save_epoch(self.store, self.run_id, epoch, self.model)
+            clean = pen[:self.n_clean]
+            trip = pen[self.triple_rows] if self.triple else None
+            if cfg.method == "manifold-mixup" and cfg.loss == "mse":
+                out.update(grad_split_metrics(self.model, pen, self.probe, self.num_classes))
+        else:
+            rows = np.arange(self.n_clean)
+            if self.triple:
+                rows = np.union1d(rows, self.triple_rows)
+            a, b, lam = probe_index(self.probe, rows)
+            feats, _ = features_of(self.model, self.X, a, b, lam, ["penultimate"],
+                                   mode=cfg.record.mode)
+            pen_rows = feats["penultimate"]
+            pos = {r: i for i, r in enumerate(rows.tolist())}
+            clean = pen_rows[:self.n_clean]
+            trip = pen_rows[[pos[r] for r in self.triple_rows.tolist()]] if self.triple else None
+        out.update(classifier_metrics(W, clean, self.probe["clean_class"], self.num_classes))
+        if self.triple:
+            sub = _rows_probe(self.probe, self.triple_rows)
+            out.update(triple_metrics(W, trip, sub, self.triple, clean,))
+        else:
+            out.update(alignment=None, channel_radius=None)
+        return out
+
+
+def _rows_probe(probe: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per selected probe row: class_a, class_b, λ (clean rows: (c, c, 1))."""
+    n_c = len(probe["clean_index"])
+    ca = np.concatenate([probe["clean_class"], probe["pair_class_a"]])[rows]
+    cb = np.concatenate([probe["clean_class"], probe["pair_class_b"]])[rows]
+    lam = np.concatenate([np.ones(n_c, np.float32), probe["pair_lambda"]])[rows]
+    return {"class_a": ca, "class_b": cb, "lam": lam, "is_clean": rows < n_c}
+
+
+SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece",
+                "norm_cv", "cosine_std", "alignment", "channel_radius")
+
+
+def _summary(epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"epoch": epoch, **{k: metrics.get(k) for k in SUMMARY_KEYS if k in metrics}}
