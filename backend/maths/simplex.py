@@ -1,0 +1,158 @@
+"""Projection of features onto the 2-D picture of a class triple (Pushing Boundaries, App. B.2).
+
+For classes (a, b, c) of a classifier W (C×d) and features H (n×d):
+
+1. ``W*`` = rows a, b, c of W, each normalised to unit length (3×d).
+2. Thin SVD ``W* = U S Vᵀ`` and ``Q = U Vᵀ`` (3×d, orthonormal rows): the polar factor of W*.
+3. ``A`` (2×3) holds the vertices of an equilateral triangle as columns: class a at the top
+   (90°), then b and c clockwise (-30°, 210°), all at unit distance from the origin.
+4. ``X = A Q (H - centre)ᵀ``: the 2-D points; classifier row k is drawn as ``A Q w_k``.
+
+Why this orientation never flips: ``Q W*ᵀ = U S Uᵀ`` is symmetric positive definite, so the
+3-D coordinates of the three classifier rows are always "on their own axes" (a dominant
+diagonal) and A puts axis k on vertex k. The polar factor is unique for full-rank W*, so there
+is no SVD sign ambiguity, and rotating feature space (H R, W R with R orthogonal) leaves the
+picture unchanged.
+
+Centring: the paper says "centred activations" without saying centred on what. The
+neural-collapse convention, used throughout mixscope, subtracts the global mean of the clean
+training features (all classes). ``centre`` makes the choice explicit: ``None`` (no
+centring), ``"mean"`` (the mean of the rows of H given here), or a (d,) vector (typically the
+global clean mean). Because A's columns sum to zero the picture ignores any shift of H along
+``Qᵀ 1``; centring matters only through the remaining two directions.
+
+Speed: the projection is one (n×d)@(d×3) product and a 3×2 product; float32 input stays
+float32, and the centre is subtracted after projecting (``Q H - Q μ``) so the (n×d) array is
+never copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+
+__all__ = ["TripleProjection", "project_triple", "triangle_vertices", "orthonormal_frame"]
+
+#: angles of the vertices of classes a, b, c: a on top, then clockwise.
+_ANGLES_DEG = (90.0, -30.0, 210.0)
+
+
+def triangle_vertices() -> np.ndarray:
+    """The matrix A (2×3): unit vectors at 90°, -30°, 210° (class a on top, b and c clockwise).
+
+    Columns sum to zero, so A ignores shifts along (1, 1, 1) in the 3-D coordinates."""
+    ang = np.deg2rad(np.asarray(_ANGLES_DEG))
+    return np.stack([np.cos(ang), np.sin(ang)])
+
+
+@dataclass(frozen=True)
+class TripleProjection:
+    """Result of :func:`project_triple`.
+
+    Attributes:
+        points: (n, 2) 2-D positions of the feature rows, ``A Q (h - centre)``.
+        arrows: (3, 2) the raw classifier rows a, b, c projected, ``A Q w_k`` (not normalised,
+            so differences in row norm stay visible; scale them for drawing).
+        vertices: (3, 2) the triangle's vertices (unit length; rows of ``Aᵀ``) in order a, b, c.
+        coords3: (n, 3) the 3-D coordinates ``Q (h - centre)`` before A is applied.
+        Q: (3, d) the orthonormal frame (polar factor of the normalised rows).
+        classes: the triple (a, b, c).
+        centre: the (d,) vector subtracted, or None.
+    """
+
+    points: np.ndarray
+    arrows: np.ndarray
+    vertices: np.ndarray
+    coords3: np.ndarray
+    Q: np.ndarray
+    classes: tuple[int, int, int]
+    centre: np.ndarray | None
+
+
+def orthonormal_frame(rows: np.ndarray) -> np.ndarray:
+    """Polar factor ``Q = U Vᵀ`` of the row-normalised (3×d) matrix ``rows`` (float64 maths).
+
+    Raises ValueError when the three rows are (numerically) linearly dependent, because the
+    picture is then undefined."""
+    rows = np.asarray(rows, dtype=np.float64)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    if np.any(norms == 0) or not np.all(np.isfinite(rows)):
+        raise ValueError("classifier rows of the triple must be finite and non-zero")
+    w_star = rows / norms
+    u, s, vt = np.linalg.svd(w_star, full_matrices=False)
+    if s[-1] <= 1e-10 * s[0]:
+        raise ValueError("classifier rows of the triple are linearly dependent")
+    return u @ vt
+
+
+def _check_classes(classes: Sequence[int], num_classes: int) -> tuple[int, int, int]:
+    cls = tuple(int(c) for c in classes)
+    if len(cls) != 3 or len(set(cls)) != 3:
+        raise ValueError(f"classes must be three distinct class indices, got {classes!r}")
+    for c in cls:
+        if not 0 <= c < num_classes:
+            raise ValueError(f"class {c} out of range for a classifier with {num_classes} rows")
+    return cls  # type: ignore[return-value]
+
+
+def project_triple(
+    W: np.ndarray,
+    H: np.ndarray,
+    classes: Sequence[int] = (0, 1, 2),
+    centre: np.ndarray | None | Literal["mean"] = None,
+) -> TripleProjection:
+    """Project features H (n×d) onto the simplex picture of the classifier triple ``classes``.
+
+    Args:
+        W: (C, d) classifier, C ≥ 3.
+        H: (n, d) features (float32 stays float32; float16 is computed in float32).
+        classes: three distinct row indices (a, b, c); a is drawn on top, b and c clockwise.
+        centre: None (no centring), ``"mean"`` (subtract the mean row of H), or a (d,) vector
+            to subtract (mixscope passes the global mean of the clean training features).
+
+    Returns:
+        :class:`TripleProjection` with points (n,2), arrows (3,2), vertices (3,2),
+        coords3 (n,3), Q (3,d).
+    """
+    W = np.asarray(W)
+    H = np.asarray(H)
+    if W.ndim != 2 or W.shape[0] < 3:
+        raise ValueError(f"W must be (C, d) with C >= 3, got shape {W.shape}")
+    if H.ndim != 2 or H.shape[1] != W.shape[1]:
+        raise ValueError(f"H must be (n, {W.shape[1]}), got shape {H.shape}")
+    cls = _check_classes(classes, W.shape[0])
+
+    dtype = np.float64 if H.dtype == np.float64 else np.float32
+    Hc = H if H.dtype == dtype else H.astype(dtype)
+    Q64 = orthonormal_frame(W[list(cls)])
+    Q = Q64.astype(dtype)
+
+    centre_vec: np.ndarray | None
+    if centre is None:
+        centre_vec = None
+    elif isinstance(centre, str):
+        if centre != "mean":
+            raise ValueError(f"centre must be None, 'mean' or a vector, got {centre!r}")
+        centre_vec = Hc.mean(axis=0, dtype=np.float64)
+    else:
+        centre_vec = np.asarray(centre, dtype=np.float64).reshape(-1)
+        if centre_vec.shape != (W.shape[1],):
+            raise ValueError(f"centre must have shape ({W.shape[1]},), got {centre_vec.shape}")
+
+    coords3 = Hc @ Q.T  # (n, 3): the only O(n d) step
+    if centre_vec is not None:
+        coords3 -= (Q64 @ centre_vec).astype(dtype)
+    A = triangle_vertices()
+    points = coords3 @ A.T.astype(dtype)  # (n, 2)
+    arrows = (np.asarray(W[list(cls)], dtype=np.float64) @ Q64.T) @ A.T  # (3, 2)
+    return TripleProjection(
+        points=points,
+        arrows=arrows,
+        vertices=A.T.copy(),
+        coords3=coords3,
+        Q=Q64,
+        classes=cls,
+        centre=centre_vec,
+    )
