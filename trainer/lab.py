@@ -102,28 +102,63 @@ class MethodRuns:
     """What R runs of one method produced.
 
     probs: (R, N, C) final class probabilities at the training points.
-    error_curve: (R, E + 1) training error (fraction of points misclassified) after each
-        epoch, column 0 = initialisation.
+    curve_epochs: (T,) the epochs at which the training error was measured (0 =
+        initialisation, always the last; at most ``max_curve_points`` of them).
+    error_curve: (R, T) training error (fraction of points misclassified) at those epochs.
     grid_probs: (R, G, C) final probabilities on the evaluation grid, or None.
     seconds: wall time of the batched training.
     """
 
     probs: np.ndarray
+    curve_epochs: np.ndarray
     error_curve: np.ndarray
     grid_probs: np.ndarray | None = None
     seconds: float = 0.0
     weights: list[np.ndarray] = field(default_factory=list)
 
 
-def _forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Batched two-layer ReLU net. x (R, N, D) -> logits (R, N, C)."""
-    w1, b1, w2, b2 = params
-    h = torch.relu(torch.baddbmm(b1.unsqueeze(1), x, w1))
-    return torch.baddbmm(b2.unsqueeze(1), h, w2)
+def _forward(params: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched two-layer ReLU net. x (R, N, D) -> (hidden h (R, N, H), logits (R, C, N)).
+
+    Logits come out class-major: with C = 2 a (C, H) @ (H, N) product is several times
+    faster on CPU than (N, H) @ (H, C).
+    """
+    w1, b1, w2t, b2 = params
+    h = torch.baddbmm(b1.unsqueeze(1), x, w1).relu_()
+    return h, torch.baddbmm(b2.unsqueeze(2), w2t, h.transpose(1, 2))
+
+
+def _gradients(params: list[torch.Tensor], x: torch.Tensor, target: torch.Tensor
+               ) -> list[torch.Tensor]:
+    """Gradients of Σ_runs mean_points CE(softmax(logits), target) by hand (no autograd: the
+    graph bookkeeping costs more than the arithmetic for a net this small).
+
+    x (R, N, D); target (R, C, N) soft targets whose columns sum to 1. Returns gradients
+    shaped like ``params``: W1 (R, D, H), b1 (R, H), W2ᵀ (R, C, H), b2 (R, C).
+    """
+    n = x.shape[1]
+    h, logits = _forward(params, x)
+    g = (torch.softmax(logits, 1) - target).div_(n)               # dLoss/dlogits (R, C, N)
+    gh = torch.bmm(g.transpose(1, 2), params[2])                  # (R, N, H)
+    gz = torch.ops.aten.threshold_backward(gh, h, 0)             # ReLU' (h > 0)
+    return [torch.bmm(x.transpose(1, 2), gz), gz.sum(1), torch.bmm(g, h), g.sum(2)]
+
+
+def _stacked_init(seeds: list[int], d: int, hidden: int, c: int) -> list[torch.Tensor]:
+    """Per-run default init, stacked: W1 (R, D, H), b1 (R, H), W2ᵀ (R, C, H), b2 (R, C)."""
+    inits = [init_weights(sd, d, hidden, c) for sd in seeds]
+    w1, b1, w2, b2 = (torch.stack([w[k] for w in inits]) for k in range(4))
+    return [w1, b1, w2.transpose(1, 2).contiguous(), b2]
+
+
+def curve_epochs(epochs: int, max_points: int = 501) -> np.ndarray:
+    """Evenly spread epochs in 0..epochs (both ends included), at most ``max_points``."""
+    return np.unique(np.linspace(0, epochs, min(epochs + 1, max_points)).round().astype(int))
 
 
 def train_batched(x: np.ndarray, y: np.ndarray, num_classes: int, *, method: str,
-                  settings: LabSettings, grid: np.ndarray | None = None) -> MethodRuns:
+                  settings: LabSettings, grid: np.ndarray | None = None,
+                  max_curve_points: int = 501) -> MethodRuns:
     """Train ``settings.runs`` seeded runs of one method at once.
 
     x: (N, D) float inputs; y: (N,) int labels in 0..num_classes-1; grid: optional (G, D)
@@ -143,53 +178,83 @@ def train_batched(x: np.ndarray, y: np.ndarray, num_classes: int, *, method: str
     s = settings
     r, e = s.runs, s.epochs
     seeds = [s.seed + i for i in range(r)]
+    tune_allocator()
 
-    inits = [init_weights(sd, d, s.hidden, num_classes) for sd in seeds]
-    params = [torch.stack([w[k] for w in inits]).requires_grad_(True) for k in range(4)]
-    opt = torch.optim.Adam(params, lr=s.lr, betas=(0.9, 0.999))
+    params = _stacked_init(seeds, d, s.hidden, num_classes)
+    opt = torch.optim.Adam(params, lr=s.lr, betas=(0.9, 0.999), fused=True)
 
     xt = torch.from_numpy(x)
     yt = torch.from_numpy(y)
-    xb = xt.expand(r, n, d)
-    yb = yt.expand(r, n)
+    xb = xt.expand(r, n, d).contiguous()
+    onehot = F.one_hot(yt, num_classes).float()                  # (N, C)
+    target_erm = onehot.T.expand(r, num_classes, n).contiguous()  # (R, C, N)
     if method == "mixup":
         streams = [mixing_stream(sd, n, e, s.alpha) for sd in seeds]
         lam_all = torch.from_numpy(np.stack([st[0] for st in streams], axis=1))      # (E, R)
         partner_all = torch.from_numpy(np.stack([st[1] for st in streams], axis=1))  # (E, R, N)
 
-    errors = np.empty((r, e + 1), dtype=np.float32)
+    # the training error costs a forward pass: measure it only at the epochs reported
+    when = curve_epochs(e, max_curve_points)
+    measure = np.zeros(e + 1, dtype=bool)
+    measure[when] = True
+    errors = np.empty((r, len(when)), dtype=np.float32)
+    col = 0
+
+    def record() -> None:
+        nonlocal col
+        wrong = _forward(params, xb)[1].argmax(1) != yt               # (R, N)
+        errors[:, col] = wrong.float().mean(1).numpy()
+        col += 1
+
     t0 = time.perf_counter()
     with torch.no_grad():
-        errors[:, 0] = (_forward(params, xb).argmax(-1) != yb).float().mean(1).numpy()
-    for ep in range(e):
-        opt.zero_grad(set_to_none=True)
-        if method == "mixup":
-            lam = lam_all[ep].view(r, 1)                       # (R, 1)
-            part = partner_all[ep]                             # (R, N)
-            xm = lam.unsqueeze(-1) * xb + (1 - lam.unsqueeze(-1)) * xt[part]
-            logp = torch.log_softmax(_forward(params, xm), -1)  # (R, N, C)
-            ce0 = -logp.gather(-1, yb.unsqueeze(-1)).squeeze(-1)
-            ce1 = -logp.gather(-1, yt[part].unsqueeze(-1)).squeeze(-1)
-            # per run: λ mean CE(y0) + (1-λ) mean CE(y1); summing runs keeps gradients separate
-            loss = (lam * ce0.mean(1, keepdim=True) + (1 - lam) * ce1.mean(1, keepdim=True)).sum()
-        else:
-            logits = _forward(params, xb)
-            loss = F.cross_entropy(logits.reshape(r * n, -1), yb.reshape(-1),
-                                   reduction="sum") / n
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            errors[:, ep + 1] = (_forward(params, xb).argmax(-1) != yb).float().mean(1).numpy()
-    seconds = time.perf_counter() - t0
+        record()
+        for ep in range(e):
+            if method == "mixup":
+                lam = lam_all[ep].view(r, 1, 1)                        # one λ per run and step
+                part = partner_all[ep]                                 # (R, N)
+                xin = lam * xb + (1 - lam) * xt[part]
+                # λ CE(y0) + (1-λ) CE(y1) is CE against the soft target λ e_y0 + (1-λ) e_y1
+                target = (lam * onehot + (1 - lam) * onehot[part]).transpose(1, 2)
+            else:
+                xin, target = xb, target_erm
+            for p, gr in zip(params, _gradients(params, xin, target)):
+                p.grad = gr
+            opt.step()
+            if measure[ep + 1]:
+                record()
+        seconds = time.perf_counter() - t0
 
-    with torch.no_grad():
-        probs = torch.softmax(_forward(params, xb), -1).numpy()
+        probs = torch.softmax(_forward(params, xb)[1], 1).transpose(1, 2).numpy()
         grid_probs = None
         if grid is not None:
             g = torch.from_numpy(np.asarray(grid, dtype=np.float32).reshape(len(grid), d))
-            grid_probs = torch.softmax(_forward(params, g.expand(r, *g.shape)), -1).numpy()
-    return MethodRuns(probs=probs, error_curve=errors, grid_probs=grid_probs, seconds=seconds,
-                      weights=[p.detach().numpy() for p in params])
+            grid_probs = torch.softmax(_forward(params, g.expand(r, *g.shape).contiguous())[1],
+                                       1).transpose(1, 2).numpy()
+    return MethodRuns(probs=np.ascontiguousarray(probs), curve_epochs=when, error_curve=errors,
+                      grid_probs=None if grid_probs is None else np.ascontiguousarray(grid_probs),
+                      seconds=seconds, weights=[p.numpy().copy() for p in params])
+
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_allocator() -> None:
+    """Keep glibc from mmap-ing (and page-faulting) every multi-MB temporary: the two-moons
+    step allocates ~6 MB tensors, and fresh mmaps made it 3-10× slower. Raises the mmap and
+    trim thresholds (64 / 256 MB) once per process; a no-op off glibc."""
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return
+    _ALLOCATOR_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)   # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def train_single(x: np.ndarray, y: np.ndarray, num_classes: int, *, method: str,
@@ -207,7 +272,7 @@ def train_single(x: np.ndarray, y: np.ndarray, num_classes: int, *, method: str,
     with torch.no_grad():
         net[0].weight.copy_(w1.T), net[0].bias.copy_(b1)
         net[2].weight.copy_(w2.T), net[2].bias.copy_(b2)
-    opt = torch.optim.Adam(net.parameters(), lr=s.lr)
+    opt = torch.optim.Adam(net.parameters(), lr=s.lr, fused=True)
     xt, yt = torch.from_numpy(x), torch.from_numpy(np.asarray(y, dtype=np.int64))
     if method == "mixup":
         lam_all, partner_all = mixing_stream(sd, n, s.epochs, s.alpha)
@@ -224,3 +289,147 @@ def train_single(x: np.ndarray, y: np.ndarray, num_classes: int, *, method: str,
         opt.step()
     with torch.no_grad():
         return torch.softmax(net(xt), -1).numpy()
+
+
+# --------------------------------------------------------------------------- summaries
+def curve_summary(epochs: np.ndarray, curves: np.ndarray) -> dict:
+    """Mean and population std over runs of (R, T) curves measured at ``epochs`` (T,)."""
+    return {"epoch": np.asarray(epochs).tolist(), "mean": curves.mean(0).round(6).tolist(),
+            "std": curves.std(0).round(6).tolist()}
+
+
+def method_summary(res: MethodRuns, y: np.ndarray) -> dict:
+    """The fields the CLI and the API report for one method.
+
+    prob_mean / prob_std: (N, C) mean and population std over runs of the final class
+    probabilities; train_error: mean over runs of the final fraction of misclassified points.
+    """
+    pred = res.probs.argmax(-1)                                    # (R, N)
+    return {
+        "prob_mean": res.probs.mean(0).round(6).tolist(),
+        "prob_std": res.probs.std(0).round(6).tolist(),
+        "train_error": float((pred != np.asarray(y)[None]).mean()),
+        "train_error_runs": (pred != np.asarray(y)[None]).mean(1).round(6).tolist(),
+        "error_curve": curve_summary(res.curve_epochs, res.error_curve),
+        "seconds": round(res.seconds, 3),
+    }
+
+
+def settings_dict(s: LabSettings) -> dict:
+    return {"alpha": s.alpha, "runs": s.runs, "epochs": s.epochs, "seed": s.seed,
+            "hidden": s.hidden, "lr": s.lr, "optimizer": "adam", "batch": "full",
+            "mix": "one λ per step shared by all pairs; uniform random partner (self allowed)"}
+
+
+# --------------------------------------------------------------------------- datasets
+def lab_dataset(name: str, seed: int = 0, **dataset_args) -> tuple[np.ndarray, np.ndarray,
+                                                                   list[str]]:
+    """Training points of a registry dataset as (x (N, D) float32, y (N,) int64 0-based,
+    class names), through ``trainer.data`` (the lab has no datasets of its own).
+
+    The two lab datasets start from the paper presets (``alternating-line-paper``,
+    ``two-moons-paper``: no held-out split); ``dataset_args`` override their fields.
+    """
+    from backend.runconfig import PRESETS, RunConfig
+    from trainer.data import load_dataset
+
+    preset = f"{name}-paper"
+    if preset in PRESETS:
+        config = RunConfig.from_preset(preset, seed=seed, dataset_args=dataset_args)
+    else:
+        config = RunConfig(dataset=name, seed=seed, dataset_args=dataset_args)
+    bundle = load_dataset(config)
+    x = bundle.train_x.reshape(len(bundle.train_x), -1).numpy().astype(np.float32)
+    return x, bundle.train_y.numpy(), bundle.class_names
+
+
+# --------------------------------------------------------------------------- experiments
+def run_methods(x: np.ndarray, y: np.ndarray, num_classes: int, settings: LabSettings,
+                grid: np.ndarray | None = None) -> dict[str, MethodRuns]:
+    """Every method of ``settings.methods`` on the same data, seeds and initial weights."""
+    torch.set_num_threads(1)  # many tiny kernels: one thread is fastest and shares the CPU
+    return {m: train_batched(x, y, num_classes, method=m, settings=settings, grid=grid)
+            for m in settings.methods}
+
+
+def alternating_line(points: int = 3, classes: int = 2,
+                     settings: LabSettings | None = None) -> dict:
+    """X_m^k (points 0..m−1, point v in class (v mod k) + 1) trained with mixup and ERM.
+
+    Returns ``{"points": [0, 1, ...], "labels": [1, 2, ...] (1-based as in the paper),
+    "mixup": {...}, "erm": {...}, "settings": {...}, "paper": {...} (Table 1 when the
+    setting is the paper's)}``; each method has prob_mean / prob_std (N, k), train_error,
+    error_curve, seconds (see :func:`method_summary`). Probabilities are listed for classes
+    1..k in that order.
+    """
+    s = settings or LabSettings()
+    if not 2 <= classes <= points:
+        raise ValueError(f"classes must be in 2..points ({points}), got {classes}")
+    x, y, _ = lab_dataset("alternating-line", seed=s.seed, points=points, classes=classes)
+    res = run_methods(x, y, classes, s)
+    out = {"points": x[:, 0].tolist(), "labels": (y + 1).tolist()}
+    out.update({m: method_summary(r, y) for m, r in res.items()})
+    out["settings"] = settings_dict(s) | {"points": points, "classes": classes}
+    if (points, classes) == (3, 2) and float(s.alpha) in PAPER_TABLE1:
+        out["paper"] = {"class1_prob": list(PAPER_TABLE1[float(s.alpha)]),
+                        "authors_code_point1_range": list(AUTHORS_CODE_POINT1[float(s.alpha)])}
+    return out
+
+
+def decision_grid(x: np.ndarray, size: int, margin: float = 0.5) -> tuple[np.ndarray,
+                                                                          np.ndarray,
+                                                                          np.ndarray]:
+    """A size×size grid over the bounding box of 2-D points plus ``margin``.
+
+    Returns (gx (size,), gy (size,), points (size*size, 2)) with points in row-major
+    order: point [i*size + j] = (gx[j], gy[i]) (so a (size, size) reshape is a heatmap z).
+    """
+    lo, hi = x.min(0) - margin, x.max(0) + margin
+    gx, gy = np.linspace(lo[0], hi[0], size), np.linspace(lo[1], hi[1], size)
+    xx, yy = np.meshgrid(gx, gy)
+    return gx, gy, np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+
+
+def linear_agreement(points: np.ndarray, labels: np.ndarray) -> float:
+    """How well the best linear separator reproduces a labelling of grid points: 1.0 means
+    the decision boundary is a straight line (ERM on separated moons comes close), lower
+    means curved. Accuracy of an almost unregularised logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(labels)) < 2:
+        return 1.0
+    clf = LogisticRegression(C=1e4, max_iter=2000).fit(points, labels)
+    return float(clf.score(points, labels))
+
+
+def two_moons(samples: int = 300, noise: float = 0.1, separation: float = 0.5,
+              settings: LabSettings | None = None, grid_size: int = 60) -> dict:
+    """Two moons (Pezeshki et al.'s separated version) trained with mixup and ERM.
+
+    Returns the points (N, 2), labels 1..2, per method the alternating-line fields plus
+    ``decision``: ``{"prob_mean": (grid_size, grid_size) mean over runs of p(class 1) on the
+    grid, "class1_fraction", "linear_agreement"}``, and ``grid``: ``{"x", "y"}`` axes.
+    """
+    s = settings or LabSettings(hidden=500, epochs=1000, alpha=1.0)
+    if not 5 <= grid_size <= 400:
+        raise ValueError(f"grid_size must be in 5..400, got {grid_size}")
+    x, y, _ = lab_dataset("two-moons", seed=s.seed, samples=samples, noise=noise,
+                          separation=separation)
+    gx, gy, g = decision_grid(x, grid_size)
+    res = run_methods(x, y, 2, s, grid=g)
+    out = {"points": x.round(6).tolist(), "labels": (y + 1).tolist(),
+           "grid": {"x": gx.round(6).tolist(), "y": gy.round(6).tolist()}}
+    for m, r in res.items():
+        summary = method_summary(r, y)
+        p1 = r.grid_probs[:, :, 0].mean(0)                       # (G,) mean p(class 1)
+        summary["decision"] = {
+            "prob_mean": p1.reshape(grid_size, grid_size).round(5).tolist(),
+            "prob_std": r.grid_probs[:, :, 0].std(0).reshape(grid_size, grid_size)
+            .round(5).tolist(),
+            "class1_fraction": float((p1 > 0.5).mean()),
+            "linear_agreement": linear_agreement(g, (p1 > 0.5).astype(int)),
+        }
+        out[m] = summary
+    out["settings"] = settings_dict(s) | {"samples": samples, "noise": noise,
+                                          "separation": separation, "grid_size": grid_size}
+    return out
