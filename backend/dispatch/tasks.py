@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
+import time
 import traceback
 from functools import lru_cache
 
 from celery import shared_task
+from celery.exceptions import WorkerTerminate
 from celery.signals import worker_ready, worker_shutdown
 
 from backend.dispatch.celery_app import EXTRACT_TRIPLE, RUN_TRAINING
@@ -126,6 +129,37 @@ def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False) -
     return ids
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def requeue_dead_local(store, floor_s: float = 10.0) -> list[str]:
+    """Requeue running runs whose worker was a process on this host that no longer exists
+    (stopped with ``mixscope up``'s Ctrl-C, or killed), without waiting for the heartbeat
+    timeout. Waits until their last heartbeat is ``floor_s`` old (the trainer beats every
+    2 s), then calls ``store.requeue_stale(floor_s)``. Returns the ids requeued."""
+    host = socket.gethostname()
+    dead = []
+    for r in store.list_runs(status="running"):
+        h, _, pid = (r.worker or "").rpartition(":")
+        if h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            dead.append(r)
+    if not dead:
+        return []
+    beats = [r.heartbeat_at or r.started_at for r in dead]
+    newest = max(b.timestamp() for b in beats if b is not None) if any(beats) else 0.0
+    wait = floor_s - (time.time() - newest)
+    if wait > 0:
+        time.sleep(wait + 0.1)
+    return store.requeue_stale(floor_s)
+
+
 class _Sweeper(threading.Thread):
     def __init__(self, app) -> None:
         super().__init__(name="mixscope-sweeper", daemon=True)
@@ -137,10 +171,13 @@ class _Sweeper(threading.Thread):
         timeout = settings.heartbeat_timeout_s
         interval = min(max(timeout / 3.0, 0.5), 60.0)
         first = True
+        send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])  # noqa: E731
         while not self.stop.is_set():
             try:
-                sweep_stale(worker_store(), lambda rid: self.app.send_task(RUN_TRAINING, [rid]),
-                            timeout, resend_queued=first)
+                if first:  # runs of this host's dead workers need not wait for the timeout
+                    for rid in requeue_dead_local(worker_store()):
+                        send(rid)
+                sweep_stale(worker_store(), send, timeout, resend_queued=first)
                 first = False
             except Exception:  # a locked database or a broker hiccup: try again later
                 log.exception("stale-run sweep failed")
@@ -164,3 +201,27 @@ def _start_sweeper(sender=None, **_kw) -> None:
 def _stop_sweeper(**_kw) -> None:
     if _sweeper is not None:
         _sweeper.stop.set()
+
+
+# --- stopping fast ------------------------------------------------------------------------------
+
+class WorkerStopping(WorkerTerminate):
+    """Raised in the training thread by SIGTERM/SIGINT (``mixscope worker``): unlike Celery's
+    warm shutdown it does not wait for a training run to end. Not an ``Exception``, so the
+    trainer does not mark the run failed: the run stays ``running``, is requeued (at the next
+    start on this host at once, else after the heartbeat timeout) and resumes from its latest
+    checkpoint. A ``WorkerTerminate`` (Celery's cold shutdown), so Celery exits quietly."""
+
+
+def install_fast_stop() -> None:
+    """Make SIGTERM and SIGINT stop this worker process promptly (see WorkerStopping)."""
+
+    def _stop(signum, _frame):
+        log.warning("%s: stopping now; the run in progress resumes from its checkpoint later",
+                    signal.Signals(signum).name)
+        raise WorkerStopping(0)
+
+    @worker_ready.connect(weak=False)
+    def _install(**_kw) -> None:  # after Celery has installed its own handlers
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
