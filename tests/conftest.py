@@ -17,9 +17,9 @@ import uuid
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from backend.settings import Settings  # noqa: E402
+from backend.settings import Settings
 
 PG_URL_ENV = "MIXSCOPE_TEST_POSTGRES_URL"
 

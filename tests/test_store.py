@@ -249,3 +249,13 @@ def test_ping_and_open(tmp_path):
     assert s.ping() and (tmp_path / "embedded" / "mixscope.db").exists()
     assert s.list_runs() == []
     s.close()
+
+
+def test_store_from_a_folder_and_limit(tmp_path):
+    s = Store(tmp_path / "folder")
+    s.migrate()
+    ids = [s.create_run(cfg()).id for _ in range(3)]
+    assert len(s.list_runs(limit=2)) == 2
+    assert s.settings.store == (tmp_path / "folder").resolve()
+    assert {r.id for r in s.list_runs()} == set(ids)
+    s.close()

@@ -109,8 +109,8 @@ def test_tensors_roundtrip_checkpoint(any_store: Store, run_id: str):
     any_store.put_tensors(run_id, "checkpoint", state, epoch=2, meta={"epoch": "2"})
     got = any_store.get_tensors(run_id, "checkpoint", epoch=2)
     assert set(got) == set(state)
-    for k in state:
-        assert torch.equal(got[k], state[k]) and got[k].dtype == state[k].dtype
+    for k, v in state.items():
+        assert torch.equal(got[k], v) and got[k].dtype == v.dtype
     got["model.weight"] += 1  # the caller owns these
     with pytest.raises(ArtifactNotFound):
         any_store.get_tensors(run_id, "checkpoint")
@@ -134,7 +134,7 @@ def test_bad_inputs_name_the_argument(any_store: Store, run_id: str):
     with pytest.raises(RunNotFound):
         any_store.put_arrays("missing", "probe", {"a": np.ones(1)})
     assert any_store.list_artifacts(run_id) == []
-    assert not any_store.files.exists(f"runs/missing")
+    assert not any_store.files.exists("runs/missing")
 
 
 def _visible_files(store: Store, run_id: str) -> list[str]:
@@ -206,3 +206,30 @@ def test_no_pickle_in_files(store: Store):
         raw = f.read()
     n = int.from_bytes(raw[:8], "little")
     assert raw[8:9] == b"{" and len(raw) == 8 + n + 16
+
+
+def test_cache_sees_another_writer(settings: Settings):
+    """Two Store objects (as the API and a worker are): a re-put by one is seen by the other."""
+    writer, reader = Store(settings), Store(settings)
+    writer.migrate()
+    run_id = writer.create_run(RunConfig(epochs=3)).id
+    writer.put_arrays(run_id, "spectra", {"all": np.ones(2)}, epoch=0, layer="p")
+    assert reader.get_arrays(run_id, "spectra", epoch=0, layer="p")["all"].tolist() == [1, 1]
+    writer.put_arrays(run_id, "spectra", {"all": np.zeros(3)}, epoch=0, layer="p")
+    assert reader.get_arrays(run_id, "spectra", epoch=0, layer="p")["all"].tolist() == [0, 0, 0]
+    writer.delete_artifacts(run_id, "spectra")
+    with pytest.raises(ArtifactNotFound):
+        reader.get_arrays(run_id, "spectra", epoch=0, layer="p")
+    writer.close()
+    reader.close()
+
+
+def test_remote_cache_is_bounded_by_bytes(mem_store: Store):
+    run_id = mem_store.create_run(RunConfig(epochs=3)).id
+    mem_store.files._cache_bytes = 3 * 8000
+    for e in range(6):
+        mem_store.put_arrays(run_id, "activations", {"features": np.full(1000, e, np.float64)},
+                             epoch=e, layer="p")
+        assert mem_store.get_arrays(run_id, "activations", epoch=e, layer="p")["features"][0] == e
+    assert len(mem_store.files._cache) == 3
+    assert sum(mem_store.files._heap.values()) <= 3 * 8000

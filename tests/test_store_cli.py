@@ -45,7 +45,7 @@ def test_list_json(filled):
 
 
 def test_list_table(filled):
-    folder, a, b = filled
+    folder, a, _ = filled
     res = run_cli("runs", "list", "--store", str(folder))
     assert res.exit_code == 0
     lines = res.output.splitlines()

@@ -31,7 +31,7 @@ def _race(n: int, fn) -> list:
 def test_two_threads_claim_one_wins(any_store: Store):
     for _ in range(5):  # repeat: a race that only sometimes breaks must still be caught
         run = any_store.create_run(RunConfig(epochs=2))
-        results = _race(2, lambda i: any_store.claim_run(run.id, f"w{i}"))
+        results = _race(2, lambda i, rid=run.id: any_store.claim_run(rid, f"w{i}"))
         assert sorted(results) == [False, True]
         winner = f"w{results.index(True)}"
         assert any_store.get_run(run.id).worker == winner

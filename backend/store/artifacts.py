@@ -16,7 +16,8 @@ import struct
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -74,7 +75,8 @@ def mmap_safetensors(path: str) -> dict[str, np.ndarray] | None:
 class ArtifactFiles:
     """Files under one root URL. ``rel`` paths are relative to the root, with ``/``."""
 
-    def __init__(self, root_url: str, cache_size: int = 64):
+    def __init__(self, root_url: str, cache_size: int = 64,
+                 cache_bytes: int = 512 * 2**20):
         self.root_url = str(root_url)
         self.fs, self.root = fsspec.core.url_to_fs(self.root_url)
         self.local = isinstance(self.fs, LocalFileSystem)
@@ -82,6 +84,10 @@ class ArtifactFiles:
         self.protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
         self._cache: OrderedDict[Hashable, dict[str, np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
+        # Memory-mapped entries cost no heap (the OS pages them); only copies loaded from a
+        # remote root count against this budget.
+        self._cache_bytes = cache_bytes
+        self._heap: dict[Hashable, int] = {}
         self._lock = threading.Lock()
 
     # paths ------------------------------------------------------------------
@@ -138,7 +144,7 @@ class ArtifactFiles:
             self.fs.rm(target, recursive=True)
         with self._lock:
             for k in [k for k in self._cache if k[0].startswith(target + "/")]:
-                del self._cache[k]
+                self._drop(k)
 
     def exists(self, rel: str) -> bool:
         return self.fs.exists(self.full(rel))
@@ -161,24 +167,32 @@ class ArtifactFiles:
                 self._cache.move_to_end(key)
                 return dict(hit)
         arrays = mmap_safetensors(target) if self.local else None
+        heap = 0
         if arrays is None:
             from safetensors.numpy import load
             arrays = load(self.read_bytes(rel))
             for a in arrays.values():
                 a.setflags(write=False)  # shared through the cache: nobody may mutate it
+            heap = sum(a.nbytes for a in arrays.values())
         with self._lock:
             for k in [k for k in self._cache if k[0] == target]:
-                del self._cache[k]   # an older version of the same file
+                self._drop(k)   # an older version of the same file
             self._cache[key] = arrays
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._heap[key] = heap
+            while len(self._cache) > 1 and (len(self._cache) > self._cache_size or
+                                            sum(self._heap.values()) > self._cache_bytes):
+                self._drop(next(iter(self._cache)))
         return dict(arrays)
+
+    def _drop(self, key: Hashable) -> None:
+        self._cache.pop(key, None)
+        self._heap.pop(key, None)
 
     def forget(self, rel: str) -> None:
         target = self.full(rel)
         with self._lock:
             for k in [k for k in self._cache if k[0] == target]:
-                del self._cache[k]
+                self._drop(k)
 
 
 def _silently(fn, *args) -> None:

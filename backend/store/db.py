@@ -10,14 +10,18 @@ processes starting together migrate once.
 
 from __future__ import annotations
 
-import fcntl
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; concurrent first starts there are not supported
+    fcntl = None  # type: ignore[assignment]
 from sqlalchemy.engine import Engine, make_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -76,12 +80,11 @@ def migrate(engine: Engine) -> None:
     """``alembic upgrade head``; idempotent and safe when several processes run it at once."""
     from alembic import command
 
-    with _migration_lock(engine):
-        with writer(engine).begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
-                             {"k": _PG_MIGRATE_LOCK})
-            command.upgrade(alembic_config(conn), "head")
+    with _migration_lock(engine), writer(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                         {"k": _PG_MIGRATE_LOCK})
+        command.upgrade(alembic_config(conn), "head")
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -94,7 +97,7 @@ def current_revision(engine: Engine) -> str | None:
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
     db = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not db or db == ":memory:":
+    if not db or db == ":memory:" or fcntl is None:
         yield
         return
     lock_path = Path(db).expanduser().with_name(Path(db).name + ".migrate.lock")

@@ -15,10 +15,10 @@ import math
 import os
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -30,12 +30,23 @@ from backend.store import db
 from backend.store.artifacts import ArtifactFiles, artifact_relpath
 from backend.store.errors import ArtifactNotFound, RunFinished, RunNotFound
 from backend.store.info import ArtifactInfo, JobInfo, RunInfo, SweepInfo
-from backend.store.models import (JOB_STATUSES, NO_EPOCH, NO_LAYER, RUN_STATUSES,
-                                  TERMINAL_STATUSES, Artifact, EpochMetric, Job, Run, Sweep,
-                                  utcnow)
+from backend.store.models import (
+    JOB_STATUSES,
+    NO_EPOCH,
+    NO_LAYER,
+    RUN_STATUSES,
+    TERMINAL_STATUSES,
+    Artifact,
+    EpochMetric,
+    Job,
+    Run,
+    Sweep,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     import torch
+    from typing_extensions import Self
 
 
 class _Any:
@@ -104,8 +115,10 @@ class Store:
     start-up. ``Store.open(path)`` is the embedded default for a store folder, migrated.
     """
 
-    def __init__(self, settings: Settings | None = None):
-        self.settings = settings if settings is not None else Settings()
+    def __init__(self, settings: Settings | str | os.PathLike | None = None):
+        if not isinstance(settings, Settings):  # a store folder, or None for the default
+            settings = settings_for_store(settings)
+        self.settings = settings
         self.engine = db.make_engine(self.settings.resolved_database_url)
         self.files = ArtifactFiles(self.settings.resolved_artifact_url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
@@ -131,7 +144,7 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -181,10 +194,13 @@ class Store:
             raise RunNotFound(run_id)
         return run
 
-    def list_runs(self, status: str | None = None,
-                  sweep_id: str | None = None) -> list[RunInfo]:
-        """Runs, newest first, optionally only one status and/or one sweep."""
+    def list_runs(self, status: str | None = None, sweep_id: str | None = None,
+                  limit: int | None = None) -> list[RunInfo]:
+        """Runs, newest first, optionally only one status and/or one sweep, at most
+        ``limit`` of them."""
         q = sa.select(Run).order_by(Run.created_at.desc(), Run.id)
+        if limit is not None:
+            q = q.limit(int(limit))
         if status is not None:
             if status not in RUN_STATUSES:
                 raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
