@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 from scipy.special import betaincinv
@@ -108,8 +108,9 @@ class MixupBatch:
     mix_at: str = "input"
 
 
-class MixPlan(NamedTuple):
-    """How to mix one batch: unpack as ``partner, lam, mix_at = plan``.
+@dataclass(frozen=True)
+class MixPlan:
+    """How to mix one batch: unpacks as ``partner, lam, mix_at = plan``.
 
     ``partner`` (n,) int64, ``lam`` (n,) float32, ``mix_at`` a mixing point. For ERM the plan
     is the identity (λ = 1, every row its own partner) and ``active`` is False, so a loop may
@@ -120,6 +121,9 @@ class MixPlan(NamedTuple):
     lam: torch.Tensor
     mix_at: str
     active: bool = True
+
+    def __iter__(self):
+        return iter((self.partner, self.lam, self.mix_at))
 
 
 class Mixer:
