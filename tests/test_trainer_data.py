@@ -13,8 +13,7 @@ import torch
 from backend.runconfig import DATASETS, RunConfig
 from trainer import data
 from trainer.data import DATASET_REGISTRY, DatasetNotFoundError, load_dataset
-from trainer.dataset_files import (verified_classes, write_all, write_cifar10,
-                                   write_fashion_mnist)
+from trainer.dataset_files import verified_classes, write_all, write_cifar10, write_fashion_mnist
 
 torch.set_num_threads(1)
 
@@ -138,19 +137,19 @@ def test_digits_is_standardised_with_450_held_out_by_seed():
 
 
 def test_alternating_line_follows_the_paper():
-    b = load_dataset(cfg("alternating-line", dataset_args=dict(points=10, classes=3)))
+    b = load_dataset(cfg("alternating-line", dataset_args={"points": 10, "classes": 3}))
     assert b.train_x[:, 0].tolist() == list(range(10))
     assert b.train_y.tolist() == [v % 3 for v in range(10)]
     assert b.class_names == ["1", "2", "3"]
     assert len(b.test_x) == 0
     with pytest.raises(ValueError, match="dataset_args.classes"):
-        load_dataset(cfg("alternating-line", dataset_args=dict(points=3, classes=4)))
+        load_dataset(cfg("alternating-line", dataset_args={"points": 3, "classes": 4}))
 
 
 def test_two_moons_separation_moves_classes_apart():
     def gap(delta):
-        b = load_dataset(cfg("two-moons", dataset_args=dict(separation=delta, noise=0.0,
-                                                            test_fraction=0.0)))
+        b = load_dataset(cfg("two-moons", dataset_args={"separation": delta, "noise": 0.0,
+                                                            "test_fraction": 0.0}))
         x0 = b.train_x[b.train_y == 0, 0]
         x1 = b.train_x[b.train_y == 1, 0]
         # The separating direction is the first coordinate (the plane is rotated).
@@ -163,7 +162,7 @@ def test_two_moons_separation_moves_classes_apart():
 
 
 def test_gaussian_mixture_is_seeded_and_balanced():
-    args = dict(classes=4, dim=8, samples=200, noise=0.05, test_fraction=0.2)
+    args = {"classes": 4, "dim": 8, "samples": 200, "noise": 0.05, "test_fraction": 0.2}
     a = load_dataset(cfg("gaussian-mixture", dataset_args=args, seed=5))
     b = load_dataset(cfg("gaussian-mixture", dataset_args=args, seed=5))
     c = load_dataset(cfg("gaussian-mixture", dataset_args=args, seed=6))
@@ -175,14 +174,14 @@ def test_gaussian_mixture_is_seeded_and_balanced():
 
 
 def test_subset_is_class_balanced_and_seeded(real_format):
-    a = load_dataset(cfg("digits", dataset_args=dict(subset=55), seed=2))
-    b = load_dataset(cfg("digits", dataset_args=dict(subset=55), seed=2))
-    c = load_dataset(cfg("digits", dataset_args=dict(subset=55), seed=3))
+    a = load_dataset(cfg("digits", dataset_args={"subset": 55}, seed=2))
+    b = load_dataset(cfg("digits", dataset_args={"subset": 55}, seed=2))
+    c = load_dataset(cfg("digits", dataset_args={"subset": 55}, seed=3))
     assert len(a.train_y) == 55
     assert sorted(a.train_y.bincount().tolist()) == [5] * 5 + [6] * 5
     assert torch.equal(a.train_x, b.train_x) and not torch.equal(a.train_x, c.train_x)
     assert len(a.test_y) == 450                                   # test split untouched
-    img = load_dataset(cfg("cifar100", dataset_args=dict(subset=100)), real_format)
+    img = load_dataset(cfg("cifar100", dataset_args={"subset": 100}), real_format)
     assert img.train_y.bincount(minlength=100).tolist() == [1] * 100
 
 

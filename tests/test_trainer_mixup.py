@@ -8,8 +8,16 @@ from scipy import stats
 from torch.nn import functional as F
 
 from backend.runconfig import RunConfig
-from trainer.mixup import (Mixer, MixupBatch, mix_inputs, mixed_targets, sample_lambda,
-                           sample_partners, soft_cross_entropy, soft_mse)
+from trainer.mixup import (
+    Mixer,
+    MixupBatch,
+    mix_inputs,
+    mixed_targets,
+    sample_lambda,
+    sample_partners,
+    soft_cross_entropy,
+    soft_mse,
+)
 from trainer.models import build_model
 
 torch.set_num_threads(1)
@@ -107,7 +115,7 @@ def test_soft_losses_match_their_definitions():
 
 
 def small_model(**kw):
-    cfg = RunConfig(model="mlp", model_args=dict(width=16, depth=2, feature_dim=8), **kw)
+    cfg = RunConfig(model="mlp", model_args={"width": 16, "depth": 2, "feature_dim": 8}, **kw)
     return cfg, build_model(cfg, (10,), 4)
 
 

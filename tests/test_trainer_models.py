@@ -10,13 +10,13 @@ from trainer.models import MixModel, build_model, set_simplex_etf
 
 torch.set_num_threads(1)
 
-SMALL_MLP = dict(width=24, depth=2, feature_dim=12, batchnorm=True)
+SMALL_MLP = {"width": 24, "depth": 2, "feature_dim": 12, "batchnorm": True}
 
 # (id, model, model_args, input shape, batch size, expected layer names, mixing points, d)
 FAMILIES = [
     ("mlp", "mlp", SMALL_MLP, (64,), 6, ["hidden1", "hidden2", "penultimate"],
      ["input", "hidden1", "hidden2"], 12),
-    ("mlp-depth0", "mlp", dict(width=8, depth=0, feature_dim=16, batchnorm=False), (1,), 5,
+    ("mlp-depth0", "mlp", {"width": 8, "depth": 0, "feature_dim": 16, "batchnorm": False}, (1,), 5,
      ["penultimate"], ["input"], 16),
     ("mlp-bottleneck", "mlp-bottleneck", SMALL_MLP, (2,), 6,
      ["hidden1", "hidden2", "penultimate"], ["input", "hidden1", "hidden2"], 2),

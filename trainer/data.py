@@ -100,7 +100,7 @@ def _split(x: np.ndarray, y: np.ndarray, n_test: int, seed: int):
 
 def _n_test_for(n_train: int, test_fraction: float) -> int:
     """Extra held-out points so that ``n_train`` remain for training."""
-    return int(round(n_train * test_fraction / (1.0 - test_fraction)))
+    return round(n_train * test_fraction / (1.0 - test_fraction))
 
 
 def _bundle(name, xtr, ytr, xte, yte, class_names, input_shape, **kw) -> DatasetBundle:

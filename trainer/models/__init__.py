@@ -18,8 +18,18 @@ from .convnets import ResNet18, WideResNet
 from .mlp import MLP
 from .vit import VIT_SIZES, ViT
 
-__all__ = ["MixModel", "build_model", "set_simplex_etf", "mix_states", "flatten_state",
-           "MLP", "WideResNet", "ResNet18", "ViT", "VIT_SIZES"]
+__all__ = [
+    "MLP",
+    "VIT_SIZES",
+    "MixModel",
+    "ResNet18",
+    "ViT",
+    "WideResNet",
+    "build_model",
+    "flatten_state",
+    "mix_states",
+    "set_simplex_etf",
+]
 
 
 def _need_image(model: str, input_shape: tuple[int, ...]) -> None:
@@ -32,8 +42,9 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], num_classes: in
     """The network a run config names, for examples of ``input_shape`` and C classes.
 
     The initial weights depend only on ``config.seed`` (drawn under a forked, seeded torch
-    RNG, so the caller's RNG state is left as it was). With ``config.fixed_etf`` the classifier is frozen at a simplex ETF with multiplier
-    ``config.etf_scale`` (its random basis seeded by ``config.seed``).
+    RNG, so the caller's RNG state is left as it was). With ``config.fixed_etf`` the
+    classifier is frozen at a simplex ETF with multiplier ``config.etf_scale`` (its random
+    basis seeded by ``config.seed``).
     Raises ValueError naming the field (``model``, ``fixed_etf``) for impossible settings.
     """
     with torch.random.fork_rng(devices=[]):
