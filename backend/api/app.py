@@ -26,8 +26,18 @@ log = logging.getLogger("mixscope.api")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: the environment's). Migrates the store."""
-    from backend.api.routers import (calibration, health, jobs, metrics, projection, runs,
-                                     spectra, sweeps, theory, trajectory)
+    from backend.api.routers import (
+        calibration,
+        health,
+        jobs,
+        metrics,
+        projection,
+        runs,
+        spectra,
+        sweeps,
+        theory,
+        trajectory,
+    )
     from backend.store import Store
 
     settings = settings or get_settings()

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 import numpy as np
 
@@ -127,10 +128,11 @@ def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, se
     (C, d), subtracting ``centre`` (d,) if given. Returns the JSON-ready fields of
     :class:`backend.api.schemas.Frame` except epoch, layer and class names.
 
-    ``radius`` is the vertex radius: the mean, over the triple's classes, of the mean
-    coordinate of that class's clean points along its own vertex direction (where the clean
-    clusters sit). ``vertices`` are the unit vertices times it, and ``arrows`` the projected
-    classifier rows scaled so that the longest is ``radius`` long (their ratios kept)."""
+    ``radius`` is the vertex radius of :func:`backend.maths.projection_metrics` (mean
+    distance of the three class clusters from their centroid, in plot units); ``vertices``
+    are the unit triangle's vertices times it, and ``arrows`` the projected classifier rows
+    scaled so that the longest is ``radius`` long (their ratios kept). The metrics use every
+    row of the triple, before filters and subsampling."""
     from backend import maths
 
     rows, keep = sel.rows, sel.keep
@@ -138,11 +140,11 @@ def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, se
     pts = np.asarray(proj.points, dtype=np.float32)
     kind, lam = probe.kind[rows], probe.lam[rows]
     ca, cb = probe.class_a[rows], probe.class_b[rows]
-    unit = np.asarray(proj.vertices, dtype=np.float64)          # (3, 2) unit vertices a, b, c
-    radius = vertex_radius(pts, kind, ca, classes, unit)
     arrows = np.asarray(proj.arrows, dtype=np.float64)
+    metrics, radius = triple_metrics(pts, kind, lam, ca, cb, classes, arrows)
     longest = float(np.linalg.norm(arrows, axis=1).max())
     arrows = arrows * (radius / longest) if longest > 0 else arrows
+    unit = np.asarray(proj.vertices, dtype=np.float64)          # (3, 2) unit vertices a, b, c
     return {
         "classes": list(classes),
         "points": encode_array(pts[keep], "float32"),
@@ -155,42 +157,29 @@ def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, se
         "arrows": _pairs(arrows),
         "vertices": _pairs(unit * radius),
         "radius": radius,
-        "metrics": triple_metrics(pts, kind, lam, ca, cb, classes, radius, unit),
+        "metrics": metrics,
         "num_selected": sel.num_selected,
     }
 
 
-def vertex_radius(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray,
-                  classes: tuple[int, int, int], unit: np.ndarray) -> float:
-    """Mean over the triple of the mean of ⟨clean point of class k, unit vertex k⟩ (> 0), or
-    the largest point norm when that is not positive (e.g. an untrained network)."""
-    per = []
-    for k, c in enumerate(classes):
-        m = (kind == 0) & (class_a == c)
-        if m.any():
-            per.append(float(np.mean(points[m] @ unit[k])))
-    r = float(np.mean(per)) if per else 0.0
-    if not np.isfinite(r) or r <= 0:
-        r = float(np.linalg.norm(points, axis=1).max()) if len(points) else 1.0
-    return r if np.isfinite(r) and r > 0 else 1.0
-
-
-def triple_metrics(points, kind, lam, class_a, class_b, classes, radius, unit
-                   ) -> dict[str, float | None]:
-    """Alignment and channel radius of the projected triple (``backend.maths``); None when
-    undefined (too few points of a kind)."""
+def triple_metrics(points, kind, lam, class_a, class_b, classes, arrows
+                   ) -> tuple[dict[str, float | None], float]:
+    """(``{"alignment", "channel_radius"}``, vertex radius) of a projected triple with
+    :func:`backend.maths.projection_metrics`. A metric that is undefined (e.g. no
+    different-class points with λ near ½) is None; without clean or same-class points to
+    place the vertices, the radius falls back to the largest point norm."""
     from backend import maths
 
-    out: dict[str, float | None] = {"alignment": None, "channel_radius": None}
-    fn = getattr(maths, "triple_geometry", None)
-    if fn is not None:
-        try:
-            got = fn(points=points, kind=kind, lam=lam, class_a=class_a, class_b=class_b,
-                     classes=classes, radius=radius, vertices=unit)
-            out.update({k: _finite(got.get(k)) for k in out})
-        except (ValueError, ZeroDivisionError):
-            pass
-    return out
+    try:
+        m = maths.projection_metrics(points, kind, class_a, class_b, lam, arrows, classes)
+    except ValueError:
+        m = {}
+    radius = _finite(m.get("radius"))
+    if radius is None or radius <= 0:
+        radius = float(np.linalg.norm(points, axis=1).max()) if len(points) else 1.0
+        radius = radius if np.isfinite(radius) and radius > 0 else 1.0
+    return ({"alignment": _finite(m.get("alignment")),
+             "channel_radius": _finite(m.get("channel_radius"))}, float(radius))
 
 
 def _finite(x) -> float | None:

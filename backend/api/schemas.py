@@ -195,9 +195,11 @@ class Trajectory(BaseModel):
 
 
 class TheoryProjection(BaseModel):
-    points: B64Array
-    lam: B64Array
-    kind: B64Array
+    points: B64Array = Field(description="float32 (n, 2)")
+    lam: B64Array = Field(description="float32 (n,) weight on class_a")
+    kind: B64Array = Field(description="int16 (n,): 1 same-class, 2 different-class")
+    class_a: B64Array | None = Field(None, description="int16 (n,)")
+    class_b: B64Array | None = Field(None, description="int16 (n,)")
     vertices: list[list[float]]
 
 

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from backend.api.deps import DispatcherDep, RunDep, StoreDep
-from backend.api.projection import KIND_CODES, Filters, NotCovered, ProjectionService, \
-    QueryError
+from backend.api.projection import KIND_CODES, Filters, NotCovered, ProjectionService, QueryError
 from backend.api.schemas import Frames, JobAccepted, Projection
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["projection"])
@@ -95,7 +94,7 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Req
            kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0, lam_max: LamMax = 1.0,
            max_points: MaxPoints = None, seed: Seed = 0, centre: Centre = True):
     svc: ProjectionService = request.app.state.projections
-    epoch, layer, triple = svc.resolve(run, None, layer, classes)
+    _epoch, layer, triple = svc.resolve(run, None, layer, classes)
     f = make_filters(kinds, lam_min, lam_max, max_points, seed, centre)
     epochs = list(run.recorded_epochs)
     missing = svc.missing_epochs(run, epochs, layer, triple)

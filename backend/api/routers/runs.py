@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 from backend.api.deps import DispatcherDep, RunDep, StoreDep, TokenDep
 from backend.api.schemas import Classes, Epochs, Layers, Run, RunStatus
 from backend.runconfig import RunConfig
+from backend.store.errors import RunFinished
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -64,10 +66,8 @@ def cancel(run: RunDep, store: StoreDep) -> Run:
                responses={404: {"description": "no such run"}})
 def delete(run: RunDep, store: StoreDep, request: Request) -> Response:
     if not run.finished:  # stop its worker cooperatively; it notices the row is gone too
-        try:
+        with contextlib.suppress(RunFinished):  # finished meanwhile
             store.request_cancel(run.id)
-        except Exception:  # finished meanwhile
-            pass
     store.delete_run(run.id)
     request.app.state.projections.forget_run(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
