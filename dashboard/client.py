@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from typing import Any
 
 import numpy as np
 import requests
+
+
+_PATH_PREFIX = re.compile(r"^[\w.\[\]'\-]+: ")
 
 
 class ApiError(RuntimeError):
@@ -65,8 +69,8 @@ def field_errors(detail: Any) -> dict[str, str]:
         loc = [p for p in loc if not p.isdigit() and "[" not in p and p != "function-after"]
         key = ".".join(loc)
         msg = str(err.get("msg", "invalid"))
-        if key and msg.startswith(key + ": "):  # the API may repeat the field in the message
-            msg = msg[len(key) + 2:]
+        # the API may repeat the field's path in the message ("record.epochs.list[int]: ...")
+        msg = _PATH_PREFIX.sub("", msg, count=1) if key else msg
         out[key] = f"{out[key]}; {msg}" if key in out else msg
     return out
 

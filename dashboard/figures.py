@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.client import decode_array
-from dashboard.common import CLEAN, INK, LAMBDA_SCALE, MUTED, RUN_COLOURS, SAME_CLASS, style_figure
+from dashboard.common import CLEAN, INK, LAMBDA_SCALE, MUTED, SAME_CLASS, style_figure
 
 
 def decode_projection(proj: dict) -> dict[str, Any]:
@@ -102,6 +102,9 @@ def class_labels(fig: go.Figure, proj: dict, names: list[str], R: float,
                            font=dict(size=12, color=INK))
 
 
+SERIES_COLOURS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0b7285", "#c92a2a",
+                  "#5c940d", "#1098ad", "#f08c00", "#495057"]
+
 # -- collapse metrics over epochs ------------------------------------------------------------
 METRIC_PANELS: list[tuple[str, list[tuple[str, str]]]] = [
     ("Classifier → simplex ETF", [("norm_cv", "CV of row norms"),
@@ -119,14 +122,15 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(METRIC_PANELS), horizontal_spacing=0.06,
                         subplot_titles=[t for t, _ in METRIC_PANELS])
     epochs = [r.get("epoch") for r in records]
-    colour = 0
+    colour = 0  # one colour per series across all panels, so the legend is unambiguous
     for col, (_, keys) in enumerate(METRIC_PANELS, start=1):
-        for k, (key, label) in enumerate(keys):
+        for key, label in keys:
             ys = [r.get(key) if isinstance(r.get(key), (int, float)) else None for r in records]
             if all(y is None for y in ys):
                 continue
             fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines", name=label,
-                                     line=dict(color=RUN_COLOURS[k % len(RUN_COLOURS)], width=2),
+                                     line=dict(color=SERIES_COLOURS[colour % len(SERIES_COLOURS)],
+                                               width=2),
                                      legendgroup=str(col), showlegend=True,
                                      hovertemplate=f"{label}: %{{y:.4f}}<br>epoch %{{x}}"
                                                    "<extra></extra>"),

@@ -226,16 +226,19 @@
       },
       writeUrl: function (run, a, b, c, epoch, layer) {
         if (!run) { return NO(); }
-        const q = new URLSearchParams();
-        q.set("run", run);
-        if (a !== null && b !== null && c !== null && a !== undefined && b !== undefined &&
-            c !== undefined) { q.set("classes", `${a},${b},${c}`); }
-        if (epoch !== null && epoch !== undefined) { q.set("epoch", epoch); }
-        if (layer) { q.set("layer", layer); }
-        const url = window.location.pathname + "?" + q.toString();
+        // commas stay literal so a shared link reads ?classes=0,1,7
+        const parts = [`run=${encodeURIComponent(run)}`];
+        if ([a, b, c].every((x) => x !== null && x !== undefined)) {
+          parts.push(`classes=${a},${b},${c}`);
+        }
+        if (epoch !== null && epoch !== undefined) { parts.push(`epoch=${epoch}`); }
+        if (layer) { parts.push(`layer=${encodeURIComponent(layer)}`); }
+        const query = parts.join("&");
         // replaceState: the page router does not re-render, the URL is just shareable
-        if (window.location.pathname === "/explore") { window.history.replaceState(null, "", url); }
-        return q.toString();
+        if (window.location.pathname === "/explore") {
+          window.history.replaceState(null, "", window.location.pathname + "?" + query);
+        }
+        return query;
       },
       exportSvg: function (n, which) {
         if (!n) { return NO(); }

@@ -37,10 +37,10 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
                            tooltip={"placement": "bottom", "always_visible": False}),
             ], className="controls-wide"),
             html.Div([
-                card(dcc.Graph(id="cal-reliability", config={"displaylogo": False},
+                card(dcc.Graph(id="cal-reliability", config={"displaylogo": False, "displayModeBar": "hover"},
                                figure=blank_figure("", 420)),
                      title="Reliability diagram"),
-                card(dcc.Graph(id="cal-ece", config={"displaylogo": False},
+                card(dcc.Graph(id="cal-ece", config={"displaylogo": False, "displayModeBar": "hover"},
                                figure=blank_figure("", 420)),
                      title="ECE and accuracy over training"),
             ], className="two-col"),
@@ -145,11 +145,13 @@ def reliability_figure(cal: dict, name: str, colour: str = ACCENT) -> go.Figure:
                                       f"{ece:.4f}" if isinstance(ece, (int, float)) else name,
                                  x=0.01, font=dict(size=13)))
     fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
-    fig.update_yaxes(title_text="count", type="log", row=2, col=1)
+    fig.update_yaxes(title_text="count", nticks=3, row=2, col=1)
     fig.update_xaxes(range=[0, 1], row=1, col=1)
     fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=1)
     style_figure(fig, height=420)
-    fig.update_layout(bargap=0, margin=dict(t=60))
+    fig.update_layout(bargap=0, margin=dict(t=40),
+                      legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top",
+                                  orientation="v", bgcolor="rgba(255,255,255,0.8)"))
     return fig
 
 

@@ -29,7 +29,7 @@ dash.register_page(__name__, path="/explore", name="Explore", title="mixscope ·
 
 MAX_POINTS = 6000
 GRAPH_CONFIG = {
-    "displaylogo": False, "scrollZoom": True,
+    "displaylogo": False, "displayModeBar": "hover", "scrollZoom": True,
     "toImageButtonOptions": {"format": "png", "filename": "mixscope-simplex", "scale": 2},
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
 }
@@ -142,7 +142,7 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
                                  id="ex-b-wrap", style={"display": "none"}),
                     ], className="simplex-row"),
                 ], className="plot-card"),
-                card([dcc.Graph(id="ex-metrics", config={"displaylogo": False},
+                card([dcc.Graph(id="ex-metrics", config={"displaylogo": False, "displayModeBar": "hover"},
                                 figure=blank_figure("", 280))],
                      title="Collapse metrics over training", className="metrics-card"),
                 card([
@@ -335,8 +335,11 @@ def load_ufm(on, info):
         return None
     proj = data.get("projection") or {}
     pts = decode_array(proj.get("points")).reshape(-1, 2)
-    verts = np.asarray(proj.get("vertices") or [[0, 1]], dtype=float)
-    radius = float(np.hypot(verts[:, 0], verts[:, 1]).mean()) or 1.0
+    kind = decode_array(proj.get("kind")).ravel() if proj.get("kind") else np.full(len(pts), 2)
+    # Scale so that the same-class optimum sits on the frame's vertices (the browser
+    # multiplies by frame radius / this radius).
+    same = pts[kind == 1] if (kind == 1).any() else pts
+    radius = float(np.hypot(same[:, 0], same[:, 1]).mean()) or 1.0
     return {"points": np.round(pts, 5).tolist(), "radius": radius}
 
 

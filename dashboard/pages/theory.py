@@ -61,13 +61,13 @@ def layout(**_query: Any) -> html.Div:
                 ], className="readout"),
             ], className="controls"),
             html.Div([
-                card(dcc.Graph(id="th-simplex", config={"displaylogo": False,
+                card(dcc.Graph(id="th-simplex", config={"displaylogo": False, "displayModeBar": "hover",
                                                         "toImageButtonOptions": {
                                                             "format": "png", "scale": 2,
                                                             "filename": "mixscope-ufm"}},
                                figure=blank_figure("Loading…", 480)),
                      title="Optimal features of three classes", className="plot-card"),
-                card(dcc.Graph(id="th-curves", config={"displaylogo": False},
+                card(dcc.Graph(id="th-curves", config={"displaylogo": False, "displayModeBar": "hover"},
                                figure=blank_figure("", 320)),
                      title="Against λ: K_λ, the logit on class i and the feature coefficients"),
             ], className="main-col"),
@@ -106,22 +106,23 @@ def simplex_figure(data: dict) -> go.Figure:
                                                line=dict(color="white", width=1))))
     R = 1.0
     if len(verts) == 3:
-        fig.add_trace(go.Scatter(x=[*verts[:, 0], verts[0, 0]], y=[*verts[:, 1], verts[0, 1]],
+        # The ETF directions are unit vectors in this frame; draw them at the length of the
+        # same-class optimum so arrows and features share one scale.
+        reach = float(np.hypot(pts[same, 0], pts[same, 1]).mean()) if len(same) else 1.0
+        tips = verts / np.hypot(verts[:, :1], verts[:, 1:]) * reach
+        fig.add_trace(go.Scatter(x=[*tips[:, 0], tips[0, 0]], y=[*tips[:, 1], tips[0, 1]],
                                  mode="lines", line=dict(color="#adb5bd", dash="dot", width=1),
                                  hoverinfo="skip", showlegend=False))
-        R = float(np.abs(verts).max())
-        for k, v in enumerate(verts):
+        R = reach
+        for k, v in enumerate(tips):
             fig.add_annotation(x=v[0], y=v[1], ax=0, ay=0, xref="x", yref="y", axref="x",
                                ayref="y", showarrow=True, arrowhead=2, arrowwidth=2,
                                arrowcolor="black", text="")
-            r = float(np.hypot(*v)) or 1.0
-            fig.add_annotation(x=v[0] * 1.12, y=v[1] * 1.12 + (0.04 * R if v[1] > 0 else 0),
-                               text=f"<b>class {'abc'[k]}</b>", showarrow=False,
-                               font=dict(size=13, color=INK))
-            del r
+            fig.add_annotation(x=v[0] * 1.16, y=v[1] * 1.16, text=f"<b>class {'abc'[k]}</b>",
+                               showarrow=False, font=dict(size=13, color=INK))
     if len(pts):
         R = max(R, float(np.abs(pts).max()))
-    R *= 1.2
+    R *= 1.25
     fig.update_xaxes(range=[-R, R], visible=False)
     fig.update_yaxes(range=[-R, R], visible=False, scaleanchor="x", scaleratio=1)
     style_figure(fig, height=480)

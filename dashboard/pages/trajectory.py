@@ -44,7 +44,7 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
             ], className="controls"),
             html.Div([
                 html.Div(id="tr-msg", className="form-message"),
-                card(dcc.Graph(id="tr-graph", config={"displaylogo": False},
+                card(dcc.Graph(id="tr-graph", config={"displaylogo": False, "displayModeBar": "hover"},
                                figure=blank_figure("Loading…", 540)), className="plot-card"),
             ], className="main-col"),
         ], id="tr-body", className="explore-grid"),
