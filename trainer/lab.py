@@ -294,8 +294,9 @@ def train_single(x: np.ndarray, y: np.ndarray, num_classes: int, *, method: str,
 # --------------------------------------------------------------------------- summaries
 def curve_summary(epochs: np.ndarray, curves: np.ndarray) -> dict:
     """Mean and population std over runs of (R, T) curves measured at ``epochs`` (T,)."""
-    return {"epoch": np.asarray(epochs).tolist(), "mean": curves.mean(0).round(6).tolist(),
-            "std": curves.std(0).round(6).tolist()}
+    c = np.asarray(curves, dtype=np.float64)
+    return {"epoch": np.asarray(epochs).tolist(), "mean": c.mean(0).round(6).tolist(),
+            "std": c.std(0).round(6).tolist()}
 
 
 def method_summary(res: MethodRuns, y: np.ndarray) -> dict:
@@ -305,9 +306,10 @@ def method_summary(res: MethodRuns, y: np.ndarray) -> dict:
     probabilities; train_error: mean over runs of the final fraction of misclassified points.
     """
     pred = res.probs.argmax(-1)                                    # (R, N)
+    probs = res.probs.astype(np.float64)
     return {
-        "prob_mean": res.probs.mean(0).round(6).tolist(),
-        "prob_std": res.probs.std(0).round(6).tolist(),
+        "prob_mean": probs.mean(0).round(6).tolist(),
+        "prob_std": probs.std(0).round(6).tolist(),
         "train_error": float((pred != np.asarray(y)[None]).mean()),
         "train_error_runs": (pred != np.asarray(y)[None]).mean(1).round(6).tolist(),
         "error_curve": curve_summary(res.curve_epochs, res.error_curve),
@@ -352,16 +354,48 @@ def run_methods(x: np.ndarray, y: np.ndarray, num_classes: int, settings: LabSet
             for m in settings.methods}
 
 
+def _nan_to_none(a: np.ndarray, digits: int = 5) -> list:
+    """Nested lists for JSON, with NaN (no mix reaches the ball: x ∉ X_mix) as None."""
+    a = np.asarray(a, dtype=np.float64).round(digits)
+    return np.where(np.isnan(a), None, a).tolist()
+
+
+def optimal_line(x: np.ndarray, y: np.ndarray, num_classes: int, alpha: float, eps: float,
+                 grid_points: int = 201) -> dict:
+    """Lemma 2.3's mixup-optimal h_ε for 1-D data (exact λ-integrals, backend.maths).
+
+    Returns ``{"eps", "x": (G,) grid over [min − ½, max + ½], "prob": (G, k) h_ε (None
+    outside X_mix), "at_points": (N, k) h_ε at the training points}``.
+    """
+    from backend.maths.mixup_optimal import mixup_optimal
+
+    xs = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    grid = np.linspace(xs.min() - 0.5, xs.max() + 0.5, grid_points)
+    h = mixup_optimal(xs, y, grid, alpha=alpha, eps=eps, method="exact",
+                      num_classes=num_classes).h
+    at = mixup_optimal(xs, y, xs, alpha=alpha, eps=eps, method="exact",
+                       num_classes=num_classes).h
+    return {"eps": eps, "x": grid.round(6).tolist(), "prob": _nan_to_none(h),
+            "at_points": _nan_to_none(at)}
+
+
 def alternating_line(points: int = 3, classes: int = 2,
-                     settings: LabSettings | None = None) -> dict:
+                     settings: LabSettings | None = None, eps: float = 0.1) -> dict:
     """X_m^k (points 0..m−1, point v in class (v mod k) + 1) trained with mixup and ERM.
 
     Returns ``{"points": [0, 1, ...], "labels": [1, 2, ...] (1-based as in the paper),
     "mixup": {...}, "erm": {...}, "settings": {...}, "paper": {...} (Table 1 when the
-    setting is the paper's)}``; each method has prob_mean / prob_std (N, k), train_error,
-    error_curve, seconds (see :func:`method_summary`). Probabilities are listed for classes
-    1..k in that order.
+    setting is the paper's), "mixup_optimal": {...} (:func:`optimal_line`)}``; each method
+    has prob_mean / prob_std (N, k), train_error, error_curve, seconds (see
+    :func:`method_summary`). Probabilities are listed for classes 1..k in that order.
+
+    ``eps`` is the ball radius of Lemma 2.3 in units of the point spacing. The lemma's
+    limit ε → 0 fits every point (Proposition 2.8); a continuous net behaves like a positive
+    ε, and ε = 0.1 tracks the trained nets across α (h_ε(1) = 0.14, 0.54, 0.64 at α = 1, 32,
+    128 against 0.15, 0.60, 0.67 trained).
     """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
     s = settings or LabSettings()
     if not 2 <= classes <= points:
         raise ValueError(f"classes must be in 2..points ({points}), got {classes}")
@@ -370,6 +404,7 @@ def alternating_line(points: int = 3, classes: int = 2,
     out = {"points": x[:, 0].tolist(), "labels": (y + 1).tolist()}
     out.update({m: method_summary(r, y) for m, r in res.items()})
     out["settings"] = settings_dict(s) | {"points": points, "classes": classes}
+    out["mixup_optimal"] = optimal_line(x, y, classes, s.alpha, eps)
     if (points, classes) == (3, 2) and float(s.alpha) in PAPER_TABLE1:
         out["paper"] = {"class1_prob": list(PAPER_TABLE1[float(s.alpha)]),
                         "authors_code_point1_range": list(AUTHORS_CODE_POINT1[float(s.alpha)])}
@@ -403,13 +438,20 @@ def linear_agreement(points: np.ndarray, labels: np.ndarray) -> float:
 
 
 def two_moons(samples: int = 300, noise: float = 0.1, separation: float = 0.5,
-              settings: LabSettings | None = None, grid_size: int = 60) -> dict:
+              settings: LabSettings | None = None, grid_size: int = 60,
+              eps: float = 0.1, optimal_samples: int = 200_000) -> dict:
     """Two moons (Pezeshki et al.'s separated version) trained with mixup and ERM.
 
     Returns the points (N, 2), labels 1..2, per method the alternating-line fields plus
     ``decision``: ``{"prob_mean": (grid_size, grid_size) mean over runs of p(class 1) on the
-    grid, "class1_fraction", "linear_agreement"}``, and ``grid``: ``{"x", "y"}`` axes.
+    grid, "prob_std", "class1_fraction", "linear_agreement", "optimal_agreement"}``,
+    ``grid``: ``{"x", "y"}`` axes, and ``mixup_optimal``: Lemma 2.3's h_ε on the same grid
+    (``{"eps", "prob1": (grid_size, grid_size) with None outside X_mix}``, Monte Carlo over
+    ``optimal_samples`` mixes, seeded). ``optimal_agreement`` is the fraction of the grid cells
+    inside X_mix on which the averaged trained classifier and h_ε pick the same class.
     """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
     s = settings or LabSettings(hidden=500, epochs=1000, alpha=1.0)
     if not 5 <= grid_size <= 400:
         raise ValueError(f"grid_size must be in 5..400, got {grid_size}")
@@ -417,19 +459,78 @@ def two_moons(samples: int = 300, noise: float = 0.1, separation: float = 0.5,
                           separation=separation)
     gx, gy, g = decision_grid(x, grid_size)
     res = run_methods(x, y, 2, s, grid=g)
-    out = {"points": x.round(6).tolist(), "labels": (y + 1).tolist(),
+    from backend.maths.mixup_optimal import mixup_optimal
+
+    opt1 = mixup_optimal(x, y, g, alpha=s.alpha, eps=eps, method="sample",
+                         n_samples=optimal_samples, seed=s.seed, num_classes=2).h[:, 0]
+    defined = ~np.isnan(opt1)
+    out = {"points": x.astype(np.float64).round(6).tolist(), "labels": (y + 1).tolist(),
            "grid": {"x": gx.round(6).tolist(), "y": gy.round(6).tolist()}}
     for m, r in res.items():
         summary = method_summary(r, y)
-        p1 = r.grid_probs[:, :, 0].mean(0)                       # (G,) mean p(class 1)
+        p1 = r.grid_probs[:, :, 0].astype(np.float64).mean(0)    # (G,) mean p(class 1)
         summary["decision"] = {
             "prob_mean": p1.reshape(grid_size, grid_size).round(5).tolist(),
-            "prob_std": r.grid_probs[:, :, 0].std(0).reshape(grid_size, grid_size)
+            "prob_std": r.grid_probs[:, :, 0].astype(np.float64).std(0).reshape(grid_size, grid_size)
             .round(5).tolist(),
             "class1_fraction": float((p1 > 0.5).mean()),
             "linear_agreement": linear_agreement(g, (p1 > 0.5).astype(int)),
+            "optimal_agreement": float(((p1 > 0.5) == (opt1 > 0.5))[defined].mean())
+            if defined.any() else None,
         }
         out[m] = summary
+    out["mixup_optimal"] = {"eps": eps, "alpha": s.alpha,
+                            "prob1": _nan_to_none(opt1.reshape(grid_size, grid_size))}
     out["settings"] = settings_dict(s) | {"samples": samples, "noise": noise,
-                                          "separation": separation, "grid_size": grid_size}
+                                          "separation": separation, "grid_size": grid_size,
+                                          "eps": eps}
+    return out
+
+
+# --------------------------------------------------------------------------- Assumption 2.9
+def assumption_check(dataset: str, *, alpha: float = 1024.0, subsample: float | None = 0.2,
+                     seed: int = 0, data_dir=None, allow_download: bool = False,
+                     dataset_args: dict | None = None) -> dict:
+    """Table 2's procedure for any registry dataset: one epoch of mixup points (every point of
+    a seeded ``subsample`` of the training set mixed with a random partner, λ ~ Beta(α, α)),
+    and the distance from each to the nearest training (and, when there is one, test) point
+    of a class other than the two mixed. The minimum is the estimate of ε in Assumption 2.9.
+
+    Distances are in the units of the model's inputs (images scaled to [0, 1] and
+    standardised per channel, tabular sets as loaded), flattened.
+    Returns ``{"dataset", "alpha", "subsample", "seed", "num_mix", "dim", "train": {"min",
+    "mean"}, "test": {"min", "mean"} or None}``. A same-class mix of class i is compared
+    with every other class; a mix of classes i ≠ j with the classes other than i and j
+    (none with two classes). min/mean are None when no mix has anything to compare with.
+    """
+    from backend.maths.mixup_optimal import other_class_distances
+    from backend.runconfig import RunConfig
+    from trainer.data import load_dataset
+
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    if subsample is not None and not 0 < subsample <= 1:
+        raise ValueError(f"subsample must be in (0, 1], got {subsample}")
+    config = RunConfig(dataset=dataset, seed=seed, dataset_args=dataset_args or {})
+    bundle = load_dataset(config, data_dir, allow_download)
+
+    def flat(x: torch.Tensor) -> np.ndarray:
+        return bundle.prepare(x, "cpu").reshape(len(x), -1).numpy().astype(np.float64)
+
+    xtr, ytr = flat(bundle.train_x), bundle.train_y.numpy()
+    res = other_class_distances(xtr, ytr, alpha=alpha, seed=seed, subsample=subsample)
+
+    def summary(r: dict) -> dict:
+        finite = np.isfinite(r["min"])
+        return {"min": float(r["min"]) if finite else None,
+                "mean": float(r["mean"]) if finite else None}
+
+    out = {"dataset": dataset, "alpha": alpha, "subsample": subsample, "seed": seed,
+           "num_mix": int(len(res["lam"])), "dim": int(xtr.shape[1]),
+           "num_classes": bundle.num_classes, "train": summary(res), "test": None}
+    if len(bundle.test_y):
+        test = other_class_distances(xtr, ytr, X_ref=flat(bundle.test_x),
+                                     y_ref=bundle.test_y.numpy(), pair_a=res["pair_a"],
+                                     pair_b=res["pair_b"], lam=res["lam"])
+        out["test"] = summary(test)
     return out
