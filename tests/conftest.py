@@ -59,9 +59,13 @@ def pg_settings(tmp_path):
     scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     yield Settings(store=tmp_path / "store", artifact_url=None, broker_url=None,
                    _env_file=None, database_url=scoped.render_as_string(hide_password=False))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        with admin.begin() as conn:
+            # A connection a test forgot to close must not hang the whole suite.
+            conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture

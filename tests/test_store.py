@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from backend.runconfig import RunConfig
+from backend.settings import Settings
 from backend.store import RunFinished, RunInfo, RunNotFound, Store
 from backend.store.models import Run
 
@@ -258,4 +259,18 @@ def test_store_from_a_folder_and_limit(tmp_path):
     assert len(s.list_runs(limit=2)) == 2
     assert s.settings.store == (tmp_path / "folder").resolve()
     assert {r.id for r in s.list_runs()} == set(ids)
+    s.close()
+
+
+def test_in_memory_sqlite_is_one_database_for_all_threads(tmp_path):
+    import threading
+
+    s = Store(Settings(store=tmp_path, database_url="sqlite://", _env_file=None))
+    s.migrate()
+    run = s.create_run(cfg())
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(s.get_run(run.id)))
+    t.start()
+    t.join()
+    assert seen[0] is not None and seen[0].id == run.id
     s.close()

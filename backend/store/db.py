@@ -34,9 +34,14 @@ def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         return sa.create_engine(u, pool_pre_ping=True)
-    if u.database and u.database != ":memory:":
+    memory = not u.database or u.database == ":memory:"
+    if memory:
+        # One shared connection, or every thread would see its own empty database.
+        engine = sa.create_engine(u, poolclass=sa.pool.StaticPool,
+                                  connect_args={"check_same_thread": False})
+    else:
         Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
@@ -46,7 +51,7 @@ def make_engine(url: str) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys = ON")
-        if u.database and u.database != ":memory:":
+        if not memory:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, much faster commits
         cur.close()

@@ -122,7 +122,8 @@ class Store:
         self.engine = db.make_engine(self.settings.resolved_database_url)
         self.files = ArtifactFiles(self.settings.resolved_artifact_url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(db.writer(self.engine), expire_on_commit=False)
+        self._writer_engine = db.writer(self.engine)
+        self._write = sessionmaker(self._writer_engine, expire_on_commit=False)
         _STORES.add(self)
 
     @classmethod
@@ -164,6 +165,13 @@ class Store:
         """A write transaction (takes SQLite's write lock at BEGIN)."""
         with self._write() as s, s.begin():
             yield s
+
+    @contextmanager
+    def _core_tx(self) -> Iterator[sa.Connection]:
+        """A write transaction on a bare connection: for the per-epoch hot path, where the
+        ORM's bookkeeping would cost more than the SQL."""
+        with self._writer_engine.begin() as conn:
+            yield conn
 
     # runs -----------------------------------------------------------------------
     def create_run(self, config: RunConfig | Mapping[str, Any],
@@ -214,7 +222,7 @@ class Store:
         """Move a queued run to running for ``worker``, atomically; False if someone else
         already did (or the run is not queued), so duplicate task messages are harmless."""
         now = utcnow()
-        with self._tx() as s:
+        with self._core_tx() as s:
             res = s.execute(
                 sa.update(Run)
                 .where(Run.id == run_id, Run.status == "queued")
@@ -229,7 +237,7 @@ class Store:
         p = float(progress)
         p = 0.0 if not math.isfinite(p) else min(max(p, 0.0), 1.0)
         eta = None if eta_s is None or not math.isfinite(float(eta_s)) else float(eta_s)
-        with self._tx() as s:
+        with self._core_tx() as s:
             res = s.execute(sa.update(Run).where(Run.id == run_id).values(
                 heartbeat_at=utcnow(), current_epoch=int(epoch), progress=p, eta_s=eta)
                 .execution_options(synchronize_session=False))
@@ -275,7 +283,7 @@ class Store:
                                   "eta_s": None}
         if status == "succeeded":
             values["progress"] = 1.0
-        with self._tx() as s:
+        with self._core_tx() as s:
             res = s.execute(sa.update(Run).where(Run.id == run_id).values(**values)
                             .execution_options(synchronize_session=False))
             if res.rowcount != 1:
@@ -414,7 +422,7 @@ class Store:
         """Mark a job ``done`` or ``failed`` (or back to ``pending``)."""
         if status not in JOB_STATUSES:
             raise ValueError(f"status: {status!r} is not one of {', '.join(JOB_STATUSES)}")
-        with self._tx() as s:
+        with self._core_tx() as s:
             res = s.execute(sa.update(Job).where(Job.id == job_id)
                             .values(status=status, error=error, updated_at=utcnow())
                             .execution_options(synchronize_session=False))
@@ -432,15 +440,18 @@ class Store:
         if "epoch" in m and m.pop("epoch") != epoch:
             raise ValueError(f"metrics: 'epoch' {metrics['epoch']!r} differs from {epoch}")
         now = utcnow()
-        with self._tx() as s:
-            run = s.get(Run, run_id)
-            if run is None:
+        runs = Run.__table__
+        with self._core_tx() as conn:
+            summary = conn.execute(sa.select(runs.c.summary)
+                                   .where(runs.c.id == run_id)).scalar_one_or_none()
+            if summary is None:
                 raise RunNotFound(run_id)
-            self._upsert(s, EpochMetric, {"run_id": run_id, "epoch": epoch},
+            self._upsert(conn, EpochMetric, {"run_id": run_id, "epoch": epoch},
                          {"metrics": m, "updated_at": now})
-            if epoch >= run.summary.get("epoch", -1):
+            if epoch >= summary.get("epoch", -1):
                 scalars = {k: v for k, v in m.items() if _is_scalar(v)}
-                run.summary = {**run.summary, **scalars, "epoch": epoch}
+                conn.execute(sa.update(runs).where(runs.c.id == run_id)
+                             .values(summary={**summary, **scalars, "epoch": epoch}))
 
     def epoch_metrics(self, run_id: str) -> list[dict[str, Any]]:
         """Every recorded epoch's metrics, sorted by epoch, each with its ``"epoch"``."""
@@ -450,22 +461,23 @@ class Store:
                              .order_by(EpochMetric.epoch)).all()
         return [{"epoch": e, **m} for e, m in rows]
 
-    def _upsert(self, s: Session, model: type, key: dict[str, Any],
+    def _upsert(self, conn: sa.Connection, model: type, key: dict[str, Any],
                 values: dict[str, Any]) -> None:
         """INSERT, or UPDATE the row with the same unique ``key``, in one statement."""
-        name = s.get_bind().dialect.name
+        table = model.__table__
+        name = self.engine.dialect.name
         if name in ("sqlite", "postgresql"):
             if name == "sqlite":
                 from sqlalchemy.dialects.sqlite import insert
             else:
                 from sqlalchemy.dialects.postgresql import insert
-            stmt = insert(model).values(**key, **values)
-            s.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
+            stmt = insert(table).values(**key, **values)
+            conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
             return
-        res = s.execute(sa.update(model).filter_by(**key).values(**values)
-                        .execution_options(synchronize_session=False))
+        where = [table.c[k] == v for k, v in key.items()]
+        res = conn.execute(sa.update(table).where(*where).values(**values))
         if res.rowcount == 0:
-            s.execute(sa.insert(model).values(**key, **values))
+            conn.execute(sa.insert(table).values(**key, **values))
 
     # artifacts --------------------------------------------------------------------
     @staticmethod
@@ -479,7 +491,7 @@ class Store:
         return kind, NO_EPOCH if epoch is None else int(epoch), NO_LAYER if layer is None \
             else layer
 
-    def _artifact_info(self, a: Artifact) -> ArtifactInfo:
+    def _artifact_info(self, a: Any) -> ArtifactInfo:
         return ArtifactInfo(run_id=a.run_id, kind=a.kind,
                             epoch=None if a.epoch == NO_EPOCH else a.epoch,
                             layer=None if a.layer == NO_LAYER else a.layer,
@@ -487,12 +499,14 @@ class Store:
                             meta=a.meta, created_at=a.created_at)
 
     def _find_artifact(self, run_id: str, kind: str, epoch: int | None,
-                       layer: str | None) -> Artifact | None:
+                       layer: str | None) -> Any:
+        """The artifact row (a Core row with the ORM's column names) or None. Core, not
+        ORM: every projection request does a few of these."""
         k, e, lay = self._key(kind, epoch, layer)
-        with self._read() as s:
-            return s.scalars(sa.select(Artifact).where(
-                Artifact.run_id == run_id, Artifact.kind == k, Artifact.epoch == e,
-                Artifact.layer == lay)).first()
+        t = Artifact.__table__
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t).where(
+                t.c.run_id == run_id, t.c.kind == k, t.c.epoch == e, t.c.layer == lay)).first()
 
     def _put_file(self, run_id: str, kind: str, epoch: int | None, layer: str | None,
                   data: bytes, meta: dict[str, str]) -> ArtifactInfo:
@@ -504,8 +518,8 @@ class Store:
         self.files.forget(rel)
         now = utcnow()
         try:
-            with self._tx() as s:
-                self._upsert(s, Artifact, {"run_id": run_id, "kind": k, "epoch": e,
+            with self._core_tx() as conn:
+                self._upsert(conn, Artifact, {"run_id": run_id, "kind": k, "epoch": e,
                                            "layer": lay},
                              {"path": rel, "size": len(data), "meta": meta,
                               "created_at": now})
