@@ -114,6 +114,16 @@ def test_mixing_at_penultimate_mixes_logits_linearly(family):
     assert torch.allclose(mixed, expect, atol=1e-4)
 
 
+def test_half_precision_states_mix_with_the_exact_lambda():
+    from trainer.models import mix_states
+
+    h = torch.tensor([[100.0], [0.0]], dtype=torch.bfloat16)
+    out = mix_states(h, torch.tensor([1, 0]), torch.tensor([0.3337, 0.5]))
+    assert out.dtype == torch.bfloat16
+    # exact: 33.37 -> bf16 33.25; with λ rounded to bf16 (0.33398) it would be 33.5
+    assert float(out[0, 0]) == 33.25
+
+
 def test_manifold_mixup_gradients_reach_early_layers():
     m = make("mlp", SMALL_MLP, (64,)).train()
     x = torch.randn(8, 64)

@@ -32,7 +32,13 @@ def _as_lambda(lam: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
 
 
 def mix_states(h: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor | float) -> torch.Tensor:
-    """``λ h + (1 − λ) h[partner]`` for a state h (n, ...), partner (n,), λ (n,) or scalar."""
+    """``λ h + (1 − λ) h[partner]`` for a state h (n, ...), partner (n,), λ (n,) or scalar.
+
+    Half-precision states (bf16 autocast) are mixed in float32 and cast back, so λ is not
+    rounded to 8 bits while the soft target uses the exact λ.
+    """
+    if h.dtype in (torch.float16, torch.bfloat16):
+        return mix_states(h.float(), partner, lam).to(h.dtype)
     lam = _as_lambda(lam, h)
     return lam * h + (1.0 - lam) * h[partner]
 
