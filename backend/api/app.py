@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calibration,
         health,
         jobs,
+        lab,
         metrics,
         projection,
         runs,
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"],
                        allow_headers=["*"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
-                   theory, sweeps, jobs):
+                   theory, sweeps, jobs, lab):
         app.include_router(module.router, prefix="/api")
     _install_error_handlers(app)
     return app
