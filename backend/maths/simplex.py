@@ -74,17 +74,28 @@ class TripleProjection:
 def orthonormal_frame(rows: np.ndarray) -> np.ndarray:
     """Polar factor ``Q = U Vᵀ`` of the row-normalised (3×d) matrix ``rows`` (float64 maths).
 
-    Raises ValueError when the three rows are (numerically) linearly dependent, because the
-    picture is then undefined."""
+    Three classes of a 3-class ETF (or any rows whose normalised sum vanishes) are linearly
+    dependent with left null vector ∝ (1, 1, 1): that direction is exactly the one A ignores,
+    so the picture is still well defined; Q then has rank 2 (its rows span the plane of the
+    classifier) and the 3-D coordinates have no (1, 1, 1) component. Any other rank
+    deficiency leaves the picture undefined and raises ValueError."""
     rows = np.asarray(rows, dtype=np.float64)
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(rows)):
-        raise ValueError("classifier rows of the triple must be finite and non-zero")
+    if rows.shape[0] != 3 or np.any(norms == 0) or not np.all(np.isfinite(rows)):
+        raise ValueError("the triple needs three finite, non-zero classifier rows")
     w_star = rows / norms
-    u, s, vt = np.linalg.svd(w_star, full_matrices=False)
-    if s[-1] <= 1e-10 * s[0]:
-        raise ValueError("classifier rows of the triple are linearly dependent")
-    return u @ vt
+    u, s, vt = np.linalg.svd(w_star, full_matrices=True)
+    k = min(3, w_star.shape[1])
+    s = np.pad(s, (0, 3 - s.size))
+    tol = 1e-10 * s[0]
+    if s[2] > tol:
+        return u @ vt[:3]
+    null = u[:, 2]
+    along_ones = abs(null.sum()) / np.sqrt(3.0)  # |cos| between the null vector and (1,1,1)
+    if s[1] > tol and along_ones > 1 - 1e-8:
+        return u[:, :2] @ vt[:2]
+    raise ValueError("classifier rows of the triple are linearly dependent"
+                     f" (singular values {s[:k]}); the projection is undefined")
 
 
 def _check_classes(classes: Sequence[int], num_classes: int) -> tuple[int, int, int]:

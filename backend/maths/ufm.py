@@ -40,6 +40,7 @@ A.2 amplification (different class only): ``ε(λ) = 4/5 exp(-20 (λ-½)⁴) - 2
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -168,10 +169,15 @@ def _bisect(c: np.ndarray, C: int, mu: float, u_lo: float, u_hi: float,
     return t_of_u(u)[0], u
 
 
-def _newton(c: np.ndarray, t: np.ndarray, u: np.ndarray, C: int, mu: float, u_lo: float,
+def _newton(w: np.ndarray, t: np.ndarray, u: np.ndarray, C: int, mu: float, u_lo: float,
             u_hi: float, n_newton: int, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Safeguarded Newton steps on (a), (b) in (t, u); a step is kept only where it lowers
-    |e1| + |e2|. Returns (t, u, final residual)."""
+    """Safeguarded Newton steps on (b) and (a) in (t, u); a step is kept only where it lowers
+    the relative residual. Returns (t, u, final relative residual).
+
+    (a) is used in the form ``(1 - a u)(1 - tanh t) + a u - 2 μ t - w = 0`` with
+    ``w = 1 - c = 2 min(λ, 1-λ)`` given exactly: as λ -> 0 or 1, tanh t saturates and the
+    information sits in ``1 - tanh t = 2 e^{-2t}/(1 + e^{-2t})``, computed without
+    cancellation, so t and u keep full relative precision there too."""
     a = (C - 2) * mu
     half_C = 0.5 * C
     log_mu = np.log(mu)
@@ -179,62 +185,80 @@ def _newton(c: np.ndarray, t: np.ndarray, u: np.ndarray, C: int, mu: float, u_lo
     def residual(t: np.ndarray, u: np.ndarray):
         one_au = 1.0 - a * u
         e = np.exp(-2.0 * t)
-        th = (1.0 - e) / (1.0 + e)
+        omt = 2.0 * e / (1.0 + e)  # 1 - tanh t
         e1 = t + np.log1p(e) + half_C * u + log_mu - np.log(one_au / u)  # log(2 cosh t) + ...
-        e2 = th * one_au + 2.0 * mu * t - c
-        return e1, e2, th, one_au
+        e2 = one_au * omt + a * u - 2.0 * mu * t - w
+        # convergence is judged on residuals relative to the size of their terms: e2's terms
+        # are ~μ, far below e1's, so an absolute sum would stop too early
+        s1 = t + half_C * u + abs(log_mu) + np.abs(np.log(one_au / u))
+        s2 = one_au * omt + a * u + 2.0 * mu * t + w
+        return e1, e2, omt, one_au, np.abs(e1) / s1 + np.abs(e2) / s2
 
-    e1, e2, th, one_au = residual(t, u)
-    err = np.abs(e1) + np.abs(e2)
+    e1, e2, omt, one_au, err = residual(t, u)
     for _ in range(n_newton):
-        if err.max(initial=0.0) < tol:
+        if err.max(initial=0.0) <= tol:
             break
+        th = 1.0 - omt
+        j11 = th
         j12 = half_C + 1.0 / u + a / one_au
-        j21 = (1.0 - th * th) * one_au + 2.0 * mu
-        j22 = -a * th
-        det = th * j22 - j12 * j21  # < 0 always: the Jacobian is never singular
+        j21 = -(omt * (2.0 - omt)) * one_au - 2.0 * mu  # -(1 - tanh²t)(1 - a u) - 2μ
+        j22 = a * th
+        det = j11 * j22 - j12 * j21  # > 0 always: the Jacobian is never singular
         t_new = np.maximum(t - (e1 * j22 - j12 * e2) / det, 0.0)
-        u_new = np.clip(u - (th * e2 - j21 * e1) / det, u_lo, u_hi)
-        n1, n2, nth, none_au = residual(t_new, u_new)
-        nerr = np.abs(n1) + np.abs(n2)
-        better = nerr <= err  # keep the previous point where Newton goes astray
+        u_new = np.clip(u - (j11 * e2 - j21 * e1) / det, u_lo, u_hi)
+        n1, n2, nomt, none_au, nerr = residual(t_new, u_new)
+        better = nerr < err  # keep the previous point where Newton goes astray or stalls
+        if not better.any():  # every element is at rounding level
+            break
         t = np.where(better, t_new, t)
         u = np.where(better, u_new, u)
         e1 = np.where(better, n1, e1)
         e2 = np.where(better, n2, e2)
-        th = np.where(better, nth, th)
+        omt = np.where(better, nomt, omt)
         one_au = np.where(better, none_au, one_au)
         err = np.where(better, nerr, err)
     return t, u, err
 
 
-#: the table in c = |2λ-1| that seeds Newton for large λ arrays: uniform, plus geometric
-#: towards c = 1 (λ -> 0 or 1), where t grows like log(1/λ) and the solution bends sharply.
-_GRID = np.unique(np.concatenate([np.linspace(0.0, 1.0, 65), 1.0 - np.geomspace(1e-14, 0.5, 96)]))
+#: the table in w = 1 - |2λ-1| = 2 min(λ, 1-λ) that seeds Newton for large λ arrays: uniform,
+#: plus geometric towards w = 0 (λ -> 0 or 1), where t grows like log(1/w) and bends sharply.
+_GRID = np.unique(np.concatenate([np.linspace(0.0, 1.0, 65), np.geomspace(1e-14, 0.5, 96)]))
 
 
-def _solve_tu(c: np.ndarray, C: int, mu: float, u_lo: float, u_hi: float,
-              tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
-    """Solve (a), (b) for (t, u) given c = |2λ-1| (vectorised). Returns (t, u).
+def _solve_tu(w: np.ndarray, C: int, mu: float, u_lo: float, u_hi: float,
+              tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """Solve (a), (b) for (t, u) given w = 2 min(λ, 1-λ) (vectorised). Returns (t, u).
 
     Small arrays: bisection (the robust bracket) then Newton. Large arrays: the same on a
-    table of c, linear interpolation as the start, Newton, and the bisection path again for
+    table of w, linear interpolation as the start, Newton, and the bisection path again for
     any element whose residual stays above ``tol`` (none in practice). Transcendental
     functions dominate the cost, so this keeps 5000 λ to a few passes."""
-    def robust(cc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t0, u0 = _bisect(cc, C, mu, u_lo, u_hi, n_bisect=30)
-        t1, u1, _ = _newton(cc, t0, u0, C, mu, u_lo, u_hi, n_newton=8, tol=tol)
-        return t1, u1
-
-    if c.size <= 2 * _GRID.size:
-        return robust(c)
-    grid = _GRID
-    t_tab, u_tab = robust(grid)
-    t, u, err = _newton(c, np.interp(c, grid, t_tab), np.interp(c, grid, u_tab), C, mu,
-                        u_lo, u_hi, n_newton=4, tol=tol)
+    if w.size <= 2 * _GRID.size:
+        return _robust(w, C, mu, u_lo, u_hi)
+    t_tab, u_tab = _table(C, mu, u_lo, u_hi)
+    t, u, err = _newton(w, np.interp(w, _GRID, t_tab), np.interp(w, _GRID, u_tab), C, mu,
+                        u_lo, u_hi, n_newton=3, tol=tol)
+    # one more step everywhere takes the converged elements from ~1e-10 to rounding level
+    t, u, err = _newton(w, t, u, C, mu, u_lo, u_hi, n_newton=1, tol=0.0)
     bad = ~(err < tol)
     if bad.any():
-        t[bad], u[bad] = robust(c[bad])
+        t[bad], u[bad] = _robust(w[bad], C, mu, u_lo, u_hi)
+    return t, u
+
+
+def _robust(w: np.ndarray, C: int, mu: float, u_lo: float, u_hi: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    t0, u0 = _bisect(1.0 - w, C, mu, u_lo, u_hi, n_bisect=24)
+    t1, u1, _ = _newton(w, t0, u0, C, mu, u_lo, u_hi, n_newton=12, tol=0.0)
+    return t1, u1
+
+
+@functools.lru_cache(maxsize=64)
+def _table(C: int, mu: float, u_lo: float, u_hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """(t, u) on _GRID for one (C, μ): cached, since the API and CLI repeat parameters."""
+    t, u = _robust(_GRID, C, mu, u_lo, u_hi)
+    t.flags.writeable = False
+    u.flags.writeable = False
     return t, u
 
 
@@ -311,8 +335,8 @@ def solve_ufm(m: float, num_classes: int, lambda_h: float, lambdas: Sequence[flo
     u_s = _u_same(C, mu)
     u_h = _u_half(C, mu)
 
-    c = np.abs(2.0 * lam - 1.0)
-    t, u = _solve_tu(c, C, mu, u_s, max(u_h, u_s))
+    w = 2.0 * np.minimum(lam, 1.0 - lam)  # exact: 1 - λ is exact for λ >= ½
+    t, u = _solve_tu(w, C, mu, u_s, max(u_h, u_s))
     s = np.where(lam >= 0.5, 1.0, -1.0)
     mid = 0.5 * (C - 2) * u
     x = mid + s * t
