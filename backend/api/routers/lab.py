@@ -27,6 +27,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 
 from backend.api.deps import RunDep, SettingsDep, StoreDep
+from backend.api.projection import QueryError
 from backend.runconfig import DATASETS
 
 router = APIRouter(prefix="/lab", tags=["lab"])
@@ -60,10 +61,9 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _unprocessable(field: str, message: str) -> HTTPException:
-    msg = f"{field}: {message}"
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                         [{"type": "value_error", "loc": ["query", field], "msg": msg}])
+def _unprocessable(field: str, message: str) -> QueryError:
+    """Answered 422 by the app's handler, naming the field like FastAPI's own errors."""
+    return QueryError(field, message)
 
 
 Alpha = Annotated[float, Query(gt=0, le=1e4, description="λ ~ Beta(α, α)")]
