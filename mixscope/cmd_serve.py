@@ -121,6 +121,10 @@ def worker(store_path: str | None, loglevel: str, name: str | None) -> None:
 
     Store(settings).migrate()
     install_fast_stop()
+    try:  # import torch and the trainer now, not inside the first claimed run
+        import trainer.loop  # noqa: F401
+    except ImportError as exc:
+        click.echo(f"warning: the trainer cannot be imported ({exc}); runs will fail", err=True)
     app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--queues={QUEUE}",
                      f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
                      f"--hostname={name or f'mixscope-{os.getpid()}@%h'}"])
@@ -168,7 +172,7 @@ class Children:
         return [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
 
     def stop(self, grace_s: float = 10.0) -> None:
-        for name, p in self.procs.items():
+        for p in self.procs.values():
             if p.poll() is None:
                 # the worker stops at once (mixscope worker's SIGTERM, not Celery's warm
                 # shutdown that would finish the training first); its run resumes later

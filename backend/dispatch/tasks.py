@@ -61,6 +61,8 @@ def run_training(run_id: str) -> str:
     from trainer.loop import execute_run  # lazily: the API never imports torch through us
 
     log.info("run %s claimed by %s", run_id, worker)
+    keepalive = KeepAlive(store, run_id, worker, get_settings().heartbeat_timeout_s)
+    keepalive.start()
     try:
         execute_run(store, run_id, worker=worker)
     except Exception as exc:  # the trainer normally finishes the row itself
@@ -70,8 +72,39 @@ def run_training(run_id: str) -> str:
                              + traceback.format_exc(limit=8))
         log.exception("run %s failed", run_id)
         return "failed"
+    finally:
+        keepalive.stop.set()
     run = store.get_run(run_id)
     return run.status if run else "deleted"
+
+
+class KeepAlive(threading.Thread):
+    """Heartbeats a claimed run while this worker process lives.
+
+    The trainer heartbeats between steps, but loading data, building the model or one long
+    step or extraction can outlast the heartbeat timeout, and the sweeper would then requeue
+    a run that is still training. This thread re-sends the run's own last heartbeat values
+    whenever its heartbeat is older than a third of the timeout, so "stale heartbeat" means
+    exactly "the worker process died" (a SIGKILL stops this thread too)."""
+
+    def __init__(self, store, run_id: str, worker: str, timeout_s: float):
+        super().__init__(name=f"keepalive-{run_id}", daemon=True)
+        self.store, self.run_id, self.worker = store, run_id, worker
+        self.every = max(timeout_s / 3.0, 0.2)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every / 2):
+            try:
+                run = self.store.get_run(self.run_id)
+                if run is None or run.status != "running" or run.worker != self.worker:
+                    return
+                beat = run.heartbeat_at
+                if beat is None or time.time() - beat.timestamp() >= self.every:
+                    self.store.heartbeat(self.run_id, run.current_epoch, run.progress,
+                                         run.eta_s)
+            except Exception:  # a locked database: try again next time
+                log.debug("keepalive of %s failed", self.run_id, exc_info=True)
 
 
 @shared_task(name=EXTRACT_TRIPLE, acks_late=True)
@@ -171,11 +204,11 @@ class _Sweeper(threading.Thread):
         timeout = settings.heartbeat_timeout_s
         interval = min(max(timeout / 3.0, 0.5), 60.0)
         first = True
-        send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])  # noqa: E731
+        send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])
         while not self.stop.is_set():
             try:
                 if first:  # runs of this host's dead workers need not wait for the timeout
-                    for rid in requeue_dead_local(worker_store()):
+                    for rid in requeue_dead_local(worker_store(), min(10.0, timeout)):
                         send(rid)
                 sweep_stale(worker_store(), send, timeout, resend_queued=first)
                 first = False
