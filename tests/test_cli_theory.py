@@ -90,7 +90,7 @@ def test_console_script_runs_without_torch():
             "    try: main()\n"
             "    except SystemExit: pass\n"
             "print('torch' in sys.modules); print(buf.getvalue())")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     first, rest = proc.stdout.split("\n", 1)

@@ -16,10 +16,10 @@ from backend.maths import (
     nc3,
     neural_collapse,
     norm_cv,
+    optimal_features,
     project_triple,
     projection_metrics,
     solve_ufm,
-    optimal_features,
     vertex_geometry,
 )
 
@@ -101,7 +101,7 @@ def _triple_points(radius_diff: float, n: int = 200, seed: int = 0):
 @pytest.mark.parametrize("r", [0.5, 0.78, 1.2])
 def test_channel_radius_is_in_units_of_the_vertex_radius(r):
     pts, kind, ca, cb, lam, arrows = _triple_points(r)
-    centre, pos, radius = vertex_geometry(pts, kind, ca, cb, (0, 1, 2))
+    centre, _pos, radius = vertex_geometry(pts, kind, ca, cb, (0, 1, 2))
     np.testing.assert_allclose(centre, [0.3, -0.2], atol=2e-3)
     assert radius == pytest.approx(1.0, abs=2e-3)
     out = projection_metrics(pts, kind, ca, cb, lam, arrows, (0, 1, 2))

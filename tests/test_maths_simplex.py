@@ -49,8 +49,7 @@ def test_etf_rows_project_onto_the_vertices(C, extra, m, seed, data):
 @given(C=st.integers(3, 8), d=st.integers(3, 24), n=st.integers(1, 40),
        seed=st.integers(0, 10_000), centre=st.sampled_from([None, "mean", "vector"]))
 def test_invariant_to_orthogonal_rotation_of_feature_space(C, d, n, seed, centre):
-    if d < 3:
-        d = 3
+    d = max(d, 3)
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((C, d))
     H = rng.standard_normal((n, d)) * 3 + 1

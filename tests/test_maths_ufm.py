@@ -30,8 +30,8 @@ lambdas = st.one_of(
     st.integers(1, 15).map(lambda k: 1 - 10.0**-k),
     st.sampled_from([0.0, 0.5, 1.0]),
 )
-params = dict(m=st.floats(0.3, 5.0), C=st.integers(3, 30),
-              log_lh=st.floats(-7.0, 0.0), lam=lambdas)
+params = {"m": st.floats(0.3, 5.0), "C": st.integers(3, 30),
+              "log_lh": st.floats(-7.0, 0.0), "lam": lambdas}
 
 
 def _target(C, lam, i=0, j=1):
@@ -162,11 +162,11 @@ def test_summary_fields_are_exact():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(m=0.0), "m must"), (dict(num_classes=2), "num_classes"), (dict(lambda_h=0.0), "lambda_h"),
-    (dict(lambdas=[1.5]), "lambda"), (dict(lambdas=[-0.1]), "lambda"),
+    ({"m": 0.0}, "m must"), ({"num_classes": 2}, "num_classes"), ({"lambda_h": 0.0}, "lambda_h"),
+    ({"lambdas": [1.5]}, "lambda"), ({"lambdas": [-0.1]}, "lambda"),
 ])
 def test_invalid_parameters(kwargs, match):
-    base = dict(m=3.0, num_classes=10, lambda_h=1e-6, lambdas=[0.5])
+    base = {"m": 3.0, "num_classes": 10, "lambda_h": 1e-6, "lambdas": [0.5]}
     base.update(kwargs)
     with pytest.raises(ValueError, match=match):
         solve_ufm(**base)

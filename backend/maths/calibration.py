@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Reliability", "reliability", "reliability_from_probs", "ece", "mce", "bin_index"]
+__all__ = ["Reliability", "bin_index", "ece", "mce", "reliability", "reliability_from_probs"]
 
 
 @dataclass(frozen=True)

@@ -29,25 +29,25 @@ Projection summaries of a triple (2-D points from :func:`backend.maths.project_t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
-    "norm_cv",
-    "cosine_std",
+    "KIND_CLEAN",
+    "KIND_DIFFERENT",
+    "KIND_SAME",
+    "alignment",
+    "channel_radius",
     "class_means",
+    "cosine_std",
     "nc1",
     "nc2",
     "nc3",
     "neural_collapse",
-    "vertex_geometry",
-    "alignment",
-    "channel_radius",
+    "norm_cv",
     "projection_metrics",
-    "KIND_CLEAN",
-    "KIND_SAME",
-    "KIND_DIFFERENT",
+    "vertex_geometry",
 ]
 
 #: point kinds, as in the projection API: 0 clean, 1 same-class mixup, 2 different-class mixup

@@ -32,9 +32,9 @@ from scipy.spatial import cKDTree
 
 __all__ = [
     "MixupOptimal",
-    "mixup_optimal",
     "alternating_line",
     "grid_2d",
+    "mixup_optimal",
     "other_class_distances",
 ]
 
@@ -186,7 +186,7 @@ def other_class_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0
         if subsample is not None:
             if not 0 < subsample <= 1:
                 raise ValueError(f"subsample must be in (0, 1], got {subsample}")
-            idx = np.sort(rng.choice(idx, max(1, int(round(subsample * idx.size))), replace=False))
+            idx = np.sort(rng.choice(idx, max(1, round(subsample * idx.size)), replace=False))
         pair_a = idx
         pair_b = idx[rng.permutation(idx.size)]
         lam = rng.beta(alpha, alpha, idx.size)
