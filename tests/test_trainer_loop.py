@@ -136,7 +136,7 @@ def test_stored_activations_match_the_model(store):
     lt = torch.as_tensor(lam).view(-1, 1)
     with torch.no_grad():
         want = model.forward_features(lt * X[a] + (1 - lt) * X[b]).numpy()
-        clean = model.forward_features(X[probe["clean_index"][:4]]).numpy()
+        clean = model.forward_features(X[probe["clean_index"][:4].copy()]).numpy()
     got = store.get_arrays(run_id, "activations", epoch=2, layer="penultimate")["features"]
     n_c = len(probe["clean_index"])
     np.testing.assert_allclose(got[n_c:n_c + 5], want, rtol=1e-5, atol=1e-5)

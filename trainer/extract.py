@@ -122,19 +122,18 @@ def spectra_arrays(features: np.ndarray, labels: np.ndarray, num_classes: int
     """Singular values per class (C, k) and of all clean features (k,) (centred)."""
     from backend import maths
 
-    if not hasattr(maths, "class_spectra"):  # TEMPORARY
-        return {"per_class": np.zeros((num_classes, 1), np.float32), "all": np.zeros(1, np.float32)}
-    per_class, all_sv = maths.class_spectra(features, labels, num_classes)
-    return {"per_class": np.asarray(per_class, np.float32), "all": np.asarray(all_sv, np.float32)}
+    sp = maths.class_spectra(features, labels, num_classes)
+    return {"per_class": sp["per_class"].astype(np.float32), "all": sp["all"].astype(np.float32)}
 
 
 def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, model,
                            X: torch.Tensor, probe: dict[str, np.ndarray], layers: list[str],
-                           num_classes: int) -> dict[str, np.ndarray]:
+                           num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Extract and store everything of one recorded epoch. Returns the penultimate features
-    (n_probe, d) float32 so the caller can compute its metrics without a second pass."""
+    (n_probe, d) float32 and the logits (n_probe, C) of the probe points, so the caller can
+    compute its metrics without a second pass."""
     a, b, lam = probe_index(probe)
-    feats, _ = features_of(model, X, a, b, lam, layers, mode=config.record.mode)
+    feats, logits = features_of(model, X, a, b, lam, layers, mode=config.record.mode)
     dtype = np.float16 if config.record.dtype == "float16" else np.float32
     n_c = len(probe["clean_index"])
     for name in layers:
@@ -149,7 +148,7 @@ def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, mo
                          trajectory_arrays(model, X, probe, layers,
                                            config.probe.trajectory_lambdas, config.record.mode),
                          epoch=epoch)
-    return feats["penultimate"]
+    return feats["penultimate"], logits
 
 
 def default_triple_rows(probe: dict[str, np.ndarray], triple) -> np.ndarray:

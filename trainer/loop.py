@@ -27,18 +27,20 @@ import logging
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
 from backend.runconfig import RunConfig
 from trainer import checkpoint
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, triple_rows
-from trainer.metrics import classifier_metrics, grad_split_metrics, test_metrics, \
-    triple_metrics
+from trainer.metrics import classifier_metrics, grad_split_metrics, test_metrics, triple_metrics
+from trainer.models.base import mix_states
 from trainer.probe import load_or_create
 from trainer.schedule import lr_at, recorded_epochs
 
@@ -47,7 +49,7 @@ log = logging.getLogger("mixscope.trainer")
 HEARTBEAT_S = 2.0
 CANCEL_POLL_S = 0.25
 EVAL_BATCH = 4096
-TRAIN_EVAL_MAX = 5000   # clean train accuracy on at most this many (fixed) training examples
+GRAD_SPLIT_PAIRS = 2048
 
 
 class ConfigError(ValueError):
@@ -145,9 +147,14 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
     info = store.get_run(run_id)
     if info is None:
         raise KeyError(f"run {run_id} not found")
+    settings = getattr(store, "settings", None)
+    threads = settings.torch_threads if settings is not None else 1
     try:
         config = RunConfig.model_validate(info.config)
-        status = _Session(store, run_id, config, worker, progress).run()
+        # numpy/scipy metrics between epochs: BLAS threads beyond the torch budget only
+        # fight the training threads (and other workers) for the same cores
+        with threadpool_limits(limits=threads):
+            status = _Session(store, run_id, config, worker, progress).run()
     except Cancelled:
         status = "cancelled"
         store.finish_run(run_id, status)
@@ -210,6 +217,9 @@ class _Session:
         dev = self.device
         self.X = bundle.prepare(bundle.train_x, dev)
         self.Y = torch.as_tensor(np.asarray(bundle.train_y), dtype=torch.long, device=dev)
+        self.T = F.one_hot(self.Y, C).float()
+        if cfg.label_smoothing:
+            self.T = self.T * (1.0 - cfg.label_smoothing) + cfg.label_smoothing / C
         self.Xt = bundle.prepare(bundle.test_x, dev)
         self.Yt = torch.as_tensor(np.asarray(bundle.test_y), dtype=torch.long, device=dev)
         if dev.type == "cuda" and self.X.dim() == 4:
@@ -224,13 +234,10 @@ class _Session:
         self.mixer = Mixer.from_config(cfg, self.model, generator=self.gens["mix"], device=dev)
         self.loss_fn = LOSSES[cfg.loss]
         self.recorded = recorded_epochs(cfg)
-        # a fixed subset of training examples for the clean train accuracy
-        g = np.random.default_rng([cfg.seed, 7])
-        self.train_eval_idx = (np.arange(self.n) if self.n <= TRAIN_EVAL_MAX
-                               else np.sort(g.choice(self.n, TRAIN_EVAL_MAX, replace=False)))
         trip = cfg.record.default_triple
         self.triple = tuple(trip) if C >= 3 else None
         self.triple_rows = triple_rows(self.probe, self.triple) if self.triple else None
+        self.triple_info = _rows_probe(self.probe, self.triple_rows) if self.triple else None
         self.n_clean = len(self.probe["clean_index"])
 
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -322,8 +329,8 @@ class _Session:
             steps -= 1  # a batch of one breaks BatchNorm; its example comes back next epoch
         perm = torch.randperm(n, generator=self.gens["shuffle"]).to(self.device)
         model.train()
-        loss_sum = torch.zeros((), device=self.device)
-        seen = 0
+        losses: list[torch.Tensor] = []
+        sizes: list[int] = []
         t0 = time.monotonic()
         for s in range(steps):
             self._check_cancel(epoch - 1, force=s == 0)
@@ -331,22 +338,27 @@ class _Session:
             for group in opt.param_groups:
                 group["lr"] = lr
             idx = perm[s * bs:(s + 1) * bs]
-            xb, yb = self.X[idx], self.Y[idx]
+            xb = self.X[idx]
+            tb = self.T[idx]  # (smoothed) one-hot targets, precomputed for the whole set
             plan = self.mixer.plan(len(idx))
             with _autocast(self.device):
                 if plan.active:
                     logits = model.forward_mixed(xb, plan.partner, plan.lam, plan.mix_at)
+                    tb = mix_states(tb, plan.partner, plan.lam)
                 else:
                     logits = model(xb)
-                loss = self.loss_fn(logits, self.mixer.targets(yb, plan))
+                loss = self.loss_fn(logits, tb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += loss.detach() * len(idx)
-            seen += len(idx)
+            losses.append(loss.detach())
+            sizes.append(len(idx))
         self._last_lr = lr
+        # one host sync per epoch: the size-weighted mean of the step losses
+        w = torch.tensor(sizes, dtype=torch.float32, device=self.device)
+        mean_loss = float(torch.stack(losses).float() @ w / w.sum())
         train_time = time.monotonic() - t0
-        return float(loss_sum) / max(seen, 1), train_time
+        return mean_loss, train_time
 
     # -- metrics ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -368,15 +380,12 @@ class _Session:
         return F.cross_entropy(logits, y)
 
     def _epoch_metrics(self, epoch: int, train_loss: float | None) -> dict[str, Any]:
+        """The epoch's metrics: test loss/accuracy/calibration over the test set; clean train
+        accuracy, classifier/NC metrics and the default triple's alignment and channel radius
+        on the probe set (its clean points are a fixed class-balanced training subset, so one
+        small pass serves all of them; at recorded epochs the extraction pass itself)."""
         cfg = self.config
         out: dict[str, Any] = {}
-        # clean training accuracy (and the epoch-0 training loss) on a fixed subset
-        lt = self._logits(self.X, self.train_eval_idx)
-        yt = self.Y[torch.as_tensor(self.train_eval_idx, device=self.device)]
-        out["train_accuracy"] = float((lt.argmax(1) == yt).float().mean()) if len(yt) else None
-        out["train_loss"] = train_loss if train_loss is not None else \
-            float(self._eval_loss(lt, yt))
-        # test loss, accuracy and calibration
         if len(self.Yt):
             logits = self._logits(self.Xt)
             out["test_loss"] = float(self._eval_loss(logits, self.Yt))
@@ -385,35 +394,54 @@ class _Session:
             out.update(test_metrics(probs, self.Yt.cpu().numpy()))
         else:
             out.update(test_loss=None, test_accuracy=None, ece=None, mce=None, reliability=None)
-        # classifier geometry and the default triple (from the stored extraction at recorded
-        # epochs, else from a pass over the probe's clean rows and the triple's pairs)
         W = self.model.classifier.weight.detach().float().cpu().numpy()
         if epoch in self.recorded:
-            pen = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, self.model, self.X,
-                                         self.probe, self.layers, self.num_classes)
+            pen, logits = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, self.model,
+                                                 self.X, self.probe, self.layers,
+                                                 self.num_classes)
             checkpoint.save_epoch(self.store, self.run_id, epoch, self.model)
-            clean = pen[:self.n_clean]
+            clean, clean_logits = pen[:self.n_clean], logits[:self.n_clean]
             trip = pen[self.triple_rows] if self.triple else None
             if cfg.method == "manifold-mixup" and cfg.loss == "mse":
-                out.update(grad_split_metrics(self.model, pen, self.probe, self.num_classes))
+                out.update(self._grad_split(W))
         else:
             rows = np.arange(self.n_clean)
             if self.triple:
                 rows = np.union1d(rows, self.triple_rows)
             a, b, lam = probe_index(self.probe, rows)
-            feats, _ = features_of(self.model, self.X, a, b, lam, ["penultimate"],
-                                   mode=cfg.record.mode)
+            feats, logits = features_of(self.model, self.X, a, b, lam, ["penultimate"],
+                                        mode=cfg.record.mode)
             pen_rows = feats["penultimate"]
-            pos = {r: i for i, r in enumerate(rows.tolist())}
-            clean = pen_rows[:self.n_clean]
-            trip = pen_rows[[pos[r] for r in self.triple_rows.tolist()]] if self.triple else None
-        out.update(classifier_metrics(W, clean, self.probe["clean_class"], self.num_classes))
+            clean, clean_logits = pen_rows[:self.n_clean], logits[:self.n_clean]
+            trip = pen_rows[np.searchsorted(rows, self.triple_rows)] if self.triple else None
+        if cfg.record.mode != "eval":  # accuracy is always that of the deployed (eval) network
+            clean_logits = self._logits(self.X, self.probe["clean_index"]).cpu().numpy()
+        yc = self.probe["clean_class"]
+        out["train_accuracy"] = float((clean_logits.argmax(1) == yc).mean()) if len(yc) else None
+        out["train_loss"] = train_loss if train_loss is not None else float(self._eval_loss(
+            torch.as_tensor(clean_logits), torch.as_tensor(yc)))
+        out.update(classifier_metrics(W, clean, yc))
         if self.triple:
-            sub = _rows_probe(self.probe, self.triple_rows)
-            out.update(triple_metrics(W, trip, sub, self.triple, clean,))
+            out.update(triple_metrics(W, trip, self.triple_info, self.triple,
+                                      clean.mean(axis=0)))
         else:
             out.update(alignment=None, channel_radius=None)
         return out
+
+    def _grad_split(self, W: np.ndarray) -> dict[str, Any]:
+        """The manifold-mixup gradient split on (at most GRAD_SPLIT_PAIRS) probe pairs."""
+        p = self.probe
+        n = min(len(p["pair_a"]), GRAD_SPLIT_PAIRS)
+        if n == 0:
+            return {}
+        idx = np.concatenate([p["pair_a"][:n], p["pair_b"][:n]])
+        feats, _ = features_of(self.model, self.X, idx, idx, np.ones(len(idx), np.float32),
+                               ["penultimate"], mode="eval")
+        f = feats["penultimate"]
+        bias = self.model.classifier.bias
+        b = bias.detach().float().cpu().numpy() if bias is not None else None
+        return grad_split_metrics(W, b, f[:n], f[n:], p["pair_class_a"][:n],
+                                  p["pair_class_b"][:n], p["pair_lambda"][:n], self.num_classes)
 
 
 def _rows_probe(probe: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -12,7 +12,6 @@ import numpy as np
 
 from backend import maths
 
-RADIUS_BAND = (0.4, 0.6)
 
 
 def _f(x) -> float | None:
@@ -22,91 +21,55 @@ def _f(x) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def _dev_guard(keys):  # TEMPORARY until backend.maths lands its metrics
-    def deco(fn):
-        def wrapped(*a, **k):
-            try:
-                return fn(*a, **k)
-            except AttributeError:
-                return {key: None for key in keys}
-        return wrapped
-    return deco
-
-
-@_dev_guard(["ece", "mce", "reliability"])
 def test_metrics(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, Any]:
     """ECE, MCE and the reliability bins of test probabilities (n, C) against labels (n,)."""
-    cal = maths.calibration(probs, labels, n_bins=bins)
-    return {"ece": _f(cal.ece), "mce": _f(cal.mce),
-            "reliability": {"counts": [int(c) for c in cal.counts],
-                            "accuracy": [_f(a) for a in cal.accuracy],
-                            "confidence": [_f(c) for c in cal.confidence]}}
+    rel = maths.reliability_from_probs(probs, labels, n_bins=bins)
+    return {"ece": _f(rel.ece), "mce": _f(rel.mce),
+            "reliability": {"counts": [int(c) for c in rel.counts],
+                            "accuracy": [_f(a) for a in rel.accuracy],
+                            "confidence": [_f(c) for c in rel.confidence]}}
 
 
-@_dev_guard(["norm_cv", "cosine_std", "nc1", "nc2", "nc3"])
-def classifier_metrics(W: np.ndarray, clean: np.ndarray, clean_labels: np.ndarray,
-                       num_classes: int) -> dict[str, Any]:
+def classifier_metrics(W: np.ndarray, clean: np.ndarray, clean_labels: np.ndarray
+                       ) -> dict[str, Any]:
     """ETF convergence of W (C, d) and NC1–NC3 of clean features (n, d) with labels (n,)."""
-    etf = maths.etf_metrics(W)
-    out = {"norm_cv": _f(etf.norm_cv), "cosine_std": _f(etf.cosine_std)}
     try:
-        nc = maths.neural_collapse(clean.astype(np.float64), clean_labels, W,
-                                   num_classes=num_classes)
-        out.update(nc1=_f(nc.nc1), nc2=_f(nc.nc2), nc3=_f(nc.nc3))
-    except ValueError:  # e.g. a class with no clean example in the probe
-        out.update(nc1=None, nc2=None, nc3=None)
-    return out
+        nc = maths.neural_collapse(W, clean, clean_labels)
+    except (ValueError, np.linalg.LinAlgError):  # e.g. a degenerate scatter early on
+        return {"norm_cv": _f(maths.norm_cv(W)), "cosine_std": _f(maths.cosine_std(W)),
+                "nc1": None, "nc2": None, "nc3": None}
+    return {k: _f(nc[k]) for k in ("norm_cv", "cosine_std", "nc1", "nc2", "nc3")}
 
 
-@_dev_guard(["alignment", "channel_radius"])
 def triple_metrics(W: np.ndarray, feats: np.ndarray, rows: dict[str, np.ndarray],
-                   triple: tuple[int, int, int], clean: np.ndarray) -> dict[str, Any]:
-    """Alignment and channel radius of the default triple.
+                   triple: tuple[int, int, int], centre: np.ndarray) -> dict[str, Any]:
+    """Alignment and channel radius of the default triple (definitions: backend.maths.collapse).
 
     feats: (n, d) penultimate features of the triple's probe rows; rows: per row
-    ``class_a``, ``class_b``, ``lam`` (weight on class_a), ``is_clean``; clean: (n_c, d) all
-    clean probe features, whose mean centres the projection (the neural-collapse convention).
+    ``class_a``, ``class_b``, ``lam`` (weight on class_a), ``is_clean``; centre: (d,) the
+    mean of all clean probe features (the neural-collapse centring convention).
     """
-    proj = maths.project_triple(W, feats, triple, centre=clean.mean(axis=0))
-    same = (rows["class_a"] == rows["class_b"]) & ~rows["is_clean"]
-    diff = rows["class_a"] != rows["class_b"]
-    return {
-        "alignment": _f(maths.alignment(proj, rows["class_a"][same])),
-        "channel_radius": _f(maths.channel_radius(proj.points[diff], rows["lam"][diff],
-                                                  band=RADIUS_BAND)),
-    }
+    proj = maths.project_triple(W, feats, triple, centre=centre)
+    kind = np.where(rows["is_clean"], maths.KIND_CLEAN,
+                    np.where(rows["class_a"] == rows["class_b"], maths.KIND_SAME,
+                             maths.KIND_DIFFERENT))
+    try:
+        m = maths.projection_metrics(proj.points, kind, rows["class_a"], rows["class_b"],
+                                     rows["lam"], proj.arrows, triple)
+    except ValueError:  # a class of the triple without points
+        return {"alignment": None, "channel_radius": None}
+    return {"alignment": _f(m["alignment"]), "channel_radius": _f(m["channel_radius"])}
 
 
-@_dev_guard([])
-def grad_split_metrics(model, pen: np.ndarray, probe: dict[str, np.ndarray],
-                       num_classes: int) -> dict[str, Any]:
-    """Usual vs cross share of the manifold-mixup MSE gradient (blog 001) on the probe pairs,
-    mixing at the penultimate layer with the current linear head."""
-    n_c = len(probe["clean_index"])
-    lam = probe["pair_lambda"].astype(np.float64)
+def grad_split_metrics(W: np.ndarray, bias: np.ndarray | None, f_a: np.ndarray,
+                       f_b: np.ndarray, class_a: np.ndarray, class_b: np.ndarray,
+                       lam: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Usual vs cross share of the manifold-mixup MSE gradient (blog 001) over probe pairs.
+
+    f_a, f_b: (n, d) clean penultimate features of the two partners; the head W (C, d),
+    bias (C,); one-hot targets of class_a / class_b; lam (n,) the weight on the first."""
     if len(lam) == 0:
         return {}
-    # penultimate features of the two partners: the clean rows are a subset of the training
-    # set, so use each pair's own endpoints through a mixed pass at λ = 1 (= clean features)
-    W = model.classifier.weight.detach().double().cpu().numpy()
-    b = model.classifier.bias
-    bias = b.detach().double().cpu().numpy() if b is not None else np.zeros(len(W))
-    fa, fb = pen_pairs_features(pen, probe, n_c)
-    if fa is None:
-        return {}
     eye = np.eye(num_classes)
-    split = maths.gradient_split(W, bias, fa, fb, eye[probe["pair_class_a"]],
-                                 eye[probe["pair_class_b"]], lam)
-    usual, cross = float(split.usual_norm), float(split.cross_norm)
-    return {"grad_usual_norm": _f(usual), "grad_cross_norm": _f(cross),
-            "grad_cross_ratio": _f(cross / (usual + cross)) if usual + cross > 0 else None}
-
-
-def pen_pairs_features(pen, probe, n_c):
-    """Clean features of each pair's endpoints when both are clean probe points, else None."""
-    pos = {int(i): r for r, i in enumerate(probe["clean_index"].tolist())}
-    ia = [pos.get(int(i)) for i in probe["pair_a"]]
-    ib = [pos.get(int(i)) for i in probe["pair_b"]]
-    if any(v is None for v in ia + ib):
-        return None, None
-    return pen[np.asarray(ia)].astype(np.float64), pen[np.asarray(ib)].astype(np.float64)
+    split = maths.gradient_split(W, f_a, f_b, eye[class_a], eye[class_b], lam, bias=bias)
+    return {k: _f(v) for k, v in split.metrics().items()}
