@@ -4,6 +4,8 @@
 - ``GET /api/lab/two-moons?samples=300&noise=0.1&separation=0.5&alpha=1&runs=10&epochs=1000``
 - ``GET /api/lab/assumption-check?dataset=digits&alpha=1024&subsample=0.2&seed=0``
 - ``GET /api/lab/runs/{run_id}``: a lab result recorded with ``mixscope lab ... --store``.
+- ``GET /api/lab/runs/{run_id}/representations``: a 2-D layer's probe activations as they
+  are (``mlp-bottleneck`` runs), no projection.
 
 Results are small JSON (see ``trainer.lab``). An experiment trains R tiny nets in one batched
 model (seconds to tens of seconds on a CPU), so results are cached per parameter set (LRU)
@@ -24,9 +26,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from backend.api.deps import RunDep, SettingsDep, StoreDep
+from backend.api.encoding import encode_array
 from backend.api.projection import QueryError
 from backend.runconfig import DATASETS
 
@@ -186,3 +189,49 @@ def stored(run: RunDep, store: StoreDep) -> dict[str, Any]:
     return {"run_id": run.id, "experiment": meta.get("experiment"),
             "method": meta.get("method"), "runs": int(meta.get("runs", 0) or 0),
             "arrays": {k: plain(v) for k, v in arrays.items()}}
+
+
+@router.get("/runs/{run_id}/representations",
+            summary="A 2-D layer's probe representations, unprojected (mlp-bottleneck runs)",
+            responses={404: {"description": "no such run"},
+                       422: {"description": "epoch/layer not recorded, or the layer is not 2-D"}})
+def representations(run: RunDep, store: StoreDep, request: Request,
+                    epoch: Annotated[int | None, Query(ge=0)] = None,
+                    layer: Annotated[str | None, Query(max_length=200)] = None,
+                    max_points: Annotated[int, Query(ge=10, le=100_000)] = 5000,
+                    seed: Seed = 0) -> dict[str, Any]:
+    """Manifold Mixup App. B: with a 2-D bottleneck the representations are shown directly.
+    ``{"run_id", "epoch", "layer", "epochs" (recorded), "class_names", "points": b64 float32
+    (n, 2), "class_a", "class_b": b64 int16 (n,), "lam": b64 float32 (n,) (weight on a),
+    "kind": b64 int16 (n,) (0 clean, 1 same-class, 2 different-class)}``, rows in probe
+    order, a seeded subsample of at most ``max_points``."""
+    service = request.app.state.projections
+    recorded = list(run.recorded_epochs)
+    if not recorded:
+        raise QueryError("epoch", f"run {run.id} has no recorded epochs yet "
+                         f"(status {run.status})")
+    epoch = recorded[-1] if epoch is None else epoch
+    if epoch not in recorded:
+        raise QueryError("epoch", f"epoch {epoch} not recorded; recorded: {recorded}")
+    layer = service.resolve_layer(run, layer)
+    feats = np.asarray(store.get_arrays(run.id, "activations", epoch=epoch,
+                                        layer=layer)["features"], dtype=np.float32)
+    if feats.ndim != 2 or feats.shape[1] != 2:
+        raise QueryError("layer", f"layer {layer!r} has {feats.shape[-1]} dimensions; only a "
+                         "2-D layer (model mlp-bottleneck, penultimate) is shown directly")
+    probe = store.get_arrays(run.id, "probe")
+    n_c = len(probe["clean_class"])
+    class_a = np.concatenate([probe["clean_class"], probe["pair_class_a"]])
+    class_b = np.concatenate([probe["clean_class"], probe["pair_class_b"]])
+    lam = np.concatenate([np.ones(n_c, np.float32), probe["pair_lambda"]])
+    kind = np.concatenate([np.zeros(n_c, np.int16),
+                           np.where(probe["pair_class_a"] == probe["pair_class_b"], 1, 2)])
+    n = min(len(feats), len(class_a))
+    keep = np.arange(n)
+    if n > max_points:
+        keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    return {"run_id": run.id, "epoch": epoch, "layer": layer, "epochs": recorded,
+            "class_names": list(run.class_names),
+            "points": encode_array(feats[keep]), "class_a": encode_array(class_a[keep], "int16"),
+            "class_b": encode_array(class_b[keep], "int16"), "lam": encode_array(lam[keep]),
+            "kind": encode_array(kind[keep], "int16")}
