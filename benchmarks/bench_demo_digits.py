@@ -23,12 +23,12 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from backend.runconfig import RunConfig  # noqa: E402
-from backend.settings import Settings  # noqa: E402
-from backend.store import Store  # noqa: E402
+from backend.runconfig import RunConfig
+from backend.settings import Settings
+from backend.store import Store
 
 TRIPLES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (1, 5, 9)]
 

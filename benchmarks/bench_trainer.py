@@ -27,13 +27,15 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import itertools
 
-from backend.runconfig import RunConfig  # noqa: E402
-from backend.settings import Settings  # noqa: E402
-from backend.store import Store  # noqa: E402
+import numpy as np
+import torch
+from torch import nn
+
+from backend.runconfig import RunConfig
+from backend.settings import Settings
+from backend.store import Store
 
 
 def median_time(fn, repeats: int) -> float:
@@ -50,7 +52,7 @@ def bare_epoch_fn(X: torch.Tensor, Y: torch.Tensor, cfg: RunConfig, num_classes:
     a = cfg.model_args
     dims = [X.shape[1]] + [a.width] * a.depth + [a.feature_dim]
     layers: list[nn.Module] = []
-    for i, o in zip(dims, dims[1:]):
+    for i, o in itertools.pairwise(dims):
         layers += [nn.Linear(i, o), nn.BatchNorm1d(o), nn.ReLU()]
     torch.manual_seed(0)
     model = nn.Sequential(*layers, nn.Linear(dims[-1], num_classes))
@@ -111,7 +113,7 @@ def main() -> None:
             ours.append(median_time(lambda: s._train_epoch(2), 1))
             ref.append(median_time(bare, 1))
         t_ours, t_bare = float(np.median(ours)), float(np.median(ref))
-        rec = [e for e in range(1, demo.epochs) if e not in s.recorded][0]
+        rec = next(e for e in range(1, demo.epochs) if e not in s.recorded)
         t_metrics = median_time(lambda: s._epoch_metrics(rec, 0.0), r)
         t_record = median_time(lambda: s._epoch_metrics(demo.epochs, 0.0), r)
         print("digits demo (MLP 64-512-512-64, batch 128, 1 347 examples, probe "
@@ -125,12 +127,12 @@ def main() -> None:
 
         big = RunConfig.from_preset(
             "digits-demo", dataset="gaussian-mixture",
-            dataset_args=dict(classes=10, dim=64, samples=20_000, noise=1.0,
-                              test_fraction=0.1))
+            dataset_args={"classes": 10, "dim": 64, "samples": 20_000, "noise": 1.0,
+                              "test_fraction": 0.1})
         s2 = session(store, big)
         t2 = median_time(lambda: s2._train_epoch(2), max(3, r // 2))
         t2_rec = median_time(lambda: s2._epoch_metrics(big.epochs, 0.0), max(3, r // 2))
-        print(f"gaussian mixture (20 000 examples, same model and probe recipe):")
+        print("gaussian mixture (20 000 examples, same model and probe recipe):")
         print(f"  training epoch {t2 * 1e3:.1f} ms; recorded epoch extraction+metrics "
               f"{t2_rec * 1e3:.1f} ms -> {t2_rec / t2:.3f} (target <= 0.25)")
         store.close()

@@ -151,13 +151,15 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
     {"queued", "takeover"}, or (run, "busy") when a live worker trains it, or (None, None)."""
     from datetime import datetime, timezone
 
+    from pydantic import ValidationError
+
     want = config_hash(config)
     busy = None
     for status in ("running", "queued"):
         for run in store.list_runs(status=status):
             try:
                 same = config_hash(run.config) == want
-            except Exception:  # a config of an older version: never the same run
+            except ValidationError:  # a config of an older version: never the same run
                 same = False
             if not same:
                 continue

@@ -22,12 +22,12 @@ TIMING_KEYS = ("epoch_time_s", "samples_per_s")
 
 def tiny(**over) -> RunConfig:
     """A config that trains in well under a second: digits subset, small MLP, small probe."""
-    base = dict(dataset="digits", dataset_args=dict(subset=120), model="mlp",
-                model_args=dict(width=32, depth=1, feature_dim=16, batchnorm=True),
-                method="input-mixup", epochs=3, batch_size=32, lr=0.05, seed=3,
-                probe=dict(clean_per_class=3, pairs_per_class_pair=2, trajectory_pairs=2,
-                           trajectory_lambdas=3),
-                record=dict(checkpoint_every=1))
+    base = {"dataset": "digits", "dataset_args": {"subset": 120}, "model": "mlp",
+                "model_args": {"width": 32, "depth": 1, "feature_dim": 16, "batchnorm": True},
+                "method": "input-mixup", "epochs": 3, "batch_size": 32, "lr": 0.05, "seed": 3,
+                "probe": {"clean_per_class": 3, "pairs_per_class_pair": 2, "trajectory_pairs": 2,
+                           "trajectory_lambdas": 3},
+                "record": {"checkpoint_every": 1}}
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):
             base[k] = {**base[k], **v}
@@ -60,7 +60,7 @@ def test_schedule_auto_records_first_and_last_dense_early():
     assert rec[:4] == [0, 1, 2, 3]           # dense early
     assert max(np.diff(rec)) <= 60            # and no long blind stretch later
     assert recorded_epochs(RunConfig(epochs=3)) == [0, 1, 2, 3]
-    assert recorded_epochs(RunConfig(epochs=10, record=dict(epochs=[4]))) == [0, 4, 10]
+    assert recorded_epochs(RunConfig(epochs=10, record={"epochs": [4]})) == [0, 4, 10]
 
 
 def test_lr_schedules():
@@ -157,7 +157,7 @@ class _Killed(BaseException):
 @pytest.mark.parametrize("method", ["input-mixup", "manifold-mixup"])
 def test_resume_ends_in_the_same_state(store, method):
     cfg = tiny(epochs=5, method=method, mix_per="sample",
-               record=dict(checkpoint_every=2, epochs=[5]))
+               record={"checkpoint_every": 2, "epochs": [5]})
     a = start(store, cfg)
     execute_run(store, a)
 
@@ -225,11 +225,11 @@ def test_failure_leaves_a_consistent_store(store):
 
 
 @pytest.mark.parametrize("over, field", [
-    (dict(record=dict(layers=["no-such-layer"])), "record.layers"),
-    (dict(fixed_etf=True, model_args=dict(feature_dim=4)), "fixed_etf"),
-    (dict(record=dict(default_triple=(0, 1, 12))), "record.default_triple"),
-    (dict(method="manifold-mixup", manifold_layers=["nowhere"]), "manifold_layers"),
-    (dict(probe=dict(triples=[(0, 1, 99)])), "probe.triples"),
+    ({"record": {"layers": ["no-such-layer"]}}, "record.layers"),
+    ({"fixed_etf": True, "model_args": {"feature_dim": 4}}, "fixed_etf"),
+    ({"record": {"default_triple": (0, 1, 12)}}, "record.default_triple"),
+    ({"method": "manifold-mixup", "manifold_layers": ["nowhere"]}, "manifold_layers"),
+    ({"probe": {"triples": [(0, 1, 99)]}}, "probe.triples"),
 ])
 def test_bad_config_fails_before_any_work(store, over, field):
     run_id = start(store, tiny(**over))
@@ -241,13 +241,13 @@ def test_bad_config_fails_before_any_work(store, over, field):
 
 
 def test_train_mode_extraction_restores_batchnorm(store):
-    cfg = tiny(epochs=2, record=dict(mode="train", dtype="float16", epochs=[1]))
+    cfg = tiny(epochs=2, record={"mode": "train", "dtype": "float16", "epochs": [1]})
     a = start(store, cfg)
     execute_run(store, a)
     act = store.get_arrays(a, "activations", epoch=1, layer="penultimate")["features"]
     assert act.dtype == np.float16
     # same run recorded only at the end: training must be unaffected by train-mode extraction
-    b = start(store, tiny(epochs=2, record=dict(mode="train", dtype="float16", epochs=[2])))
+    b = start(store, tiny(epochs=2, record={"mode": "train", "dtype": "float16", "epochs": [2]}))
     execute_run(store, b)
     ca = store.get_tensors(a, "checkpoint", epoch=2)
     cb = store.get_tensors(b, "checkpoint", epoch=2)
@@ -258,7 +258,7 @@ def test_train_mode_extraction_restores_batchnorm(store):
 def test_extract_triple_on_demand(store):
     from trainer.extract import extract_triple
 
-    cfg = tiny(epochs=1, probe=dict(max_all_pairs_classes=3, triples=[(3, 4, 5)]))
+    cfg = tiny(epochs=1, probe={"max_all_pairs_classes": 3, "triples": [(3, 4, 5)]})
     run_id = start(store, cfg)
     execute_run(store, run_id)
     probe = store.get_arrays(run_id, "probe")

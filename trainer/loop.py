@@ -158,7 +158,7 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
     except Cancelled:
         status = "cancelled"
         store.finish_run(run_id, status)
-    except Exception as exc:
+    except Exception as exc:  # any failure must end in a 'failed' row
         log.exception("run %s failed", run_id)
         msg = f"{exc}" if isinstance(exc, ConfigError) else \
             f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"

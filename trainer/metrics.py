@@ -13,7 +13,6 @@ import numpy as np
 from backend import maths
 
 
-
 def _f(x) -> float | None:
     if x is None:
         return None

@@ -6,6 +6,7 @@ state to continue exactly where it stopped.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from backend.runconfig import RunConfig
@@ -28,18 +29,18 @@ def recorded_epochs(config: RunConfig) -> list[int]:
     chosen = {0, total}
     # Half of the budget on a geometric grid (dense early) ...
     n_geo = max(2, budget // 2)
-    chosen |= {int(round(total ** (i / (n_geo - 1)))) for i in range(n_geo)}
+    chosen |= {round(total ** (i / (n_geo - 1))) for i in range(n_geo)}
     # ... then evenly spaced epochs, skipping those close to one already chosen ...
     n_lin = budget - len(chosen)
     step = total / (n_lin + 1) if n_lin > 0 else total
     for i in range(1, n_lin + 1):
-        e = int(round(i * step))
+        e = round(i * step)
         if len(chosen) < budget and min(abs(e - c) for c in chosen) >= step / 2:
             chosen.add(e)
     # ... and the midpoints of the largest gaps until the budget is used (deterministic).
     while len(chosen) < budget:
         s = sorted(chosen)
-        gaps = [(b - a, a, b) for a, b in zip(s, s[1:]) if b - a > 1]
+        gaps = [(b - a, a, b) for a, b in itertools.pairwise(s) if b - a > 1]
         if not gaps:
             break
         _, a, b = max(gaps)
