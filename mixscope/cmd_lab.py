@@ -228,5 +228,5 @@ def assumption_check_cmd(dataset: str, alpha: float, subsample: float, seed: int
         r = out[split]
         if r is None:
             continue
-        fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+        fmt = lambda v: "-" if v is None else f"{v:.4g}"
         click.echo(f"  {split:5s}: min distance {fmt(r['min'])}  mean {fmt(r['mean'])}")

@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from click.testing import CliRunner
 
 from trainer import lab
@@ -85,6 +84,8 @@ def test_default_init_is_pytorchs():
     torch.manual_seed(11)
     l1, l2 = torch.nn.Linear(1, 512), torch.nn.Linear(512, 2)
     torch.testing.assert_close(w1, l1.weight.detach().T)
+    torch.testing.assert_close(b1, l1.bias.detach())
+    torch.testing.assert_close(w2, l2.weight.detach().T)
     torch.testing.assert_close(b2, l2.bias.detach())
     # and the global RNG was left alone
     torch.manual_seed(1)

@@ -12,9 +12,15 @@ import json
 
 import pytest
 import requests
-
-from browser import (Stack, browser_available, plot_data_signature, screenshot, start_chrome,
-                     stop_chrome, wait_for)
+from browser import (
+    Stack,
+    browser_available,
+    plot_data_signature,
+    screenshot,
+    start_chrome,
+    stop_chrome,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 

@@ -79,7 +79,7 @@ def _autograd_split(store, run_id: str, epoch: int) -> tuple[float, float]:
     head = model.classifier
     with torch.no_grad():
         head_w, head_b = head.weight.detach().clone(), head.bias.detach().clone()
-    lin = lambda f: f @ head_w.T + head_b  # noqa: E731
+    lin = lambda f: f @ head_w.T + head_b
 
     ea, eb = ya - lin(fa), yb - lin(fb)
     usual = (0.5 * (lam * ea) ** 2).sum() + (0.5 * ((1 - lam) * eb) ** 2).sum()

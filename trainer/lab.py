@@ -526,7 +526,7 @@ def assumption_check(dataset: str, *, alpha: float = 1024.0, subsample: float | 
                 "mean": float(r["mean"]) if finite else None}
 
     out = {"dataset": dataset, "alpha": alpha, "subsample": subsample, "seed": seed,
-           "num_mix": int(len(res["lam"])), "dim": int(xtr.shape[1]),
+           "num_mix": len(res["lam"]), "dim": int(xtr.shape[1]),
            "num_classes": bundle.num_classes, "train": summary(res), "test": None}
     if len(bundle.test_y):
         test = other_class_distances(xtr, ytr, X_ref=flat(bundle.test_x),

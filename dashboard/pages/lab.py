@@ -25,8 +25,19 @@ from dash import Input, Output, State, callback, dcc, html
 from plotly.subplots import make_subplots
 
 from dashboard.client import ApiClient, ApiError, decode_array, format_detail
-from dashboard.common import ACCENT, INK, LAMBDA_SCALE, MUTED, RUN_COLOURS, SAME_CLASS, api, \
-    blank_figure, card, run_label, style_figure
+from dashboard.common import (
+    ACCENT,
+    INK,
+    LAMBDA_SCALE,
+    MUTED,
+    RUN_COLOURS,
+    SAME_CLASS,
+    api,
+    blank_figure,
+    card,
+    run_label,
+    style_figure,
+)
 
 dash.register_page(__name__, path="/lab", name="Lab", title="mixscope · Lab", order=6)
 
@@ -296,8 +307,8 @@ def moons_figure(res: dict) -> go.Figure:
     pts = np.array(res["points"])
     labels = np.array(res["labels"])
     titles = [f"ERM (linear agreement {res['erm']['decision']['linear_agreement']:.3f})",
-              f"mixup α={res['settings']['alpha']:g} (linear agreement "
-              f"{res['mixup']['decision']['linear_agreement']:.3f})",
+              (f"mixup α={res['settings']['alpha']:g} (linear agreement "
+               f"{res['mixup']['decision']['linear_agreement']:.3f})"),
               f"Lemma 2.3 h_ε (ε={res['mixup_optimal']['eps']:g})"]
     fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.04,
                         shared_yaxes=True)
@@ -308,10 +319,10 @@ def moons_figure(res: dict) -> go.Figure:
                                  contours=dict(start=0, end=1, size=0.1), line=dict(width=0.5),
                                  showscale=j == 3, colorbar=dict(title="p(class 1)", len=0.9),
                                  hovertemplate="p(class 1) %{z:.3f}<extra></extra>",
-                                 connectgaps=False), row=1, col=j)
+                                 connectgaps=False, showlegend=False), row=1, col=j)
         fig.add_trace(go.Contour(x=gx, y=gy, z=z, showscale=False, contours=dict(
             start=0.5, end=0.5, size=1, coloring="none"), line=dict(color=INK, width=2),
-            hoverinfo="skip", connectgaps=False), row=1, col=j)
+            hoverinfo="skip", connectgaps=False, showlegend=False), row=1, col=j)
         for lab, colour in ((1, "#c92a2a"), (2, "#1864ab")):
             sel = labels == lab
             fig.add_trace(go.Scatter(x=pts[sel, 0], y=pts[sel, 1], mode="markers",
@@ -321,7 +332,7 @@ def moons_figure(res: dict) -> go.Figure:
                                      hoverinfo="skip"), row=1, col=j)
     fig.update_xaxes(range=[gx[0], gx[-1]])
     fig.update_yaxes(range=[gy[0], gy[-1]])
-    return style_figure(fig, height=420)
+    return _legend_below(style_figure(fig, height=460))
 
 
 @callback(Output("lab-moons-regions", "figure"), Output("lab-moons-status", "children"),
@@ -354,7 +365,7 @@ def run_assumption(_n, dataset, alpha, subsample):
                             subsample=subsample)
     except ApiError as exc:
         return html.P(format_detail(exc.detail), className="field-error")
-    fmt = lambda v: "–" if v is None else f"{v:.4g}"  # noqa: E731
+    fmt = lambda v: "–" if v is None else f"{v:.4g}"
     rows = [html.Tr([html.Td(split), html.Td(fmt(res[split]["min"])),
                      html.Td(fmt(res[split]["mean"]))])
             for split in ("train", "test") if res.get(split)]
@@ -544,7 +555,7 @@ def bottleneck_figure(rep: dict) -> go.Figure:
     fig.update_yaxes(title_text="unit 2", scaleanchor="x", scaleratio=1)
     fig.update_layout(title=dict(text=f"epoch {rep['epoch']} · layer {rep['layer']}", x=0.01,
                                  font=dict(size=13)))
-    return style_figure(fig, height=460)
+    return _legend_below(style_figure(fig, height=500))
 
 
 @callback(Output("lab-bottleneck", "figure"), Input("lab-bottleneck-run", "value"),
