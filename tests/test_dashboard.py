@@ -184,8 +184,8 @@ def test_theory_slider_changes_the_loss(stack, driver):
     before = wait_for(driver, lambda d: (t := _text(d, "ufm-loss")) not in (None, "", "…", "–")
                       and t, timeout=60, what="the loss readout")
     assert float(before) > 0
-    for _ in range(5):
-        _slider_key(driver, "th-m", "ARROW_RIGHT")
+    for _ in range(5):  # C = 10 -> 15 classes
+        _slider_key(driver, "th-c", "ARROW_RIGHT")
     after = wait_for(driver, lambda d: (t := _text(d, "ufm-loss")) != before and
                      t not in ("…", "–") and t, timeout=30, what="the loss to change")
     assert float(after) != float(before)

@@ -59,7 +59,7 @@
   }
 
   function frameAt(store, p, epoch) {
-    // the recorded epoch closest to (and not after, when possible) the requested one
+    // the last recorded epoch not after the requested one (the first if none)
     const eps = store.epochs;
     let k = 0;
     for (let i = 0; i < eps.length; i++) { if (eps[i] <= epoch) { k = i; } }
@@ -69,6 +69,12 @@
                      vertices: f.vertices, radius: f.radius, metrics: f.metrics || {}};
     }
     return p.frames[k];
+  }
+
+  function epochAt(obj, index) {
+    const eps = obj.epochs || [];
+    if (index === null || index === undefined) { return eps[eps.length - 1]; }
+    return eps[Math.max(0, Math.min(eps.length - 1, Number(index)))];
   }
 
   function indices(p, kinds, lamRange) {
@@ -104,7 +110,14 @@
     return {x, y, m};
   }
 
+  const emptyCache = {};
   function emptyFigure(msg) {
+    // cached: returning the same object again lets dcc.Graph skip a redraw
+    if (!emptyCache[msg]) { emptyCache[msg] = emptyFigureNew(msg); }
+    return emptyCache[msg];
+  }
+
+  function emptyFigureNew(msg) {
     return {data: [], layout: {
       xaxis: {visible: false}, yaxis: {visible: false}, height: 520,
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "white",
@@ -112,16 +125,29 @@
                      font: {size: 14, color: "#6b7785", family: FONT}}]}};
   }
 
-  /* The simplex figure of one frame. */
+  /* The simplex figure of one frame.
+   *
+   * Every coordinate is divided by the frame's extent, so the layout (axes, ranges, legend)
+   * is identical for all frames and moving the slider is a pure restyle of the traces: no
+   * relayout, which is what keeps a frame swap fast. Axes are hidden, so the rescaling is
+   * invisible (each epoch fills the view, as in the paper's figures). Arrows and class labels
+   * are traces, not annotations, for the same reason.
+   */
   function simplexFigure(store, epoch, kinds, lamRange, ufm, opts) {
     const p = prepare(store);
     const fr = frameAt(store, p, epoch);
     const groups = indices(p, kinds, lamRange);
     const data = [];
+    const pts = {};
     let m = fr.radius || 1;
+    for (const k of [0, 1, 2]) {
+      pts[k] = gather(fr.pts, groups[k].idx);
+      if (groups[k].idx.length) { m = Math.max(m, pts[k].m); }
+    }
+    const R = 1.12 * m;
     const add = (k, trace) => {
-      const g = gather(fr.pts, groups[k].idx);
-      m = Math.max(m, g.m);
+      const g = pts[k];
+      for (let j = 0; j < g.x.length; j++) { g.x[j] /= R; g.y[j] /= R; }
       trace.x = g.x; trace.y = g.y; trace.text = groups[k].text;
       trace.type = "scattergl"; trace.mode = "markers";
       trace.hovertemplate = "%{text}<extra></extra>";
@@ -140,92 +166,105 @@
     if (groups[1].idx.length) {
       add(1, {name: "same class", marker: {color: SAME, size: 5, opacity: 0.9}});
     }
-    // the triangle of the three classifier directions
     const v = fr.vertices || [];
-    if (v.length === 3) {
+    if (v.length === 3) {  // the triangle of the three classifier directions
       data.push({type: "scatter", mode: "lines", name: "simplex", hoverinfo: "skip",
-                 showlegend: false, x: [v[0][0], v[1][0], v[2][0], v[0][0]],
-                 y: [v[0][1], v[1][1], v[2][1], v[0][1]],
+                 showlegend: false, x: [v[0][0], v[1][0], v[2][0], v[0][0]].map((q) => q / R),
+                 y: [v[0][1], v[1][1], v[2][1], v[0][1]].map((q) => q / R),
                  line: {color: "#adb5bd", width: 1, dash: "dot"}});
     }
-    // UFM optimum, scaled to this frame's vertex radius
-    if (ufm && ufm.points && ufm.points.length) {
-      const s = (fr.radius || 1) / (ufm.radius || 1);
+    if (ufm && ufm.points && ufm.points.length) {  // UFM optimum at this frame's scale
+      const s = (fr.radius || 1) / (ufm.radius || 1) / R;
       data.push({type: "scattergl", mode: "markers", name: "UFM optimum", hoverinfo: "skip",
                  x: ufm.points.map((q) => q[0] * s), y: ufm.points.map((q) => q[1] * s),
                  marker: {color: "rgba(0,0,0,0)", size: 7, line: {color: INK, width: 1}}});
     }
-    const ann = [];
     const arrows = fr.arrows || [];
     const cls = store.classes || [];
-    for (let k = 0; k < arrows.length; k++) {
-      const a = arrows[k];
-      ann.push({x: a[0], y: a[1], ax: 0, ay: 0, xref: "x", yref: "y", axref: "x", ayref: "y",
-                showarrow: true, arrowhead: 2, arrowsize: 1.2, arrowwidth: 2, arrowcolor: "black",
-                text: ""});
-      const lab = v[k] || a;
-      const r = Math.hypot(lab[0], lab[1]) || 1;
-      ann.push({x: lab[0] + 0.09 * m * lab[0] / r, y: lab[1] + 0.09 * m * lab[1] / r,
-                xref: "x", yref: "y", showarrow: false, text: `<b>${p.names(cls[k])}</b>`,
-                font: {size: 14, color: INK, family: FONT}});
+    if (arrows.length) {  // classifier rows: black arrows from the centre
+      const ax = [], ay = [], size = [];
+      const lx = [], ly = [], lt = [];
+      for (let k = 0; k < arrows.length; k++) {
+        const a = arrows[k];
+        ax.push(0, a[0] / R, null); ay.push(0, a[1] / R, null); size.push(0, 13, 0);
+        const lab = v[k] || a;
+        const r = Math.hypot(lab[0], lab[1]) || 1;
+        lx.push(lab[0] / R + 0.08 * lab[0] / r); ly.push(lab[1] / R + 0.08 * lab[1] / r);
+        lt.push(`<b>${p.names(cls[k])}</b>`);
+      }
+      data.push({type: "scatter", mode: "lines+markers", name: "classifier", showlegend: false,
+                 hoverinfo: "skip", x: ax, y: ay, line: {color: "black", width: 2},
+                 marker: {symbol: "arrow", angleref: "previous", size: size, color: "black"}});
+      data.push({type: "scatter", mode: "text", name: "classes", showlegend: false,
+                 hoverinfo: "skip", x: lx, y: ly, text: lt,
+                 textfont: {size: 14, color: INK, family: FONT}});
     }
-    ann.push({text: `epoch ${fr.epoch}`, xref: "paper", yref: "paper", x: 0, y: 1,
-              xanchor: "left", yanchor: "top", showarrow: false,
-              font: {size: 13, color: "#6b7785", family: FONT}});
-    const R = 1.12 * m;
     return {data, layout: {
-      title: opts.title ? {text: opts.title, font: {size: 14, family: FONT}, x: 0.02} : undefined,
-      height: 520, margin: {l: 10, r: 10, t: opts.title ? 36 : 10, b: 10},
-      xaxis: {range: [-R, R], visible: false, fixedrange: false},
-      yaxis: {range: [-R, R], visible: false, scaleanchor: "x", scaleratio: 1},
+      title: {text: opts.title || "", font: {size: 13, family: FONT, color: "#6b7785"},
+              x: 0.02, y: 0.98, yanchor: "top"},
+      height: 520, margin: {l: 10, r: 10, t: 30, b: 10},
+      xaxis: {range: [-1, 1], visible: false},
+      yaxis: {range: [-1, 1], visible: false, scaleanchor: "x", scaleratio: 1},
       showlegend: true, legend: {orientation: "h", x: 0, y: -0.02, yanchor: "top",
                                  font: {family: FONT}},
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "white", font: {family: FONT, color: INK},
-      hoverlabel: {font: {family: FONT}}, annotations: ann,
+      hoverlabel: {font: {family: FONT}},
       uirevision: `${store.run}|${(store.classes || []).join(",")}|${store.layer}`,
       dragmode: "pan"}};
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     mixscope: {
-      renderSimplex: function (epoch, store, kinds, lamRange, ufm) {
+      // `index` is the epoch slider's position: an index into the recorded epochs
+      renderSimplex: function (index, store, kinds, lamRange, ufm) {
         if (!store || !store.frames || !store.frames.length) {
           return [emptyFigure(store && store.message ? store.message :
                               "Pick a run and three classes"), ""];
         }
-        const e = epoch === null || epoch === undefined ? store.epochs[store.epochs.length - 1] : epoch;
+        const e = epochAt(store, index);
         const fig = simplexFigure(store, e, kinds, lamRange, ufm, {});
         const fr = frameAt(store, prepare(store), e);
         const n = fig.data.filter((t) => t.type === "scattergl" && t.name !== "UFM optimum")
           .reduce((s, t) => s + t.x.length, 0);
         return [fig, `epoch ${fr.epoch} · ${n} points`];
       },
-      renderCompare: function (epoch, store, kinds, lamRange, ufm) {
+      // the second run shows its last recorded epoch not after the first run's epoch
+      renderCompare: function (index, store, kinds, lamRange, ufm, mainStore) {
         if (!store || !store.frames || !store.frames.length) {
           return emptyFigure(store && store.message ? store.message : "");
         }
-        return simplexFigure(store, epoch === null ? 1e9 : epoch, kinds, lamRange, ufm,
-                             {title: store.title || ""});
+        const e = mainStore && mainStore.epochs ? epochAt(mainStore, index) : 1e9;
+        return simplexFigure(store, e, kinds, lamRange, ufm, {title: store.title || ""});
       },
       togglePlay: function (n, disabled) {
         const playing = !!n && disabled;  // disabled -> start playing
         return [!playing, playing ? "❚❚ Pause" : "▶ Play"];
       },
-      playTick: function (n, value, marks) {
-        const eps = Object.keys(marks || {}).map(Number).sort((a, b) => a - b);
-        if (!eps.length) { return NO(); }
-        const i = eps.indexOf(Number(value));
-        return eps[(i + 1) % eps.length];
+      playTick: function (n, value, max) {
+        if (max === null || max === undefined) { return NO(); }
+        return ((Number(value) || 0) + 1) % (Number(max) + 1);
       },
-      markEpoch: function (epoch, fig) {
-        if (!fig || !fig.layout || !fig.layout.shapes) { return NO(); }
-        const out = Object.assign({}, fig);
-        out.layout = Object.assign({}, fig.layout);
-        out.layout.shapes = fig.layout.shapes.map((s) => Object.assign({}, s, {x0: epoch, x1: epoch}));
-        return out;
+      // Moves the dashed "current epoch" line of the metrics panels. Done with a direct
+      // Plotly.relayout after the simplex has had its frame (the figure prop is left as is:
+      // only the line's x changes), so it never delays the scrub itself.
+      markEpoch: function (index, fig, info) {
+        if (!fig || !fig.layout || !fig.layout.shapes || !info) { return NO(); }
+        const epoch = epochAt(info, index);
+        const n = fig.layout.shapes.length;
+        setTimeout(() => {
+          const host = document.getElementById("ex-metrics");
+          const gd = host && host.querySelector(".js-plotly-plot");
+          if (!gd || !gd.layout || !window.Plotly) { return; }
+          const upd = {};
+          for (let i = 0; i < n; i++) { upd[`shapes[${i}].x0`] = epoch; upd[`shapes[${i}].x1`] = epoch; }
+          window.Plotly.relayout(gd, upd);
+        }, 30);
+        return NO();
       },
-      writeUrl: function (run, a, b, c, epoch, layer) {
+      writeUrl: function (run, a, b, c, index, layer, info) {
         if (!run) { return NO(); }
+        const epoch = info && info.epochs && index !== null && index !== undefined ?
+          epochAt(info, index) : null;
         // commas stay literal so a shared link reads ?classes=0,1,7
         const parts = [`run=${encodeURIComponent(run)}`];
         if ([a, b, c].every((x) => x !== null && x !== undefined)) {
@@ -234,10 +273,13 @@
         if (epoch !== null && epoch !== undefined) { parts.push(`epoch=${epoch}`); }
         if (layer) { parts.push(`layer=${encodeURIComponent(layer)}`); }
         const query = parts.join("&");
-        // replaceState: the page router does not re-render, the URL is just shareable
-        if (window.location.pathname === "/explore") {
-          window.history.replaceState(null, "", window.location.pathname + "?" + query);
-        }
+        // replaceState: the page router does not re-render, the URL is just shareable;
+        // deferred so that it never competes with drawing the frame
+        setTimeout(() => {
+          if (window.location.pathname === "/explore") {
+            window.history.replaceState(null, "", window.location.pathname + "?" + query);
+          }
+        }, 0);
         return query;
       },
       exportSvg: function (n, which) {

@@ -127,7 +127,9 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
                     html.Div([
                         html.Button("▶ Play", id="ex-play", className="btn btn-small",
                                     n_clicks=0),
-                        html.Div(dcc.Slider(id="epoch-slider", min=0, max=1, step=None,
+                        # the slider moves over the *indices* of the recorded epochs (marks
+                        # show the epochs), so every stop is a recorded frame
+                        html.Div(dcc.Slider(id="epoch-slider", min=0, max=1, step=1,
                                             value=None, marks={}, updatemode="drag",
                                             className="slider"),
                                  className="epoch-slider-wrap"),
@@ -222,13 +224,13 @@ def select_run(run_id, init):
         "penultimate" if "penultimate" in layers else layers[0])
     epoch = init.get("epoch") if init.get("epoch") in epochs else epochs[-1]
     class_opts = [{"label": n, "value": i} for i, n in enumerate(names)]
-    every = max(1, len(epochs) // 10)  # label about ten marks; every mark is a stop
-    marks = {e: (str(e) if (i % every == 0 or e == epochs[-1]) else "")
+    every = max(1, -(-len(epochs) // 12))  # label about a dozen stops
+    marks = {i: (str(e) if (i % every == 0 or i == len(epochs) - 1) else "")
              for i, e in enumerate(epochs)}
     info = {"id": run_id, "class_names": names, "epochs": epochs, "layers": layers,
             "config": cfg, "name": run.get("name") or run_id[:8]}
-    return (class_opts, class_opts, class_opts, *triple, layers, layer, epochs[0], epochs[-1],
-            marks, epoch, info, run_id)
+    return (class_opts, class_opts, class_opts, *triple, layers, layer, 0, len(epochs) - 1,
+            marks, epochs.index(epoch), info, run_id)
 
 
 # -- frames: fetched once per (run, triple, layer) ---------------------------------------------
@@ -273,7 +275,7 @@ clientside_callback(
     Output("ex-url-written", "data"),
     Input("ex-run", "value"), Input("ex-class-a", "value"), Input("ex-class-b", "value"),
     Input("ex-class-c", "value"), Input("epoch-slider", "value"), Input("ex-layer", "value"),
-    prevent_initial_call=True,
+    State("ex-run-info", "data"), prevent_initial_call=True,
 )
 
 # play / pause: an Interval steps the slider in the browser
@@ -287,7 +289,7 @@ clientside_callback(
     dash.ClientsideFunction("mixscope", "playTick"),
     Output("epoch-slider", "value", allow_duplicate=True),
     Input("ex-play-interval", "n_intervals"), State("epoch-slider", "value"),
-    State("epoch-slider", "marks"), prevent_initial_call=True,
+    State("epoch-slider", "max"), prevent_initial_call=True,
 )
 
 
@@ -315,7 +317,7 @@ clientside_callback(
     dash.ClientsideFunction("mixscope", "renderCompare"),
     Output("simplex-b", "figure"),
     Input("epoch-slider", "value"), Input("ex-frames-b", "data"), Input("ex-kinds", "value"),
-    Input("ex-lam", "value"), Input("ex-ufm-data", "data"),
+    Input("ex-lam", "value"), Input("ex-ufm-data", "data"), State("ex-frames", "data"),
 )
 
 
@@ -344,11 +346,22 @@ def load_ufm(on, info):
 
 
 # -- collapse metrics -----------------------------------------------------------------------
+def slider_epoch(info: dict | None, index: int | None) -> int | None:
+    """The recorded epoch at a slider position (the slider moves over indices)."""
+    eps = (info or {}).get("epochs") or []
+    if not eps:
+        return None
+    if index is None:
+        return eps[-1]
+    return eps[max(0, min(int(index), len(eps) - 1))]
+
+
 @callback(Output("ex-metrics", "figure"), Input("ex-run-info", "data"),
           State("epoch-slider", "value"), prevent_initial_call=True)
-def load_metrics(info, epoch):
+def load_metrics(info, index):
     if not info:
         return no_update
+    epoch = slider_epoch(info, index)
     try:
         records = api().metrics(info["id"])
     except ApiError as exc:
@@ -361,7 +374,8 @@ def load_metrics(info, epoch):
 clientside_callback(
     dash.ClientsideFunction("mixscope", "markEpoch"),
     Output("ex-metrics", "figure", allow_duplicate=True),
-    Input("epoch-slider", "value"), State("ex-metrics", "figure"), prevent_initial_call=True,
+    Input("epoch-slider", "value"), State("ex-metrics", "figure"), State("ex-run-info", "data"),
+    prevent_initial_call=True,
 )
 
 
@@ -394,9 +408,10 @@ def frame_csv(frames: dict, epoch: int | None) -> str:
 
 @callback(Output("ex-download", "data"), Input("ex-csv", "n_clicks"),
           State("ex-frames", "data"), State("epoch-slider", "value"), prevent_initial_call=True)
-def download_csv(n, frames, epoch):
+def download_csv(n, frames, index):
     if not n or not frames or not frames.get("frames"):
         return no_update
+    epoch = slider_epoch(frames, index)
     name = f"mixscope-{frames['run'][:8]}-{'-'.join(map(str, frames['classes']))}-e{epoch}.csv"
     return dict(content=frame_csv(frames, epoch), filename=name)
 
@@ -422,12 +437,11 @@ def pick_triples(num_classes: int, first: list[int], k: int, seed: int = 0) -> l
           State("ex-class-b", "value"), State("ex-class-c", "value"),
           State("ex-layer", "value"), State("epoch-slider", "value"),
           State("ex-kinds", "value"), prevent_initial_call=True)
-def small_multiples(_n, k, info, a, b, c, layer, epoch, kinds):
+def small_multiples(_n, k, info, a, b, c, layer, index, kinds):
     if not info:
         return no_update, no_update
     names = info["class_names"]
-    eps = info["epochs"]
-    epoch = max([e for e in eps if epoch is None or e <= epoch] or [eps[0]])
+    epoch = slider_epoch(info, index)
     triples = pick_triples(len(names), [a, b, c], int(k or 6))
     cols = 3
     rows = -(-len(triples) // cols)

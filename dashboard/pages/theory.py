@@ -8,17 +8,24 @@ from typing import Any
 
 import dash
 import numpy as np
-import plotly.graph_objects as go
-from dash import Input, Output, callback, dcc, html
-from plotly.subplots import make_subplots
+from dash import Input, Output, callback, clientside_callback, dcc, html
 
 from dashboard.client import ApiError, decode_array, format_detail
-from dashboard.common import ACCENT, INK, LAMBDA_SCALE, MUTED, SAME_CLASS, api, blank_figure, \
-    card, style_figure
+from dashboard.common import (
+    ACCENT,
+    FONT,
+    INK,
+    LAMBDA_SCALE,
+    MUTED,
+    SAME_CLASS,
+    api,
+    blank_figure,
+    card,
+)
 
 dash.register_page(__name__, path="/theory", name="Theory", title="mixscope · Theory", order=4)
 
-MAX_DRAWN = 3000  # points drawn in the simplex (the loss uses every λ)
+MAX_DRAWN = 1500  # points drawn in the simplex (the loss uses every λ; the curve is 1-D)
 
 
 def _slider(id_: str, label: str, lo: float, hi: float, step: float, value: float,
@@ -67,6 +74,7 @@ def layout(**_query: Any) -> html.Div:
                                                             "filename": "mixscope-ufm"}},
                                figure=blank_figure("Loading…", 480)),
                      title="Optimal features of three classes", className="plot-card"),
+                dcc.Store(id="th-curves-data"),
                 card(dcc.Graph(id="th-curves", config={"displaylogo": False, "displayModeBar": "hover"},
                                figure=blank_figure("", 320)),
                      title="Against λ: K_λ, the logit on class i and the feature coefficients"),
@@ -81,90 +89,123 @@ def theory_params(m, c, lh_log10, alpha_log10, n, amplify) -> dict:
                 amplify=bool(amplify))
 
 
-def simplex_figure(data: dict) -> go.Figure:
+# The figures are plain dicts (no plotly.graph_objects validation): building them is on the
+# critical path of every slider move.
+_AXIS = {"visible": False}
+_FONT = {"family": FONT, "color": INK, "size": 13}
+
+
+def _r(a: np.ndarray, nd: int = 4) -> list:
+    return np.round(np.asarray(a, dtype=float), nd).tolist()
+
+
+def simplex_figure(data: dict) -> dict:
+    """The optimal features of a triple: different-class mixes coloured by λ, the
+    same-class optimum as diamonds, the ETF directions as black arrows."""
     proj = data.get("projection") or {}
     pts = decode_array(proj.get("points")).reshape(-1, 2).astype(float)
     lam = decode_array(proj.get("lam")).astype(float).ravel()
     kind = decode_array(proj.get("kind")).ravel() if proj.get("kind") is not None else \
         np.full(len(pts), 2)
     verts = np.asarray(proj.get("vertices") or [], dtype=float).reshape(-1, 2)
-    fig = go.Figure()
+    same = np.flatnonzero(kind == 1)
+    # The ETF directions are unit vectors in this frame; draw them at the length of the
+    # same-class optimum so arrows and features share one scale. Everything is divided by
+    # the view's half-width so the layout never changes (a slider move is a restyle only).
+    reach = float(np.hypot(pts[same, 0], pts[same, 1]).mean()) if len(same) else 1.0
+    R = 1.25 * max(reach, float(np.abs(pts).max()) if len(pts) else 1.0) or 1.0
+    pts = pts / R
     diff = np.flatnonzero(kind == 2)
     if len(diff) > MAX_DRAWN:  # a fixed stride keeps the picture stable as sliders move
         diff = diff[:: int(np.ceil(len(diff) / MAX_DRAWN))]
-    fig.add_trace(go.Scattergl(
-        x=pts[diff, 0], y=pts[diff, 1], mode="markers", name="different class",
-        marker=dict(color=lam[diff], colorscale=LAMBDA_SCALE, cmin=0, cmax=1, size=5,
-                    colorbar=dict(title=dict(text="λ", side="top"), thickness=12, len=0.6,
-                                  outlinewidth=0)),
-        customdata=lam[diff], hovertemplate="λ = %{customdata:.3f}<extra></extra>"))
-    same = np.flatnonzero(kind == 1)
+    traces: list[dict] = [{
+        "type": "scattergl", "mode": "markers", "name": "different class",
+        "x": _r(pts[diff, 0]), "y": _r(pts[diff, 1]), "customdata": _r(lam[diff], 3),
+        "hovertemplate": "λ = %{customdata}<extra></extra>",
+        "marker": {"color": _r(lam[diff], 3), "colorscale": LAMBDA_SCALE, "cmin": 0, "cmax": 1,
+                   "size": 5, "colorbar": {"title": {"text": "λ", "side": "top"},
+                                           "thickness": 12, "len": 0.6, "outlinewidth": 0}}}]
     if len(same):
-        fig.add_trace(go.Scattergl(x=pts[same, 0], y=pts[same, 1], mode="markers",
-                                   name="same class", hoverinfo="skip",
-                                   marker=dict(color=SAME_CLASS, size=11, symbol="diamond",
-                                               line=dict(color="white", width=1))))
-    R = 1.0
+        traces.append({"type": "scattergl", "mode": "markers", "name": "same class",
+                       "x": _r(pts[same, 0]), "y": _r(pts[same, 1]), "hoverinfo": "skip",
+                       "marker": {"color": SAME_CLASS, "size": 11, "symbol": "diamond",
+                                  "line": {"color": "white", "width": 1}}})
     if len(verts) == 3:
-        # The ETF directions are unit vectors in this frame; draw them at the length of the
-        # same-class optimum so arrows and features share one scale.
-        reach = float(np.hypot(pts[same, 0], pts[same, 1]).mean()) if len(same) else 1.0
-        tips = verts / np.hypot(verts[:, :1], verts[:, 1:]) * reach
-        fig.add_trace(go.Scatter(x=[*tips[:, 0], tips[0, 0]], y=[*tips[:, 1], tips[0, 1]],
-                                 mode="lines", line=dict(color="#adb5bd", dash="dot", width=1),
-                                 hoverinfo="skip", showlegend=False))
-        R = reach
-        for k, v in enumerate(tips):
-            fig.add_annotation(x=v[0], y=v[1], ax=0, ay=0, xref="x", yref="y", axref="x",
-                               ayref="y", showarrow=True, arrowhead=2, arrowwidth=2,
-                               arrowcolor="black", text="")
-            fig.add_annotation(x=v[0] * 1.16, y=v[1] * 1.16, text=f"<b>class {'abc'[k]}</b>",
-                               showarrow=False, font=dict(size=13, color=INK))
-    if len(pts):
-        R = max(R, float(np.abs(pts).max()))
-    R *= 1.25
-    fig.update_xaxes(range=[-R, R], visible=False)
-    fig.update_yaxes(range=[-R, R], visible=False, scaleanchor="x", scaleratio=1)
-    style_figure(fig, height=480)
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10),
-                      legend=dict(orientation="h", y=-0.02, yanchor="top"),
-                      uirevision="theory")
-    return fig
+        tips = verts / np.hypot(verts[:, :1], verts[:, 1:]) * reach / R
+        traces.append({"type": "scatter", "mode": "lines", "hoverinfo": "skip",
+                       "showlegend": False, "x": _r([*tips[:, 0], tips[0, 0]]),
+                       "y": _r([*tips[:, 1], tips[0, 1]]),
+                       "line": {"color": "#adb5bd", "dash": "dot", "width": 1}})
+        ax, ay = [], []
+        for t in tips:
+            ax += [0.0, float(t[0]), None]
+            ay += [0.0, float(t[1]), None]
+        traces.append({"type": "scatter", "mode": "lines+markers", "hoverinfo": "skip",
+                       "showlegend": False, "x": ax, "y": ay, "name": "ETF",
+                       "line": {"color": "black", "width": 2},
+                       "marker": {"symbol": "arrow", "angleref": "previous",
+                                  "size": [0, 13, 0] * 3, "color": "black"}})
+        traces.append({"type": "scatter", "mode": "text", "hoverinfo": "skip",
+                       "showlegend": False, "x": _r(tips[:, 0] * 1.16),
+                       "y": _r(tips[:, 1] * 1.16),
+                       "text": [f"<b>class {c}</b>" for c in "abc"], "textfont": _FONT})
+    R = 1.0
+    return {"data": traces, "layout": {
+        "height": 480, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "xaxis": {**_AXIS, "range": [-R, R]},
+        "yaxis": {**_AXIS, "range": [-R, R], "scaleanchor": "x", "scaleratio": 1},
+        "legend": {"orientation": "h", "y": -0.02, "yanchor": "top"}, "font": _FONT,
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "white", "uirevision": "theory"}}
 
 
-def curves_figure(data: dict) -> go.Figure:
+def curves_figure(data: dict) -> dict:
+    """K_λ, the logit on class i, and the coefficients on w_i and w_i' against λ."""
     lam = np.asarray(data.get("lambdas") or [], dtype=float)
     dc = data.get("different_class") or {}
     order = np.argsort(lam)
-    if len(order) > 1500:
-        order = order[:: int(np.ceil(len(order) / 1500))]
-    x = lam[order]
+    if len(order) > 400:
+        order = order[:: int(np.ceil(len(order) / 400))]
+    x = _r(lam[order])
 
     def col(key):
         v = dc.get(key)
-        return np.asarray(v, dtype=float)[order] if v is not None and len(v) == len(lam) else None
+        return _r(np.asarray(v, dtype=float)[order], 5) \
+            if v is not None and len(v) == len(lam) else None
 
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
-                        subplot_titles=["K_λ", "logit ⟨w_i, h⟩", "coefficients on w_i, w_i'"])
+    titles = ["K_λ", "logit ⟨w_i, h⟩", "coefficients on w_i, w_i'"]
+    traces = []
     for c, key, name, colour in ((1, "K", "K_λ", ACCENT), (2, "logit_i", "x = ⟨w_i, h⟩", INK),
                                  (3, "coef_i", "coef on w_i", ACCENT),
                                  (3, "coef_j", "coef on w_i'", SAME_CLASS)):
         y = col(key)
         if y is not None:
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name,
-                                     line=dict(color=colour, width=2)), row=1, col=c)
+            traces.append({"type": "scatter", "mode": "lines", "name": name, "x": x, "y": y,
+                           "xaxis": f"x{c if c > 1 else ''}", "yaxis": f"y{c if c > 1 else ''}",
+                           "line": {"color": colour, "width": 2}})
+    layout: dict[str, Any] = {
+        "height": 320, "margin": {"l": 50, "r": 20, "t": 40, "b": 60}, "font": _FONT,
+        "template": "plotly_white", "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "white", "legend": {"orientation": "h", "y": -0.25, "yanchor": "top"},
+        "annotations": [], "shapes": []}
+    gap, width = 0.08, (1 - 2 * 0.08) / 3
+    for k in range(3):
+        sfx = str(k + 1) if k else ""
+        x0 = k * (width + gap)
+        layout[f"xaxis{sfx}"] = {"domain": [x0, x0 + width], "range": [0, 1], "title": "λ",
+                                 "anchor": f"y{sfx}"}
+        layout[f"yaxis{sfx}"] = {"anchor": f"x{sfx}"}
+        layout["annotations"].append({"text": titles[k], "x": x0 + width / 2, "y": 1.02,
+                                      "xref": "paper", "yref": "paper", "showarrow": False,
+                                      "yanchor": "bottom", "font": {"size": 12, "color": INK}})
     if isinstance(data.get("K_same"), (int, float)):
-        fig.add_hline(y=data["K_same"], line=dict(color=MUTED, dash="dash", width=1),
-                      row=1, col=1, annotation_text="K (same class)",
-                      annotation_font=dict(size=10, color=MUTED))
-    fig.update_xaxes(title_text="λ", range=[0, 1])
-    style_figure(fig, height=320)
-    fig.update_layout(legend=dict(orientation="h", y=-0.25, yanchor="top"),
-                      margin=dict(t=40, b=60))
-    for ann in fig.layout.annotations:
-        if ann.text in ("K_λ", "logit ⟨w_i, h⟩", "coefficients on w_i, w_i'"):
-            ann.font = dict(size=12, color=INK)
-    return fig
+        layout["shapes"].append({"type": "line", "xref": "x", "yref": "y", "x0": 0, "x1": 1,
+                                 "y0": data["K_same"], "y1": data["K_same"],
+                                 "line": {"color": MUTED, "dash": "dash", "width": 1}})
+        layout["annotations"].append({"text": "K (same class)", "x": 1, "y": data["K_same"],
+                                      "xref": "x", "yref": "y", "showarrow": False,
+                                      "xanchor": "right", "yanchor": "bottom",
+                                      "font": {"size": 10, "color": MUTED}})
+    return {"data": traces, "layout": layout}
 
 
 @callback(Output("th-m-value", "children"), Output("th-c-value", "children"),
@@ -176,7 +217,7 @@ def show_values(m, c, lh, alpha, n):
     return f"{m:g}", f"{int(c)}", f"{10 ** lh:.1e}", f"{10 ** alpha:.3g}", f"{int(n)}"
 
 
-@callback(Output("th-simplex", "figure"), Output("th-curves", "figure"),
+@callback(Output("th-simplex", "figure"), Output("th-curves-data", "data"),
           Output("ufm-loss", "children"), Output("th-details", "children"),
           Input("th-m", "value"), Input("th-c", "value"), Input("th-lh", "value"),
           Input("th-alpha", "value"), Input("th-n", "value"), Input("th-amplify", "value"))
@@ -197,3 +238,11 @@ def solve(m, c, lh, alpha, n, amplify):
     ]
     return (simplex_figure(data), curves_figure(data),
             f"{loss:.5f}" if isinstance(loss, (int, float)) else "–", details)
+
+
+# The curves arrive with the same response but are drawn in a later pass, after the simplex:
+# the picture the user is steering comes first.
+clientside_callback(
+    "function (fig) { return fig || window.dash_clientside.no_update; }",
+    Output("th-curves", "figure"), Input("th-curves-data", "data"), prevent_initial_call=True,
+)
