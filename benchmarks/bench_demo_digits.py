@@ -35,23 +35,20 @@ TRIPLES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (1, 5, 9)]
 
 def stored_radius(store: Store, run_id: str, epoch: int) -> float:
     """Mean over TRIPLES of the channel radius of the stored penultimate activations."""
-    from backend import maths
-    RADIUS_BAND = (0.4, 0.6)
+    from trainer.loop import _rows_probe
+    from trainer.metrics import triple_metrics
+    from trainer.probe import triple_rows
 
     probe = store.get_arrays(run_id, "probe")
     feats = np.asarray(store.get_arrays(run_id, "activations", epoch=epoch,
                                         layer="penultimate")["features"], np.float32)
     W = store.get_arrays(run_id, "classifier", epoch=epoch)["weight"]
-    n_c = len(probe["clean_index"])
-    centre = feats[:n_c].mean(0)
+    centre = feats[:len(probe["clean_index"])].mean(0)
     radii = []
     for t in TRIPLES:
-        s = np.asarray(t)
-        rows = np.flatnonzero(np.isin(probe["pair_class_a"], s) & np.isin(probe["pair_class_b"], s)
-                              & (probe["pair_class_a"] != probe["pair_class_b"]))
-        proj = maths.project_triple(W, feats[n_c + rows], t, centre=centre)
-        radii.append(float(maths.channel_radius(proj.points, probe["pair_lambda"][rows],
-                                                band=RADIUS_BAND)))
+        rows = triple_rows(probe, t)
+        m = triple_metrics(W, feats[rows], _rows_probe(probe, rows), t, centre)
+        radii.append(m["channel_radius"])
     return float(np.mean(radii))
 
 

@@ -271,3 +271,75 @@ def test_extract_triple_on_demand(store):
     n = len(got["clean_index"]) + len(got["pair_a"])
     assert got["features"].shape == (n, 16)
     assert set(np.unique(got["pair_class_a"])) <= {6, 7, 8}
+
+
+# --- every dataset × model family × method ------------------------------------------------
+
+IMAGE_SETS = ("fashion-mnist", "cifar10", "cifar100")
+ALL_SETS = ("digits", "two-moons", "alternating-line", "gaussian-mixture", *IMAGE_SETS)
+METHODS = ("erm", "input-mixup", "manifold-mixup")
+CASES = (
+    [(ds, "mlp", m) for ds in ALL_SETS for m in METHODS]
+    + [("two-moons", "mlp-bottleneck", m) for m in METHODS]
+    + [("cifar10", fam, m) for fam in ("wrn-10-1", "resnet18", "vit-tiny") for m in METHODS]
+    + [("fashion-mnist", fam, "manifold-mixup") for fam in ("wrn-10-1", "resnet18", "vit-tiny")]
+)
+
+
+@pytest.fixture
+def image_data(settings, monkeypatch):
+    """Tiny image sets in their official on-disk formats under the store's data folder, read
+    by torchvision's own classes (md5 sums of the generated files)."""
+    from trainer import data, dataset_files
+
+    root = settings.resolved_data_dir
+    dataset_files.write_cifar10(root, per_batch=8, n_test=8)
+    dataset_files.write_cifar100(root, n_train=200, n_test=20)
+    dataset_files.write_fashion_mnist(root, n_train=40, n_test=10)
+    for name, cls in dataset_files.verified_classes(root).items():
+        monkeypatch.setitem(data.TORCHVISION_CLASSES, name, cls)
+    return root
+
+
+# ResNet-18 and ViT take several seconds per case on a CPU: they run with the slow tests.
+PARAMS = [pytest.param(*c, id="-".join(c),
+                       marks=[pytest.mark.slow] if c[1] in ("resnet18", "vit-tiny") else [])
+          for c in CASES]
+
+
+@pytest.mark.parametrize("dataset, model, method", PARAMS)
+def test_every_combination_trains_and_writes_a_consistent_store(store, image_data, dataset,
+                                                                model, method):
+    over = {"dataset": dataset, "model": model, "method": method, "epochs": 1,
+            "batch_size": 16, "mix_per": "sample" if method == "input-mixup" else "batch",
+            "dataset_args": {"subset": 60 if dataset in ("digits", "gaussian-mixture",
+                                                         "two-moons") else None,
+                             "samples": 60},
+            "probe": {"clean_per_class": 2, "pairs_per_class_pair": 1, "trajectory_pairs": 1,
+                      "trajectory_lambdas": 3}}
+    if dataset == "cifar100":
+        over["probe"]["triples"] = [(3, 4, 5)]
+    if model == "mlp":
+        over["model_args"] = {"width": 16, "depth": 1, "feature_dim": 8}
+    else:  # conv nets / ViTs are slow on a CPU: probe only the default triple's pairs
+        over["probe"]["max_all_pairs_classes"] = 3
+        over["dataset_args"]["subset"] = 20
+    cfg = tiny(**over)
+    run_id = start(store, cfg)
+    assert execute_run(store, run_id) == "succeeded", store.get_run(run_id).error
+    info = store.get_run(run_id)
+    assert [e["epoch"] for e in store.epoch_metrics(run_id)] == [0, 1]
+    last = store.epoch_metrics(run_id)[-1]
+    assert np.isfinite(last["train_loss"])
+    if dataset != "alternating-line":  # 3 points: nothing held out
+        assert 0 <= last["test_accuracy"] <= 1
+    probe = store.get_arrays(run_id, "probe")
+    n = len(probe["clean_index"]) + len(probe["pair_a"])
+    assert info.num_probe == n
+    for e in (0, 1):
+        feats = store.get_arrays(run_id, "activations", epoch=e, layer="penultimate")["features"]
+        assert feats.shape[0] == n and np.isfinite(feats).all()
+        w = store.get_arrays(run_id, "classifier", epoch=e)["weight"]
+        assert w.shape == (len(info.class_names), feats.shape[1])
+    assert store.has_arrays(run_id, "checkpoint")
+    check_consistent(store, run_id)

@@ -49,7 +49,7 @@ def draw_pairs(labels: np.ndarray, class_pairs: list[tuple[int, int]], per_pair:
 
     Same-class pairs use two different examples when the class has at least two.
     """
-    by_class = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+    by_class = {c: np.flatnonzero(labels == c) for pair in class_pairs for c in pair}
     a_idx, b_idx, ca, cb = [], [], [], []
     for i, j in class_pairs:
         pool_i, pool_j = by_class[i], by_class[j]
@@ -97,13 +97,17 @@ def build_probe(config: RunConfig, train_labels: np.ndarray, num_classes: int
            "clean_class": np.concatenate(clean_cls).astype(np.int64)}
     out.update(draw_pairs(labels, probe_class_pairs(config, num_classes),
                           p.pairs_per_class_pair, rng, p.lambda_distribution, p.lambda_alpha))
-    # Trajectory pairs: different-class pairs spread over the default triple's classes.
-    t = p.trajectory_pairs
-    trip = list(config.record.default_triple)
-    cls_pairs = [(trip[0], trip[1]), (trip[1], trip[2]), (trip[0], trip[2])]
+    # Trajectory pairs: different-class pairs spread over the default triple's classes
+    # (over the first classes that have examples when there is no usable triple).
+    present = [c for c in range(num_classes) if (labels == c).any()]
+    trip = [c for c in config.record.default_triple if c in present]
+    if len(trip) < 3:
+        trip = present[:3]
+    cls_pairs = [(a, b) for k, a in enumerate(trip) for b in trip[k + 1:]] or \
+        [(trip[0], trip[0])]
     ta, tb = [], []
-    for k in range(t):
-        i, j = cls_pairs[k % 3]
+    for k in range(p.trajectory_pairs):
+        i, j = cls_pairs[k % len(cls_pairs)]
         ta.append(int(rng.choice(np.flatnonzero(labels == i))))
         tb.append(int(rng.choice(np.flatnonzero(labels == j))))
     out["trajectory_a"] = np.asarray(ta, np.int64)
