@@ -27,9 +27,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from browser import (Stack, browser_available, plot_data_signature,  # noqa: E402
-                     start_chrome, stop_chrome, wait_for)
-from dashboard_seed import seed_synthetic_run  # noqa: E402
+from browser import (
+    Stack,
+    browser_available,
+    plot_data_signature,
+    start_chrome,
+    stop_chrome,
+    wait_for,
+)
+from dashboard_seed import seed_synthetic_run
 
 # The key press is a real (trusted) one sent by chromedriver; the page timestamps it in a
 # capturing keydown listener, and timestamps the end of the redraw (Plotly's afterplot, then

@@ -1,3 +1,4 @@
+
 """The mixscope dashboard: a Dash (Pages) app that is a client of the HTTP API only.
 
 ``create_app(api_url)`` builds the app; ``python -m dashboard.app --api-url URL --port 8050``

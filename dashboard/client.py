@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import requests
 
-
 _PATH_PREFIX = re.compile(r"^[\w.\[\]'\-]+: ")
 
 

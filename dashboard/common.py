@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Helpers shared by the dashboard pages: the API client of the running app, colours,
 figure styling and the "nothing to show yet" panels."""
 

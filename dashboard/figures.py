@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Server-side Plotly figures shared by several pages (the Explore page draws its main
 simplex in the browser, see ``assets/explore.js``; these are the others)."""
 

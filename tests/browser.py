@@ -162,7 +162,7 @@ def wait_for(driver, predicate, timeout: float = 30.0, poll: float = 0.2, what: 
             value = predicate(driver)
             if value:
                 return value
-        except Exception as exc:  # stale elements while Dash re-renders
+        except Exception as exc:  # noqa: BLE001 (stale elements while Dash re-renders)
             last_exc = exc
         time.sleep(poll)
     raise TimeoutError(f"timed out after {timeout} s waiting for {what or predicate}"

@@ -9,12 +9,19 @@ test-artifacts/.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import requests
-
-from browser import (Stack, browser_available, plot_data_signature, screenshot,
-                     start_chrome, stop_chrome, wait_for)
+from browser import (
+    Stack,
+    browser_available,
+    plot_data_signature,
+    screenshot,
+    start_chrome,
+    stop_chrome,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -174,7 +181,7 @@ def test_explore_small_multiples_and_csv(stack, driver, state):
     import os
     csvs = wait_for(driver, lambda d: glob.glob(os.path.join(d._profile, "*.csv")),
                     timeout=20, what="the CSV download")
-    head = open(csvs[0]).read().splitlines()
+    head = Path(csvs[0]).read_text().splitlines()
     assert head[0].startswith("epoch,layer,x,y,kind") and len(head) > 10
     screenshot(driver, "explore-multiples")
 
@@ -184,8 +191,10 @@ def test_theory_slider_changes_the_loss(stack, driver):
     before = wait_for(driver, lambda d: (t := _text(d, "ufm-loss")) not in (None, "", "…", "–")
                       and t, timeout=60, what="the loss readout")
     assert float(before) > 0
-    for _ in range(5):  # C = 10 -> 15 classes
-        _slider_key(driver, "th-c", "ARROW_RIGHT")
+    # λ_H = 1e-6 -> 1e-4 (m and C barely move the loss at this λ_H: the soft target's
+    # entropy dominates it)
+    for _ in range(20):
+        _slider_key(driver, "th-lh", "ARROW_RIGHT")
     after = wait_for(driver, lambda d: (t := _text(d, "ufm-loss")) != before and
                      t not in ("…", "–") and t, timeout=30, what="the loss to change")
     assert float(after) != float(before)

@@ -186,7 +186,7 @@
       const lx = [], ly = [], lt = [];
       for (let k = 0; k < arrows.length; k++) {
         const a = arrows[k];
-        ax.push(0, a[0] / R, null); ay.push(0, a[1] / R, null); size.push(0, 13, 0);
+        ax.push(0, a[0] / R, null); ay.push(0, a[1] / R, null); size.push(0, 16, 0);
         const lab = v[k] || a;
         const r = Math.hypot(lab[0], lab[1]) || 1;
         lx.push(lab[0] / R + 0.08 * lab[0] / r); ly.push(lab[1] / R + 0.08 * lab[1] / r);

@@ -1,18 +1,32 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Calibration: the reliability diagram of a run at an epoch, and ECE over training for
 several runs side by side (e.g. mixup vs ERM, α = 1 vs 0.4)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import dash
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html
 from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, format_detail
-from dashboard.common import ACCENT, INK, MUTED, RUN_COLOURS, SAME_CLASS, api, blank_figure, \
-    card, empty_state, pick_run, run_label, style_figure
+from dashboard.common import (
+    ACCENT,
+    INK,
+    MUTED,
+    RUN_COLOURS,
+    SAME_CLASS,
+    api,
+    blank_figure,
+    card,
+    empty_state,
+    pick_run,
+    run_label,
+    style_figure,
+)
 
 dash.register_page(__name__, path="/calibration", name="Calibration",
                    title="mixscope · Calibration", order=3)
@@ -121,7 +135,7 @@ def reliability_figure(cal: dict, name: str, colour: str = ACCENT) -> go.Figure:
     """Accuracy (bars) and mean confidence (markers) per bin over the diagonal, with counts."""
     bins = cal["bins"]
     edges = bins["edges"]
-    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    centres = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
     width = (edges[1] - edges[0]) if len(edges) > 1 else 1 / 15
     acc = [a if c else None for a, c in zip(bins["accuracy"], bins["counts"])]
     conf = [a if c else None for a, c in zip(bins["confidence"], bins["counts"])]

@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Explore: the simplex projection of a run's activations for a class triple, epoch by epoch.
 
 URL: ``/explore?run=ID&classes=a,b,c&epoch=E&layer=L`` (read on load, written back as the
@@ -14,15 +15,26 @@ from typing import Any
 
 import dash
 import numpy as np
-import plotly.graph_objects as go
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, Pending, decode_array, format_detail
-from dashboard.common import api, blank_figure, card, empty_state, pick_run, run_options, \
-    style_figure
-from dashboard.figures import class_labels, decode_projection, extent, metrics_figure, \
-    simplex_axes, simplex_traces
+from dashboard.common import (
+    api,
+    blank_figure,
+    card,
+    empty_state,
+    pick_run,
+    run_options,
+    style_figure,
+)
+from dashboard.figures import (
+    decode_projection,
+    extent,
+    metrics_figure,
+    simplex_axes,
+    simplex_traces,
+)
 
 dash.register_page(__name__, path="/explore", name="Explore", title="mixscope · Explore",
                    order=2)
@@ -257,8 +269,9 @@ def load_frames(a, b, c, layer, _poll, info):
     try:
         return _fetch_frames(info["id"], triple, layer, info["class_names"]), "", True
     except Pending as p:
-        return (no_update, f"Extracting this triple from the checkpoint (job {p.job_id})… "
-                "the plot appears when it is ready.", False)
+        msg = (f"Extracting this triple from the checkpoint (job {p.job_id})… "
+               "the plot appears when it is ready.")
+        return no_update, msg, False
     except ApiError as exc:
         return {"message": format_detail(exc.detail)}, format_detail(exc.detail), True
 

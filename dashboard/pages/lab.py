@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Lab: the data dependency of mixup (Chidambaram et al.) and manifold mixup's geometry.
 
 - Alternating line X_m^k: class probabilities at the points (mean ± std over seeded runs)

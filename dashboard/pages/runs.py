@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Runs: launch a training run from a form and follow every run in a live table."""
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def launch(n, *values):
 def _fmt_eta(eta: float | None) -> str:
     if eta is None:
         return ""
-    eta = int(round(eta))
+    eta = round(eta)
     if eta >= 3600:
         return f"ETA {eta // 3600}h {eta % 3600 // 60:02d}m"
     if eta >= 60:

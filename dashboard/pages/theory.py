@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Theory: the optimal features of the unconstrained features model under mixup
 (Pushing Boundaries, Thm 3.1), redrawn live as m, C, λ_H, α, the number of λ and the
 amplification change."""
@@ -144,7 +145,7 @@ def simplex_figure(data: dict) -> dict:
                        "showlegend": False, "x": ax, "y": ay, "name": "ETF",
                        "line": {"color": "black", "width": 2},
                        "marker": {"symbol": "arrow", "angleref": "previous",
-                                  "size": [0, 13, 0] * 3, "color": "black"}})
+                                  "size": [0, 16, 0] * 3, "color": "black"}})
         traces.append({"type": "scatter", "mode": "text", "hoverinfo": "skip",
                        "showlegend": False, "x": _r(tips[:, 0] * 1.16),
                        "y": _r(tips[:, 1] * 1.16),

@@ -1,3 +1,4 @@
+# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
 """Trajectory: how the mix of one pair of training examples moves through the layers of the
 network, for a grid of λ (Pushing Boundaries, Fig. 3), projected onto a class triple."""
 
@@ -12,8 +13,17 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from plotly.colors import sample_colorscale
 
 from dashboard.client import ApiError, decode_array, format_detail
-from dashboard.common import INK, LAMBDA_SCALE, api, blank_figure, card, empty_state, pick_run, \
-    run_options, style_figure
+from dashboard.common import (
+    INK,
+    LAMBDA_SCALE,
+    api,
+    blank_figure,
+    card,
+    empty_state,
+    pick_run,
+    run_options,
+    style_figure,
+)
 
 dash.register_page(__name__, path="/trajectory", name="Trajectory",
                    title="mixscope · Trajectory", order=5)
@@ -104,7 +114,12 @@ def load(epoch, a, b, c, run_id, pair):
              if isinstance(p, (list, tuple)) else f" pair {i + 1}", "value": i}
             for i, p in enumerate(pairs)]
     value = pair if isinstance(pair, int) and pair < len(pairs) else (0 if pairs else None)
-    return data, opts, value, "" if pairs else "This run traced no pairs."
+    msg = "" if pairs else "This run traced no pairs."
+    if pairs and len(data.get("layers") or []) < 2:
+        msg = ("Only one layer of this run can be drawn, so each λ is a single point. Record "
+               "more layers (record.layers) of a model whose blocks have the classifier's "
+               "width — a ViT's CLS token, or an MLP with width = feature_dim — to see paths.")
+    return data, opts, value, msg
 
 
 def trajectory_figure(data: dict, pair: int) -> go.Figure:
