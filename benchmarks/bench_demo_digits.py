@@ -35,21 +35,10 @@ TRIPLES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (1, 5, 9)]
 
 def stored_radius(store: Store, run_id: str, epoch: int) -> float:
     """Mean over TRIPLES of the channel radius of the stored penultimate activations."""
-    from trainer.loop import _rows_probe
-    from trainer.metrics import triple_metrics
-    from trainer.probe import triple_rows
+    from trainer.metrics import stored_triple_metrics
 
-    probe = store.get_arrays(run_id, "probe")
-    feats = np.asarray(store.get_arrays(run_id, "activations", epoch=epoch,
-                                        layer="penultimate")["features"], np.float32)
-    W = store.get_arrays(run_id, "classifier", epoch=epoch)["weight"]
-    centre = feats[:len(probe["clean_index"])].mean(0)
-    radii = []
-    for t in TRIPLES:
-        rows = triple_rows(probe, t)
-        m = triple_metrics(W, feats[rows], _rows_probe(probe, rows), t, centre)
-        radii.append(m["channel_radius"])
-    return float(np.mean(radii))
+    return float(np.mean([stored_triple_metrics(store, run_id, epoch, t)["channel_radius"]
+                          for t in TRIPLES]))
 
 
 def train(store: Store, method: str, epochs: int) -> dict:

@@ -41,7 +41,7 @@ from trainer import checkpoint
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, triple_rows
 from trainer.metrics import classifier_metrics, grad_split_metrics, test_metrics, triple_metrics
 from trainer.models.base import mix_states
-from trainer.probe import load_or_create
+from trainer.probe import load_or_create, probe_rows_info
 from trainer.schedule import lr_at, recorded_epochs
 
 log = logging.getLogger("mixscope.trainer")
@@ -237,7 +237,7 @@ class _Session:
         trip = cfg.record.default_triple
         self.triple = tuple(trip) if C >= 3 else None
         self.triple_rows = triple_rows(self.probe, self.triple) if self.triple else None
-        self.triple_info = _rows_probe(self.probe, self.triple_rows) if self.triple else None
+        self.triple_info = probe_rows_info(self.probe, self.triple_rows) if self.triple else None
         self.n_clean = len(self.probe["clean_index"])
 
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -442,15 +442,6 @@ class _Session:
         b = bias.detach().float().cpu().numpy() if bias is not None else None
         return grad_split_metrics(W, b, f[:n], f[n:], p["pair_class_a"][:n],
                                   p["pair_class_b"][:n], p["pair_lambda"][:n], self.num_classes)
-
-
-def _rows_probe(probe: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Per selected probe row: class_a, class_b, λ (clean rows: (c, c, 1))."""
-    n_c = len(probe["clean_index"])
-    ca = np.concatenate([probe["clean_class"], probe["pair_class_a"]])[rows]
-    cb = np.concatenate([probe["clean_class"], probe["pair_class_b"]])[rows]
-    lam = np.concatenate([np.ones(n_c, np.float32), probe["pair_lambda"]])[rows]
-    return {"class_a": ca, "class_b": cb, "lam": lam, "is_clean": rows < n_c}
 
 
 SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece",

@@ -72,3 +72,18 @@ def grad_split_metrics(W: np.ndarray, bias: np.ndarray | None, f_a: np.ndarray,
     eye = np.eye(num_classes)
     split = maths.gradient_split(W, f_a, f_b, eye[class_a], eye[class_b], lam, bias=bias)
     return {k: _f(v) for k, v in split.metrics().items()}
+
+
+def stored_triple_metrics(store, run_id: str, epoch: int, triple: tuple[int, int, int],
+                          layer: str = "penultimate") -> dict[str, Any]:
+    """Alignment and channel radius of any covered triple from the *stored* activations and
+    classifier of a recorded epoch (what the dashboard shows)."""
+    from trainer.probe import probe_rows_info, triple_rows
+
+    probe = store.get_arrays(run_id, "probe")
+    feats = np.asarray(store.get_arrays(run_id, "activations", epoch=epoch,
+                                        layer=layer)["features"], np.float32)
+    W = store.get_arrays(run_id, "classifier", epoch=epoch)["weight"]
+    centre = feats[:len(probe["clean_index"])].mean(axis=0)
+    rows = triple_rows(probe, triple)
+    return triple_metrics(W, feats[rows], probe_rows_info(probe, rows), tuple(triple), centre)

@@ -123,6 +123,16 @@ def triple_rows(probe: dict[str, np.ndarray], classes: tuple[int, int, int]) -> 
     return np.concatenate([clean, len(probe["clean_index"]) + pairs])
 
 
+def probe_rows_info(probe: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per selected probe row: ``class_a``, ``class_b``, ``lam`` (weight on class_a) and
+    ``is_clean`` (clean rows read as (c, c, 1))."""
+    n_c = len(probe["clean_index"])
+    ca = np.concatenate([probe["clean_class"], probe["pair_class_a"]])[rows]
+    cb = np.concatenate([probe["clean_class"], probe["pair_class_b"]])[rows]
+    lam = np.concatenate([np.ones(n_c, np.float32), probe["pair_lambda"]])[rows]
+    return {"class_a": ca, "class_b": cb, "lam": lam, "is_clean": rows < n_c}
+
+
 def load_or_create(store, run_id: str, config: RunConfig, train_labels: np.ndarray,
                    num_classes: int) -> dict[str, np.ndarray]:
     """The run's stored probe; drawn and stored on the first start."""
