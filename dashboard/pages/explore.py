@@ -143,6 +143,7 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
                         # show the epochs), so every stop is a recorded frame
                         html.Div(dcc.Slider(id="epoch-slider", min=0, max=1, step=1,
                                             value=None, marks={}, updatemode="drag",
+                                            allow_direct_input=False,
                                             className="slider"),
                                  className="epoch-slider-wrap"),
                         html.Span(id="ex-epoch-label", className="epoch-label"),
