@@ -328,9 +328,9 @@ class _Progress:
                            ("test_accuracy", "test")):
             if m.get(key) is not None:
                 post[label] = f"{m[key]:.4f}"
+        self.bar.set_postfix(post, refresh=False)
         if report.epoch > 0:
             self.bar.update(1)
-        self.bar.set_postfix(post, refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -222,7 +222,8 @@ class _Session:
             self.T = self.T * (1.0 - cfg.label_smoothing) + cfg.label_smoothing / C
         self.Xt = bundle.prepare(bundle.test_x, dev)
         self.Yt = torch.as_tensor(np.asarray(bundle.test_y), dtype=torch.long, device=dev)
-        if dev.type == "cuda" and self.X.dim() == 4:
+        self.channels_last = dev.type == "cuda" and self.X.dim() == 4
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
             self.X = self.X.contiguous(memory_format=torch.channels_last)
             self.Xt = self.Xt.contiguous(memory_format=torch.channels_last)
@@ -339,6 +340,8 @@ class _Session:
                 group["lr"] = lr
             idx = perm[s * bs:(s + 1) * bs]
             xb = self.X[idx]
+            if self.channels_last:  # indexing returns a contiguous (NCHW) batch
+                xb = xb.contiguous(memory_format=torch.channels_last)
             tb = self.T[idx]  # (smoothed) one-hot targets, precomputed for the whole set
             plan = self.mixer.plan(len(idx))
             with _autocast(self.device):
