@@ -216,4 +216,20 @@ def _load_bundle(config, settings, load_dataset):
     if settings is None:
         from backend.settings import get_settings
         settings = get_settings()
-    return load_dataset(config, settings.resolved_data_dir, settings.allow_download)
+    data_keys = {"dataset", "dataset_args", "seed"}
+    key = (config.model_dump_json(include=data_keys), str(settings.resolved_data_dir),
+           settings.allow_download)
+    return _cached_bundle(key, config, load_dataset)
+
+
+_BUNDLES: dict = {}
+
+
+def _cached_bundle(key, config, load_dataset):
+    """A job extracts many epochs of one run: load its dataset once per worker process
+    (the two most recent datasets are kept)."""
+    if key not in _BUNDLES:
+        while len(_BUNDLES) >= 2:
+            _BUNDLES.pop(next(iter(_BUNDLES)))
+        _BUNDLES[key] = load_dataset(config, key[1], key[2])
+    return _BUNDLES[key]
