@@ -5,7 +5,13 @@ draws or loads the probe set, resumes from the rolling ``latest`` checkpoint whe
 one, trains epoch by epoch and records per epoch:
 
 * metrics (``store.record_epoch``; keys in docs/contracts.md), computed once per epoch
-  with no per-step host syncs;
+  with no per-step host syncs: ``train_loss`` is the mean (mixed) training loss of the
+  epoch's steps (epoch 0: the clean loss before training); ``train_accuracy`` the clean
+  accuracy on the probe's clean examples (a fixed class-balanced training subset, eval
+  mode); test loss/accuracy/ECE over the whole test set; NC metrics on the clean probe
+  features; ``alignment``/``channel_radius`` of ``record.default_triple`` on its probe rows;
+  ``epoch_time_s`` the epoch's wall time (training + metrics + recording) and
+  ``samples_per_s`` the training steps' throughput;
 * at recorded epochs (``trainer.schedule.recorded_epochs``) the probe activations,
   classifier, trajectory and spectra (``trainer.extract``) and a model snapshot;
 * a rolling ``latest`` checkpoint every ``record.checkpoint_every`` epochs and at the end.
@@ -15,9 +21,10 @@ random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permu
 ``mix``: λ, partners and the manifold mixing point), all on the CPU and all saved in the
 checkpoint — so a run killed and resumed ends bit-identical on the CPU to one never stopped.
 
-Cancel is cooperative: ``store.cancel_requested`` is polled between steps (at most every
-``CANCEL_POLL_S`` seconds so fast CPU steps do not pay a query each), heartbeats every
-``HEARTBEAT_S`` seconds.
+Cancel is cooperative: ``store.cancel_requested`` is polled before each epoch's first step
+and then between steps at most every ``CANCEL_POLL_S`` seconds (a query per step would cost
+more than a small CPU step), so a cancel takes effect within one step or 0.25 s. Heartbeats
+go out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
 """
 
 from __future__ import annotations
@@ -283,7 +290,7 @@ class _Session:
                 self._save_latest(epoch)
             self._epoch_times.append(time.monotonic() - t0)
             eta = self._eta(epoch)
-            self._beat(epoch, force=True, eta=eta)
+            self._beat(epoch, eta=eta)
             if self.progress is not None:
                 self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
                                           time.monotonic() - t_run, eta, resumed_from,
