@@ -376,3 +376,52 @@ def test_digits_demo_mixup_bows_the_channels_outward(store):
         result[method] = (last["test_accuracy"], stored_radius(store, run_id, cfg.epochs))
     assert result["input-mixup"][0] >= 0.97 and result["erm"][0] >= 0.97, result
     assert result["input-mixup"][1] > result["erm"][1] + 0.15, result
+
+
+@pytest.mark.parametrize("over", [
+    {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 0,
+     "schedule": "constant"},
+    {"optimizer": "adamw", "lr": 1e-3, "schedule": "step", "lr_milestones": [0.5],
+     "warmup_epochs": 1, "label_smoothing": 0.1},
+    {"optimizer": "sgd", "nesterov": False, "momentum": 0.0, "loss": "mse", "mix_per": "sample"},
+], ids=["adam-fullbatch", "adamw-step-warmup-smoothing", "sgd-plain-mse"])
+def test_optimisers_schedules_and_losses(store, over):
+    cfg = tiny(epochs=4, **over)
+    run_id = start(store, cfg)
+    assert execute_run(store, run_id) == "succeeded", store.get_run(run_id).error
+    ms = store.epoch_metrics(run_id)
+    assert all(np.isfinite(m["train_loss"]) for m in ms)
+    # the recorded lr is the schedule's value at the epoch's last step
+    steps = 1 if cfg.batch_size == 0 else int(np.ceil(120 / cfg.batch_size))
+    for m in ms[1:]:
+        assert m["lr"] == pytest.approx(lr_at(cfg, m["epoch"] - 1 + (steps - 1) / steps))
+
+
+def test_fixed_etf_classifier_stays_fixed(store):
+    cfg = tiny(epochs=2, fixed_etf=True, etf_scale=3.0)
+    run_id = start(store, cfg)
+    assert execute_run(store, run_id) == "succeeded"
+    w0 = store.get_arrays(run_id, "classifier", epoch=0)["weight"]
+    w2 = store.get_arrays(run_id, "classifier", epoch=2)["weight"]
+    np.testing.assert_array_equal(w0, w2)
+    np.testing.assert_allclose(np.linalg.norm(w0, axis=1), 3.0, rtol=1e-5)
+    m = store.epoch_metrics(run_id)[-1]
+    assert m["norm_cv"] == pytest.approx(0, abs=1e-5) and m["cosine_std"] == pytest.approx(
+        0, abs=1e-5)
+
+
+def test_intermediate_layers_are_recorded_with_their_trajectory(store):
+    cfg = tiny(epochs=1, model_args={"depth": 2}, record={"layers": ["hidden1", "hidden2"]},
+               method="manifold-mixup", manifold_layers=["hidden1", "penultimate"])
+    run_id = start(store, cfg)
+    assert execute_run(store, run_id) == "succeeded", store.get_run(run_id).error
+    info = store.get_run(run_id)
+    assert info.layers == ["hidden1", "hidden2", "penultimate"]  # network order
+    tr = store.get_arrays(run_id, "trajectory", epoch=1)
+    for layer, width in (("hidden1", 32), ("hidden2", 32), ("penultimate", 16)):
+        act = store.get_arrays(run_id, "activations", epoch=1, layer=layer)["features"]
+        assert act.shape == (info.num_probe, width)
+        assert tr[f"layer:{layer}"].shape == (2, 3, width)
+        assert store.has_arrays(run_id, "spectra", epoch=1, layer=layer)
+    # the λ grid runs from the partner (λ = 0) to the example (λ = 1)
+    np.testing.assert_allclose(tr["lambdas"], [0, 0.5, 1])

@@ -105,11 +105,12 @@ def check_config(config: RunConfig, model, num_classes: int) -> list[str]:
     Raises ConfigError naming the field (record.layers, manifold_layers, record.default_triple,
     probe.triples, fixed_etf)."""
     names = list(model.layer_names)
-    layers = ["penultimate"] + [n for n in config.record.layers if n != "penultimate"]
-    bad = [n for n in layers if n not in names]
+    wanted = {"penultimate", *config.record.layers}
+    bad = sorted(wanted - set(names))
     if bad:
         raise ConfigError(f"record.layers: model {config.model} has no layer(s) "
                           f"{', '.join(map(repr, bad))}; it has {', '.join(names)}")
+    layers = [n for n in names if n in wanted]  # network order, penultimate last
     if config.method == "manifold-mixup" and config.manifold_layers:
         points = list(model.supported_mixing_points)
         bad = [n for n in config.manifold_layers if n not in points]
