@@ -280,7 +280,7 @@ ALL_SETS = ("digits", "two-moons", "alternating-line", "gaussian-mixture", *IMAG
 METHODS = ("erm", "input-mixup", "manifold-mixup")
 CASES = (
     [(ds, "mlp", m) for ds in ALL_SETS for m in METHODS]
-    + [("two-moons", "mlp-bottleneck", m) for m in METHODS]
+    + [(ds, "mlp-bottleneck", m) for ds in ("two-moons", "digits") for m in METHODS]
     + [("cifar10", fam, m) for fam in ("wrn-10-1", "resnet18", "vit-tiny") for m in METHODS]
     + [("fashion-mnist", fam, "manifold-mixup") for fam in ("wrn-10-1", "resnet18", "vit-tiny")]
 )

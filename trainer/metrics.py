@@ -48,7 +48,10 @@ def triple_metrics(W: np.ndarray, feats: np.ndarray, rows: dict[str, np.ndarray]
     ``class_a``, ``class_b``, ``lam`` (weight on class_a), ``is_clean``; centre: (d,) the
     mean of all clean probe features (the neural-collapse centring convention).
     """
-    proj = maths.project_triple(W, feats, triple, centre=centre)
+    try:
+        proj = maths.project_triple(W, feats, triple, centre=centre)
+    except ValueError:  # d < 3 (a 2-D bottleneck) or linearly dependent classifier rows
+        return {"alignment": None, "channel_radius": None}
     kind = np.where(rows["is_clean"], maths.KIND_CLEAN,
                     np.where(rows["class_a"] == rows["class_b"], maths.KIND_SAME,
                              maths.KIND_DIFFERENT))
