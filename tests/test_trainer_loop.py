@@ -425,3 +425,16 @@ def test_intermediate_layers_are_recorded_with_their_trajectory(store):
         assert store.has_arrays(run_id, "spectra", epoch=1, layer=layer)
     # the λ grid runs from the partner (λ = 0) to the example (λ = 1)
     np.testing.assert_allclose(tr["lambdas"], [0, 0.5, 1])
+
+
+def test_a_diverging_run_still_finishes_with_its_metrics(store):
+    """lr = 10 with MSE blows the weights up: the run must record what it can, not crash."""
+    cfg = tiny(epochs=2, loss="mse", lr=10.0, momentum=0.0, nesterov=False, weight_decay=0.0,
+               model_args={"batchnorm": False})
+    run_id = start(store, cfg)
+    assert execute_run(store, run_id) == "succeeded", store.get_run(run_id).error
+    ms = store.epoch_metrics(run_id)
+    assert [e["epoch"] for e in ms] == [0, 1, 2]
+    last = ms[-1]
+    assert last["train_loss"] is None or last["train_loss"] > 1e6   # it did diverge
+    assert last["test_accuracy"] is not None

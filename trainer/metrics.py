@@ -22,6 +22,8 @@ def _f(x) -> float | None:
 
 def test_metrics(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, Any]:
     """ECE, MCE and the reliability bins of test probabilities (n, C) against labels (n,)."""
+    if not np.isfinite(probs).all():  # a diverged network: no calibration to speak of
+        return {"ece": None, "mce": None, "reliability": None}
     rel = maths.reliability_from_probs(probs, labels, n_bins=bins)
     return {"ece": _f(rel.ece), "mce": _f(rel.mce),
             "reliability": {"counts": [int(c) for c in rel.counts],
