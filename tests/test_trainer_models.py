@@ -232,3 +232,16 @@ def test_bad_inputs_name_the_field():
         m.forward_layers(torch.randn(2, 64), ["block1"])
     with pytest.raises(ValueError, match="manifold_layers.*block1"):
         m.forward_mixed(torch.randn(2, 64), torch.arange(2), 0.5, "block1")
+
+
+def test_bottleneck_representations_are_not_clipped_to_a_quadrant():
+    """The 2-D bottleneck is linear: its representations take negative values too."""
+    import torch as _torch
+    from backend.runconfig import RunConfig as _RunConfig
+    from trainer.models import build_model as _build_model
+
+    cfg = _RunConfig(model="mlp-bottleneck", model_args=SMALL_MLP)
+    model = _build_model(cfg, (4,), 3).eval()
+    feats = model.forward_features(_torch.randn(256, 4, generator=_torch.Generator().manual_seed(0)))
+    assert feats.shape == (256, 2)
+    assert (feats < 0).any() and (feats > 0).any()

@@ -61,7 +61,8 @@ def _build(config: RunConfig, input_shape: tuple[int, ...], num_classes: int) ->
     if name in ("mlp", "mlp-bottleneck"):
         d = 2 if name == "mlp-bottleneck" else a.feature_dim
         model: MixModel = MLP(input_shape, num_classes, width=a.width, depth=a.depth,
-                              feature_dim=d, batchnorm=a.batchnorm)
+                              feature_dim=d, batchnorm=a.batchnorm,
+                              linear_features=name == "mlp-bottleneck")
     elif m := re.fullmatch(r"wrn-(\d+)-(\d+)", name):
         _need_image(name, input_shape)
         model = WideResNet(input_shape, num_classes, int(m.group(1)), int(m.group(2)))

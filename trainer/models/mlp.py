@@ -26,12 +26,15 @@ class MLP(MixModel):
     the penultimate features are non-negative. ``depth = 0`` gives input → feature layer →
     classifier: the two-layer ReLU network of 002 (with ``feature_dim`` hidden units).
 
+    ``linear_features`` makes the feature layer a plain Linear (the 2-D bottleneck model).
+
     Layers: ``hidden1..hidden{depth}``, ``penultimate``. Default mixing points: ``input`` and
     the hidden layers (manifold mixup never mixes right before the head by default).
     """
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, *, width: int,
-                 depth: int, feature_dim: int, batchnorm: bool) -> None:
+                 depth: int, feature_dim: int, batchnorm: bool,
+                 linear_features: bool = False) -> None:
         super().__init__()
         n_in = math.prod(input_shape)
         stages: list[tuple[str, nn.Module]] = []
@@ -40,7 +43,12 @@ class MLP(MixModel):
             if k == 0:
                 block = nn.Sequential(nn.Flatten(1), *block)
             stages.append((f"hidden{k + 1}", block))
-        feat = _dense(width if depth else n_in, feature_dim, batchnorm)
+        if linear_features:
+            # A ReLU (and BatchNorm) on a 2-D bottleneck would pin the representations to
+            # the positive quadrant, hiding the picture Manifold Mixup's App. B draws.
+            feat = nn.Sequential(nn.Linear(width if depth else n_in, feature_dim))
+        else:
+            feat = _dense(width if depth else n_in, feature_dim, batchnorm)
         if depth == 0:
             feat = nn.Sequential(nn.Flatten(1), *feat)
         stages.append(("penultimate", feat))
