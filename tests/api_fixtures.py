@@ -11,7 +11,7 @@ import numpy as np
 from backend.api.encoding import decode_array
 from backend.runconfig import RunConfig
 
-__all__ = ["decode", "synthetic_run", "reliability_record"]
+__all__ = ["decode", "reliability_record", "synthetic_run"]
 
 
 def decode(obj) -> np.ndarray:

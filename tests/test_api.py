@@ -7,12 +7,12 @@ import sqlite3
 
 import numpy as np
 import pytest
+from api_fixtures import decode, synthetic_run
 from fastapi.testclient import TestClient
 
 from backend import maths
 from backend.api.app import create_app
 from backend.settings import Settings
-from api_fixtures import decode, synthetic_run
 
 
 @pytest.fixture

@@ -26,11 +26,11 @@ HEARTBEAT_TIMEOUT_S = 5.0
 
 def tiny(epochs: int, **over) -> dict:
     """A digits run of ~0.2 s per epoch on one CPU thread."""
-    cfg = dict(dataset="digits", dataset_args=dict(subset=300), model="mlp",
-               model_args=dict(width=32, depth=1, feature_dim=16), epochs=epochs,
-               batch_size=32, seed=1,
-               probe=dict(clean_per_class=3, pairs_per_class_pair=2, trajectory_pairs=0),
-               record=dict(epochs=[0, epochs], checkpoint_every=5))
+    cfg = {"dataset": "digits", "dataset_args": {"subset": 300}, "model": "mlp",
+               "model_args": {"width": 32, "depth": 1, "feature_dim": 16}, "epochs": epochs,
+               "batch_size": 32, "seed": 1,
+               "probe": {"clean_per_class": 3, "pairs_per_class_pair": 2, "trajectory_pairs": 0},
+               "record": {"epochs": [0, epochs], "checkpoint_every": 5}}
     cfg.update(over)
     return cfg
 
@@ -102,12 +102,12 @@ def status_of(client, rid):
 
 
 def test_launch_runs_to_success_with_epochs_visible_while_running(stack):
-    client, store, worker = stack
+    client, _store, worker = stack
     epochs = 25
     # the probe covers only the triple (0, 1, 2): any other triple is extracted on demand
-    body = tiny(epochs, probe=dict(clean_per_class=3, pairs_per_class_pair=2,
-                                   trajectory_pairs=0, triples=[[0, 1, 2]],
-                                   max_all_pairs_classes=3))
+    body = tiny(epochs, probe={"clean_per_class": 3, "pairs_per_class_pair": 2,
+                                   "trajectory_pairs": 0, "triples": [[0, 1, 2]],
+                                   "max_all_pairs_classes": 3})
     r = client.post("/api/runs", json=body)
     assert r.status_code == 201 and r.json()["status"] == "queued"
     rid = r.json()["id"]
@@ -117,7 +117,7 @@ def test_launch_runs_to_success_with_epochs_visible_while_running(stack):
         n = len(client.get(f"/api/runs/{rid}/metrics").json()["epochs"])
         return run["status"] == "running" and 0 < n < epochs + 1 and (run, n)
 
-    run, n = wait_for(seen_running_with_epochs, 90, "running with some epochs", worker)
+    run, _n = wait_for(seen_running_with_epochs, 90, "running with some epochs", worker)
     assert run["worker"] and run["started_at"]
     wait_for(lambda: status_of(client, rid) == "succeeded", 120, "success", worker)
     run = client.get(f"/api/runs/{rid}").json()

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from api_fixtures import synthetic_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 
-from api_fixtures import synthetic_run
 from backend.api.app import create_app
 from backend.settings import Settings
 
