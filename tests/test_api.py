@@ -462,3 +462,38 @@ def test_openapi_lists_routes_with_examples(client):
     launch = paths["/api/runs"]["post"]["requestBody"]["content"]["application/json"]
     assert "digits-demo" in launch["examples"]
     assert spec["components"]["schemas"]["Run"]["examples"]
+
+
+# --- a real (tiny) trained run ----------------------------------------------------------------
+
+def test_routes_on_a_really_trained_run(client, store):
+    """The trainer's own artifacts (not synthetic ones) served by every read route."""
+    import torch
+
+    from trainer.loop import execute_run
+
+    torch.set_num_threads(1)
+    cfg = {"dataset": "digits", "dataset_args": {"subset": 200}, "model": "mlp",
+           "model_args": {"width": 32, "depth": 1, "feature_dim": 16}, "epochs": 3,
+           "batch_size": 32, "probe": {"clean_per_class": 4, "pairs_per_class_pair": 3,
+                                       "trajectory_pairs": 2, "trajectory_lambdas": 3},
+           "record": {"epochs": [0, 3]}}
+    rid = client.post("/api/runs", json=cfg).json()["id"]
+    assert store.claim_run(rid, "test")
+    assert execute_run(store, rid, worker="test") == "succeeded"
+    run = client.get(f"/api/runs/{rid}").json()
+    assert run["status"] == "succeeded" and run["recorded_epochs"] == [0, 3]
+    assert len(client.get(f"/api/runs/{rid}/classes").json()["classes"]) == 10
+    body = client.get(f"/api/runs/{rid}/projection?classes=7,2,4").json()
+    kind = decode(body["kind"])
+    assert len(decode(body["points"])) == len(kind) == 3 * 4 + 6 * 3
+    assert np.isfinite(decode(body["points"])).all() and body["radius"] > 0
+    frames = client.get(f"/api/runs/{rid}/frames?classes=7,2,4").json()
+    assert frames["epochs"] == [0, 3]
+    assert client.get(f"/api/runs/{rid}/calibration").json()["epoch"] == 3
+    assert client.get(f"/api/runs/{rid}/spectra").json()["epochs"] == [0, 3]
+    traj = client.get(f"/api/runs/{rid}/trajectory").json()
+    assert "penultimate" in traj["layers"]
+    assert decode(traj["points"]).shape[0] == 2
+    recs = client.get(f"/api/runs/{rid}/metrics").json()["epochs"]
+    assert [r["epoch"] for r in recs] == [0, 1, 2, 3]
