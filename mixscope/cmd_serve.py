@@ -68,6 +68,19 @@ def demo_configs():
                                   name=f"digits-demo {m}") for m in ("input-mixup", "erm")]
 
 
+def _open_browser(url: str) -> None:
+    """Open the user's browser where there is a display; never fail because of it."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+            or sys.platform in ("darwin", "win32")):
+        return
+    try:
+        import webbrowser
+
+        webbrowser.open(url, new=2)
+    except Exception:  # a missing browser is not an error for a server
+        pass
+
+
 def queue_demo(store, dispatcher) -> list[str]:
     """Queue the demo runs if the store has no runs at all; returns their ids."""
     if store.list_runs():
@@ -259,6 +272,10 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
         click.echo(f"  API        {api_url}/api  (docs: {api_url}/api/docs)")
         if with_dash:
             click.echo(f"  dashboard  http://{local}:{dashboard_port}/")
+            if demo:  # the first demo run is the mixup one: open straight onto its geometry
+                explore = f"http://{local}:{dashboard_port}/explore?run={demo[0]}"
+                click.echo(f"  explore    {explore}")
+                _open_browser(explore)
         else:
             click.echo("  dashboard  not installed (the API and the worker run without it)")
         if demo:
