@@ -36,7 +36,7 @@ def test_migrations_match_the_orm(any_store: Store):
 
 def test_migrate_is_idempotent(any_store: Store):
     head = db.current_revision(any_store.engine)
-    assert head == "0001"
+    assert head == "0002"
     run = any_store.create_run({"epochs": 2})
     any_store.migrate()
     any_store.migrate()
@@ -86,7 +86,30 @@ def test_packaged_migrations_present():
     """Migrations ship inside the package and need no alembic.ini."""
     assert (db.MIGRATIONS_DIR / "env.py").is_file()
     assert sorted(p.name for p in (db.MIGRATIONS_DIR / "versions").glob("0*.py")) == \
-        ["0001_initial.py"]
+        ["0001_initial.py", "0002_lab_jobs.py"]
+
+
+def test_upgrade_from_0001_keeps_jobs_and_allows_runless_lab_jobs(store: Store):
+    """0002 makes ``jobs.run_id`` nullable and adds ``jobs.result`` without losing rows."""
+    from alembic import command
+
+    run = store.create_run({"epochs": 2})
+    with store.engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0001")
+    with store.engine.begin() as conn:  # a 0001-era extraction job
+        conn.execute(sa.text("INSERT INTO jobs (id, run_id, kind, params, status, created_at, "
+                             "updated_at) VALUES ('j1', :r, 'extract_triple', '{}', 'pending', "
+                             "'2025-01-01 00:00:00', '2025-01-01 00:00:00')"), {"r": run.id})
+    store.migrate()
+    assert _diff(store) == []
+    assert store.get_job("j1").run_id == run.id
+    lab = store.create_job(None, "lab", {"experiment": "x", "runs": 2})
+    assert store.create_job(None, "lab", {"runs": 2, "experiment": "x"}).id == lab.id
+    assert store.job_result(lab.id) is None
+    store.finish_job(lab.id, "done", result={"a": [1.5, float("nan")]})
+    assert store.job_result(lab.id) == {"a": [1.5, None]}
+    assert store.find_job(None, "lab", {"experiment": "x", "runs": 2}).status == "done"
+    assert store.find_job(run.id, "lab", {"experiment": "x", "runs": 2}) is None
 
 
 @pytest.mark.postgres

@@ -84,7 +84,7 @@ class SweepInfo(_Info):
 
 class JobInfo(_Info):
     id: str
-    run_id: str
+    run_id: str | None  # None: a job of no run (a lab experiment)
     kind: str
     params: dict[str, Any]
     status: JobStatus

@@ -120,16 +120,19 @@ class Sweep(Base):
 
 
 class Job(Base):
-    """An on-demand task (e.g. extracting a triple the probe set does not cover)."""
+    """An on-demand task (e.g. extracting a triple the probe set does not cover, or a lab
+    experiment). Lab jobs belong to no run (``run_id`` null) and keep their JSON answer in
+    ``result`` (deferred: listing jobs does not load it)."""
 
     __tablename__ = "jobs"
     __table_args__ = (sa.Index("ix_jobs_run_kind", "run_id", "kind"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    run_id: Mapped[str] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    run_id: Mapped[str | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(64))
     params: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(deferred=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

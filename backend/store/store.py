@@ -377,9 +377,11 @@ class Store:
             return None if sweep is None else self._sweep_info(s, sweep)
 
     # jobs (on-demand work such as extracting an uncovered triple) ---------------
-    def create_job(self, run_id: str, kind: str, params: Mapping[str, Any]) -> JobInfo:
+    def create_job(self, run_id: str | None, kind: str,
+                   params: Mapping[str, Any]) -> JobInfo:
         """A pending job; if an identical one (same run, kind, params) is pending or done,
-        that one is returned instead, so asking twice does the work once."""
+        that one is returned instead, so asking twice does the work once. ``run_id`` None:
+        a job of no run (a lab experiment)."""
         p = jsonable(dict(params), "params")
         existing = self.find_job(run_id, kind, p)
         if existing is not None and existing.status != "failed":
@@ -388,16 +390,18 @@ class Store:
         job = Job(id=new_id(), run_id=run_id, kind=kind, params=p, status="pending",
                   created_at=now, updated_at=now)
         with self._tx() as s:
-            if s.get(Run, run_id) is None:
+            if run_id is not None and s.get(Run, run_id) is None:
                 raise RunNotFound(run_id)
             s.add(job)
         return JobInfo.model_validate(job)
 
-    def find_job(self, run_id: str, kind: str, params: Mapping[str, Any]) -> JobInfo | None:
-        """The newest job with exactly these params, if any."""
+    def find_job(self, run_id: str | None, kind: str,
+                 params: Mapping[str, Any]) -> JobInfo | None:
+        """The newest job with exactly these params, if any (``run_id`` None: of no run)."""
         p = jsonable(dict(params), "params")
+        of_run = Job.run_id.is_(None) if run_id is None else Job.run_id == run_id
         with self._read() as s:
-            for job in s.scalars(sa.select(Job).where(Job.run_id == run_id, Job.kind == kind)
+            for job in s.scalars(sa.select(Job).where(of_run, Job.kind == kind)
                                  .order_by(Job.created_at.desc())):
                 if job.params == p:
                     return JobInfo.model_validate(job)
@@ -418,16 +422,25 @@ class Store:
         with self._read() as s:
             return [JobInfo.model_validate(j) for j in s.scalars(q)]
 
-    def finish_job(self, job_id: str, status: str, error: str | None = None) -> None:
-        """Mark a job ``done`` or ``failed`` (or back to ``pending``)."""
+    def finish_job(self, job_id: str, status: str, error: str | None = None,
+                   result: Mapping[str, Any] | None = None) -> None:
+        """Mark a job ``done`` or ``failed`` (or back to ``pending``). ``result``: a JSON
+        answer to keep with the job (a lab experiment's), read back by :meth:`job_result`."""
         if status not in JOB_STATUSES:
             raise ValueError(f"status: {status!r} is not one of {', '.join(JOB_STATUSES)}")
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+        if result is not None:
+            values["result"] = jsonable(dict(result), "result")
         with self._core_tx() as s:
-            res = s.execute(sa.update(Job).where(Job.id == job_id)
-                            .values(status=status, error=error, updated_at=utcnow())
+            res = s.execute(sa.update(Job).where(Job.id == job_id).values(**values)
                             .execution_options(synchronize_session=False))
             if res.rowcount != 1:
                 raise LookupError(f"job {job_id!r} not found")
+
+    def job_result(self, job_id: str) -> dict[str, Any] | None:
+        """The JSON result stored with a job by :meth:`finish_job`, or None."""
+        with self._read() as s:
+            return s.scalar(sa.select(Job.result).where(Job.id == job_id))
 
     # per-epoch metrics ------------------------------------------------------------
     def record_epoch(self, run_id: str, epoch: int,
