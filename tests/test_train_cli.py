@@ -117,7 +117,10 @@ def test_config_hash_is_canonical():
 def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     """Kill -9 the CLI mid-training, run the same command again: the final weights and metrics
     equal those of a run never interrupted."""
-    args = [*TINY, "--epochs", "40", "--seed", "9", "--record-epochs", "40"]
+    # Long enough that the kill lands mid-training even on a fast machine: the heartbeat
+    # (which carries current_epoch) is written every couple of seconds.
+    epochs = 120
+    args = [*TINY, "--epochs", str(epochs), "--seed", "9", "--record-epochs", str(epochs)]
     env = {**os.environ, "MIXSCOPE_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "mixscope.cli", "train", *args]
     ref = subprocess.run([*cmd, "--store", str(tmp_path / "ref")], env=env,
@@ -125,12 +128,16 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     assert ref.returncode == 0, ref.stderr
 
     killed_store = tmp_path / "killed"
+    log = open(tmp_path / "killed.log", "w+")  # a file, not a pipe nobody drains
     proc = subprocess.Popen([*cmd, "--store", str(killed_store)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=log, stderr=subprocess.STDOUT)
     store = None
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
+        if proc.poll() is not None:  # it must still be training when we kill it
+            log.seek(0)
+            pytest.fail(f"train exited early ({proc.returncode}): {log.read()[-2000:]}")
         if (killed_store / "mixscope.db").exists():
             store = store or _store(killed_store)
             runs = store.list_runs()
@@ -140,7 +147,7 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (run,) = store.list_runs()
-    assert run.status == "running" and run.current_epoch < 40
+    assert run.status == "running" and run.current_epoch < epochs
     again = subprocess.run([*cmd, "--store", str(killed_store)], env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -148,8 +155,8 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
 
     ref_store = _store(tmp_path / "ref")
     (ref_run,) = ref_store.list_runs()
-    a = ref_store.get_tensors(ref_run.id, "checkpoint", epoch=40)
-    b = store.get_tensors(run.id, "checkpoint", epoch=40)
+    a = ref_store.get_tensors(ref_run.id, "checkpoint", epoch=epochs)
+    b = store.get_tensors(run.id, "checkpoint", epoch=epochs)
     for k in a:
         assert torch.equal(a[k], b[k]), k
     drop = ("epoch_time_s", "samples_per_s")
