@@ -289,30 +289,84 @@ def test_cli_store_records_lab_runs(tmp_path):
         store.close()
 
 
-# --- API --------------------------------------------------------------------------------------
+# --- API ----------------------------------------------------------------------------------------
+# The API never trains: a new setting answers 202 with a lab job, which a worker computes
+# (here: the worker's own task body, run in-process on the app's store); then 200.
 @pytest.fixture
 def client(settings):
     from fastapi.testclient import TestClient
 
     from backend.api.app import create_app
-    from backend.api.routers import lab as lab_router
 
-    lab_router.clear_cache()
     app = create_app(settings)
     with TestClient(app) as c:
         c.app_store = app.state.store
+        c.settings = settings
         yield c
 
 
-def test_api_alternating_line_and_cache(client):
-    q = "/api/lab/alternating-line?alpha=32&runs=2&epochs=50&hidden=16"
-    r = client.get(q)
+def compute(client, url: str) -> dict:
+    """Ask, expect 202, run the job as a worker would, ask again: the 200 body."""
+    from backend.dispatch.tasks import execute_lab_job
+
+    r = client.get(url)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    assert r.json() == {"job_id": job_id, "status": "pending"}
+    assert client.get(f"/api/jobs/{job_id}").json()["status"] == "pending"
+    assert execute_lab_job(client.app_store, job_id, client.settings) == "done"
+    job = client.get(f"/api/jobs/{job_id}").json()
+    assert job["status"] == "done" and job["kind"] == "lab", job
+    r = client.get(url)
     assert r.status_code == 200, r.text
-    body = r.json()
+    return r.json()
+
+
+def _broker_messages(settings) -> int:
+    import sqlite3
+
+    with sqlite3.connect(settings.store / "broker.db") as db:
+        return db.execute("SELECT count(*) FROM kombu_message").fetchone()[0]
+
+
+def test_api_alternating_line_is_a_job_then_the_stored_result(client):
+    q = "/api/lab/alternating-line?alpha=32&runs=2&epochs=50&hidden=16"
+    first = client.get(q)
+    assert first.status_code == 202
+    # the same setting (spelt differently) while pending: the same job, one message
+    again = client.get("/api/lab/alternating-line?hidden=16&epochs=50&runs=2&alpha=32.0")
+    assert again.status_code == 202 and again.json()["job_id"] == first.json()["job_id"]
+    assert _broker_messages(client.settings) == 1
+    body = compute(client, q)
     assert body["labels"] == [1, 2, 1]
     assert np.array(body["mixup"]["prob_mean"]).shape == (3, 2)
     assert body["mixup_optimal"]["eps"] == 0.1
-    assert client.get(q).json() == body   # cached: the same object
+    assert body["paper"]["class1_prob"] == list(lab.PAPER_TABLE1[32.0])
+    # the worker's answer is what trainer.lab computes (same seeds: same numbers)
+    direct = json.loads(json.dumps(lab.alternating_line(3, 2, LabSettings(
+        alpha=32, runs=2, epochs=50, hidden=16))))
+    assert body["mixup"]["prob_mean"] == direct["mixup"]["prob_mean"]
+    assert set(body) == set(direct) and set(body["erm"]) == set(direct["erm"])
+    # stored in the store, not in the API process: a second app on the same store answers it
+    from fastapi.testclient import TestClient
+
+    from backend.api.app import create_app
+
+    with TestClient(create_app(client.settings)) as other:
+        r = other.get(q)
+        assert r.status_code == 200 and r.json() == body
+
+
+def test_api_failed_lab_job_reports_its_error_and_is_retried(client):
+    from backend.dispatch.tasks import execute_lab_job
+
+    q = "/api/lab/assumption-check?dataset=cifar100"   # not on disk, never downloaded
+    job_id = client.get(q).json()["job_id"]
+    assert execute_lab_job(client.app_store, job_id, client.settings) == "failed"
+    job = client.get(f"/api/jobs/{job_id}").json()
+    assert job["status"] == "failed" and "cifar100" in job["error"].lower()
+    r = client.get(q)
+    assert r.status_code == 202 and r.json()["job_id"] != job_id
 
 
 @pytest.mark.parametrize("query,field", [
@@ -321,20 +375,39 @@ def test_api_alternating_line_and_cache(client):
     ("/api/lab/alternating-line?alpha=-1", "alpha"),
     ("/api/lab/two-moons?grid=1000", "grid"),
     ("/api/lab/assumption-check?dataset=../etc", "dataset"),
+    # over the work budget (runs × epochs × hidden × points)
+    ("/api/lab/alternating-line?points=50&runs=20&epochs=20000&hidden=1024", "epochs"),
+    ("/api/lab/two-moons?samples=1000&runs=20&epochs=5000&hidden=1024", "epochs"),
+    ("/api/lab/two-moons?samples=10&runs=20&epochs=10&hidden=1024&grid=120", "grid"),
 ])
 def test_api_bad_query_is_422_naming_field(client, query, field):
     r = client.get(query)
     assert r.status_code == 422
     assert field in json.dumps(r.json())
+    assert client.app_store.list_jobs() == []
+
+
+def test_api_budget_message_points_to_the_cli(client):
+    r = client.get("/api/lab/two-moons?samples=1000&runs=20&epochs=5000&hidden=1024")
+    assert r.status_code == 422
+    body = r.json()
+    assert body["detail"][0]["loc"][-1] == "epochs"
+    assert "mixscope lab two-moons" in body["detail"][0]["msg"]
+
+
+def test_api_paper_settings_are_within_budget(client):
+    for q in ("/api/lab/alternating-line", "/api/lab/two-moons",
+              "/api/lab/alternating-line?alpha=128", "/api/lab/assumption-check?dataset=digits"):
+        assert client.get(q).status_code == 202, q
 
 
 def test_api_two_moons_assumption_and_stored(client):
-    r = client.get("/api/lab/two-moons?samples=30&runs=2&epochs=20&hidden=8&grid=10")
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = compute(client, "/api/lab/two-moons?samples=30&runs=2&epochs=20&hidden=8&grid=10")
     assert np.array(body["erm"]["decision"]["prob_mean"]).shape == (10, 10)
-    r = client.get("/api/lab/assumption-check?dataset=two-moons&subsample=1")
-    assert r.status_code == 200 and r.json()["num_classes"] == 2
+    assert set(body["mixup"]["decision"]) >= {"class1_fraction", "linear_agreement",
+                                              "optimal_agreement"}
+    body = compute(client, "/api/lab/assumption-check?dataset=two-moons&subsample=1")
+    assert body["num_classes"] == 2
 
     s = LabSettings(runs=2, epochs=20, hidden=8)
     result = lab.alternating_line(3, 2, s)
@@ -349,6 +422,31 @@ def test_api_two_moons_assumption_and_stored(client):
     assert m["epochs"][-1]["train_error"] == pytest.approx(result["mixup"]["train_error"],
                                                            abs=1e-6)
     assert client.get("/api/lab/runs/nope").status_code == 404
+
+
+def test_api_process_does_not_import_torch():
+    """The lab routes answer (202) in a fresh interpreter without importing torch/trainer."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, tempfile
+from pathlib import Path
+from fastapi.testclient import TestClient
+from backend.api.app import create_app
+from backend.settings import Settings
+d = Path(tempfile.mkdtemp())
+app = create_app(Settings(store=d / "s", database_url=None, artifact_url=None,
+                          broker_url=None, _env_file=None))
+with TestClient(app) as c:
+    for q in ("alternating-line", "two-moons", "assumption-check?dataset=digits"):
+        assert c.get("/api/lab/" + q).status_code == 202
+bad = [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "trainer"))]
+assert not bad, bad
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 # --- the paper's Table 1 (slow: the full setting) ----------------------------------------------

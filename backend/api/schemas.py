@@ -150,6 +150,7 @@ class Frames(BaseModel):
 
 class Job(BaseModel):
     id: str
+    kind: str | None = None  # extract_triple, or lab (a lab experiment: no run, no epoch)
     status: Literal["pending", "done", "failed"]
     run_id: str | None = None
     epoch: int | None = None
@@ -157,8 +158,8 @@ class Job(BaseModel):
     classes: list[int] | None = None
     error: str | None = None
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": "j-8c1e0b7d", "status": "done", "run_id": "r-1", "epoch": 100,
-         "layer": "penultimate", "classes": [3, 5, 7], "error": None}]})
+        {"id": "j-8c1e0b7d", "kind": "extract_triple", "status": "done", "run_id": "r-1",
+         "epoch": 100, "layer": "penultimate", "classes": [3, 5, 7], "error": None}]})
 
 
 class Bins(BaseModel):

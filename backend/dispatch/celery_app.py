@@ -27,6 +27,7 @@ from backend.settings import Settings, get_settings
 #: Task names: the API sends by name so it never imports the trainer.
 RUN_TRAINING = "mixscope.run_training"
 EXTRACT_TRIPLE = "mixscope.extract_triple"
+LAB_JOB = "mixscope.lab_job"
 SWEEP_STALE = "mixscope.sweep_stale"
 QUEUE = "mixscope"
 

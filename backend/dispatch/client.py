@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from backend.dispatch.celery_app import EXTRACT_TRIPLE, RUN_TRAINING, make_celery
+from backend.dispatch.celery_app import EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING, make_celery
 from backend.settings import Settings
 
 log = logging.getLogger("mixscope.dispatch")
@@ -40,6 +40,11 @@ class Dispatcher:
         """Ask a worker to run extraction job ``job_id``."""
         self.app.send_task(EXTRACT_TRIPLE, args=[job_id])
         log.info("sent extract job %s", job_id)
+
+    def send_lab(self, job_id: str) -> None:
+        """Ask a worker to compute lab job ``job_id`` (an experiment of ``/api/lab``)."""
+        self.app.send_task(LAB_JOB, args=[job_id])
+        log.info("sent lab job %s", job_id)
 
     def close(self) -> None:
         if self._app is not None:

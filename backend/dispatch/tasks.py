@@ -1,4 +1,5 @@
-"""Celery tasks: train a run, extract a triple on demand, requeue runs whose worker died.
+"""Celery tasks: train a run, extract a triple or compute a lab experiment on demand, requeue
+runs whose worker died.
 
 Every task takes ids only; the SQL row is the truth. ``run_training`` claims the run with one
 conditional UPDATE (queued -> running), so a duplicated or redelivered message is harmless:
@@ -27,7 +28,7 @@ from celery import shared_task
 from celery.exceptions import WorkerTerminate
 from celery.signals import worker_ready, worker_shutdown
 
-from backend.dispatch.celery_app import EXTRACT_TRIPLE, RUN_TRAINING
+from backend.dispatch.celery_app import EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING
 from backend.settings import get_settings
 
 log = logging.getLogger("mixscope.dispatch")
@@ -137,6 +138,54 @@ def extract_triple_job(job_id: str) -> str:
         return "failed"
     store.finish_job(job_id, "done")
     return "done"
+
+
+@shared_task(name=LAB_JOB, acks_late=True)
+def lab_job(job_id: str) -> str:
+    """Compute a lab experiment (``/api/lab/...``) and store its JSON with the job."""
+    return execute_lab_job(worker_store(), job_id, get_settings())
+
+
+def execute_lab_job(store, job_id: str, settings) -> str:
+    """Run lab job ``job_id`` of ``store`` in this process: the job's params (kind ``lab``,
+    ``{"experiment": "alternating-line" | "two-moons" | "assumption-check", ...}``, as the
+    API normalised them) go to ``trainer.lab``; the result is kept with the job
+    (``store.finish_job(..., result=...)``), or the error when it fails. Returns the status."""
+    job = store.get_job(job_id)
+    if job is None:
+        log.warning("lab job %s unknown", job_id)
+        return "unknown"
+    if job.status == "done" and store.job_result(job_id) is not None:
+        return "done"  # a duplicated message
+    _configure_torch()
+    try:
+        result = compute_lab(dict(job.params), settings.resolved_data_dir)
+    except Exception as exc:  # bad data, a missing dataset, out of memory: the job says why
+        log.exception("lab job %s failed", job_id)
+        store.finish_job(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        return "failed"
+    store.finish_job(job_id, "done", result=result)
+    return "done"
+
+
+def compute_lab(params: dict, data_dir) -> dict:
+    """The JSON answer of one lab experiment, from the API's normalised params."""
+    from trainer import lab  # lazily: the API never imports torch through us
+
+    p = dict(params)
+    experiment = p.pop("experiment")
+    if experiment == "assumption-check":
+        return lab.assumption_check(p["dataset"], alpha=p["alpha"], subsample=p["subsample"],
+                                    seed=p["seed"], data_dir=data_dir, allow_download=False,
+                                    dataset_args=p.get("dataset_args") or {})
+    s = lab.LabSettings(alpha=p["alpha"], runs=p["runs"], epochs=p["epochs"], seed=p["seed"],
+                        hidden=p["hidden"], lr=p["lr"])
+    if experiment == "alternating-line":
+        return lab.alternating_line(p["points"], p["classes"], s, eps=p["eps"])
+    if experiment == "two-moons":
+        return lab.two_moons(p["samples"], p["noise"], p["separation"], s,
+                             grid_size=p["grid"], eps=p["eps"])
+    raise ValueError(f"experiment: unknown lab experiment {experiment!r}")
 
 
 def _configure_torch() -> None:

@@ -1,4 +1,5 @@
-"""``GET /api/jobs/{id}``: the status of an on-demand job (e.g. a triple extraction)."""
+"""``GET /api/jobs/{id}``: the status of an on-demand job (a triple extraction, a lab
+experiment)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def get_job(job_id: Annotated[str, Path(min_length=1, max_length=64)], store: St
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
     p = job.params or {}
-    return Job(id=job.id, status=job.status, run_id=job.run_id,
+    if job.kind != "extract_triple":  # a lab job: its params are the experiment's query
+        return Job(id=job.id, kind=job.kind, status=job.status, run_id=job.run_id,
+                   error=job.error)
+    return Job(id=job.id, kind=job.kind, status=job.status, run_id=job.run_id,
                epoch=(p.get("epochs") or [None])[-1] if "epochs" in p else p.get("epoch"),
                layer=p.get("layer"), classes=p.get("classes"), error=job.error)

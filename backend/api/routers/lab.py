@@ -7,67 +7,96 @@
 - ``GET /api/lab/runs/{run_id}/representations``: a 2-D layer's probe activations as they
   are (``mlp-bottleneck`` runs), no projection.
 
-Results are small JSON (see ``trainer.lab``). An experiment trains R tiny nets in one batched
-model (seconds to tens of seconds on a CPU), so results are cached per parameter set (LRU)
-and only one computation runs at a time (the others wait, then read the cache). The bounds
-below keep one request's work bounded; the CLI has none of them.
+An experiment trains R tiny nets (seconds to minutes of CPU), so the API never computes one
+itself: a setting not computed yet becomes a job of kind ``lab`` (params: the normalised
+query plus ``experiment``) that a worker runs (``backend.dispatch.tasks.lab_job``), and the
+API answers 202 ``{"job_id", "status": "pending"}``; ``GET /api/jobs/{id}`` tells when it is
+done, and asking again then returns 200 with the result, which the worker stored with the
+job (``jobs.result``), so every API process answers it from the store. Identical requests
+share one job. A work budget (runs × epochs × hidden × points, and what the mixing streams
+and the decision grid hold in memory) keeps one request's job bounded; the ``mixscope lab``
+CLI has none of these limits.
 
 Spectra over epochs and the gradient split of manifold-mixup runs are per-run metrics and
 artifacts: ``GET /api/runs/{id}/spectra`` and ``GET /api/runs/{id}/metrics``.
 
-``trainer.lab`` (torch) is imported inside the handlers only, so the API starts without it.
+This module imports neither torch nor ``trainer``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
 
-from backend.api.deps import RunDep, SettingsDep, StoreDep
+from backend.api.deps import DispatcherDep, RunDep, StoreDep
 from backend.api.encoding import encode_array
 from backend.api.projection import QueryError
+from backend.api.schemas import JobAccepted
 from backend.runconfig import DATASETS
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
-_CACHE_SIZE = 16
-_cache: OrderedDict[tuple, dict] = OrderedDict()
-_cache_lock = threading.Lock()
-_compute_lock = threading.Lock()  # one experiment at a time: they are CPU-bound
+LAB_JOB = "lab"  # job kind; the worker's task is backend.dispatch.tasks.lab_job
 
-
-def cached(key: tuple, compute: Callable[[], dict]) -> dict:
-    """The cached result for ``key``, computing it (one computation at a time) if absent."""
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    with _compute_lock:
-        with _cache_lock:  # another request may have computed it while we waited
-            if key in _cache:
-                return _cache[key]
-        result = compute()
-        with _cache_lock:
-            _cache[key] = result
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-        return result
-
-
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+#: Budget of one request: runs × epochs × hidden × points (multiply-adds per method up to a
+#: constant). The paper's two-moons setting (10 × 1000 × 500 × 300 = 1.5e9) fits; its
+#: alternating line (10 × 5000 × 512 × 3 = 7.7e7) easily.
+WORK_BUDGET = 2_000_000_000
+#: Mixing streams hold runs × epochs × points partner indices (int64): 2e7 is 160 MB.
+STREAM_BUDGET = 20_000_000
+#: The decision grid's hidden activations: runs × hidden × grid² floats.
+GRID_BUDGET = 50_000_000
+_CLI_HINT = ("; run bigger experiments with the `mixscope lab` command line (e.g. `mixscope "
+             "lab {experiment} --runs {runs} --epochs {epochs}`), which has no such limit")
 
 
 def _unprocessable(field: str, message: str) -> QueryError:
     """Answered 422 by the app's handler, naming the field like FastAPI's own errors."""
     return QueryError(field, message)
 
+
+def check_budget(experiment: str, *, runs: int, epochs: int, hidden: int, points: int,
+                 grid: int | None = None) -> None:
+    """Raise a 422 (naming ``epochs`` or ``grid``) when one request's job would be too big."""
+    hint = _CLI_HINT.format(experiment=experiment, runs=runs, epochs=epochs)
+    work = runs * epochs * hidden * points
+    if work > WORK_BUDGET:
+        raise _unprocessable("epochs", f"runs × epochs × hidden × points = {work:.3g} is over "
+                             f"the API's budget of {WORK_BUDGET:.3g}: lower epochs, runs, "
+                             f"hidden or the number of points{hint}")
+    if runs * epochs * points > STREAM_BUDGET:
+        raise _unprocessable("epochs", f"runs × epochs × points = {runs * epochs * points:.3g}"
+                             f" is over the API's budget of {STREAM_BUDGET:.3g}{hint}")
+    if grid is not None and runs * hidden * grid * grid > GRID_BUDGET:
+        raise _unprocessable("grid", f"runs × hidden × grid² = {runs * hidden * grid * grid:.3g}"
+                             f" is over the API's budget of {GRID_BUDGET:.3g}{hint}")
+
+
+def answer(store, dispatcher, params: dict[str, Any]) -> JSONResponse:
+    """The stored result of the lab job with ``params`` (200), or a job to compute it (202).
+
+    A failed job is tried again by a new job; a done job whose result is missing (a message
+    lost before the result was written) is sent again."""
+    job = store.find_job(None, LAB_JOB, params)
+    if job is not None and job.status == "done":
+        result = store.job_result(job.id)
+        if result is not None:
+            return JSONResponse(result)
+        store.finish_job(job.id, "pending")
+        dispatcher.send_lab(job.id)
+    elif job is None or job.status == "failed":
+        job = store.create_job(None, LAB_JOB, params)
+        dispatcher.send_lab(job.id)
+    return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
+                        status_code=status.HTTP_202_ACCEPTED)
+
+
+_202 = {202: {"model": JobAccepted, "description": "not computed yet: a worker computes it "
+              "(poll GET /api/jobs/{job_id}), then ask again"},
+        422: {"description": "a parameter out of range or over the work budget (named)"}}
 
 Alpha = Annotated[float, Query(gt=0, le=1e4, description="λ ~ Beta(α, α)")]
 Runs = Annotated[int, Query(ge=1, le=20, description="seeded runs averaged")]
@@ -76,14 +105,10 @@ Lr = Annotated[float, Query(gt=0, le=1.0, description="Adam learning rate")]
 Eps = Annotated[float, Query(gt=0, le=10, description="Lemma 2.3 ball radius ε")]
 
 
-def _settings(alpha: float, runs: int, epochs: int, seed: int, hidden: int, lr: float):
-    from trainer.lab import LabSettings
-
-    return LabSettings(alpha=alpha, runs=runs, epochs=epochs, seed=seed, hidden=hidden, lr=lr)
-
-
-@router.get("/alternating-line", summary="Mixup vs ERM on the alternating line X_m^k")
+@router.get("/alternating-line", summary="Mixup vs ERM on the alternating line X_m^k",
+            responses=_202)
 def alternating_line(
+        store: StoreDep, dispatcher: DispatcherDep,
         points: Annotated[int, Query(ge=2, le=50, description="m points 0..m-1")] = 3,
         classes: Annotated[int, Query(ge=2, le=10, description="k classes")] = 2,
         alpha: Alpha = 32.0, runs: Runs = 10,
@@ -93,21 +118,21 @@ def alternating_line(
     """``{"points", "labels" (1..k), "mixup"/"erm": {"prob_mean", "prob_std" (N, k),
     "train_error", "train_error_runs", "error_curve": {"epoch", "mean", "std"}, "seconds"},
     "mixup_optimal": {"eps", "x", "prob" (G, k), "at_points" (N, k)}, "settings",
-    "paper"?}`` — probabilities for classes 1..k in order, mean/std over the runs."""
+    "paper"?}`` — probabilities for classes 1..k in order, mean/std over the runs.
+    202 with a job id while a worker computes it."""
     if classes > points:
         raise _unprocessable("classes", f"must be at most points ({points}), got {classes}")
-
-    def compute() -> dict:
-        from trainer.lab import alternating_line as run
-
-        return run(points, classes, _settings(alpha, runs, epochs, seed, hidden, lr), eps=eps)
-
-    return cached(("alternating-line", points, classes, alpha, runs, epochs, seed, hidden, lr,
-                   eps), compute)
+    check_budget("alternating-line", runs=runs, epochs=epochs, hidden=hidden, points=points)
+    return answer(store, dispatcher, {
+        "experiment": "alternating-line", "points": points, "classes": classes,
+        "alpha": alpha, "runs": runs, "epochs": epochs, "seed": seed, "hidden": hidden,
+        "lr": lr, "eps": eps})
 
 
-@router.get("/two-moons", summary="Mixup vs ERM on two moons: decision regions")
+@router.get("/two-moons", summary="Mixup vs ERM on two moons: decision regions",
+            responses=_202)
 def two_moons(
+        store: StoreDep, dispatcher: DispatcherDep,
         samples: Annotated[int, Query(ge=10, le=1000)] = 300,
         noise: Annotated[float, Query(ge=0, le=2)] = 0.1,
         separation: Annotated[float, Query(ge=-5, le=5, description="class separation δ")] = 0.5,
@@ -120,21 +145,19 @@ def two_moons(
     ``{"prob_mean", "prob_std" (grid, grid) of p(class 1) averaged over runs,
     "class1_fraction", "linear_agreement", "optimal_agreement"}``, the axes ``grid: {"x",
     "y"}`` and ``mixup_optimal: {"eps", "alpha", "prob1" (grid, grid), None outside
-    X_mix}``."""
-
-    def compute() -> dict:
-        from trainer.lab import two_moons as run
-
-        return run(samples, noise, separation,
-                   _settings(alpha, runs, epochs, seed, hidden, lr), grid_size=grid, eps=eps)
-
-    return cached(("two-moons", samples, noise, separation, alpha, runs, epochs, seed, hidden,
-                   lr, grid, eps), compute)
+    X_mix}``. 202 with a job id while a worker computes it."""
+    check_budget("two-moons", runs=runs, epochs=epochs, hidden=hidden, points=samples,
+                 grid=grid)
+    return answer(store, dispatcher, {
+        "experiment": "two-moons", "samples": samples, "noise": noise,
+        "separation": separation, "alpha": alpha, "runs": runs, "epochs": epochs,
+        "seed": seed, "hidden": hidden, "lr": lr, "grid": grid, "eps": eps})
 
 
-@router.get("/assumption-check", summary="Assumption 2.9 check (Table 2) for a dataset")
+@router.get("/assumption-check", summary="Assumption 2.9 check (Table 2) for a dataset",
+            responses={**_202, 422: {"description": "unknown dataset, or a bad parameter"}})
 def assumption_check(
-        settings: SettingsDep,
+        store: StoreDep, dispatcher: DispatcherDep,
         dataset: Annotated[str, Query(description=f"one of {', '.join(DATASETS)}")],
         alpha: Annotated[float, Query(gt=0, le=1e5)] = 1024.0,
         subsample: Annotated[float, Query(gt=0, le=1)] = 0.2,
@@ -144,28 +167,17 @@ def assumption_check(
         samples: Annotated[int | None, Query(ge=10, le=20_000)] = None) -> dict[str, Any]:
     """``{"dataset", "alpha", "subsample", "seed", "num_mix", "dim", "num_classes",
     "train": {"min", "mean"}, "test": {...} or null}``: distances from one epoch's mixup
-    points to the nearest point of a class other than the two mixed."""
+    points to the nearest point of a class other than the two mixed. 202 with a job id while
+    a worker computes it; a dataset missing on the worker fails the job (its error says
+    so)."""
     if dataset not in DATASETS:
         raise _unprocessable("dataset", f"unknown dataset {dataset!r}; choose one of "
                              f"{', '.join(DATASETS)}")
     args = {k: v for k, v in (("points", points), ("classes", classes), ("samples", samples))
             if v is not None}
-
-    def compute() -> dict:
-        from trainer.data import DatasetNotFoundError
-        from trainer.lab import assumption_check as run
-
-        try:
-            return run(dataset, alpha=alpha, subsample=subsample, seed=seed,
-                       data_dir=settings.resolved_data_dir, allow_download=False,
-                       dataset_args=args)
-        except DatasetNotFoundError as err:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
-        except ValueError as err:
-            raise _unprocessable("dataset", str(err)) from None
-
-    return cached(("assumption-check", dataset, alpha, subsample, seed,
-                   tuple(sorted(args.items()))), compute)
+    return answer(store, dispatcher, {
+        "experiment": "assumption-check", "dataset": dataset, "alpha": alpha,
+        "subsample": subsample, "seed": seed, "dataset_args": args})
 
 
 @router.get("/runs/{run_id}", summary="A lab result stored with `mixscope lab --store`",
