@@ -444,7 +444,7 @@ with TestClient(app) as c:
 bad = [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "trainer"))]
 assert not bad, bad
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
 

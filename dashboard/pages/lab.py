@@ -10,7 +10,9 @@
   (usual vs cross), and a 2-D bottleneck's representations drawn as they are.
 
 Everything comes over HTTP (``/api/lab/...``, ``/api/runs/...``). The lab experiments are
-computed by the API on demand (seconds to a minute) and cached there.
+computed by a worker on demand (seconds to a minute): the API answers 202 with a job id, the
+page says "computing… (job …)" and polls ``/api/jobs/{id}`` (a ``dcc.Interval``) until the job
+is done, then fetches the stored result and draws it.
 
 Query parameters preset the forms, e.g. ``/lab?alpha=128&runs=5&epochs=2000&moons_epochs=300``.
 """
@@ -25,7 +27,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 from plotly.subplots import make_subplots
 
-from dashboard.client import ApiClient, ApiError, decode_array, format_detail
+from dashboard.client import ApiError, Pending, decode_array, format_detail
 from dashboard.common import (
     ACCENT,
     INK,
@@ -48,16 +50,40 @@ OPTIMAL_COLOUR = "#2b8a3e"
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}
 ASSUME_DATASETS = ["digits", "two-moons", "alternating-line", "gaussian-mixture",
                    "fashion-mnist", "cifar10", "cifar100"]
-_SLOW_CLIENTS: dict[str, ApiClient] = {}
+POLL_MS = 1500  # how often a pending lab job is asked about
 
 
-def lab_api() -> ApiClient:
-    """The app's API client with a long timeout: a lab experiment trains 10 × 2 small nets
-    on the API's CPU before it answers (then it is cached)."""
-    base = api()
-    if base.base_url not in _SLOW_CLIENTS:
-        _SLOW_CLIENTS[base.base_url] = ApiClient(base.base_url, token=base.token, timeout=900)
-    return _SLOW_CLIENTS[base.base_url]
+def _poller(prefix: str) -> list:
+    """The pending job of one experiment (``{"job_id", "params"}``) and its poll timer."""
+    return [dcc.Store(id=f"{prefix}-job"), dcc.Interval(id=f"{prefix}-poll", interval=POLL_MS,
+                                                        disabled=True)]
+
+
+def fetch_lab(path: str, params: dict, job: dict | None, polling: bool
+              ) -> tuple[str, Any, dict | None]:
+    """Ask for a lab experiment, or (``polling``) about the job computing it.
+
+    Returns ``(state, value, job)``: ``("done", result, None)``, ``("pending", message,
+    {"job_id", "params"})`` (keep polling) or ``("error", message, None)``. A poll asks
+    ``/api/jobs/{id}`` and fetches the result only once the job is done, with the params the
+    job was asked with (the form may have changed since)."""
+    if polling and job:
+        params = job["params"]
+        try:
+            info = api().job(job["job_id"])
+        except ApiError as exc:
+            return "error", format_detail(exc.detail), None
+        if info["status"] == "failed":
+            return "error", f"the job failed: {info.get('error') or 'no reason given'}", None
+        if info["status"] == "pending":
+            return "pending", f"computing… (job {job['job_id']})", job
+    try:
+        return "done", api().get(path, **params), None
+    except Pending as p:
+        return "pending", f"computing… (job {p.job_id})", {"job_id": p.job_id,
+                                                          "params": params}
+    except ApiError as exc:
+        return "error", format_detail(exc.detail), None
 
 
 def _num(id_: str, value: Any, **kw: Any) -> dcc.Input:
@@ -101,6 +127,7 @@ def layout(**query: Any) -> html.Div:
                        _num("lab-epochs", _q(q, "epochs", 5000, int), min=1, max=20000)),
                 html.Button("Train mixup and ERM", id="lab-line-run", className="btn btn-primary"),
                 html.Div(id="lab-line-status", className="field-help"),
+                *_poller("lab-line"),
             ], className="controls"),
             html.Div([
                 html.Div([
@@ -130,6 +157,7 @@ def layout(**query: Any) -> html.Div:
                                       min=1, max=5000)),
                 html.Button("Train two moons", id="lab-moons-run", className="btn btn-primary"),
                 html.Div(id="lab-moons-status", className="field-help"),
+                *_poller("lab-moons"),
             ], className="controls"),
             card(_graph("lab-moons-regions", "Press “Train two moons” (10 runs × 1000 epochs "
                         "take about half a minute on a CPU)", 420),
@@ -147,6 +175,8 @@ def layout(**query: Any) -> html.Div:
                 _field("subsample", _num("lab-assume-subsample", 0.2, min=0.01, max=1,
                                          step=0.05)),
                 html.Button("Check", id="lab-assume-run", className="btn btn-primary"),
+                html.Div(id="lab-assume-status", className="field-help"),
+                *_poller("lab-assume"),
             ], className="controls"),
             card(dcc.Loading(html.Div(id="lab-assume-result", children=html.P(
                 "Pick a dataset and press “Check”: one epoch of mixup points (λ ~ Beta(α, α)) "
@@ -284,22 +314,28 @@ def line_table(res: dict) -> html.Table:
 
 @callback(Output("lab-line-probs", "figure"), Output("lab-line-error", "figure"),
           Output("lab-line-table", "children"), Output("lab-line-status", "children"),
-          Input("lab-line-run", "n_clicks"),
+          Output("lab-line-job", "data"), Output("lab-line-poll", "disabled"),
+          Input("lab-line-run", "n_clicks"), Input("lab-line-poll", "n_intervals"),
           State("lab-points", "value"), State("lab-classes", "value"), State("lab-alpha", "value"),
-          State("lab-runs", "value"), State("lab-epochs", "value"))
-def run_line(_n, points, classes, alpha, runs, epochs):
+          State("lab-runs", "value"), State("lab-epochs", "value"), State("lab-line-job", "data"))
+def run_line(_n, _tick, points, classes, alpha, runs, epochs, job):
     # runs on page load too: the paper's setting is the first thing to see
-    try:
-        res = lab_api().get("/lab/alternating-line", points=points, classes=classes,
-                            alpha=alpha, runs=runs, epochs=epochs)
-    except ApiError as exc:
-        msg = format_detail(exc.detail)
-        return (blank_figure(f"Could not train: {msg}"), blank_figure("No curves"),
-                html.P(msg, className="field-error"), msg)
+    polling = dash.ctx.triggered_id == "lab-line-poll"
+    state, res, job = fetch_lab("/lab/alternating-line", dict(
+        points=points, classes=classes, alpha=alpha, runs=runs, epochs=epochs), job, polling)
+    if state == "pending":
+        if polling:  # keep what is shown; the status already says computing
+            return dash.no_update, dash.no_update, dash.no_update, res, job, False
+        return (blank_figure(f"{res}: a worker trains mixup and ERM"),
+                blank_figure("Training-error curves appear when the job is done"),
+                html.P(res, className="field-help"), res, job, False)
+    if state == "error":
+        return (blank_figure(f"Could not train: {res}"), blank_figure("No curves"),
+                html.P(res, className="field-error"), res, None, True)
     secs = sum(res[m].get("seconds", 0) for m in ("mixup", "erm"))
     status = (f"{res['settings']['runs']} runs × {res['settings']['epochs']} epochs, "
-              f"training took {secs:.1f} s (cached by the API afterwards)")
-    return line_probs_figure(res), error_figure(res), line_table(res), status
+              f"training took {secs:.1f} s (stored: asking again is instant)")
+    return line_probs_figure(res), error_figure(res), line_table(res), status, None, True
 
 
 # --------------------------------------------------------------------------- two moons
@@ -337,35 +373,46 @@ def moons_figure(res: dict) -> go.Figure:
 
 
 @callback(Output("lab-moons-regions", "figure"), Output("lab-moons-status", "children"),
-          Input("lab-moons-run", "n_clicks"),
+          Output("lab-moons-job", "data"), Output("lab-moons-poll", "disabled"),
+          Input("lab-moons-run", "n_clicks"), Input("lab-moons-poll", "n_intervals"),
           State("lab-moons-alpha", "value"), State("lab-moons-separation", "value"),
           State("lab-moons-runs", "value"), State("lab-moons-epochs", "value"),
-          prevent_initial_call=True)
-def run_moons(_n, alpha, separation, runs, epochs):
-    try:
-        res = lab_api().get("/lab/two-moons", alpha=alpha, separation=separation, runs=runs,
-                            epochs=epochs)
-    except ApiError as exc:
-        msg = format_detail(exc.detail)
-        return blank_figure(f"Could not train: {msg}", 420), msg
+          State("lab-moons-job", "data"), prevent_initial_call=True)
+def run_moons(_n, _tick, alpha, separation, runs, epochs, job):
+    polling = dash.ctx.triggered_id == "lab-moons-poll"
+    state, res, job = fetch_lab("/lab/two-moons", dict(
+        alpha=alpha, separation=separation, runs=runs, epochs=epochs), job, polling)
+    if state == "pending":
+        if polling:
+            return dash.no_update, res, job, False
+        return blank_figure(f"{res}: a worker trains mixup and ERM", 420), res, job, False
+    if state == "error":
+        return blank_figure(f"Could not train: {res}", 420), res, None, True
     d_m, d_e = res["mixup"]["decision"], res["erm"]["decision"]
     status = (f"Training error: mixup {res['mixup']['train_error']:.3f}, ERM "
               f"{res['erm']['train_error']:.3f}. A linear agreement of 1 means a straight "
               f"boundary. Mixup agrees with h_ε on {d_m['optimal_agreement']:.0%} of the "
               f"cells where h_ε is defined (ERM: {d_e['optimal_agreement']:.0%}).")
-    return moons_figure(res), status
+    return moons_figure(res), status, None, True
 
 
 # --------------------------------------------------------------------------- Assumption 2.9
-@callback(Output("lab-assume-result", "children"), Input("lab-assume-run", "n_clicks"),
+@callback(Output("lab-assume-result", "children"), Output("lab-assume-status", "children"),
+          Output("lab-assume-job", "data"), Output("lab-assume-poll", "disabled"),
+          Input("lab-assume-run", "n_clicks"), Input("lab-assume-poll", "n_intervals"),
           State("lab-assume-dataset", "value"), State("lab-assume-alpha", "value"),
-          State("lab-assume-subsample", "value"), prevent_initial_call=True)
-def run_assumption(_n, dataset, alpha, subsample):
-    try:
-        res = lab_api().get("/lab/assumption-check", dataset=dataset, alpha=alpha,
-                            subsample=subsample)
-    except ApiError as exc:
-        return html.P(format_detail(exc.detail), className="field-error")
+          State("lab-assume-subsample", "value"), State("lab-assume-job", "data"),
+          prevent_initial_call=True)
+def run_assumption(_n, _tick, dataset, alpha, subsample, job):
+    polling = dash.ctx.triggered_id == "lab-assume-poll"
+    state, res, job = fetch_lab("/lab/assumption-check", dict(
+        dataset=dataset, alpha=alpha, subsample=subsample), job, polling)
+    if state == "pending":
+        if polling:
+            return dash.no_update, res, job, False
+        return html.P(res, className="field-help"), res, job, False
+    if state == "error":
+        return html.P(res, className="field-error"), "", None, True
     fmt = lambda v: "–" if v is None else f"{v:.4g}"
     rows = [html.Tr([html.Td(split), html.Td(fmt(res[split]["min"])),
                      html.Td(fmt(res[split]["mean"]))])
@@ -376,7 +423,7 @@ def run_assumption(_n, dataset, alpha, subsample):
         html.Table([html.Thead(html.Tr([html.Th("reference points"), html.Th("min distance (ε)"),
                                         html.Th("mean distance")])), html.Tbody(rows)],
                    className="table", id="lab-assume-table"),
-    ])
+    ]), "", None, True
 
 
 # --------------------------------------------------------------------------- stored runs
