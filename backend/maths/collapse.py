@@ -88,8 +88,10 @@ def class_means(H: np.ndarray, labels: np.ndarray, num_classes: int | None = Non
     counts = np.bincount(labels, minlength=C).astype(np.float64)
     if np.any(counts == 0):
         raise ValueError("every class needs at least one feature row")
-    sums = np.zeros((C, H.shape[1]))
-    np.add.at(sums, labels, H)
+    # a one-hot matmul is ~20x faster than np.add.at and this runs every epoch
+    onehot = np.zeros((H.shape[0], C), dtype=np.float64)
+    onehot[np.arange(H.shape[0]), labels] = 1.0
+    sums = onehot.T @ H
     means = sums / counts[:, None]
     return means, means.mean(axis=0)
 
@@ -109,7 +111,10 @@ def nc1(H: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> fl
 def _etf_gram_distance(G: np.ndarray) -> float:
     C = G.shape[0]
     target = (np.eye(C) - np.ones((C, C)) / C) / np.sqrt(C - 1)
-    return float(np.linalg.norm(G / np.linalg.norm(G) - target))
+    scale = np.linalg.norm(G)
+    if not np.isfinite(scale) or scale == 0:  # collapsed to a point: no direction to compare
+        return float("nan")
+    return float(np.linalg.norm(G / scale - target))
 
 
 def nc2(H: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> float:
