@@ -124,7 +124,8 @@ def test_lab_page_renders_every_plot_with_data(stack, driver):
 
 
 def test_lab_page_without_stored_runs_says_what_to_do(tmp_path):
-    """A fresh store: the stored-run plots explain how to get data."""
+    """A fresh store: the stored-run plots explain how to get data; with no worker the lab
+    experiment shows its pending job."""
     reason = browser_available()
     if reason:
         pytest.skip(reason)
@@ -136,6 +137,12 @@ def test_lab_page_without_stored_runs_says_what_to_do(tmp_path):
                  .lower(), what="the spectra hint")
         body = d.find_element("tag name", "body").text
         assert "manifold-mixup" in body and "mlp-bottleneck" in body
+        # no worker: the experiment stays a pending job, and the page says so while it polls
+        wait_for(d, lambda dr: "computing… (job " in (_text(dr, "lab-line-status") or ""),
+                 what="the pending lab job")
+        job_id = _text(d, "lab-line-status").split("(job ")[1].rstrip(")")
+        job = requests.get(f"{s.api_url}/api/jobs/{job_id}", timeout=30).json()
+        assert job["status"] == "pending" and job["kind"] == "lab"
     finally:
         stop_chrome(d)
         s.stop()
