@@ -51,7 +51,7 @@ class ProbeArgs(_Strict):
     """The fixed probe set, drawn once when the run is created."""
 
     clean_per_class: int = Field(50, ge=1, le=5000)
-    pairs_per_class_pair: int = Field(50, ge=1, le=5000,
+    pairs_per_class_pair: int = Field(100, ge=1, le=5000,
                                       description="mixed pairs for every class pair")
     lambda_distribution: Literal["uniform", "beta"] = "uniform"
     lambda_alpha: float = Field(1.0, gt=0, le=1e4)

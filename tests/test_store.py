@@ -274,3 +274,15 @@ def test_in_memory_sqlite_is_one_database_for_all_threads(tmp_path):
     t.join()
     assert seen[0] is not None and seen[0].id == run.id
     s.close()
+
+
+def test_succeeded_run_reports_its_last_epoch(store):
+    """The heartbeat lags the loop; a finished run still reads as complete."""
+    from backend.runconfig import RunConfig as _RunConfig
+
+    run = store.create_run(_RunConfig(epochs=7))
+    assert store.claim_run(run.id, "w")
+    store.heartbeat(run.id, epoch=5, progress=5 / 7, eta_s=1.0)
+    store.finish_run(run.id, "succeeded")
+    done = store.get_run(run.id)
+    assert (done.current_epoch, done.progress, done.total_epochs) == (7, 1.0, 7)

@@ -281,8 +281,9 @@ class Store:
             raise ValueError(f"status: {status!r} is not one of {', '.join(TERMINAL_STATUSES)}")
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error,
                                   "eta_s": None}
-        if status == "succeeded":
+        if status == "succeeded":  # the last heartbeat may lag the last epoch by seconds
             values["progress"] = 1.0
+            values["current_epoch"] = Run.total_epochs
         with self._core_tx() as s:
             res = s.execute(sa.update(Run).where(Run.id == run_id).values(**values)
                             .execution_options(synchronize_session=False))
