@@ -119,7 +119,7 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     equal those of a run never interrupted."""
     # Long enough that the kill lands mid-training even on a fast machine: the heartbeat
     # (which carries current_epoch) is written every couple of seconds.
-    epochs = 120
+    epochs = 400
     args = [*TINY, "--epochs", str(epochs), "--seed", "9", "--record-epochs", str(epochs)]
     env = {**os.environ, "MIXSCOPE_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "mixscope.cli", "train", *args]
@@ -141,8 +141,8 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
         if (killed_store / "mixscope.db").exists():
             store = store or _store(killed_store)
             runs = store.list_runs()
-            if runs and store.has_arrays(runs[0].id, "checkpoint") and \
-                    runs[0].current_epoch >= 12:
+            if runs and runs[0].status == "running" and runs[0].current_epoch >= 12 and \
+                    store.has_arrays(runs[0].id, "checkpoint"):
                 break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
