@@ -438,3 +438,23 @@ def test_a_diverging_run_still_finishes_with_its_metrics(store):
     last = ms[-1]
     assert last["train_loss"] is None or last["train_loss"] > 1e6   # it did diverge
     assert last["test_accuracy"] is not None
+
+
+def test_recorded_epochs_lists_only_epochs_already_written(store):
+    """While a run trains, ``recorded_epochs`` is what the API validates projection epochs
+    against (and its default epoch is the last one): an epoch listed before its activations
+    exist made the projection and frames of a running run answer 404."""
+    cfg = tiny(epochs=4, record={"epochs": [2]})
+    run_id = start(store, cfg)
+    seen = {}
+
+    def look(report):
+        info = store.get_run(run_id)
+        seen[report.epoch] = list(info.recorded_epochs)
+        for e in info.recorded_epochs:
+            assert store.has_arrays(run_id, "activations", epoch=e, layer="penultimate"), e
+            assert store.has_arrays(run_id, "classifier", epoch=e), e
+
+    assert execute_run(store, run_id, progress=look) == "succeeded"
+    assert seen == {0: [0], 1: [0], 2: [0, 2], 3: [0, 2], 4: [0, 2, 4]}
+    assert store.get_run(run_id).recorded_epochs == recorded_epochs(cfg) == [0, 2, 4]

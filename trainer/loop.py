@@ -262,9 +262,6 @@ class _Session:
     def run(self) -> str:
         cfg = self.config
         self._setup()
-        self.store.update_run_info(self.run_id, class_names=list(self.bundle.class_names),
-                                   layers=self.layers, recorded_epochs=self.recorded,
-                                   num_probe=self.n_clean + len(self.probe["pair_a"]))
         start = 0
         resumed_from = None
         latest = checkpoint.load_latest(self.store, self.run_id)
@@ -273,6 +270,12 @@ class _Session:
             start = int(meta["epoch"]) + 1
             resumed_from = int(meta["epoch"])
             log.info("run %s resumes after epoch %d", self.run_id, resumed_from)
+        # recorded_epochs lists only epochs whose artifacts exist (the API validates and
+        # defaults projection epochs with it), so it grows as the run records them
+        self.store.update_run_info(self.run_id, class_names=list(self.bundle.class_names),
+                                   layers=self.layers,
+                                   recorded_epochs=[e for e in self.recorded if e < start],
+                                   num_probe=self.n_clean + len(self.probe["pair_a"]))
         t_run = time.monotonic()
         self._beat(max(start - 1, 0), force=True)
         for epoch in range(start, cfg.epochs + 1):
@@ -287,6 +290,9 @@ class _Session:
             metrics["samples_per_s"] = (self.n / train_time) if train_time > 0 else None
             metrics["epoch_time_s"] = time.monotonic() - t0
             self.store.record_epoch(self.run_id, epoch, metrics)
+            if epoch in self.recorded:
+                self.store.update_run_info(
+                    self.run_id, recorded_epochs=[e for e in self.recorded if e <= epoch])
             if epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs:
                 self._save_latest(epoch)
             self._epoch_times.append(time.monotonic() - t0)
