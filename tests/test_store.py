@@ -286,3 +286,19 @@ def test_succeeded_run_reports_its_last_epoch(store):
     store.finish_run(run.id, "succeeded")
     done = store.get_run(run.id)
     assert (done.current_epoch, done.progress, done.total_epochs) == (7, 1.0, 7)
+
+
+def test_a_late_heartbeat_does_not_rewind_a_finished_run(any_store: Store):
+    """The worker's keep-alive thread reads the row, then re-sends its heartbeat; when the
+    trainer finishes the run in between, that late beat must not turn a succeeded run back
+    to an earlier epoch and progress."""
+    run = any_store.create_run(cfg(epochs=7))
+    assert any_store.claim_run(run.id, "w")
+    any_store.heartbeat(run.id, 5, 5 / 7, 1.0)
+    any_store.finish_run(run.id, "succeeded")
+    any_store.heartbeat(run.id, 5, 5 / 7, 1.0)  # the late beat: no error, no effect
+    done = any_store.get_run(run.id)
+    assert (done.status, done.current_epoch, done.progress, done.eta_s) == \
+        ("succeeded", 7, 1.0, None)
+    with pytest.raises(RunNotFound):
+        any_store.heartbeat("missing", 1, 0.1, None)

@@ -238,10 +238,14 @@ class Store:
         p = 0.0 if not math.isfinite(p) else min(max(p, 0.0), 1.0)
         eta = None if eta_s is None or not math.isfinite(float(eta_s)) else float(eta_s)
         with self._core_tx() as s:
-            res = s.execute(sa.update(Run).where(Run.id == run_id).values(
+            # a beat arriving after the run finished (the worker's keep-alive thread read the
+            # row just before) must not rewind its final epoch and progress
+            res = s.execute(sa.update(Run).where(
+                Run.id == run_id, Run.status.not_in(TERMINAL_STATUSES)).values(
                 heartbeat_at=utcnow(), current_epoch=int(epoch), progress=p, eta_s=eta)
                 .execution_options(synchronize_session=False))
-            if res.rowcount != 1:
+            if res.rowcount != 1 and s.execute(
+                    sa.select(Run.id).where(Run.id == run_id)).first() is None:
                 raise RunNotFound(run_id)
 
     def request_cancel(self, run_id: str) -> RunInfo:
