@@ -458,3 +458,20 @@ def test_recorded_epochs_lists_only_epochs_already_written(store):
     assert execute_run(store, run_id, progress=look) == "succeeded"
     assert seen == {0: [0], 1: [0], 2: [0, 2], 3: [0, 2], 4: [0, 2, 4]}
     assert store.get_run(run_id).recorded_epochs == recorded_epochs(cfg) == [0, 2, 4]
+
+
+def test_deleting_a_run_while_it_trains_stops_it_quietly(store):
+    """``DELETE /api/runs/{id}`` during training: the loop sees the row gone at its next
+    cancel poll and stops; finishing a row that no longer exists must not raise out of
+    ``execute_run`` (``mixscope train`` would die with a traceback), nor leave files."""
+    cfg = tiny(epochs=6)
+    run_id = start(store, cfg)
+
+    def delete_at_1(report):
+        if report.epoch == 1:
+            store.request_cancel(run_id)
+            store.delete_run(run_id)
+
+    assert execute_run(store, run_id, progress=delete_at_1) == "cancelled"
+    assert store.get_run(run_id) is None and store.list_artifacts(run_id) == []
+    assert not os.path.exists(store.files.full(f"runs/{run_id}"))

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
 from backend.runconfig import RunConfig
+from backend.store.errors import RunNotFound
 from trainer import checkpoint
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, triple_rows
 from trainer.metrics import classifier_metrics, grad_split_metrics, test_metrics, triple_metrics
@@ -165,8 +166,12 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
             status = _Session(store, run_id, config, worker, progress).run()
     except Cancelled:
         status = "cancelled"
-        store.finish_run(run_id, status)
+        with contextlib.suppress(RunNotFound):  # deleted while training: no row to finish
+            store.finish_run(run_id, status)
     except Exception as exc:  # any failure must end in a 'failed' row
+        if isinstance(exc, RunNotFound) and store.get_run(run_id) is None:
+            log.info("run %s was deleted while training", run_id)
+            return "cancelled"
         log.exception("run %s failed", run_id)
         msg = f"{exc}" if isinstance(exc, ConfigError) else \
             f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
