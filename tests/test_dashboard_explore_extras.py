@@ -181,11 +181,14 @@ def test_second_run_side_by_side_follows_the_slider(stack, driver):
              what="the second plot at epoch 20")
     title = driver.execute_script(
         "return document.querySelector('#simplex-b .js-plotly-plot').layout.title.text")
-    assert title == "run B"
+    assert title == "run B · epoch 20"  # the compared run says which of its epochs it shows
     # A at epoch 5: B has no epoch 5 and shows its last one before, epoch 2
     _go_to_epoch(driver, 5)
     wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_2, timeout=10,
              what="the second plot to follow to B's epoch 2")
+    assert driver.execute_script(
+        "return document.querySelector('#simplex-b .js-plotly-plot').layout.title.text"
+    ) == "run B · epoch 2"
     assert plot_data_signature(driver, "simplex") not in (a_at_2, a_at_20)
     _go_to_epoch(driver, 20)
     wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_20, timeout=10,

@@ -200,7 +200,7 @@
                  textfont: {size: 14, color: INK, family: FONT}});
     }
     return {data, layout: {
-      title: {text: opts.title || "", font: {size: 13, family: FONT, color: "#6b7785"},
+      title: {text: opts.showEpoch ? `${opts.title} · epoch ${fr.epoch}` : (opts.title || ""), font: {size: 13, family: FONT, color: "#6b7785"},
               x: 0.02, y: 0.98, yanchor: "top"},
       height: 520, margin: {l: 10, r: 10, t: 30, b: 10},
       xaxis: {range: [-1, 1], visible: false},
@@ -234,7 +234,7 @@
           return emptyFigure(store && store.message ? store.message : "");
         }
         const e = mainStore && mainStore.epochs ? epochAt(mainStore, index) : 1e9;
-        return simplexFigure(store, e, kinds, lamRange, ufm, {title: store.title || ""});
+        return simplexFigure(store, e, kinds, lamRange, ufm, {title: store.title || "", showEpoch: true});
       },
       togglePlay: function (n, disabled) {
         const playing = !!n && disabled;  // disabled -> start playing
