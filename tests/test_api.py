@@ -497,3 +497,15 @@ def test_routes_on_a_really_trained_run(client, store):
     assert decode(traj["points"]).shape[0] == 2
     recs = client.get(f"/api/runs/{rid}/metrics").json()["epochs"]
     assert [r["epoch"] for r in recs] == [0, 1, 2, 3]
+
+
+def test_frames_answers_202_when_the_cache_changes_under_it(client, store, monkeypatch):
+    """Another triple's extraction can replace the cache between the coverage check and the
+    reads; the route must queue a job (202), not fail with a server error."""
+    from backend.api.projection import ProjectionService
+
+    rid = synthetic_run(store, class_pairs=[(i, j) for i in range(3) for j in range(i, 3)])
+    monkeypatch.setattr(ProjectionService, "missing_epochs", lambda self, *a, **k: [])
+    r = client.get(f"/api/runs/{rid}/frames?classes=3,4,5")
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "pending"

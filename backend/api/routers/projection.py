@@ -102,6 +102,9 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Req
     missing = svc.missing_epochs(run, epochs, layer, triple)
     if missing:
         return queue_extraction(store, dispatcher, run.id, missing, layer, triple)
-    out = [svc.frame(run, e, layer, triple, f) for e in epochs]
+    try:
+        out = [svc.frame(run, e, layer, triple, f) for e in epochs]
+    except NotCovered:  # another triple's extraction replaced the cache since the check
+        return queue_extraction(store, dispatcher, run.id, epochs, layer, triple)
     return JSONResponse({"run_id": run.id, "layer": layer, "classes": list(triple),
                          "epochs": epochs, "frames": out})
