@@ -185,3 +185,27 @@ def test_killed_worker_run_is_requeued_and_resumes_from_checkpoint(tmp_path):
         assert kept and kept == list(range(len(kept))), (kept, redone)
         assert len(redone) <= every, redone
         assert max(kept) % every == 0 or max(kept) == max(before)
+
+
+def test_a_pending_job_whose_message_was_lost_is_done_by_the_next_worker(tmp_path):
+    """The API answers 202 while a job is pending; if its broker message is lost (a wiped
+    broker, a worker that died mid-job) a starting worker re-sends it, so 202 is not forever."""
+    settings = Settings(store=tmp_path / "store", database_url=None, artifact_url=None,
+                        broker_url=None, _env_file=None, heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S)
+    app = create_app(settings)
+    store = app.state.store
+    with TestClient(app) as client:
+        q = "/api/lab/alternating-line?alpha=32&runs=2&epochs=50&hidden=16"
+        r = client.get(q)
+        assert r.status_code == 202
+        job_id = r.json()["job_id"]
+        (settings.store / "broker.db").unlink()            # the message is gone
+        worker = Worker(settings, tmp_path / "w.log")
+        try:
+            wait_for(lambda: store.get_job(job_id).status == "done", 120, "the lab job",
+                     worker)
+        finally:
+            worker.stop()
+        done = client.get(q)
+        assert done.status_code == 200, done.text
+        assert done.json()["labels"] == [1, 2, 1]

@@ -211,6 +211,21 @@ def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False) -
     return ids
 
 
+def resend_pending_jobs(store, app) -> list[str]:
+    """Re-send every pending extraction and lab job: a worker that died mid-job, or a lost
+    broker message, would otherwise leave the API answering 202 for it forever. Duplicates
+    are harmless, since both tasks return at once for a job that is already done."""
+    tasks = {"extract_triple": EXTRACT_TRIPLE, "lab": LAB_JOB}
+    sent = []
+    for job in store.list_jobs(status="pending"):
+        if job.kind in tasks:
+            app.send_task(tasks[job.kind], [job.id])
+            sent.append(job.id)
+    if sent:
+        log.warning("re-sent pending jobs %s", ", ".join(sent))
+    return sent
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -260,6 +275,8 @@ class _Sweeper(threading.Thread):
                     for rid in requeue_dead_local(worker_store(), min(10.0, timeout)):
                         send(rid)
                 sweep_stale(worker_store(), send, timeout, resend_queued=first)
+                if first:
+                    resend_pending_jobs(worker_store(), self.app)
                 first = False
             except Exception:  # a locked database or a broker hiccup: try again later
                 log.exception("stale-run sweep failed")
