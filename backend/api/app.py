@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         yield
         dispatcher.close()
+        store.close()  # pooled connections back to the database (the engine stays usable)
 
     app = FastAPI(
         title="mixscope API",
