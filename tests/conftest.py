@@ -82,3 +82,31 @@ def pg_store(pg_settings):
 def any_store(request):
     """The same test on SQLite and on PostgreSQL (skipped without a server)."""
     return request.getfixturevalue("store" if request.param == "sqlite" else "pg_store")
+
+
+# --- shared by the API tests and the browser tests ---------------------------------------------
+
+@pytest.fixture
+def app(settings):
+    """The FastAPI app on the test's store (imported lazily: store-only tests stay light)."""
+    from backend.api.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def driver(stack):
+    """One headless Chromium per module, on top of that module's ``stack`` fixture."""
+    from browser import start_chrome, stop_chrome
+
+    d = start_chrome()
+    yield d
+    stop_chrome(d)

@@ -16,17 +16,6 @@ from backend.settings import Settings
 
 
 @pytest.fixture
-def app(settings):
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
 def store(app):  # the app's own store (overrides conftest's: same folder, one engine)
     return app.state.store
 

@@ -18,8 +18,6 @@ from browser import (
     browser_available,
     plot_data_signature,
     screenshot,
-    start_chrome,
-    stop_chrome,
     wait_for,
 )
 
@@ -36,13 +34,6 @@ def stack(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("dash-store") / "store").start()
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def driver(stack):
-    d = start_chrome()
-    yield d
-    stop_chrome(d)
 
 
 @pytest.fixture(scope="module")

@@ -64,13 +64,6 @@ def stack(tmp_path_factory):
         s.stop()
 
 
-@pytest.fixture(scope="module")
-def driver(stack):
-    d = start_chrome()
-    yield d
-    stop_chrome(d)
-
-
 def _has_data(driver, graph_id, min_traces=1):
     sig = plot_data_signature(driver, graph_id)
     return sig is not None and len(json.loads(sig)) >= min_traces and sig

@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fastapi.testclient import TestClient
 
-from backend.api.app import create_app
 from backend.api.encoding import decode_array
 from backend.runconfig import RunConfig
 from trainer.loop import execute_run
@@ -29,17 +27,6 @@ def tiny(**over) -> RunConfig:
         base[k] = {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) \
             else v
     return RunConfig.model_validate(base)
-
-
-@pytest.fixture
-def app(settings):
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
 
 
 def train(store, config: RunConfig) -> str:
