@@ -38,11 +38,23 @@ class Settings(BaseSettings):
     allow_download: bool = Field(False, description="Let torchvision download missing datasets.")
     api_url: str = Field("http://127.0.0.1:8000", description="Where the dashboard finds the API.")
     api_token: str | None = Field(
-        None, description="Token required by mutating routes when the API listens beyond loopback.")
-    api_host: str = "127.0.0.1"
+        None, repr=False, description="Token required by every mutating route when set; without one only "
+                          "loopback clients may mutate.")
+    read_token: str | None = Field(
+        None, repr=False, description="When set, reading the API (and the dashboard) needs this token or "
+                          "the API token too.")
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed to call the API from a browser "
+                        "(CORS and cross-origin writes); empty: none.")
+    api_host: str = Field("127.0.0.1", description="Informational: where `mixscope api` "
+                          "listens. Access decisions use the request's peer, never this.")
     heartbeat_timeout_s: float = Field(
         120.0, description="A running run whose heartbeat is older than this is requeued.")
     torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def resolved_database_url(self) -> str:

@@ -94,11 +94,18 @@ def app(settings):
     return create_app(settings)
 
 
-@pytest.fixture
-def client(app):
+def local_client(app, **kw):
+    """A TestClient that connects like a process of this machine: loopback peer and host
+    (the API lets only those write without a token; TestClient's default peer is
+    "testclient")."""
     from fastapi.testclient import TestClient
 
-    with TestClient(app) as c:
+    return TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 50000), **kw)
+
+
+@pytest.fixture
+def client(app):
+    with local_client(app) as c:
         yield c
 
 

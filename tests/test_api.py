@@ -128,14 +128,18 @@ def test_delete_removes_rows_and_files(client, store, run_id):
 
 # --- the token -----------------------------------------------------------------------------
 
-def _client_for(tmp_path, **kw):
+def _client_for(tmp_path, *, peer="127.0.0.1", host="127.0.0.1:8000", **kw):
+    """A client of an API on a fresh store whose requests come from ``peer`` to ``host``."""
     s = Settings(store=tmp_path / "s", database_url=None, artifact_url=None, broker_url=None,
                  _env_file=None, **kw)
-    return TestClient(create_app(s))
+    return TestClient(create_app(s), base_url=f"http://{host}", client=(peer, 50000))
 
 
-def test_token_required_beyond_loopback(tmp_path):
-    c = _client_for(tmp_path, api_host="0.0.0.0", api_token="s3cret")
+@pytest.mark.parametrize("peer", ["127.0.0.1", "10.1.2.3"])
+@pytest.mark.parametrize("api_host", ["127.0.0.1", "0.0.0.0"])
+def test_a_configured_token_is_always_required(tmp_path, peer, api_host):
+    """Whatever the configured host (uvicorn --factory never sets it) and whoever connects."""
+    c = _client_for(tmp_path, peer=peer, api_host=api_host, api_token="s3cret")
     assert c.post("/api/runs", json={"epochs": 2}).status_code == 401
     bad = {"Authorization": "Bearer nope"}
     assert c.post("/api/runs", json={"epochs": 2}, headers=bad).status_code == 401
@@ -149,17 +153,91 @@ def test_token_required_beyond_loopback(tmp_path):
     assert c.post(f"/api/runs/{rid}/cancel", headers=ok).status_code == 200
     assert c.delete(f"/api/runs/{rid}", headers=ok).status_code == 204
     assert c.post("/api/sweeps", json={"field": "lr", "values": [0.1]}).status_code == 401
+    # lab requests that would queue a worker job are writes too; nothing was queued
+    assert c.get("/api/lab/alternating-line?runs=1&epochs=5").status_code == 401
+    assert c.app.state.store.find_job(None, "lab", {"experiment": "alternating-line"}) is None
+    assert c.get("/api/lab/alternating-line?runs=1&epochs=5", headers=ok).status_code == 202
 
 
-def test_no_token_needed_on_loopback(tmp_path):
-    c = _client_for(tmp_path, api_host="127.0.0.1", api_token="s3cret")
-    assert c.post("/api/runs", json={"epochs": 2}).status_code == 201
-
-
-def test_beyond_loopback_without_token_refuses_mutations(tmp_path):
-    c = _client_for(tmp_path, api_host="0.0.0.0", api_token=None)
-    r = c.post("/api/runs", json={"epochs": 2})
+def test_without_a_token_only_loopback_peers_may_write(tmp_path):
+    local = _client_for(tmp_path / "a", api_host="0.0.0.0")
+    assert local.post("/api/runs", json={"epochs": 2}).status_code == 201
+    remote = _client_for(tmp_path / "b", peer="192.168.1.20", api_host="127.0.0.1")
+    r = remote.post("/api/runs", json={"epochs": 2})
     assert r.status_code == 401 and "MIXSCOPE_API_TOKEN" in r.json()["detail"]
+    assert remote.get("/api/lab/two-moons?runs=1&epochs=5").status_code == 401
+    assert remote.get("/api/runs").status_code == 200
+    # a DNS-rebinding page reaches loopback under its own host name: refused
+    rebound = _client_for(tmp_path / "c", host="evil.example:8000")
+    assert rebound.post("/api/runs", json={"epochs": 2}).status_code == 403
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://127.0.0.1:9999", "Sec-Fetch-Site": "same-site"},
+    {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+    {"Origin": "http://evil.example"},                      # a browser without Fetch metadata
+    {"Origin": "null"},
+])
+def test_cross_origin_writes_are_refused(tmp_path, headers):
+    c = _client_for(tmp_path, api_token="s3cret")
+    ok = {"Authorization": "Bearer s3cret"}
+    # text/plain needs no preflight: what a hostile page can send with mode "no-cors"
+    r = c.post("/api/runs", content='{"epochs": 2}', headers={**headers,
+                                                                "Content-Type": "text/plain"})
+    assert r.status_code == 403, r.text
+    assert c.post("/api/runs", json={"epochs": 2}, headers={**headers, **ok}).status_code == 403
+    assert c.get("/api/runs").json() == []
+    same = {"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-origin", **ok}
+    assert c.post("/api/runs", json={"epochs": 2}, headers=same).status_code == 201
+
+
+def test_no_cors_unless_origins_are_configured(tmp_path):
+    pre = {"Origin": "http://127.0.0.1:8050", "Access-Control-Request-Method": "DELETE"}
+    c = _client_for(tmp_path / "a")
+    r = c.options("/api/runs", headers=pre)
+    assert "access-control-allow-origin" not in r.headers
+    r = c.get("/api/runs", headers={"Origin": "http://127.0.0.1:8050"})
+    assert "access-control-allow-origin" not in r.headers
+    c = _client_for(tmp_path / "b", cors_origins="http://127.0.0.1:8050, https://lab.example")
+    r = c.options("/api/runs", headers=pre)
+    assert r.headers["access-control-allow-origin"] == "http://127.0.0.1:8050"
+    r = c.options("/api/runs", headers={**pre, "Origin": "http://evil.example"})
+    assert r.headers.get("access-control-allow-origin") != "http://evil.example"
+    # a configured origin may write cross-site (with the token when one is set)
+    r = c.post("/api/runs", json={"epochs": 2}, headers={
+        "Origin": "https://lab.example", "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 201
+
+
+def test_read_token_protects_reads(tmp_path):
+    c = _client_for(tmp_path, api_token="w-token", read_token="r-token")
+    assert c.get("/api/health").status_code == 200                 # liveness stays open
+    r = c.get("/api/runs")
+    assert r.status_code == 401 and "r-token" not in r.text
+    assert c.get("/api/runs", headers={"Authorization": "Bearer r-token"}).status_code == 200
+    assert c.get("/api/runs", headers={"Authorization": "Bearer w-token"}).status_code == 200
+    assert c.get("/api/lab/two-moons", headers={"Authorization": "Bearer nope"}).status_code \
+        == 401
+    # the read token does not write
+    r = c.post("/api/runs", json={"epochs": 2}, headers={"Authorization": "Bearer r-token"})
+    assert r.status_code == 401
+    assert c.get("/api/auth", headers={"Authorization": "Bearer r-token"}).json() == {
+        "token_configured": True, "read_token_configured": True, "read": True, "write": False}
+    assert c.get("/api/auth", headers={"Authorization": "Bearer w-token"}).json()["write"]
+    assert not c.get("/api/auth").json()["read"]
+
+
+def test_tokens_never_echoed(tmp_path):
+    secret = "tok-" + "x7" * 12
+    c = _client_for(tmp_path, peer="10.0.0.9", api_token=secret, read_token=secret + "r")
+    for r in (c.post("/api/runs", json={"epochs": 2}),
+              c.post("/api/runs", json={"epochs": "NaNx"},
+                     headers={"Authorization": f"Bearer {secret}"}),
+              c.get("/api/runs", headers={"Authorization": f"Bearer {secret}r"}),
+              c.get("/api/auth", headers={"Authorization": f"Bearer {secret}"}),
+              c.get("/api/openapi.json")):
+        assert secret not in r.text, r.text
+    assert secret not in repr(c.app.state.settings)
 
 
 # --- projection -----------------------------------------------------------------------------

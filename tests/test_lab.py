@@ -299,7 +299,7 @@ def client(settings):
     from backend.api.app import create_app
 
     app = create_app(settings)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as c:
         c.app_store = app.state.store
         c.settings = settings
         yield c
@@ -438,7 +438,7 @@ from backend.settings import Settings
 d = Path(tempfile.mkdtemp())
 app = create_app(Settings(store=d / "s", database_url=None, artifact_url=None,
                           broker_url=None, _env_file=None))
-with TestClient(app) as c:
+with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 1)) as c:
     for q in ("alternating-line", "two-moons", "assumption-check?dataset=digits"):
         assert c.get("/api/lab/" + q).status_code == 202
 bad = [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "trainer"))]

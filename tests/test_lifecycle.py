@@ -92,7 +92,7 @@ def stack(request, tmp_path_factory):
                         heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S)
     app = create_app(settings)
     worker = Worker(settings, tmp / "worker.log")
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
         yield client, app.state.store, worker
     worker.stop()
 
@@ -158,7 +158,7 @@ def test_killed_worker_run_is_requeued_and_resumes_from_checkpoint(tmp_path):
     app = create_app(settings)
     store = app.state.store
     epochs, every = 40, 5
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
         rid = client.post("/api/runs", json=tiny(epochs)).json()["id"]
         first = Worker(settings, tmp_path / "w1.log")
         try:
@@ -194,7 +194,7 @@ def test_a_pending_job_whose_message_was_lost_is_done_by_the_next_worker(tmp_pat
                         broker_url=None, _env_file=None, heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S)
     app = create_app(settings)
     store = app.state.store
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
         q = "/api/lab/alternating-line?alpha=32&runs=2&epochs=50&hidden=16"
         r = client.get(q)
         assert r.status_code == 202

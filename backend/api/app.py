@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from backend.api.projection import ProjectionService, QueryError
+from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
 from backend.settings import Settings, get_settings
 from mixscope import __version__
@@ -58,8 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Runs, metrics and simplex projections of mixup-trained networks.",
         description="Arrays travel as b64 arrays: `{dtype, shape, data}` with `data` the "
                     "base64 of the little-endian bytes. Mutating routes (launch, cancel, "
-                    "delete) need `Authorization: Bearer <token>` when the API listens "
-                    "beyond loopback.",
+                    "delete, sweeps, lab jobs) need `Authorization: Bearer <token>` when "
+                    "MIXSCOPE_API_TOKEN is set (else they are open to loopback clients "
+                    "only); cross-site browser writes are refused.",
         openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
         lifespan=lifespan,
     )
@@ -68,9 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dispatcher = dispatcher
     app.state.projections = ProjectionService(store)
 
-    # The dashboard may be served from another origin (its own port); reads only need GET.
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"],
-                       allow_headers=["*"])
+    # No CORS unless origins are configured: the dashboard calls the API from its server,
+    # never from the browser. Cross-site writes and token-less reads (when MIXSCOPE_READ_TOKEN
+    # is set) are refused before any route runs (backend/api/security.py).
+    app.add_middleware(AccessMiddleware, settings=settings)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
                    theory, sweeps, jobs, lab):
         app.include_router(module.router, prefix="/api")

@@ -3,13 +3,12 @@ and the token check of mutating routes."""
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from backend.api.security import is_loopback, write_refusal  # noqa: F401 (re-exported)
 from backend.dispatch.client import Dispatcher
 from backend.settings import Settings
 
@@ -45,41 +44,24 @@ def get_run(run_id: RunId, store: StoreDep):
 RunDep = Annotated[Any, Depends(get_run)]  # a backend.store RunInfo
 
 
-def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1 (what only this machine can reach)."""
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-_bearer = HTTPBearer(auto_error=False, description="Needed by launch, cancel and delete when "
-                     "the API listens beyond loopback and MIXSCOPE_API_TOKEN is set.")
+_bearer = HTTPBearer(auto_error=False, description="Needed by every mutating route (launch, "
+                     "cancel, delete, sweeps, lab jobs) when MIXSCOPE_API_TOKEN is set.")
 
 
 def require_token(
-    settings: SettingsDep,
+    request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """401 unless the request carries ``Authorization: Bearer <settings.api_token>``.
+    """401/403 unless this request may write (``backend.api.security.write_refusal``).
 
-    Checked only when the API listens beyond loopback (``settings.api_host``). Such an API
-    without a configured token refuses every mutation: listening on the network must not
-    leave launching open (``mixscope api/up`` generate a token in that case)."""
-    if is_loopback(settings.api_host):
-        return
-    token = settings.api_token
-    if not token:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "this API listens beyond loopback and has no token configured; "
-                            "set MIXSCOPE_API_TOKEN", headers={"WWW-Authenticate": "Bearer"})
-    given = creds.credentials if creds is not None else ""
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "missing or wrong token: send 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
+    With a token configured it is always required, whatever address the server listens on;
+    without one only loopback peers (naming a loopback host) may write. Cross-site browser
+    requests are refused either way. (``creds`` documents the scheme in the OpenAPI schema.)"""
+    refusal = write_refusal(request)
+    if refusal is not None:
+        code, detail = refusal
+        raise HTTPException(code, detail, headers={"WWW-Authenticate": "Bearer"}
+                            if code == status.HTTP_401_UNAUTHORIZED else None)
 
 
 TokenDep = Depends(require_token)

@@ -1,10 +1,12 @@
-"""``GET /api/health``: liveness, version and whether the database answers."""
+"""``GET /api/health``: liveness, version and whether the database answers; ``GET /api/auth``:
+what the presented token allows (the dashboard's login form checks a token with it)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from backend.api.deps import StoreDep
+from backend.api.deps import SettingsDep, StoreDep
+from backend.api.security import bearer, may_read, write_refusal
 from backend.api.schemas import Health
 from mixscope import __version__
 
@@ -16,3 +18,15 @@ def health(store: StoreDep) -> Health:
     ok = store.ping()
     return Health(status="ok" if ok else "degraded", version=__version__,
                   database="ok" if ok else "unreachable")
+
+
+@router.get("/auth", summary="What the presented token allows")
+def auth(request: Request, settings: SettingsDep) -> dict[str, bool]:
+    """``{"token_configured", "read_token_configured", "read", "write"}`` for this request's
+    ``Authorization: Bearer`` token: ``write`` when it may launch, cancel and delete. The
+    token itself is never echoed."""
+    return {"token_configured": bool(settings.api_token),
+            "read_token_configured": bool(settings.read_token),
+            "read": may_read(settings, request.headers),
+            "write": bool(settings.api_token) and bearer(request.headers) is not None
+            and write_refusal(request) is None}

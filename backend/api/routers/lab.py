@@ -31,7 +31,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, RunDep, StoreDep
+from backend.api.deps import DispatcherDep, RunDep, StoreDep, require_token
 from backend.api.encoding import encode_array
 from backend.api.projection import QueryError
 from backend.api.schemas import JobAccepted
@@ -75,16 +75,20 @@ def check_budget(experiment: str, *, runs: int, epochs: int, hidden: int, points
                              f" is over the API's budget of {GRID_BUDGET:.3g}{hint}")
 
 
-def answer(store, dispatcher, params: dict[str, Any]) -> JSONResponse:
+def answer(request: Request, store, dispatcher, params: dict[str, Any]) -> JSONResponse:
     """The stored result of the lab job with ``params`` (200), or a job to compute it (202).
 
     A failed job is tried again by a new job; a done job whose result is missing (a message
-    lost before the result was written) is sent again."""
+    lost before the result was written) is sent again. Reading a stored result is a read;
+    queueing work for a worker is a write and needs the token like launching a run."""
     job = store.find_job(None, LAB_JOB, params)
     if job is not None and job.status == "done":
         result = store.job_result(job.id)
         if result is not None:
             return JSONResponse(result)
+    if job is None or job.status in ("done", "failed"):
+        require_token(request, None)  # 401/403 before anything is queued
+    if job is not None and job.status == "done":
         store.finish_job(job.id, "pending")
         dispatcher.send_lab(job.id)
     elif job is None or job.status == "failed":
@@ -108,7 +112,7 @@ Eps = Annotated[float, Query(gt=0, le=10, description="Lemma 2.3 ball radius ε"
 @router.get("/alternating-line", summary="Mixup vs ERM on the alternating line X_m^k",
             responses=_202)
 def alternating_line(
-        store: StoreDep, dispatcher: DispatcherDep,
+        request: Request, store: StoreDep, dispatcher: DispatcherDep,
         points: Annotated[int, Query(ge=2, le=50, description="m points 0..m-1")] = 3,
         classes: Annotated[int, Query(ge=2, le=10, description="k classes")] = 2,
         alpha: Alpha = 32.0, runs: Runs = 10,
@@ -123,7 +127,7 @@ def alternating_line(
     if classes > points:
         raise _unprocessable("classes", f"must be at most points ({points}), got {classes}")
     check_budget("alternating-line", runs=runs, epochs=epochs, hidden=hidden, points=points)
-    return answer(store, dispatcher, {
+    return answer(request, store, dispatcher, {
         "experiment": "alternating-line", "points": points, "classes": classes,
         "alpha": alpha, "runs": runs, "epochs": epochs, "seed": seed, "hidden": hidden,
         "lr": lr, "eps": eps})
@@ -132,7 +136,7 @@ def alternating_line(
 @router.get("/two-moons", summary="Mixup vs ERM on two moons: decision regions",
             responses=_202)
 def two_moons(
-        store: StoreDep, dispatcher: DispatcherDep,
+        request: Request, store: StoreDep, dispatcher: DispatcherDep,
         samples: Annotated[int, Query(ge=10, le=1000)] = 300,
         noise: Annotated[float, Query(ge=0, le=2)] = 0.1,
         separation: Annotated[float, Query(ge=-5, le=5, description="class separation δ")] = 0.5,
@@ -148,7 +152,7 @@ def two_moons(
     X_mix}``. 202 with a job id while a worker computes it."""
     check_budget("two-moons", runs=runs, epochs=epochs, hidden=hidden, points=samples,
                  grid=grid)
-    return answer(store, dispatcher, {
+    return answer(request, store, dispatcher, {
         "experiment": "two-moons", "samples": samples, "noise": noise,
         "separation": separation, "alpha": alpha, "runs": runs, "epochs": epochs,
         "seed": seed, "hidden": hidden, "lr": lr, "grid": grid, "eps": eps})
@@ -157,7 +161,7 @@ def two_moons(
 @router.get("/assumption-check", summary="Assumption 2.9 check (Table 2) for a dataset",
             responses={**_202, 422: {"description": "unknown dataset, or a bad parameter"}})
 def assumption_check(
-        store: StoreDep, dispatcher: DispatcherDep,
+        request: Request, store: StoreDep, dispatcher: DispatcherDep,
         dataset: Annotated[str, Query(description=f"one of {', '.join(DATASETS)}")],
         alpha: Annotated[float, Query(gt=0, le=1e5)] = 1024.0,
         subsample: Annotated[float, Query(gt=0, le=1)] = 0.2,
@@ -175,7 +179,7 @@ def assumption_check(
                              f"{', '.join(DATASETS)}")
     args = {k: v for k, v in (("points", points), ("classes", classes), ("samples", samples))
             if v is not None}
-    return answer(store, dispatcher, {
+    return answer(request, store, dispatcher, {
         "experiment": "assumption-check", "dataset": dataset, "alpha": alpha,
         "subsample": subsample, "seed": seed, "dataset_args": args})
 
