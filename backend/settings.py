@@ -38,11 +38,11 @@ class Settings(BaseSettings):
     allow_download: bool = Field(False, description="Let torchvision download missing datasets.")
     api_url: str = Field("http://127.0.0.1:8000", description="Where the dashboard finds the API.")
     api_token: str | None = Field(
-        None, repr=False, description="Token required by every mutating route when set; without one only "
-                          "loopback clients may mutate.")
+        None, repr=False, description="Token required by every mutating route when set; "
+                                      "without one only loopback clients may mutate.")
     read_token: str | None = Field(
-        None, repr=False, description="When set, reading the API (and the dashboard) needs this token or "
-                          "the API token too.")
+        None, repr=False, description="When set, reading the API (and the dashboard) needs "
+                                      "this token or the API token too.")
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API from a browser "
                         "(CORS and cross-origin writes); empty: none.")

@@ -9,6 +9,7 @@ through this client, so it can run on another machine than the API. Arrays trave
 from __future__ import annotations
 
 import base64
+import copy
 import os
 import re
 from typing import Any
@@ -90,17 +91,37 @@ class ApiClient:
     routes need when the API listens beyond loopback.
     """
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0):
+    #: Sent by a read-only view: the API then refuses it every write (even a lab request that
+    #: would queue a job), also where the API trusts the dashboard's loopback address.
+    ANONYMOUS_HEADER = "X-Mixscope-Anonymous"
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0,
+                 read_only: str | None = None):
         self.base_url = base_url.rstrip("/").removesuffix("/api")
         self.token = token if token is not None else os.environ.get("MIXSCOPE_API_TOKEN")
         self.timeout = timeout
+        self.read_only = read_only  # why writes are refused (None: they are not)
         self._session = requests.Session()
+
+    def __repr__(self) -> str:  # never the token
+        return f"ApiClient({self.base_url!r}, token={'set' if self.token else None})"
+
+    def view(self, *, token: str | None, read_only: str | None) -> ApiClient:
+        """The same connection pool with another token; ``read_only`` (a reason) refuses
+        every non-GET request before it is sent (the dashboard's anonymous users)."""
+        other = copy.copy(self)
+        other.token, other.read_only = token, read_only
+        return other
 
     # -- plumbing -----------------------------------------------------------------------
     def _request(self, method: str, path: str, *, params: dict | None = None,
                  json: Any = None, allow_pending: bool = False) -> Any:
         url = f"{self.base_url}/api{path}"
+        if self.read_only is not None and method != "GET":
+            raise ApiError(401, self.read_only, url)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if self.read_only is not None:
+            headers[self.ANONYMOUS_HEADER] = "1"
         params = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         try:
             resp = self._session.request(method, url, params=params, json=json,
@@ -125,6 +146,11 @@ class ApiClient:
     # -- health -------------------------------------------------------------------------
     def health(self) -> dict:
         return self.get("/health")
+
+    def auth(self) -> dict:
+        """What this client's token allows: ``{"token_configured", "read_token_configured",
+        "read", "write"}``."""
+        return self.get("/auth")
 
     # -- runs ---------------------------------------------------------------------------
     def list_runs(self, status: str | None = None) -> list[dict]:

@@ -30,9 +30,12 @@ _FALLBACK: dict[str, ApiClient] = {}
 
 
 def api() -> ApiClient:
-    """The API client of the Dash app serving the current request."""
+    """The API client of the Dash app for the user of the current request: every API call
+    of a page goes through it, so writes carry the logged-in user's token (or are refused)."""
     if has_app_context() and "MIXSCOPE_API" in current_app.config:
-        return current_app.config["MIXSCOPE_API"]
+        from dashboard.auth import client_for_request  # this user's token (dashboard/auth.py)
+
+        return client_for_request()
     if "default" not in _FALLBACK:  # callbacks called outside a request (unit tests)
         import os
         _FALLBACK["default"] = ApiClient(os.environ.get("MIXSCOPE_API_URL",

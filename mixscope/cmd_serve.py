@@ -2,8 +2,10 @@
 and ``mixscope dashboard``.
 
 ``up`` runs the store's migrations, queues the demo runs when the store is empty, starts the
-API (uvicorn), the dashboard (when ``dashboard.app`` is importable) and one Celery worker as
-child processes, prints the URLs, and stops them all on Ctrl-C or SIGTERM.
+API (uvicorn), the dashboard (gunicorn, when ``dashboard.app`` is importable) and one Celery
+worker as child processes, prints the URLs, restarts a child that dies (with back-off, while
+the others keep serving), and stops them all on Ctrl-C or SIGTERM. The children's output goes
+to ``<store>/logs/{api,worker,dashboard}.log``; the console keeps URLs, restarts and errors.
 
 Every command takes ``--store`` (the embedded default: SQLite, local artifacts and a SQLite
 broker in one folder); the children get it as ``MIXSCOPE_STORE``. Other ``MIXSCOPE_*``
@@ -12,6 +14,7 @@ variables (database, artifact and broker URLs, token) pass through unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -49,14 +52,27 @@ def _export_store(settings) -> None:
 
 
 def _ensure_token(host: str, settings) -> str | None:
+    """The API token for a server listening on ``host``: the configured one, else (beyond
+    loopback) the one kept in ``<store>/api-token`` (created once, mode 600). The token is
+    exported to this process's environment for the API child, and never printed: the
+    console names the file."""
     from backend.api.deps import is_loopback
 
-    if is_loopback(host) or settings.api_token:
+    if settings.api_token or is_loopback(host):
         return settings.api_token
-    token = secrets.token_urlsafe(24)
+    path = Path(settings.store) / "api-token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text().strip():
+        token = path.read_text().strip()
+    else:
+        token = secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
     os.environ["MIXSCOPE_API_TOKEN"] = token
-    click.echo(f"The API listens on {host}: launch, cancel and delete need\n"
-               f"  Authorization: Bearer {token}\n(set MIXSCOPE_API_TOKEN to choose it)")
+    click.echo(f"The API listens on {host}: launch, cancel and delete need the token in\n"
+               f"  {path}  (send 'Authorization: Bearer <token>', or log in to the dashboard"
+               f" with it;\n  set MIXSCOPE_API_TOKEN to choose it)")
     return token
 
 
@@ -155,56 +171,128 @@ def dashboard_available() -> bool:
 @click.command()
 @click.option("--api-url", default=None, help="Where the API is (default MIXSCOPE_API_URL or "
               "http://127.0.0.1:8000).")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. Beyond loopback the dashboard holds no token: its "
+              "users log in with one (MIXSCOPE_DASHBOARD_LOGIN=1 forces that on loopback).")
 @click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
 def dashboard(api_url: str | None, host: str, port: int) -> None:
-    """Serve the Dash dashboard (a client of the API)."""
+    """Serve the Dash dashboard (a client of the API) with gunicorn."""
     if not dashboard_available():
         raise click.ClickException("the dashboard is not installed (no dashboard.app)")
     from backend.settings import Settings
-    from dashboard.app import create_app
+    from dashboard.app import serve
 
-    app = create_app(api_url or Settings().api_url)
-    app.run(host=host, port=port, debug=False)
+    serve(api_url or Settings().api_url, host=host, port=port)
 
 
 # --- mixscope up ----------------------------------------------------------------------------
 
-class Children:
-    """Child processes started in their own sessions, stopped together."""
+#: restart delays after a child dies: 1, 2, 4 ... 30 s; a child that lived this long counts
+#: as healthy again and the next death waits the shortest delay.
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+HEALTHY_AFTER_S = 60.0
 
-    def __init__(self) -> None:
-        self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, args: list[str]) -> None:
-        cmd = [sys.executable, "-m", "mixscope.cli", *args]
-        # own session: a Ctrl-C reaches only `up`, which then stops everyone in order
-        self.procs[name] = subprocess.Popen(cmd, start_new_session=True, env=os.environ.copy())
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"status {code}"
+
+
+class Child:
+    """One supervised process: its command, log file and restart schedule."""
+
+    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str]):
+        self.name, self.args, self.log_path, self.env = name, args, log_path, env
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.failures = 0             # deaths in a row without a healthy spell
+        self.restart_at: float | None = None
+
+    def spawn(self) -> None:
+        cmd = [sys.executable, "-m", "mixscope.cli", *self.args]
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            # own session: a Ctrl-C reaches only `up`, which then stops everyone in order
+            self.proc = subprocess.Popen(cmd, start_new_session=True, env=self.env,
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def log_tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join("    " + line for line in text[-lines:])
+
+
+class Supervisor:
+    """The children of ``mixscope up``: started in their own sessions with their output in
+    ``<store>/logs/<name>.log``; a dead one is restarted with back-off while the others keep
+    serving; all stopped together."""
+
+    def __init__(self, log_dir: Path, echo=click.echo) -> None:
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.children: dict[str, Child] = {}
+        self.echo = echo
+
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
+        child = Child(name, args, self.log_dir / f"{name}.log", env or os.environ.copy())
+        child.spawn()
+        self.children[name] = child
+        return child
 
     def dead(self) -> list[tuple[str, int]]:
-        return [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
+        return [(c.name, c.proc.returncode) for c in self.children.values()
+                if c.proc is not None and c.proc.poll() is not None]
+
+    def tend(self, now: float | None = None) -> None:
+        """Schedule a restart for each newly dead child; restart those whose delay is over."""
+        now = time.monotonic() if now is None else now
+        for c in self.children.values():
+            if c.restart_at is None and c.proc is not None and c.proc.poll() is not None:
+                if now - c.started_at >= HEALTHY_AFTER_S:
+                    c.failures = 0
+                delay = BACKOFF_S[min(c.failures, len(BACKOFF_S) - 1)]
+                c.failures += 1
+                c.restart_at = now + delay
+                self.echo(f"{c.name} (pid {c.proc.pid}) exited, {describe_exit(c.proc.returncode)}"
+                          f"; restarting in {delay:g} s (log: {c.log_path})", err=True)
+                tail = c.log_tail()
+                if tail:
+                    self.echo(tail, err=True)
+            elif c.restart_at is not None and now >= c.restart_at:
+                c.spawn()
+                self.echo(f"{c.name} restarted (pid {c.proc.pid})", err=True)
 
     def stop(self, grace_s: float = 10.0) -> None:
-        for p in self.procs.values():
+        procs = [c.proc for c in self.children.values() if c.proc is not None]
+        for p in procs:
             if p.poll() is None:
                 # the worker stops at once (mixscope worker's SIGTERM, not Celery's warm
                 # shutdown that would finish the training first); its run resumes later
                 p.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        for p in self.procs.values():
+        for p in procs:
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
 
 
-def wait_for_api(url: str, timeout_s: float, children: Children) -> bool:
+def wait_for_api(url: str, timeout_s: float, children: Supervisor) -> bool:
     import httpx
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if children.dead():
+        if "api" in dict(children.dead()):
             return False
         try:
             if httpx.get(f"{url}/api/health", timeout=1.0).status_code == 200:
@@ -228,15 +316,19 @@ class _Stop(Exception):
 @click.option("--no-demo", is_flag=True, help="Do not queue the demo runs in an empty store.")
 def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
        no_demo: bool) -> None:
-    """Start the API, the dashboard and one worker on this machine; Ctrl-C stops them."""
+    """Start the API, the dashboard and one worker on this machine; Ctrl-C stops them.
+
+    A child that dies is restarted (after 1, 2, 4 ... 30 s) while the others keep serving.
+    The console shows the URLs and errors; the children's own output (Celery's banner, access
+    lines) goes to <store>/logs/."""
     from backend.dispatch.client import Dispatcher
     from backend.dispatch.tasks import requeue_dead_local
     from backend.store import Store
 
     settings = _settings(store_path)
     _export_store(settings)
-    token = _ensure_token(host, settings)
     Path(settings.store).mkdir(parents=True, exist_ok=True)
+    token = _ensure_token(host, settings)
     store = Store(settings)
     store.migrate()  # once here, so the children do not race to create the schema
     dispatcher = Dispatcher(settings)
@@ -249,14 +341,22 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     api_url = f"http://{local}:{api_port}"
     os.environ["MIXSCOPE_API_URL"] = api_url
-    children = Children()
+    log_dir = Path(settings.store) / "logs"
+    children = Supervisor(log_dir)
+
+    from backend.api.deps import is_loopback
+
+    dash_env = os.environ.copy()
+    if not is_loopback(host):  # a dashboard others can reach holds no token: users log in
+        dash_env.pop("MIXSCOPE_API_TOKEN", None)
+        dash_env.pop("MIXSCOPE_READ_TOKEN", None)
 
     def _on_signal(signum, _frame):
         raise _Stop(signal.Signals(signum).name)
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    code = 0
     try:
+        click.echo(f"starting mixscope (store {settings.store}; logs in {log_dir})")
         children.start("api", ["api", "--store", str(settings.store), "--host", host,
                                "--port", str(api_port), "--log-level", "warning"])
         children.start("worker", ["worker", "--store", str(settings.store),
@@ -264,11 +364,12 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
         with_dash = dashboard_available()
         if with_dash:
             children.start("dashboard", ["dashboard", "--api-url", api_url, "--host", host,
-                                         "--port", str(dashboard_port)])
+                                         "--port", str(dashboard_port)], env=dash_env)
         if not wait_for_api(api_url, 60.0, children):
-            raise click.ClickException(f"the API did not come up on {api_url}: "
-                                       f"{children.dead() or 'timeout'}")
-        click.echo(f"mixscope {'is up'} (store {settings.store})")
+            api_child = children.children["api"]
+            raise click.ClickException(f"the API did not come up on {api_url} (log: "
+                                       f"{api_child.log_path}):\n{api_child.log_tail()}")
+        click.echo("mixscope is up")
         click.echo(f"  API        {api_url}/api  (docs: {api_url}/api/docs)")
         if with_dash:
             click.echo(f"  dashboard  http://{local}:{dashboard_port}/")
@@ -282,15 +383,12 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
             click.echo(f"  demo runs  {', '.join(demo)} (digits: input mixup and ERM, "
                        f"{DEMO_EPOCHS} epochs) are queued")
         if token:
-            click.echo("  token      required for launch/cancel/delete (see above)")
+            click.echo("  token      required for launch/cancel/delete"
+                       + ("; the dashboard asks for it (Log in)" if not is_loopback(host)
+                          else ""))
         click.echo("Press Ctrl-C to stop.")
         while True:
-            dead = children.dead()
-            if dead:
-                name, rc = dead[0]
-                click.echo(f"{name} exited with status {rc}; stopping", err=True)
-                code = 1
-                break
+            children.tend()
             time.sleep(0.5)
     except _Stop as why:
         click.echo(f"\n{why}: stopping")
@@ -298,5 +396,3 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
         for s, h in old.items():
             signal.signal(s, h)
         children.stop()
-    if code:
-        sys.exit(code)

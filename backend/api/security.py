@@ -38,6 +38,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Reachable without the read token: liveness (compose's health check), the login check, docs.
 OPEN_PATHS = ("/api/health", "/api/auth", "/api/docs", "/api/openapi.json")
+#: A client that only reads says so (the dashboard's anonymous users): it never writes, even
+#: where its loopback address alone would let it.
+ANONYMOUS_HEADER = "x-mixscope-anonymous"
 _BROWSER_FOREIGN = frozenset({"cross-site", "same-site"})  # Sec-Fetch-Site values
 
 
@@ -100,6 +103,8 @@ def write_refusal(request: Request) -> tuple[int, str] | None:
     why = foreign_origin(request.headers, request.url.scheme, settings.cors_origin_list)
     if why:
         return 403, f"cross-origin writes are refused: {why}"
+    if request.headers.get(ANONYMOUS_HEADER):
+        return 401, "an anonymous dashboard user may only read: log in with the API token"
     if settings.api_token:
         if token_matches(bearer(request.headers), settings.api_token):
             return None
