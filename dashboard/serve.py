@@ -22,7 +22,8 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self._options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings newer gunicorns added are skipped by old
+                self.cfg.set(key, value)
 
     def load(self):
         return self._factory()
@@ -37,4 +38,5 @@ def serve(factory: Callable[[], Any], *, host: str, port: int, threads: int = 8,
         "timeout": timeout_s, "graceful_timeout": 5, "preload_app": True,
         "accesslog": "-" if access_log else None, "errorlog": "-", "loglevel": "info",
         "proc_name": "mixscope-dashboard",
+        "control_socket_disable": True,  # one shared ~/.gunicorn socket would collide
     }).run()

@@ -90,7 +90,11 @@ def _env(store: Path) -> dict[str, str]:
 class Stack:
     """The real API (uvicorn), optionally a real worker, and the dashboard, on one store."""
 
-    def __init__(self, store: Path, *, worker: bool = True, log_dir: Path | None = None):
+    def __init__(self, store: Path, *, worker: bool = True, log_dir: Path | None = None,
+                 env: dict[str, str] | None = None, dashboard_env: dict[str, str] | None = None):
+        """``env``: extra variables for every process (e.g. ``MIXSCOPE_API_TOKEN``);
+        ``dashboard_env``: for the dashboard only (e.g. ``MIXSCOPE_DASHBOARD_LOGIN``)."""
+        self.env, self.dashboard_env = dict(env or {}), dict(dashboard_env or {})
         self.store = Path(store)
         self.log_dir = Path(log_dir or self.store)
         self.api_port, self.dash_port = free_port(), free_port()
@@ -102,7 +106,9 @@ class Stack:
     def _spawn(self, name: str, cmd: list[str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (lives with the process)
-        self.procs[name] = subprocess.Popen(cmd, env=_env(self.store), cwd=ROOT, stdout=log,
+        env = {**_env(self.store), **self.env,
+               **(self.dashboard_env if name == "dashboard" else {})}
+        self.procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self, timeout: float = 90.0) -> Stack:
