@@ -102,6 +102,7 @@ class Stack:
         self.dash_url = f"http://127.0.0.1:{self.dash_port}"
         self.procs: dict[str, subprocess.Popen] = {}
         self.with_worker = worker
+        self.dash_ready_path = "/_dash-layout"  # "/login" where reading needs a token
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ class Stack:
             self._spawn("worker", [*cmd, "worker", "--store", str(self.store)])
         self._spawn("dashboard", [py, "-m", "dashboard.app", "--api-url", self.api_url,
                                   "--port", str(self.dash_port)])
-        self._wait(f"{self.dash_url}/_dash-layout", "dashboard", timeout)
+        self._wait(f"{self.dash_url}{self.dash_ready_path}", "dashboard", timeout)
         return self
 
     def _wait(self, url: str, name: str, timeout: float) -> None:
