@@ -1,0 +1,157 @@
+"""``mixscope up --host 0.0.0.0`` as a user runs it: its console, its logs, its token, and
+its supervision of the children (a SIGKILLed worker comes back and still trains; Ctrl-C
+stops everything). Real processes throughout; waits are on console lines and run states."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from browser import ROOT, _env, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+
+
+class Console:
+    """The process's merged stdout/stderr, line by line, kept and waitable."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._q: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc) -> None:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            self._q.put(line)
+
+    def wait_for(self, needle: str, timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._q.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if needle in line:
+                return line
+        raise AssertionError(f"no line with {needle!r}; console:\n" + "\n".join(self.lines))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _children(pid: int) -> dict[str, int]:
+    """``{"api"|"worker"|"dashboard": pid}`` of the direct children of ``pid``."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            for name in ("api", "worker", "dashboard"):
+                if name.encode() in cmd:
+                    out[name] = int(entry.name)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped) is not alive
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_up_beyond_loopback_supervises_and_keeps_its_secrets(tmp_path):
+    store = tmp_path / "store"
+    api_port, dash_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mixscope.cli", "up", "--store", str(store), "--host",
+         "0.0.0.0", "--api-port", str(api_port), "--dashboard-port", str(dash_port),
+         "--no-demo"], cwd=ROOT, env=_env(store), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    console = Console(proc)
+    api, dash = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
+    try:
+        console.wait_for("Press Ctrl-C to stop.")
+        token_file = store / "api-token"
+        token = token_file.read_text().strip()
+        assert len(token) >= 24 and (token_file.stat().st_mode & 0o777) == 0o600
+        first = _children(proc.pid)
+        assert set(first) == {"api", "worker", "dashboard"}, first
+
+        # the API needs the token; the open dashboard holds none and offers a login
+        assert requests.post(f"{api}/api/runs", json={"epochs": 2}, timeout=30).status_code \
+            == 401
+        for path in ("/explore", "/runs", "/_dash-layout", "/login"):
+            page = requests.get(dash + path, timeout=30)
+            assert page.status_code == 200 and token not in page.text, path
+        assert "Log in" in requests.get(f"{dash}/_dash-layout", timeout=30).text
+
+        # a dead worker is restarted and logged; the API and the dashboard keep serving
+        os.kill(first["worker"], signal.SIGKILL)
+        console.wait_for("worker (pid", timeout=60)
+        line = console.wait_for("worker restarted (pid", timeout=60)
+        new_pid = int(line.rsplit("pid ", 1)[1].rstrip(")"))
+        assert new_pid != first["worker"] and _alive(new_pid)
+        now = _children(proc.pid)
+        assert now["api"] == first["api"] and now["dashboard"] == first["dashboard"]
+        assert requests.get(f"{api}/api/health", timeout=30).status_code == 200
+        assert requests.get(f"{dash}/_dash-layout", timeout=30).status_code == 200
+        # ... and the new worker trains: a tiny run launched now finishes
+        auth = {"Authorization": f"Bearer {token}"}
+        r = requests.post(f"{api}/api/runs", headers=auth, timeout=30, json={
+            "epochs": 2, "dataset": "digits", "model": "mlp", "name": "after the restart"})
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        deadline = time.monotonic() + 240
+        status = None
+        while time.monotonic() < deadline:
+            status = requests.get(f"{api}/api/runs/{rid}", timeout=30).json()["status"]
+            if status in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.5)
+        assert status == "succeeded", (status, console.text)
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    console.wait_for("SIGINT: stopping", timeout=5)
+    pids = [*first.values(), new_pid]
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids if _alive(p)], "children outlived Ctrl-C"
+
+    # the console says what a user needs, never the token; the rest went to the logs
+    text = console.text
+    assert str(token_file) in text and token not in text
+    assert "celery@" not in text and "superuser" not in text and "GET /" not in text
+    logs = {p.name: p.read_text(errors="replace") for p in (store / "logs").iterdir()}
+    assert set(logs) >= {"api.log", "worker.log", "dashboard.log"}
+    assert "celery@" in logs["worker.log"] or "mixscope-" in logs["worker.log"]
+    assert "GET /_dash-layout" in logs["dashboard.log"]            # gunicorn's access lines
+    for name, body in logs.items():
+        assert token not in body, name
