@@ -3,6 +3,7 @@ engine) and describes the deployment the README promises."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,10 +16,27 @@ COMPOSE = shutil.which("docker-compose")
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose not installed")
 
 
-def compose(*args: str, file: Path = ROOT / "docker-compose.yml") -> subprocess.CompletedProcess:
+OPERATOR_TOKEN = "operator-set-" + "Qw3" * 8
+
+
+def compose(*args: str, file: Path = ROOT / "docker-compose.yml",
+            token: str | None = OPERATOR_TOKEN) -> subprocess.CompletedProcess:
+    """``docker-compose`` with .env.example, plus ``MIXSCOPE_API_TOKEN=token`` as an operator
+    would set it (``None``: the example file as shipped, which sets none)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIXSCOPE_")}
+    if token is not None:
+        env["MIXSCOPE_API_TOKEN"] = token  # the shell's value beats the env file's
     return subprocess.run([COMPOSE, "-f", str(file), "--project-directory", str(ROOT),
                            "--env-file", str(ROOT / ".env.example"), *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+                          capture_output=True, text=True, timeout=60, check=False, env=env)
+
+
+@needs_compose
+def test_compose_refuses_to_start_without_an_operator_set_token():
+    r = compose("config", "-q", token=None)
+    assert r.returncode != 0
+    assert "set MIXSCOPE_API_TOKEN in .env" in r.stderr, r.stderr   # our refusal, not a typo
+    assert "change-me-token" not in (ROOT / "docker-compose.yml").read_text()
 
 
 @needs_compose
@@ -49,7 +67,11 @@ def test_compose_resolved_services():
     assert env["MIXSCOPE_DATABASE_URL"].startswith("postgresql+psycopg://mixscope:")
     assert env["MIXSCOPE_BROKER_URL"] == "redis://redis:6379/0"
     assert env["MIXSCOPE_ARTIFACT_URL"] == "s3://mixscope/artifacts"
-    assert env["MIXSCOPE_API_TOKEN"] == "change-me-token"        # from .env.example
+    assert env["MIXSCOPE_API_TOKEN"] == OPERATOR_TOKEN
+    # the dashboard is open on the network: it holds no token, its users log in, gunicorn
+    dash = services["dashboard"]
+    assert not dash["environment"]["MIXSCOPE_API_TOKEN"]
+    assert dash["command"][:2] == ["mixscope", "dashboard"]
     # migrations run once before the API and the workers start
     assert services["api"]["depends_on"]["migrate"]["condition"] == \
         "service_completed_successfully"

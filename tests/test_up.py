@@ -155,3 +155,32 @@ def test_up_beyond_loopback_supervises_and_keeps_its_secrets(tmp_path):
     assert "GET /_dash-layout" in logs["dashboard.log"]            # gunicorn's access lines
     for name, body in logs.items():
         assert token not in body, name
+
+
+def test_uvicorn_factory_on_all_interfaces_still_needs_the_token(tmp_path):
+    """What the app module's docstring suggests: the token holds whatever the bound host."""
+    store = tmp_path / "store"
+    port = free_port()
+    env = {**_env(store), "MIXSCOPE_API_TOKEN": "tok-" + "Yy8" * 10}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "backend.api.app:create_app", "--host",
+         "0.0.0.0", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the API exited"
+            try:
+                if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        r = requests.post(f"{url}/api/runs", json={"epochs": 2}, timeout=30)
+        assert r.status_code == 401 and env["MIXSCOPE_API_TOKEN"] not in r.text
+        r = requests.post(f"{url}/api/runs", json={"epochs": 2}, timeout=30,
+                          headers={"Authorization": f"Bearer {env['MIXSCOPE_API_TOKEN']}"})
+        assert r.status_code == 201
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
