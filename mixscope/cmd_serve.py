@@ -32,7 +32,7 @@ store_option = click.option("--store", "store_path", type=click.Path(file_okay=F
                             default=None, help=STORE_HELP)
 host_option = click.option("--host", default="127.0.0.1", show_default=True,
                            help="Interface to listen on. Anything but loopback needs a token "
-                           "(MIXSCOPE_API_TOKEN; one is generated and printed if unset).")
+                           "(MIXSCOPE_API_TOKEN; else one is kept in <store>/api-token).")
 
 #: the demo: digits, input mixup and ERM, 100 epochs (reference §6: "100 give almost the
 #: same picture" as 300, in about a third of the time).
