@@ -25,6 +25,8 @@ from backend.api.app import create_app
 from backend.settings import Settings
 
 EXAMPLES = 12
+#: every call carries it, so the fuzzed writes reach validation and the store (not a 401)
+TOKEN = "fuzz-token"
 
 
 def _build():
@@ -33,7 +35,7 @@ def _build():
     folder = Path(tempfile.mkdtemp(prefix="mixscope-fuzz-"))
     atexit.register(shutil.rmtree, folder, True)
     s = Settings(store=folder / "store", database_url=None, artifact_url=None,
-                 broker_url=None, _env_file=None)
+                 broker_url=None, _env_file=None, api_token=TOKEN)
     app = create_app(s)
     store = app.state.store
     covered = synthetic_run(store, num_classes=5, d=8, clean=4, pairs=2, epochs=(0, 3))
@@ -61,7 +63,8 @@ def test_no_server_error(label, mode):
             pick = hash(repr(case.query)) % 3          # 2 in 3: a real run; else random
             if pick < 2:
                 case.path_parameters["run_id"] = RUN_IDS[pick]
-        case.call_and_validate(checks=[not_a_server_error])
+        case.call_and_validate(checks=[not_a_server_error],
+                               headers={"Authorization": f"Bearer {TOKEN}"})
 
     try:
         check()
