@@ -4,6 +4,7 @@ stops everything). Real processes throughout; waits are on console lines and run
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -157,15 +158,21 @@ def test_up_beyond_loopback_supervises_and_keeps_its_secrets(tmp_path):
         assert token not in body, name
 
 
-def test_uvicorn_factory_on_all_interfaces_still_needs_the_token(tmp_path):
-    """What the app module's docstring suggests: the token holds whatever the bound host."""
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+def test_any_server_on_all_interfaces_still_needs_the_token(tmp_path, server):
+    """What the app module's docstring suggests (uvicorn's factory), and gunicorn with
+    uvicorn's worker: the token holds whatever the bound host, which no one told the app."""
     store = tmp_path / "store"
     port = free_port()
     env = {**_env(store), "MIXSCOPE_API_TOKEN": "tok-" + "Yy8" * 10}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "backend.api.app:create_app", "--host",
-         "0.0.0.0", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = {"uvicorn": [sys.executable, "-m", "uvicorn", "--factory",
+                       "backend.api.app:create_app", "--host", "0.0.0.0", "--port", str(port),
+                       "--log-level", "warning"],
+           "gunicorn": [sys.executable, "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker",
+                        "-b", f"0.0.0.0:{port}", "--control-socket", str(tmp_path / "gunicorn.ctl"),
+                        "backend.api.app:create_app()"]}[server]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -182,5 +189,6 @@ def test_uvicorn_factory_on_all_interfaces_still_needs_the_token(tmp_path):
                           headers={"Authorization": f"Bearer {env['MIXSCOPE_API_TOKEN']}"})
         assert r.status_code == 201
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
