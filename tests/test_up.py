@@ -192,3 +192,29 @@ def test_any_server_on_all_interfaces_still_needs_the_token(tmp_path, server):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_restart_back_off_grows_and_resets_after_a_healthy_spell(tmp_path):
+    """The supervisor's schedule on a child that dies at once (an unknown subcommand), driven
+    with explicit clocks: 1 s, 2 s, 4 s ... and back to 1 s once a child lived 60 s."""
+    from mixscope.cmd_serve import BACKOFF_S, HEALTHY_AFTER_S, Supervisor
+
+    said: list[str] = []
+    sup = Supervisor(tmp_path / "logs", echo=lambda msg, err=False: said.append(msg))
+    child = sup.start("doomed", ["no-such-command"])
+    delays = []
+    for _ in range(4):
+        child.proc.wait(timeout=60)                  # the event: the child has died
+        t0 = child.started_at + 1.0                   # it "lived" one second
+        sup.tend(now=t0)
+        delays.append(child.restart_at - t0)
+        sup.tend(now=child.restart_at)                # its delay is over: started again
+        assert said[-1] == f"doomed restarted (pid {child.proc.pid})"
+    assert delays == list(BACKOFF_S[:4])
+    child.proc.wait(timeout=60)
+    t0 = child.started_at + HEALTHY_AFTER_S
+    sup.tend(now=t0)
+    assert child.restart_at - t0 == BACKOFF_S[0]
+    assert any("exited, status 2; restarting in 1 s" in m for m in said), said
+    assert "no-such-command" in (tmp_path / "logs" / "doomed.log").read_text()
+    sup.stop()
