@@ -136,3 +136,40 @@ def test_a_hostile_page_can_neither_launch_cancel_nor_delete(stack, driver, tmp_
                       timeout=30)
     assert r.status_code == 200 and "Deleted" in r.text, r.text
     assert requests.get(f"{stack.api_url}/api/runs/{rid}", timeout=30).status_code == 404
+
+
+def test_login_and_logout_in_the_browser(driver, tmp_path):
+    """The open dashboard's login form in Chromium: the session cookie is invisible to
+    scripts, the token never reaches the page, logout forgets the session."""
+    from selenium.webdriver.common.by import By
+
+    token = "tok-" + "Hb5" * 10
+    s = Stack(tmp_path / "store", worker=False, env={"MIXSCOPE_API_TOKEN": token},
+              dashboard_env={"MIXSCOPE_DASHBOARD_LOGIN": "1"}).start()
+    try:
+        def state(d):
+            el = d.find_elements(By.ID, "login-state")
+            return el[0].text.strip() if el else ""
+
+        driver.get(s.dash_url + "/runs")
+        wait_for(driver, lambda d: state(d) == "Log in", what="the Log in link")
+        driver.find_element(By.ID, "login-state").click()
+        wait_for(driver, lambda d: d.find_elements(By.ID, "login-token"), what="the form")
+        driver.find_element(By.ID, "login-token").send_keys("wrong")
+        driver.find_element(By.ID, "login-submit").click()
+        wait_for(driver, lambda d: d.find_elements(By.ID, "login-error"), what="an error")
+        assert "wrong" not in driver.page_source.replace("Wrong token", "")
+        driver.find_element(By.ID, "login-token").send_keys(token)
+        driver.find_element(By.ID, "login-submit").click()
+        wait_for(driver, lambda d: state(d) == "Log out", what="the Log out button")
+        assert token not in driver.page_source and token not in driver.current_url
+        assert "mixscope_session" not in driver.execute_script("return document.cookie")
+        cookie = driver.get_cookie("mixscope_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert token not in cookie["value"]
+        driver.find_element(By.ID, "logout-button").click()
+        wait_for(driver, lambda d: state(d) == "Log in", what="the Log in link again")
+    finally:
+        driver.delete_all_cookies()
+        s.stop()
+    assert token not in s.log("dashboard") and token not in s.log("api")
