@@ -8,7 +8,7 @@ Presets (``RunConfig.from_preset``) reproduce the recipes of the papers.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,8 +19,13 @@ MODEL_PATTERN = re.compile(
     r"^(mlp|mlp-bottleneck|resnet18|wrn-(\d+)-(\d+)|vit-(tiny|small|base))$")
 
 
+#: Longest list any config field accepts (epochs to record, milestones, layers, triples).
+MAX_LIST = 1000
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and ±inf are refused by name ("Input should be a finite number"), never compared.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DatasetArgs(_Strict):
@@ -36,7 +41,7 @@ class DatasetArgs(_Strict):
     separation: float = Field(0.5, ge=-5, le=5, description="two-moons class separation delta")
     test_fraction: float = Field(0.25, ge=0, lt=1,
                                  description="generated datasets: held-out fraction")
-    subset: int | None = Field(None, ge=10, description="use only this many training examples")
+    subset: int | None = Field(None, ge=10, le=10_000_000, description="use only this many training examples")
 
 
 class ModelArgs(_Strict):
@@ -56,7 +61,8 @@ class ProbeArgs(_Strict):
     lambda_distribution: Literal["uniform", "beta"] = "uniform"
     lambda_alpha: float = Field(1.0, gt=0, le=1e4)
     triples: list[tuple[int, int, int]] | None = Field(
-        None, description="for many classes: only these triples' pairs are probed")
+        None, max_length=MAX_LIST,
+        description="for many classes: only these triples' pairs are probed")
     max_all_pairs_classes: int = Field(
         20, ge=3, le=1000, description="above this many classes, probe only `triples`")
     trajectory_pairs: int = Field(4, ge=0, le=64,
@@ -66,32 +72,32 @@ class ProbeArgs(_Strict):
 
 class RecordArgs(_Strict):
     epochs: list[int] | Literal["auto"] = Field(
-        "auto", description="epochs whose activations are stored ('auto': dense early, "
+        "auto", max_length=MAX_LIST, description="epochs whose activations are stored ('auto': dense early, "
         "sparse later, always the last; epoch 0 = before training)")
     max_recorded: int = Field(24, ge=2, le=1000, description="'auto' records at most this many")
-    layers: list[str] = Field(default_factory=lambda: ["penultimate"],
-                              description="layers to extract ('penultimate' always included)")
+    layers: list[Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=lambda: ["penultimate"], max_length=64, description="layers to extract ('penultimate' always included)")
     mode: Literal["eval", "train"] = Field(
         "eval", description="BatchNorm mode while extracting (train-mode statistics restored)")
     dtype: Literal["float16", "float32"] = "float32"
-    checkpoint_every: int = Field(10, ge=1, description="epochs between rolling checkpoints")
+    checkpoint_every: int = Field(10, ge=1, le=10_000, description="epochs between rolling checkpoints")
     default_triple: tuple[int, int, int] = (0, 1, 2)
 
 
 class RunConfig(_Strict):
     """Everything that defines a training run. Stored with the run."""
 
-    dataset: str = Field("digits", description=f"one of {', '.join(DATASETS)}")
+    dataset: str = Field("digits", max_length=100, description=f"one of {', '.join(DATASETS)}")
     dataset_args: DatasetArgs = Field(default_factory=DatasetArgs)
-    model: str = Field("mlp", description="mlp, mlp-bottleneck, wrn-<depth>-<widen>, "
+    model: str = Field("mlp", max_length=100, description="mlp, mlp-bottleneck, wrn-<depth>-<widen>, "
                        "vit-tiny|small|base, resnet18")
     model_args: ModelArgs = Field(default_factory=ModelArgs)
 
     method: Literal["erm", "input-mixup", "manifold-mixup"] = "input-mixup"
     alpha: float = Field(1.0, gt=0, le=1e4, description="λ ~ Beta(α, α)")
     mix_per: Literal["batch", "sample"] = Field("batch", description="one λ per batch or sample")
-    manifold_layers: list[str] | None = Field(
-        None, description="manifold mixup: eligible mixing points (default: the model's own)")
+    manifold_layers: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        None, max_length=64, description="manifold mixup: eligible mixing points (default: the model's own)")
     loss: Literal["ce", "mse"] = "ce"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     fixed_etf: bool = Field(False, description="freeze the classifier at a simplex ETF")
@@ -104,7 +110,7 @@ class RunConfig(_Strict):
     weight_decay: float = Field(1e-2, ge=0, le=1)
     schedule: Literal["cosine", "step", "constant"] = "cosine"
     lr_milestones: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.9],
-                                       description="step schedule: fractions of training")
+                                       max_length=100, description="step schedule: fractions of training")
     lr_gamma: float = Field(0.1, gt=0, le=1)
     warmup_epochs: int = Field(0, ge=0, le=10_000)
     epochs: int = Field(300, ge=1, le=10_000)

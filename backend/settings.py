@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = Field(
         120.0, description="A running run whose heartbeat is older than this is requeued.")
     torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body the API reads (413 beyond).")
+    max_upload_bytes: int = Field(
+        64 << 20, ge=1024, description="Largest body of a binary upload route (/api/ingest/).")
+    worker_memory: int | None = Field(
+        None, ge=1 << 20, description="Bytes a worker may use for one run; runs estimated to "
+        "need more are refused. Default: the machine's memory.")
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:

@@ -11,11 +11,11 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from backend.api.limits import UPLOAD_PREFIXES, BodyLimit, echoed_errors
 from backend.api.projection import ProjectionService, QueryError
 from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    theory, sweeps, jobs, lab):
         app.include_router(module.router, prefix="/api")
     _install_error_handlers(app)
+    # Outermost of ours: a body over its limit is refused before anything reads it.
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes,
+                       prefixes={p: settings.max_upload_bytes for p in UPLOAD_PREFIXES})
     return app
 
 
@@ -90,14 +93,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's errors name the field only in `loc`; say it in the message too.
-        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
-        for e in errors:
-            loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")]
-            if loc:
-                e["msg"] = f"{'.'.join(loc)}: {e.get('msg', '')}"
+        # FastAPI's errors name the field only in `loc`; say it in the message too. The echo
+        # is JSON-safe (a NaN input would make the answer itself fail) and capped in size.
+        errors, total = echoed_errors(exc.errors())
         message = "; ".join(e["msg"] for e in errors)
-        return JSONResponse({"detail": errors, "message": message},
+        if total > len(errors):
+            message += f"; … and {total - len(errors)} more errors"
+        return JSONResponse({"detail": errors, "message": message, "error_count": total},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(QueryError)

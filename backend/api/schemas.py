@@ -208,8 +208,8 @@ class SweepRequest(BaseModel):
     """Launch one run per value of ``field`` (a dotted RunConfig path, e.g. ``lr`` or
     ``model_args.width``): give ``values``, or ``logspace = [lo, hi, n]`` (10**lo .. 10**hi)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"base": {"dataset": "digits", "epochs": 20}, "field": "lr",
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"base": {"dataset": "digits", "epochs": 20}, "field": "lr",
          "logspace": [-3, -1, 3], "name": "lr sweep"}]})
 
     base: RunConfig = Field(default_factory=RunConfig)

@@ -1,0 +1,151 @@
+"""Request-body limits and the JSON-safe echo of validation errors.
+
+:class:`BodyLimit` is a pure ASGI middleware: a request whose ``Content-Length`` exceeds the
+limit of its path is answered 413 before a byte of the body is read, and a body sent without
+a length (chunked) is counted while it streams and refused as soon as it passes the limit,
+so no body is ever buffered whole and a 50 MB upload cannot hold a worker of the API.
+
+The limit is per path prefix, longest prefix wins: ``BodyLimit(app, default=1 MiB,
+prefixes={"/api/ingest/": 64 MiB})``. ``create_app`` builds it from the settings
+``MIXSCOPE_MAX_BODY_BYTES`` and ``MIXSCOPE_MAX_UPLOAD_BYTES`` (``UPLOAD_PREFIXES``); a router
+needing large bodies puts its routes under one of those prefixes (``docs/contracts.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import HTTPException, status
+
+#: Route prefixes whose bodies may reach ``Settings.max_upload_bytes`` (binary uploads).
+UPLOAD_PREFIXES = ("/api/ingest/",)
+
+#: At most this many validation errors are echoed; the rest are only counted.
+MAX_ECHOED_ERRORS = 20
+#: An echoed ``input`` longer than this (as JSON) is cut down to a short text.
+MAX_ECHOED_INPUT = 200
+#: An error message longer than this is cut (validators quote the value they refuse).
+MAX_ECHOED_MESSAGE = 500
+
+
+def too_large(limit: int) -> HTTPException:
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                         detail=f"request body: larger than the limit of {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``default`` bytes (or over the limit of the longest
+    matching prefix in ``prefixes``) with a 413 ``{"detail": "request body: ..."}``."""
+
+    def __init__(self, app, default: int, prefixes: Mapping[str, int] | None = None):
+        self.app = app
+        self.default = int(default)
+        # Longest prefix first, so "/api/ingest/big/" can beat "/api/ingest/".
+        self.prefixes = sorted((prefixes or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.prefixes:
+            if path.startswith(prefix):
+                return int(limit)
+        return self.default
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope.get("path", ""))
+        length = _content_length(scope)
+        if length is not None and length > limit:
+            return await _send_413(send, limit)
+        received = 0
+        started = False
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI passes an HTTPException raised while reading the body through
+                    # as the response (a 413), whichever way the route reads it.
+                    raise too_large(limit)
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except HTTPException as exc:  # raised outside FastAPI's handlers (e.g. a middleware)
+            if exc.status_code != status.HTTP_413_CONTENT_TOO_LARGE or started:
+                raise
+            await _send_413(send, limit)
+
+
+def _content_length(scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_413(send, limit: int) -> None:
+    body = json.dumps({"detail": too_large(limit).detail}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` with NaN/±inf as the strings "NaN"/"Infinity"/"-Infinity" and anything JSON
+    cannot hold as its ``str`` (JSON has no non-finite numbers; the echo must encode)."""
+    if isinstance(x, float):
+        if math.isfinite(x):
+            return x
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    if isinstance(x, Mapping):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    return str(x)
+
+
+def short_input(x: Any) -> Any:
+    """The echoed input: itself when small, else a cut-down text of it."""
+    safe = json_safe(x)
+    text = json.dumps(safe)
+    if len(text) <= MAX_ECHOED_INPUT:
+        return safe
+    return text[:MAX_ECHOED_INPUT] + f"… ({len(text)} characters)"
+
+
+def echoed_errors(errors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The first :data:`MAX_ECHOED_ERRORS` of pydantic's ``errors`` made JSON-safe and small,
+    each ``msg`` prefixed with the dotted field name; and how many there were in all."""
+    out = []
+    for e in errors[:MAX_ECHOED_ERRORS]:
+        loc = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
+        field = ".".join(str(p) for p in loc if p not in ("body", "query", "path"))
+        msg = str(e.get("msg", ""))
+        if len(msg) > MAX_ECHOED_MESSAGE:  # a message may quote the whole input
+            msg = msg[:MAX_ECHOED_MESSAGE] + "…"
+        item: dict[str, Any] = {"type": str(e.get("type", "value_error")), "loc": loc,
+                                "msg": f"{field}: {msg}" if field else msg}
+        if "input" in e:
+            item["input"] = short_input(e["input"])
+        if e.get("ctx"):
+            item["ctx"] = {str(k): short_input(v) for k, v in e["ctx"].items()}
+        out.append(item)
+    return out, len(errors)
