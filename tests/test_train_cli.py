@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from backend.runconfig import RunConfig
 from mixscope.cli import main
 from mixscope.cmd_train import build_config, config_hash
+from trainer.loop import PAUSE_EPOCH_ENV, PAUSE_FILE_ENV
 
 torch.set_num_threads(1)
 
@@ -117,9 +118,10 @@ def test_config_hash_is_canonical():
 def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     """Kill -9 the CLI mid-training, run the same command again: the final weights and metrics
     equal those of a run never interrupted."""
-    # Long enough that the kill lands mid-training even on a fast machine: the heartbeat
-    # (which carries current_epoch) is written every couple of seconds.
-    epochs = 400
+    # The trainer pauses after epoch `kill_at` (a test-only hook: it creates a file and waits
+    # while it exists), so the kill lands there on any machine. Not a checkpoint epoch: the
+    # rerun resumes from epoch 10 and trains 11..15 again, which must change nothing.
+    epochs, kill_at = 40, 15
     args = [*TINY, "--epochs", str(epochs), "--seed", "9", "--record-epochs", str(epochs)]
     env = {**os.environ, "MIXSCOPE_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "mixscope.cli", "train", *args]
@@ -128,26 +130,22 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     assert ref.returncode == 0, ref.stderr
 
     killed_store = tmp_path / "killed"
+    paused = tmp_path / "paused"
     log = open(tmp_path / "killed.log", "w+")  # a file, not a pipe nobody drains
-    proc = subprocess.Popen([*cmd, "--store", str(killed_store)], env=env,
+    proc = subprocess.Popen([*cmd, "--store", str(killed_store)],
+                            env={**env, PAUSE_EPOCH_ENV: str(kill_at), PAUSE_FILE_ENV: str(paused)},
                             stdout=log, stderr=subprocess.STDOUT)
-    store = None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        if proc.poll() is not None:  # it must still be training when we kill it
+    while not paused.exists():  # an event, not a clock: the file appears after epoch 15
+        if proc.poll() is not None:
             log.seek(0)
-            pytest.fail(f"train exited early ({proc.returncode}): {log.read()[-2000:]}")
-        if (killed_store / "mixscope.db").exists():
-            store = store or _store(killed_store)
-            runs = store.list_runs()
-            if runs and runs[0].status == "running" and runs[0].current_epoch >= 12 and \
-                    store.has_arrays(runs[0].id, "checkpoint"):
-                break
+            pytest.fail(f"train exited before pausing ({proc.returncode}): {log.read()[-2000:]}")
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    store = _store(killed_store)
     (run,) = store.list_runs()
-    assert run.status == "running" and run.current_epoch < epochs
+    assert run.status == "running" and run.current_epoch == kill_at
+    assert [e["epoch"] for e in store.epoch_metrics(run.id)] == list(range(kill_at + 1))
     again = subprocess.run([*cmd, "--store", str(killed_store)], env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

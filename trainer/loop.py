@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -58,6 +59,23 @@ HEARTBEAT_S = 2.0
 CANCEL_POLL_S = 0.25
 EVAL_BATCH = 4096
 GRAD_SPLIT_PAIRS = 2048
+
+
+#: Test-only pause (tests kill a run at a known epoch, never at a guessed time): after epoch
+#: ``MIXSCOPE_TEST_PAUSE_AFTER_EPOCH`` is recorded (and checkpointed if due), the trainer
+#: creates the file ``MIXSCOPE_TEST_PAUSE_FILE`` and waits while it exists.
+PAUSE_EPOCH_ENV = "MIXSCOPE_TEST_PAUSE_AFTER_EPOCH"
+PAUSE_FILE_ENV = "MIXSCOPE_TEST_PAUSE_FILE"
+
+
+def _test_pause(epoch: int) -> None:
+    target, path = os.environ.get(PAUSE_EPOCH_ENV), os.environ.get(PAUSE_FILE_ENV)
+    if not target or not path or int(target) != epoch:
+        return
+    with open(path, "w") as f:
+        f.write(str(epoch))
+    while os.path.exists(path):
+        time.sleep(0.05)
 
 
 class ConfigError(ValueError):
@@ -303,6 +321,9 @@ class _Session:
             self._epoch_times.append(time.monotonic() - t0)
             eta = self._eta(epoch)
             self._beat(epoch, eta=eta)
+            if os.environ.get(PAUSE_EPOCH_ENV):
+                self._beat(epoch, force=True, eta=eta)
+                _test_pause(epoch)
             if self.progress is not None:
                 self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
                                           time.monotonic() - t_run, eta, resumed_from,
