@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     worker_memory: int | None = Field(
         None, ge=1 << 20, description="Bytes a worker may use for one run; runs estimated to "
         "need more are refused. Default: the machine's memory.")
+
+    @field_validator("worker_memory", "max_body_bytes", "max_upload_bytes", mode="before")
+    @classmethod
+    def _size(cls, v):  # "8GiB", "512M" or bytes
+        from backend.resources import parse_bytes
+
+        return None if v is None or v == "" else parse_bytes(v)
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:

@@ -105,6 +105,17 @@ def build_config(preset: str | None, config_file: str | None, flags: dict[str, A
         raise click.ClickException(f"invalid run config: {where}{msg}")
 
 
+def _check_memory(config, settings) -> None:
+    """Refuse, naming the flags, a run estimated to need more than a worker's memory."""
+    from backend.resources import MemoryBudgetError, check_memory
+
+    try:
+        check_memory(config, settings.worker_memory)
+    except MemoryBudgetError as exc:
+        names = [_flag(f) or f for f in exc.fields]
+        raise click.BadParameter(exc.reason, param_hint=", ".join(names)) from None
+
+
 def _get(d: dict, path: str):
     for k in path.split("."):
         if not isinstance(d, dict) or k not in d:
@@ -236,6 +247,7 @@ def train(preset, config_file, store_path, force_new, quiet, **flags) -> None:
     from backend.store import Store
 
     settings = settings_for_store(store_path)
+    _check_memory(config, settings)
     _threads(settings)
     from trainer.loop import ConfigError, execute_run, validate_config
 

@@ -19,6 +19,7 @@ from backend.api.limits import UPLOAD_PREFIXES, BodyLimit, echoed_errors
 from backend.api.projection import ProjectionService, QueryError
 from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
+from backend.resources import MemoryBudgetError
 from backend.settings import Settings, get_settings
 from mixscope import __version__
 
@@ -100,6 +101,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         if total > len(errors):
             message += f"; … and {total - len(errors)} more errors"
         return JSONResponse({"detail": errors, "message": message, "error_count": total},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(MemoryBudgetError)
+    async def _too_big(request: Request, exc: MemoryBudgetError) -> JSONResponse:
+        detail = [{"type": "memory_budget", "loc": ["body", *f.split(".")], "msg": f"{f}: "
+                   f"{exc.reason}"} for f in exc.fields]
+        return JSONResponse({"detail": detail, "message": str(exc), "error_count": len(detail)},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(QueryError)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from backend.api.deps import DispatcherDep, RunDep, StoreDep, TokenDep
 from backend.api.schemas import Classes, Epochs, Layers, Run, RunStatus
+from backend.resources import check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunFinished
 
@@ -30,10 +31,15 @@ def to_run(info) -> Run:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Run,
              dependencies=[TokenDep], summary="Launch a run",
              responses={401: {"description": "token required"},
-                        422: {"description": "invalid run config (the field is named)"}})
+                        422: {"description": "invalid run config, or one beyond the worker's "
+                                              "memory (the fields are named)"}})
 def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)],
            store: StoreDep, dispatcher: DispatcherDep) -> Run:
-    """Create a run from ``config`` (status ``queued``) and send it to the workers."""
+    """Create a run from ``config`` (status ``queued``) and send it to the workers.
+
+    A config estimated to need more memory than a worker has (``MIXSCOPE_WORKER_MEMORY``) is
+    refused with a 422 naming the fields that drive the estimate."""
+    check_memory(config, store.settings.worker_memory)  # MemoryBudgetError -> 422
     run = store.create_run(config)
     dispatcher.send_run(run.id)
     return to_run(run)

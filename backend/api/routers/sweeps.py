@@ -13,6 +13,7 @@ from backend.api.deps import DispatcherDep, StoreDep, TokenDep
 from backend.api.projection import QueryError
 from backend.api.routers.runs import to_run
 from backend.api.schemas import Sweep, SweepRequest
+from backend.resources import MemoryBudgetError, check_memory
 from backend.runconfig import RunConfig
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -25,8 +26,10 @@ def sweep_values(req: SweepRequest) -> list[Any]:
     return [float(v) for v in np.logspace(lo, hi, int(n))]
 
 
-def config_with(base: dict[str, Any], field: str, value: Any) -> RunConfig:
-    """``base`` with the dotted ``field`` set to ``value``, validated (QueryError names it)."""
+def config_with(base: dict[str, Any], field: str, value: Any,
+                budget: int | None = None) -> RunConfig:
+    """``base`` with the dotted ``field`` set to ``value``, validated and checked against a
+    worker's memory ``budget`` (QueryError names the field)."""
     data = copy.deepcopy(base)
     parts = field.split(".")
     node = data
@@ -38,7 +41,12 @@ def config_with(base: dict[str, Any], field: str, value: Any) -> RunConfig:
         raise QueryError("field", f"{field!r} is not a sweepable run config field")
     node[parts[-1]] = value
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
+        check_memory(config, budget)
+        return config
+    except MemoryBudgetError as exc:
+        raise QueryError("values", f"{field}={value!r} gives a run beyond a worker's memory: "
+                         f"{exc}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or field
@@ -67,7 +75,8 @@ def launch_sweep(req: Annotated[SweepRequest, Body()], store: StoreDep,
                  dispatcher: DispatcherDep) -> Sweep:
     values = sweep_values(req)
     base = req.base.model_dump(mode="json")
-    configs = [config_with(base, req.field, v) for v in values]  # all valid before any run
+    budget = store.settings.worker_memory
+    configs = [config_with(base, req.field, v, budget) for v in values]  # all valid before any run
     name = req.name or f"sweep {req.field}"
     sweep_id = store.create_sweep(name, req.field, values)
     for v, cfg in zip(values, configs):
