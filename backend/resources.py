@@ -209,7 +209,8 @@ def estimate_memory(cfg: RunConfig) -> MemoryEstimate:
     opt_copies = 2 if cfg.optimizer in ("adam", "adamw") else (1 if cfg.momentum > 0 else 0)
     weights = model.params * FLOAT
     n_in = math.prod(data.input_shape)
-    recorded = {"penultimate", *cfg.record.layers}
+    recorded = set(model.layer_widths) if "all" in cfg.record.layers else \
+        {"penultimate", *cfg.record.layers}
     record_width = sum(w for name, w in model.layer_widths.items() if name in recorded)
     n_probe = probe_size(cfg, data.classes)
     traj = cfg.probe.trajectory_pairs * cfg.probe.trajectory_lambdas * \

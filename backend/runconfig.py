@@ -76,7 +76,9 @@ class RecordArgs(_Strict):
         "sparse later, always the last; epoch 0 = before training)")
     max_recorded: int = Field(24, ge=2, le=1000, description="'auto' records at most this many")
     layers: list[Annotated[str, Field(max_length=100)]] = Field(
-        default_factory=lambda: ["penultimate"], max_length=64, description="layers to extract ('penultimate' always included)")
+        default_factory=lambda: ["penultimate"], max_length=64,
+        description="layers to extract ('penultimate' always included; 'all': every layer "
+        "of the model)")
     mode: Literal["eval", "train"] = Field(
         "eval", description="BatchNorm mode while extracting (train-mode statistics restored)")
     dtype: Literal["float16", "float32"] = "float32"
@@ -180,7 +182,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                         model_args=dict(width=512, depth=2, feature_dim=64, batchnorm=True),
                         method="input-mixup", alpha=1.0, optimizer="sgd", lr=0.05,
                         momentum=0.9, nesterov=True, weight_decay=1e-2, schedule="cosine",
-                        epochs=300, batch_size=128),
+                        epochs=300, batch_size=128,
+                        # the hidden layers too: the Trajectory page traces a mixed pair
+                        # across layers (000 Fig. 3), each in its class-means simplex
+                        record=dict(layers=["all"])),
     # 000 App. B.1: WRN-40-10, SGD, lr divided by 10 at 30/50/90 % of training.
     "wrn-paper": dict(model="wrn-40-10", optimizer="sgd", lr=0.1, momentum=0.9, nesterov=False,
                       weight_decay=1e-4, schedule="step", lr_milestones=[0.3, 0.5, 0.9],

@@ -124,7 +124,9 @@ def check_config(config: RunConfig, model, num_classes: int) -> list[str]:
     Raises ConfigError naming the field (record.layers, manifold_layers, record.default_triple,
     probe.triples, fixed_etf)."""
     names = list(model.layer_names)
-    wanted = {"penultimate", *config.record.layers}
+    # "all": every layer of the model (the demo preset's choice, whatever its depth)
+    wanted = set(names) if "all" in config.record.layers else \
+        {"penultimate", *config.record.layers}
     bad = sorted(wanted - set(names))
     if bad:
         raise ConfigError(f"record.layers: model {config.model} has no layer(s) "

@@ -18,6 +18,11 @@ For a run, an epoch, a layer and a triple (a, b, c):
    replacement, kept in probe order. The subsample depends only on the probe set, the triple
    and the filters, never on the epoch, so every frame of a triple shows the same points.
 
+5. **Basis**: the classifier's rows a, b, c when the layer has the classifier's input width
+   (``"basis": "classifier"``); otherwise (a hidden layer of another width) the layer's own
+   clean class means, centred on the global clean mean (``"basis": "class-means"``, the
+   same construction: :func:`backend.maths.class_mean_rows`).
+
 Results are kept in an LRU cache keyed by (run, epoch, layer, triple, filters).
 """
 
@@ -160,6 +165,19 @@ def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, se
         "metrics": metrics,
         "num_selected": sel.num_selected,
     }
+
+
+def class_mean_basis(features: np.ndarray, probe: ProbeRows, classes: tuple[int, int, int],
+                     global_mean: np.ndarray) -> np.ndarray:
+    """A stand-in classifier for a layer of another width: rows ``classes`` hold the layer's
+    clean class means minus ``global_mean`` (the other rows are zero and never read)."""
+    from backend import maths
+
+    clean = np.arange(min(probe.num_clean, len(features)))
+    rows = maths.class_mean_rows(features[clean], probe.class_a[clean], classes, global_mean)
+    out = np.zeros((max(classes) + 1, rows.shape[1]))
+    out[list(classes)] = rows
+    return out
 
 
 def triple_metrics(points, kind, lam, class_a, class_b, classes, arrows
@@ -344,10 +362,24 @@ class ProjectionService:
                 (feats, probe.num_clean)
             centre = np.asarray(src[:n], dtype=np.float64).mean(axis=0)
         weight = self.store.get_arrays(run.id, "classifier", epoch=epoch)["weight"]
+        basis = "classifier"
+        if np.shape(weight)[1] != np.shape(feats)[1]:  # a layer the classifier does not read
+            src, n = (main_feats, main.num_clean) if main_feats is not None else \
+                (feats, probe.num_clean)
+            try:
+                weight = class_mean_basis(feats, probe, classes,
+                                          np.asarray(src[:n], np.float64).mean(axis=0))
+            except ValueError as exc:
+                raise QueryError("layer", f"layer {layer!r}: {exc}") from None
+            basis = "class-means"
         sel = select(probe, classes, f)
-        body = project_frame(feats, weight, probe, sel, classes, centre)
+        try:
+            body = project_frame(feats, weight, probe, sel, classes, centre)
+        except ValueError as exc:  # degenerate rows: e.g. two classes with the same mean
+            raise QueryError("classes", f"classes {list(classes)} cannot be projected at "
+                             f"layer {layer!r}, epoch {epoch}: {exc}") from None
         names = list(run.class_names)
-        body.update(epoch=epoch, layer=layer,
+        body.update(epoch=epoch, layer=layer, basis=basis,
                     class_names=[names[c] if c < len(names) else str(c) for c in classes])
         self.cache.put(key, body)
         return body

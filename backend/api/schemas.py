@@ -121,8 +121,13 @@ class Frame(BaseModel):
     kind: B64Array = Field(description="int16 (n,): 0 clean, 1 same-class pair, 2 different")
     index_a: B64Array = Field(description="int32 (n,) dataset index of the first partner")
     index_b: B64Array = Field(description="int32 (n,) dataset index of the second partner")
-    arrows: list[list[float]] = Field(description="3 × [x, y]: classifier rows a, b, c, "
-                                      "scaled to the vertex radius")
+    arrows: list[list[float]] = Field(description="3 × [x, y]: classifier rows a, b, c (or "
+                                      "the class means, see basis), scaled to the vertex "
+                                      "radius")
+    basis: Literal["classifier", "class-means"] = Field(
+        "classifier", description="what the simplex is built from: the classifier's rows a, b, "
+        "c, or (a layer whose width differs from the classifier's input) the layer's clean "
+        "class means minus the global clean mean")
     vertices: list[list[float]] = Field(description="3 × [x, y]: the triangle's vertices")
     radius: float = Field(description="vertex radius (distance of a vertex from the centre)")
     metrics: ProjectionMetrics
@@ -191,6 +196,9 @@ class Trajectory(BaseModel):
     classes: list[int]
     lambdas: list[float]
     layers: list[str]
+    bases: list[Literal["classifier", "class-means"]] = Field(
+        default_factory=list, description="per layer: the simplex of the classifier's rows "
+        "or of the layer's clean class means (a layer of another width)")
     pairs: list[list[int]] = Field(description="[index_a, index_b] of each traced pair")
     points: B64Array = Field(description="float32 (P, layers, T, 2)")
 

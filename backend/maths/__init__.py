@@ -45,6 +45,7 @@ from backend.maths.mixup_optimal import (
 )
 from backend.maths.simplex import (
     TripleProjection,
+    class_mean_rows,
     orthonormal_frame,
     project_triple,
     triangle_vertices,
@@ -70,7 +71,7 @@ __all__ = [
     "KIND_CLEAN", "KIND_DIFFERENT", "KIND_SAME",
     "GradientSplit", "MixupOptimal", "Reliability", "TripleProjection", "UFMSolution",
     "alignment", "alternating_line", "amplification", "bin_index", "channel_radius",
-    "class_means", "class_spectra", "cosine_std", "ece", "etf", "gradient_split", "grid_2d",
+    "class_mean_rows", "class_means", "class_spectra", "cosine_std", "ece", "etf", "gradient_split", "grid_2d",
     "loss_from_coefs", "mce", "mean_loss_triple", "minimise_point", "minimise_ufm",
     "mixup_optimal", "nc1", "nc2", "nc3", "neural_collapse", "norm_cv", "optimal_features",
     "orthonormal_frame", "other_class_distances", "point_loss_and_grad", "project_triple",

@@ -21,6 +21,13 @@ centring), ``"mean"`` (the mean of the rows of H given here), or a (d,) vector (
 global clean mean). Because A's columns sum to zero the picture ignores any shift of H along
 ``Qᵀ 1``; centring matters only through the remaining two directions.
 
+Layers without a classifier: a hidden layer whose width differs from the classifier's input
+has no rows W to project with. The same construction then uses the layer's own clean class
+means in place of classifier rows (:func:`class_mean_rows`): ``w_k = μ_k − μ_G`` (class mean
+minus the global clean mean, the neural-collapse "centred class means" M). At a collapsed
+penultimate layer with a self-dual classifier (NC3) the two choices give the same picture;
+elsewhere class a still sits on top, on its own mean's axis.
+
 Speed: the projection is one (n×d)@(d×3) product and a 3×2 product; float32 input stays
 float32, and the centre is subtracted after projecting (``Q H - Q μ``) so the (n×d) array is
 never copied.
@@ -34,7 +41,8 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["TripleProjection", "orthonormal_frame", "project_triple", "triangle_vertices"]
+__all__ = ["TripleProjection", "class_mean_rows", "orthonormal_frame", "project_triple",
+           "triangle_vertices"]
 
 #: angles of the vertices of classes a, b, c: a on top, then clockwise.
 _ANGLES_DEG = (90.0, -30.0, 210.0)
@@ -172,3 +180,27 @@ def project_triple(
         classes=cls,
         centre=centre_vec,
     )
+
+
+def class_mean_rows(H: np.ndarray, labels: np.ndarray, classes: Sequence[int],
+                    centre: np.ndarray | None = None) -> np.ndarray:
+    """The (3, d) rows ``μ_k − centre`` for k in ``classes``: the means of the rows of H
+    (n, d) labelled k, minus ``centre`` (d,) (typically the global clean mean of every class).
+
+    Pass them to :func:`project_triple` in place of classifier rows to project a layer that
+    has no classifier of its own width. Raises ValueError when a class has no rows."""
+    H = np.asarray(H)
+    labels = np.asarray(labels).reshape(-1)
+    if H.ndim != 2 or len(labels) != len(H):
+        raise ValueError(f"H must be (n, d) with one label per row, got {H.shape} and "
+                         f"{labels.shape}")
+    rows = []
+    for k in classes:
+        mask = labels == k
+        if not mask.any():
+            raise ValueError(f"class {k} has no clean rows to take a mean of")
+        rows.append(np.asarray(H[mask], dtype=np.float64).mean(axis=0))
+    out = np.stack(rows)
+    if centre is not None:
+        out = out - np.asarray(centre, dtype=np.float64).reshape(1, -1)
+    return out

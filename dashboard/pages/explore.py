@@ -149,6 +149,7 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
                         html.Span(id="ex-epoch-label", className="epoch-label"),
                     ], className="epoch-row"),
                     html.Div(id="ex-msg", className="form-message"),
+                    html.Div(id="ex-basis", className="form-note"),
                     html.Div([
                         dcc.Graph(id="simplex", config=GRAPH_CONFIG, className="simplex-graph",
                                   figure=blank_figure("Loading…", 520)),
@@ -275,6 +276,20 @@ def load_frames(a, b, c, layer, _poll, info):
         return no_update, msg, False
     except ApiError as exc:
         return {"message": format_detail(exc.detail)}, format_detail(exc.detail), True
+
+
+def basis_note(frames: dict | None) -> str:
+    """What the simplex is built from, when it is not the classifier (a hidden layer)."""
+    shown = (frames or {}).get("frames") or []
+    if shown and shown[0].get("basis") == "class-means":
+        return (f"Layer {frames.get('layer')} is not the classifier's input: it is projected "
+                "onto the simplex of its three clean class means (arrows: the class means).")
+    return ""
+
+
+@callback(Output("ex-basis", "children"), Input("ex-frames", "data"))
+def show_basis(frames):
+    return basis_note(frames)
 
 
 clientside_callback(

@@ -37,7 +37,9 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
         html.Div([html.H2("Trajectory"),
                   html.P("A pair of training examples is mixed over a grid of λ and followed "
                          "layer by layer (CLS token for ViTs, block outputs otherwise), "
-                         "projected onto the simplex of three classes.", className="lede")],
+                         "projected onto the simplex of three classes (the classifier's rows, "
+                         "or a layer's own class means where the widths differ).",
+                         className="lede")],
                  className="page-head"),
         html.Div(id="tr-empty"),
         html.Div([
@@ -117,9 +119,19 @@ def load(epoch, a, b, c, run_id, pair):
     msg = "" if pairs else "This run traced no pairs."
     if pairs and len(data.get("layers") or []) < 2:
         msg = ("Only one layer of this run can be drawn, so each λ is a single point. Record "
-               "more layers (record.layers) of a model whose blocks have the classifier's "
-               "width — a ViT's CLS token, or an MLP with width = feature_dim — to see paths.")
-    return data, opts, value, msg
+               "more layers (record.layers, e.g. 'all', as the digits-demo preset does) to "
+               "see paths.")
+    return data, opts, value, (msg + basis_note(data)).strip()
+
+
+def basis_note(data: dict) -> str:
+    """Which layers are drawn in their class means' simplex rather than the classifier's."""
+    layers, bases = data.get("layers") or [], data.get("bases") or []
+    own = [name for name, b in zip(layers, bases) if b == "class-means"]
+    if not own:
+        return ""
+    return (f" Layers {', '.join(own)} are not the classifier's input: each is projected onto "
+            "the simplex of its own three clean class means.")
 
 
 def trajectory_figure(data: dict, pair: int) -> go.Figure:

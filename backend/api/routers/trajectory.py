@@ -25,9 +25,12 @@ def trajectory(run: RunDep, store: StoreDep, request: Request, epoch: Epoch = No
                classes: ClassesQ = None,
                centre: Annotated[bool, Query(description="subtract each layer's clean mean")]
                = True) -> Trajectory:
-    """Layers whose width differs from the classifier's cannot be drawn in its frame and
-    are left out of ``layers``. ``points`` is float32 (P, layers, T, 2)."""
+    """Each layer is projected in its own frame: the classifier's rows where the layer has
+    the classifier's input width, else the layer's clean class means at this epoch (``bases``
+    says which, per layer; a layer of another width without recorded activations is left
+    out of ``layers``). ``points`` is float32 (P, layers, T, 2)."""
     from backend import maths
+    from backend.api.projection import class_mean_basis
 
     svc = request.app.state.projections
     epoch, _, triple = svc.resolve(run, epoch, None, classes)
@@ -37,23 +40,37 @@ def trajectory(run: RunDep, store: StoreDep, request: Request, epoch: Epoch = No
     W = store.get_arrays(run.id, "classifier", epoch=epoch)["weight"]
     names = [k.removeprefix("layer:") for k in t if k.startswith("layer:")]
     order = [n for n in run.layers if n in names] + [n for n in names if n not in run.layers]
-    layers, stacks = [], []
+    layers, bases, stacks = [], [], []
     for name in order:
         h = np.asarray(t[f"layer:{name}"], np.float32)  # (P, T, d)
-        if h.ndim != 3 or h.shape[-1] != W.shape[1]:
-            continue
-        mu = None
-        if centre and store.has_arrays(run.id, "activations", epoch=epoch, layer=name):
+        feats = None
+        if store.has_arrays(run.id, "activations", epoch=epoch, layer=name):
             feats = store.get_arrays(run.id, "activations", epoch=epoch, layer=name)["features"]
-            mu = np.asarray(feats[:svc.probe_rows(run.id).num_clean], np.float64).mean(0)
+        if h.ndim != 3 or (h.shape[-1] != W.shape[1] and
+                           (feats is None or feats.shape[1] != h.shape[-1])):
+            continue
+        probe = svc.probe_rows(run.id)
+        mu = None if feats is None else \
+            np.asarray(feats[:probe.num_clean], np.float64).mean(0)
+        rows, basis = W, "classifier"
+        if h.shape[-1] != W.shape[1]:
+            try:
+                rows, basis = class_mean_basis(feats, probe, triple, mu), "class-means"
+            except ValueError:
+                continue
         P, T, d = h.shape
-        pts = maths.project_triple(W, h.reshape(P * T, d), triple, centre=mu).points
+        try:
+            pts = maths.project_triple(rows, h.reshape(P * T, d), triple,
+                                       centre=mu if centre else None).points
+        except ValueError:  # degenerate rows at this layer: leave it out
+            continue
         layers.append(name)
+        bases.append(basis)
         stacks.append(np.asarray(pts, np.float32).reshape(P, T, 2))
     pa, pb = np.asarray(t["pair_a"]), np.asarray(t["pair_b"])
     lambdas = np.asarray(t["lambdas"], np.float64)
     pts = np.stack(stacks, axis=1) if stacks else np.zeros((len(pa), 0, len(lambdas), 2))
     return Trajectory(run_id=run.id, epoch=epoch, classes=list(triple),
-                      lambdas=lambdas.tolist(), layers=layers,
+                      lambdas=lambdas.tolist(), layers=layers, bases=bases,
                       pairs=[[int(a), int(b)] for a, b in zip(pa, pb)],
                       points=encode_array(pts, "float32"))
