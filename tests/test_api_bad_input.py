@@ -205,3 +205,13 @@ def test_body_limit_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("MIXSCOPE_MAX_UPLOAD_BYTES", "1048576")
     s = Settings(_env_file=None)
     assert (s.max_body_bytes, s.max_upload_bytes) == (4096, 1 << 20)
+
+
+def test_sweep_errors_name_the_body_field_and_stay_small(client):
+    r = client.post("/api/sweeps", json={"field": "dataset", "values": ["x" * 100_000]})
+    assert r.status_code == 422
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "values"] and err["msg"].startswith("values: dataset=")
+    assert len(r.content) < 3_000
+    r = client.post("/api/sweeps", json={"field": "nope", "values": [1]})
+    assert r.json()["detail"][0]["loc"] == ["body", "field"]

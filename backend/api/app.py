@@ -112,7 +112,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QueryError)
     async def _bad_query(request: Request, exc: QueryError) -> JSONResponse:
-        return query_error_response(exc.field, str(exc))
+        return query_error_response(exc.field, str(exc), getattr(exc, "where", "query"))
 
     @app.exception_handler(RunNotFound)
     async def _missing(request: Request, exc: RunNotFound) -> JSONResponse:

@@ -42,11 +42,13 @@ KIND_CODES = {"clean": 0, "same": 1, "different": 2}
 
 
 class QueryError(ValueError):
-    """Bad query parameter; ``field`` names it (the API answers 422)."""
+    """Bad query parameter (or body field: ``where="body"``); ``field`` names it (the API
+    answers 422)."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, where: str = "query"):
         super().__init__(message)
         self.field = field
+        self.where = where
 
 
 class NotCovered(Exception):

@@ -35,23 +35,28 @@ def config_with(base: dict[str, Any], field: str, value: Any,
     node = data
     for p in parts[:-1]:
         if not isinstance(node.get(p), dict):
-            raise QueryError("field", f"{field!r} is not a run config field", )
+            raise QueryError("field", f"{field!r} is not a run config field", "body")
         node = node[p]
     if parts[-1] not in node or parts[-1] == "name":
-        raise QueryError("field", f"{field!r} is not a sweepable run config field")
+        raise QueryError("field", f"{field!r} is not a sweepable run config field", "body")
     node[parts[-1]] = value
     try:
         config = RunConfig.model_validate(data)
         check_memory(config, budget)
         return config
     except MemoryBudgetError as exc:
-        raise QueryError("values", f"{field}={value!r} gives a run beyond a worker's memory: "
-                         f"{exc}") from None
+        raise QueryError("values", f"{field}={_short(value)} gives a run beyond a worker's memory: "
+                         f"{exc}", "body") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or field
-        raise QueryError("values", f"{field}={value!r} gives an invalid config: "
-                         f"{where}: {err['msg']}") from None
+        raise QueryError("values", f"{field}={_short(value)} gives an invalid config: "
+                         f"{where}: {str(err['msg'])[:300]}", "body") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:100] + "…"
 
 
 def best_run(runs) -> str | None:
