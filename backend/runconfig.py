@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 DATASETS = ("digits", "two-moons", "alternating-line", "gaussian-mixture",
             "fashion-mnist", "cifar10", "cifar100")
@@ -21,6 +28,19 @@ MODEL_PATTERN = re.compile(
 
 #: Longest list any config field accepts (epochs to record, milestones, layers, triples).
 MAX_LIST = 1000
+
+
+def _printable(v: str) -> str:
+    # NUL and other control characters break PostgreSQL's text/JSON and every log line.
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in v):
+        raise ValueError("control characters (e.g. NUL, newline) are not allowed")
+    return v
+
+
+#: A short user-given name: a layer, a run or sweep name (no control characters).
+Text = Annotated[str, Field(max_length=100), AfterValidator(_printable)]
+#: A class index (no dataset has more than 1000 classes).
+ClassIndex = Annotated[int, Field(ge=0, le=999)]
 
 
 class _Strict(BaseModel):
@@ -60,7 +80,7 @@ class ProbeArgs(_Strict):
                                       description="mixed pairs for every class pair")
     lambda_distribution: Literal["uniform", "beta"] = "uniform"
     lambda_alpha: float = Field(1.0, gt=0, le=1e4)
-    triples: list[tuple[int, int, int]] | None = Field(
+    triples: list[tuple[ClassIndex, ClassIndex, ClassIndex]] | None = Field(
         None, max_length=MAX_LIST,
         description="for many classes: only these triples' pairs are probed")
     max_all_pairs_classes: int = Field(
@@ -71,11 +91,11 @@ class ProbeArgs(_Strict):
 
 
 class RecordArgs(_Strict):
-    epochs: list[int] | Literal["auto"] = Field(
+    epochs: list[Annotated[int, Field(ge=0, le=10_000)]] | Literal["auto"] = Field(
         "auto", max_length=MAX_LIST, description="epochs whose activations are stored ('auto': dense early, "
         "sparse later, always the last; epoch 0 = before training)")
     max_recorded: int = Field(24, ge=2, le=1000, description="'auto' records at most this many")
-    layers: list[Annotated[str, Field(max_length=100)]] = Field(
+    layers: list[Text] = Field(
         default_factory=lambda: ["penultimate"], max_length=64,
         description="layers to extract ('penultimate' always included; 'all': every layer "
         "of the model)")
@@ -83,7 +103,7 @@ class RecordArgs(_Strict):
         "eval", description="BatchNorm mode while extracting (train-mode statistics restored)")
     dtype: Literal["float16", "float32"] = "float32"
     checkpoint_every: int = Field(10, ge=1, le=10_000, description="epochs between rolling checkpoints")
-    default_triple: tuple[int, int, int] = (0, 1, 2)
+    default_triple: tuple[ClassIndex, ClassIndex, ClassIndex] = (0, 1, 2)
 
 
 class RunConfig(_Strict):
@@ -98,7 +118,7 @@ class RunConfig(_Strict):
     method: Literal["erm", "input-mixup", "manifold-mixup"] = "input-mixup"
     alpha: float = Field(1.0, gt=0, le=1e4, description="λ ~ Beta(α, α)")
     mix_per: Literal["batch", "sample"] = Field("batch", description="one λ per batch or sample")
-    manifold_layers: list[Annotated[str, Field(max_length=100)]] | None = Field(
+    manifold_layers: list[Text] | None = Field(
         None, max_length=64, description="manifold mixup: eligible mixing points (default: the model's own)")
     loss: Literal["ce", "mse"] = "ce"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
@@ -122,7 +142,7 @@ class RunConfig(_Strict):
     probe: ProbeArgs = Field(default_factory=ProbeArgs)
     record: RecordArgs = Field(default_factory=RecordArgs)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    name: str | None = Field(None, max_length=200)
+    name: Annotated[str, AfterValidator(_printable)] | None = Field(None, max_length=200)
 
     @field_validator("dataset")
     @classmethod

@@ -215,3 +215,17 @@ def test_sweep_errors_name_the_body_field_and_stay_small(client):
     assert len(r.content) < 3_000
     r = client.post("/api/sweeps", json={"field": "nope", "values": [1]})
     assert r.json()["detail"][0]["loc"] == ["body", "field"]
+
+
+@pytest.mark.parametrize("config,field", [
+    ({"name": "a\u0000b"}, "name"),
+    ({"record": {"layers": ["hidden1\n"]}}, "record.layers.0"),
+    ({"probe": {"triples": [[0, 1, 10**25]]}}, "probe.triples.0.2"),
+    ({"record": {"default_triple": [0, 1, 10**25]}}, "record.default_triple.2"),
+    ({"record": {"epochs": [-(10**25)]}}, "record.epochs.0"),
+])
+def test_odd_values_are_refused_at_the_door(client, config, field):
+    """NUL would break PostgreSQL's JSON; giant class indices would only fail in the worker."""
+    r = client.post("/api/runs", json=config)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["msg"].startswith(f"{field}: "), r.json()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,9 @@ MAX_ECHOED_ERRORS = 20
 MAX_ECHOED_INPUT = 200
 #: An error message longer than this is cut (validators quote the value they refuse).
 MAX_ECHOED_MESSAGE = 500
+
+
+_UNION_TAG = re.compile(r"^[a-z][a-z-]*\[.*\]$")
 
 
 def too_large(limit: int) -> HTTPException:
@@ -136,7 +140,9 @@ def echoed_errors(errors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], i
     each ``msg`` prefixed with the dotted field name; and how many there were in all."""
     out = []
     for e in errors[:MAX_ECHOED_ERRORS]:
-        loc = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
+        # pydantic names the branch of a union in `loc` ("list[constrained-int]"): not a field
+        loc = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())
+               if not (isinstance(p, str) and _UNION_TAG.match(p))]
         field = ".".join(str(p) for p in loc if p not in ("body", "query", "path"))
         msg = str(e.get("msg", ""))
         if len(msg) > MAX_ECHOED_MESSAGE:  # a message may quote the whole input

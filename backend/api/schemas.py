@@ -7,11 +7,11 @@ other tools read them, so change none without changing every client.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from backend.runconfig import RunConfig
+from backend.runconfig import RunConfig, _printable
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -224,7 +224,7 @@ class SweepRequest(BaseModel):
     field: str = Field(min_length=1, max_length=100)
     values: list[Any] | None = Field(None, min_length=1, max_length=64)
     logspace: tuple[float, float, int] | None = None
-    name: str | None = Field(None, max_length=200)
+    name: Annotated[str, AfterValidator(_printable)] | None = Field(None, max_length=200)
 
     @model_validator(mode="after")
     def _one_source(self) -> SweepRequest:
