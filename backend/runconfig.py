@@ -61,7 +61,8 @@ class DatasetArgs(_Strict):
     separation: float = Field(0.5, ge=-5, le=5, description="two-moons class separation delta")
     test_fraction: float = Field(0.25, ge=0, lt=1,
                                  description="generated datasets: held-out fraction")
-    subset: int | None = Field(None, ge=10, le=10_000_000, description="use only this many training examples")
+    subset: int | None = Field(None, ge=10, le=10_000_000,
+                               description="use only this many training examples")
 
 
 class ModelArgs(_Strict):
@@ -92,7 +93,8 @@ class ProbeArgs(_Strict):
 
 class RecordArgs(_Strict):
     epochs: list[Annotated[int, Field(ge=0, le=10_000)]] | Literal["auto"] = Field(
-        "auto", max_length=MAX_LIST, description="epochs whose activations are stored ('auto': dense early, "
+        "auto", max_length=MAX_LIST,
+        description="epochs whose activations are stored ('auto': dense early, "
         "sparse later, always the last; epoch 0 = before training)")
     max_recorded: int = Field(24, ge=2, le=1000, description="'auto' records at most this many")
     layers: list[Text] = Field(
@@ -102,7 +104,8 @@ class RecordArgs(_Strict):
     mode: Literal["eval", "train"] = Field(
         "eval", description="BatchNorm mode while extracting (train-mode statistics restored)")
     dtype: Literal["float16", "float32"] = "float32"
-    checkpoint_every: int = Field(10, ge=1, le=10_000, description="epochs between rolling checkpoints")
+    checkpoint_every: int = Field(10, ge=1, le=10_000,
+                                  description="epochs between rolling checkpoints")
     default_triple: tuple[ClassIndex, ClassIndex, ClassIndex] = (0, 1, 2)
 
 
@@ -111,7 +114,8 @@ class RunConfig(_Strict):
 
     dataset: str = Field("digits", max_length=100, description=f"one of {', '.join(DATASETS)}")
     dataset_args: DatasetArgs = Field(default_factory=DatasetArgs)
-    model: str = Field("mlp", max_length=100, description="mlp, mlp-bottleneck, wrn-<depth>-<widen>, "
+    model: str = Field("mlp", max_length=100,
+                       description="mlp, mlp-bottleneck, wrn-<depth>-<widen>, "
                        "vit-tiny|small|base, resnet18")
     model_args: ModelArgs = Field(default_factory=ModelArgs)
 
@@ -119,7 +123,8 @@ class RunConfig(_Strict):
     alpha: float = Field(1.0, gt=0, le=1e4, description="λ ~ Beta(α, α)")
     mix_per: Literal["batch", "sample"] = Field("batch", description="one λ per batch or sample")
     manifold_layers: list[Text] | None = Field(
-        None, max_length=64, description="manifold mixup: eligible mixing points (default: the model's own)")
+        None, max_length=64,
+        description="manifold mixup: eligible mixing points (default: the model's own)")
     loss: Literal["ce", "mse"] = "ce"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     fixed_etf: bool = Field(False, description="freeze the classifier at a simplex ETF")
@@ -132,7 +137,8 @@ class RunConfig(_Strict):
     weight_decay: float = Field(1e-2, ge=0, le=1)
     schedule: Literal["cosine", "step", "constant"] = "cosine"
     lr_milestones: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.9],
-                                       max_length=100, description="step schedule: fractions of training")
+                                       max_length=100,
+                                       description="step schedule: fractions of training")
     lr_gamma: float = Field(0.1, gt=0, le=1)
     warmup_epochs: int = Field(0, ge=0, le=10_000)
     epochs: int = Field(300, ge=1, le=10_000)
