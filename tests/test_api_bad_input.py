@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from conftest import local_client
 from fastapi import Request
 
 from backend.api.limits import MAX_ECHOED_ERRORS, BodyLimit
@@ -123,8 +124,6 @@ def test_prefix_limits_longest_prefix_wins():
 
 def test_upload_prefix_gets_the_upload_limit(settings):
     """A route under /api/ingest/ may take bodies up to MIXSCOPE_MAX_UPLOAD_BYTES."""
-    from fastapi.testclient import TestClient
-
     from backend.api.app import create_app
 
     s = settings.model_copy(update={"max_body_bytes": 2048, "max_upload_bytes": 8192})
@@ -137,7 +136,7 @@ def test_upload_prefix_gets_the_upload_limit(settings):
             n += len(chunk)
         return {"bytes": n}
 
-    with TestClient(app) as c:
+    with local_client(app) as c:
         assert c.post("/api/ingest/echo-size", content=b"x" * 6000).json() == {"bytes": 6000}
         assert c.post("/api/ingest/echo-size", content=b"x" * 9000).status_code == 413
         streamed = c.post("/api/ingest/echo-size", content=iter([b"x" * 4000] * 3))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import local_client
 from click.testing import CliRunner
 
 from backend.resources import (
@@ -61,12 +62,10 @@ def test_sizes_parse_and_settings_read_the_worker_memory(monkeypatch):
 
 
 def test_api_refuses_a_run_beyond_the_worker_memory_naming_the_fields(settings):
-    from fastapi.testclient import TestClient
-
     from backend.api.app import create_app
 
     app = create_app(settings.model_copy(update={"worker_memory": 4 << 30}))
-    with TestClient(app) as c:
+    with local_client(app) as c:
         r = c.post("/api/runs", json=HUGE)
         assert r.status_code == 422, r.text
         locs = [tuple(e["loc"]) for e in r.json()["detail"]]
