@@ -48,6 +48,8 @@ EXPECTED = [
     ("alternating-line", (1,), 2, 3, 0, torch.float32),
     ("gaussian-mixture", (16,), 2, 300, 100, torch.float32),
     ("fashion-mnist", (1, 28, 28), 10, 40, 20, torch.uint8),
+    ("mnist", (1, 28, 28), 10, 40, 20, torch.uint8),
+    ("rotated-digit", (1, 24, 24), 2, 300, 100, torch.float32),
     ("cifar10", (3, 32, 32), 10, 20, 6, torch.uint8),
     ("cifar100", (3, 32, 32), 100, 200, 100, torch.uint8),
 ]
@@ -104,7 +106,8 @@ def test_cifar_checksums_are_really_checked(image_root, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name,where", [("cifar10", "cifar-10-batches-py"),
                                         ("cifar100", "cifar-100-python"),
-                                        ("fashion-mnist", "FashionMNIST/raw")])
+                                        ("fashion-mnist", "FashionMNIST/raw"),
+                                        ("mnist", "MNIST/raw")])
 def test_missing_image_set_says_where_to_put_it(tmp_path, name, where):
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset(cfg(name), tmp_path / "empty", allow_download=False)
@@ -187,6 +190,6 @@ def test_subset_is_class_balanced_and_seeded(real_format):
 
 def test_unknown_dataset_is_named():
     config = RunConfig()
-    object.__setattr__(config, "dataset", "mnist")     # bypass validation on purpose
+    object.__setattr__(config, "dataset", "svhn")     # bypass validation on purpose
     with pytest.raises(ValueError, match="dataset"):
         load_dataset(config)
