@@ -19,6 +19,8 @@ DATASETS = ("digits", "two-moons", "alternating-line", "gaussian-mixture",
 METHODS = ("erm", "input-mixup", "manifold-mixup", "factor-mixup")
 LOSSES = ("ce", "mse", "bce")
 FACTOR_DATASETS = ("rotated-digit",)
+# datasets of images (channels, height, width): the deformation evaluation needs one
+IMAGE_DATASETS = ("fashion-mnist", "mnist", "rotated-digit", "cifar10", "cifar100")
 MODEL_PATTERN = re.compile(
     r"^(mlp|mlp-bottleneck|mlp-mid-bottleneck|resnet18|preact-resnet(18|34|50)"
     r"|wrn-(\d+)-(\d+)|vit-(tiny|small|base))$")
