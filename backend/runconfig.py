@@ -46,6 +46,16 @@ class DatasetArgs(_Strict):
     test_fraction: float = Field(0.25, ge=0, lt=1,
                                  description="generated datasets: held-out fraction")
     subset: int | None = Field(None, ge=10, description="use only this many training examples")
+    keep_classes: list[int] | None = Field(
+        None, min_length=2, max_length=1000, description="train and test on these classes only "
+        "(renumbered 0..k-1 in this order; 003 Fig. 5 top: MNIST digits 0-4)")
+
+    @field_validator("keep_classes")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError("keep_classes: distinct non-negative class indices")
+        return v
 
 
 class ModelArgs(_Strict):
@@ -256,6 +266,11 @@ PRESETS.update({
     # 003 App. B Fig. 5: 1024-1024 LeakyReLU, 2-D bottleneck, 1024-1024 (epochs: our choice)
     "mm-bottleneck2d-paper": _mm_bottleneck(2, 2, 2, 1024, epochs=100),
     "mm-bottleneck2d-cpu": _mm_bottleneck(2, 2, 2, 256, **_CPU),
+    # 003 Fig. 5 top row: the same net trained on the digits 0-4 only
+    "mm-bottleneck2d-0to4-paper": _mm_bottleneck(2, 2, 2, 1024, epochs=100, dataset_args=dict(
+        keep_classes=[0, 1, 2, 3, 4])),
+    "mm-bottleneck2d-0to4-cpu": _mm_bottleneck(2, 2, 2, 256, epochs=10, dataset_args=dict(
+        keep_classes=[0, 1, 2, 3, 4], subset=1000)),
     # 003 App. G Fig. 9 / Fig. 12: 3 × 1024, a 12-unit bottleneck, 4 × 1024, α = 2
     "mm-svd12-paper": _mm_bottleneck(3, 12, 4, 1024, epochs=100),
     "mm-svd12-cpu": _mm_bottleneck(3, 12, 4, 256, **_CPU),

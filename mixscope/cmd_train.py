@@ -37,7 +37,7 @@ FLAG_FIELDS: dict[str, str] = {
     "subset": "dataset_args.subset", "task": "dataset_args.task",
     "block_gradient": "block_gradient", "activation": "model_args.activation",
     "bottleneck_dim": "model_args.bottleneck_dim", "depth_after": "model_args.depth_after",
-    "batchnorm": "model_args.batchnorm",
+    "batchnorm": "model_args.batchnorm", "keep_classes": "dataset_args.keep_classes",
 }
 
 
@@ -235,6 +235,8 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
 @click.option("--depth-after", type=int, default=None,
               help="mlp-mid-bottleneck: hidden layers after the bottleneck")
 @click.option("--batchnorm/--no-batchnorm", default=None, help="mlp: BatchNorm layers")
+@click.option("--keep-classes", callback=_csv(int), default=None,
+              help="train and test on these classes only, e.g. 0,1,2,3,4")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
               help="store folder (default: the per-user data folder)")
 @click.option("--new", "force_new", is_flag=True, help="never resume: always start a new run")

@@ -193,3 +193,18 @@ def test_unknown_dataset_is_named():
     object.__setattr__(config, "dataset", "svhn")     # bypass validation on purpose
     with pytest.raises(ValueError, match="dataset"):
         load_dataset(config)
+
+
+def test_keep_classes_restricts_and_renumbers(real_format):
+    """003 Fig. 5 top: a model trained on MNIST digits 0-4 only."""
+    full = load_dataset(cfg("mnist"), real_format)
+    b = load_dataset(cfg("mnist", dataset_args={"keep_classes": [3, 1]}), real_format)
+    assert b.class_names == [full.class_names[3], full.class_names[1]]
+    assert torch.equal(b.train_x, full.train_x[(full.train_y == 3) | (full.train_y == 1)])
+    assert torch.equal(b.train_y, (full.train_y[(full.train_y == 3) | (full.train_y == 1)]
+                                   == 1).long())
+    assert set(b.test_y.tolist()) == {0, 1}
+    with pytest.raises(ValueError, match="keep_classes"):
+        load_dataset(cfg("digits", dataset_args={"keep_classes": [0, 10]}))
+    with pytest.raises(ValueError, match="keep_classes"):
+        cfg("digits", dataset_args={"keep_classes": [1, 1]})

@@ -12,7 +12,7 @@ from backend.runconfig import PRESETS, RunConfig
 from backend.settings import Settings
 from trainer import rendered
 from trainer.data import load_dataset
-from trainer.dataset_files import write_cifar10, write_mnist, verified_classes
+from trainer.dataset_files import verified_classes, write_cifar10, write_mnist
 from trainer.loop import execute_run
 from trainer.mixup import mix_inputs, softmax_bce
 
@@ -186,3 +186,19 @@ def test_manifold_mixing_set_sweep_differs(store):
                       batch_size=25)
         losses[layers[0]] = [e["train_loss"] for e in ep[1:]]
     assert len({tuple(v) for v in losses.values()}) == 3
+
+
+def test_sweep_over_mixing_sets_through_the_api(client):
+    """003 Fig. 6's curves as one sweep: a run per mixing set, plus the blocked gradient."""
+    base = {**PRESETS["mm-preact18-cifar10-cpu"], "dataset_args": {"subset": 100}}
+    sets = [["input"], ["block1"], ["block2"], ["block3"]]
+    r = client.post("/api/sweeps", json={"base": base, "field": "manifold_layers",
+                                         "values": sets, "name": "fig6"})
+    assert r.status_code == 201, r.text
+    runs = r.json()["runs"]
+    assert [run["config"]["manifold_layers"] for run in runs] == sets
+    assert all(run["config"]["loss"] == "bce" for run in runs)
+    r = client.post("/api/sweeps", json={"base": {**base, "manifold_layers": ["block1"]},
+                                         "field": "block_gradient", "values": [False, True]})
+    assert r.status_code == 201, r.text
+    assert [run["config"]["block_gradient"] for run in r.json()["runs"]] == [False, True]

@@ -311,6 +311,25 @@ DATASET_REGISTRY: dict[str, Callable[..., DatasetBundle]] = {
 assert set(DATASET_REGISTRY) == set(DATASETS), "registry and RunConfig disagree"
 
 
+def _keep_classes(bundle: DatasetBundle, keep: list[int]) -> None:
+    """Restrict both splits to the classes ``keep``, renumbered 0..k-1 in that order."""
+    bad = [c for c in keep if c >= bundle.num_classes]
+    if bad:
+        raise ValueError(f"dataset_args.keep_classes: {bad} out of range for "
+                         f"{bundle.num_classes} classes")
+    new_label = torch.full((bundle.num_classes,), -1, dtype=torch.int64)
+    new_label[torch.tensor(keep)] = torch.arange(len(keep))
+    for split in ("train", "test"):
+        y = getattr(bundle, f"{split}_y")
+        rows = torch.nonzero(new_label[y] >= 0).flatten()
+        setattr(bundle, f"{split}_x", getattr(bundle, f"{split}_x")[rows].contiguous())
+        setattr(bundle, f"{split}_y", new_label[y[rows]].contiguous())
+        if split == "train" and bundle.factors is not None:
+            bundle.factors.glyph = bundle.factors.glyph[rows]
+            bundle.factors.angle = bundle.factors.angle[rows]
+    bundle.class_names = [bundle.class_names[c] for c in keep]
+
+
 def load_dataset(config: RunConfig, data_dir: Path | str | None = None,
                  allow_download: bool = False) -> DatasetBundle:
     """The dataset a run config names, with ``dataset_args.subset`` applied.
@@ -327,6 +346,8 @@ def load_dataset(config: RunConfig, data_dir: Path | str | None = None,
         raise ValueError(f"dataset: unknown dataset {config.dataset!r}; choose one of "
                          f"{', '.join(DATASET_REGISTRY)}")
     bundle = DATASET_REGISTRY[config.dataset](config, Path(data_dir or "."), allow_download)
+    if config.dataset_args.keep_classes is not None:
+        _keep_classes(bundle, config.dataset_args.keep_classes)
     subset = config.dataset_args.subset
     if subset is not None and subset < len(bundle.train_y):
         idx = balanced_subset(bundle.train_y, subset, bundle.num_classes, config.seed)

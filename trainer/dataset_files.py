@@ -8,8 +8,8 @@ sees the difference), so a test exercises the same parsing a real download goes 
   the meta file has ``label_names``.
 * CIFAR-100: ``cifar-100-python/train, test, meta`` - ``data``, ``fine_labels``,
   ``coarse_labels``; meta has ``fine_label_names`` and ``coarse_label_names``.
-* FashionMNIST (and MNIST, ``MNIST/raw/``, same format): ``FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` - idx
-  files: a big-endian header (magic 2051 for images / 2049 for labels, then the sizes)
+* FashionMNIST: ``FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` - idx
+  files (MNIST: the same under ``MNIST/raw/``): a big-endian header (magic 2051 for images / 2049 for labels, then the sizes)
   followed by the uint8 pixels / labels.
 
 Checksums: torchvision's CIFAR classes verify the md5 of every file against the md5 of the

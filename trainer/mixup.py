@@ -155,8 +155,9 @@ class Mixer:
     Args:
         method: ``"erm"`` (no mixing: identity plans), ``"input-mixup"`` and
             ``"factor-mixup"`` (always mix at ``"input"``; factor mixup renders the mixed
-            factors instead of mixing pixels, see ``trainer.rendered``) or ``"manifold-mixup"`` (mix at a point drawn uniformly from
-            ``mixing_points`` for every batch, as in Manifold Mixup).
+            factors instead of mixing pixels, see ``trainer.rendered``) or
+            ``"manifold-mixup"`` (mix at a point drawn uniformly from ``mixing_points`` for
+            every batch, as in Manifold Mixup).
         num_classes: C, for the soft targets.
         alpha: λ ~ Beta(α, α); α = 1 is uniform (> 0).
         per: ``"batch"`` (one λ shared by the whole batch, the papers' setting) or

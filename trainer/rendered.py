@@ -16,9 +16,9 @@ Images are 1×24×24 in [0, 1]: the 8×8 glyph padded to 12×12 (so corners surv
 rotation), upsampled bilinearly to 24×24, then rotated about the centre (black outside).
 
 *Factor mixup* (003's "ground truth factor mixup", Table 8) mixes the factors instead of the
-pixels: θ = λ θ_i + (1 − λ) θ_j, and the glyph factor is the λ-blend of the two upright glyphs
-(for Tasks A/B both are 7s; for Task C this interpolates the digit identity), rendered by the
-same rotation. Input mixup instead blends the two rotated images.
+pixels: θ = λ θ_i + (1 − λ) θ_j, and the glyph factor is the λ-blend of the two upright
+glyphs (for Tasks A/B both are 7s; for Task C this interpolates the digit identity), rendered
+by the same rotation. Input mixup instead blends the two rotated images.
 """
 
 from __future__ import annotations
