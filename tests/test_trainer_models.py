@@ -279,6 +279,10 @@ def test_preact_resnet_depths(depth, d):
     blocks = [b for b in m.modules() if isinstance(b, torch.nn.Module) and hasattr(b, "expansion")]
     assert len(blocks) == 16   # 3 + 4 + 6 + 3 blocks in both
     assert any(isinstance(b, PreActBottleneck) for b in blocks) == (depth == 50)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits, out = m.eval().forward_layers(x, ["block4", "penultimate"])
+    assert logits.shape == (2, 4) and out["block4"].shape == (2, d)
 
 
 def test_block_gradient_stops_before_the_mixing_point():
