@@ -90,6 +90,14 @@ def test_api_job_then_result_and_cli(store, client, settings):
     assert body["run_id"] == run_id and len(body["deformations"]) == 17
     bad = client.get(f"/api/runs/{run_id}/deformations", params={"epoch": 77})
     assert bad.status_code == 422 and "epoch" in bad.text
+    # a peer that may not write reads the stored result but cannot queue new work
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app) as remote:
+        assert remote.get(f"/api/runs/{run_id}/deformations").status_code == 200
+        r = remote.get(f"/api/runs/{run_id}/deformations", params={"seed": 5})
+        assert r.status_code in (401, 403)
+    assert store.find_job(run_id, "deformations", {"epoch": 2, "seed": 5}) is None
 
     from click.testing import CliRunner
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, RunDep, StoreDep
+from backend.api.deps import DispatcherDep, RunDep, StoreDep, require_token
 from backend.api.projection import QueryError
 from backend.api.schemas import JobAccepted
 from backend.runconfig import IMAGE_DATASETS
@@ -45,10 +45,11 @@ def deformation_params(run, epoch: int | None, seed: int) -> dict[str, Any]:
 @router.get("/deformations", summary="Accuracy on deformed test sets (003 Table 9)",
             responses={202: {"model": JobAccepted, "description": "not computed yet: a worker "
                              "computes it (poll GET /api/jobs/{job_id}), then ask again"},
+                       401: {"description": "queueing the job needs the API token"},
                        404: {"description": "no such run"},
                        409: {"description": "the run has not finished"},
                        422: {"description": "not an image dataset, or an unrecorded epoch"}})
-def deformations(run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
+def deformations(request: Request, run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
                  epoch: Annotated[int | None, Query(ge=0, le=1_000_000, description=
                                                     "recorded epoch (default: the last)")] = None,
                  seed: Annotated[int, Query(ge=0, le=2**31 - 1, description=
@@ -66,6 +67,10 @@ def deformations(run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
         result = store.job_result(job.id)
         if result is not None:
             return JSONResponse(result)
+    if job is None or job.status in ("done", "failed"):
+        # reading a stored result is a read; queueing work is a write (like the lab's jobs)
+        require_token(request, None)
+    if job is not None and job.status == "done":
         store.finish_job(job.id, "pending")
         dispatcher.send_deformations(job.id)
     elif job is None or job.status == "failed":
