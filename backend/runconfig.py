@@ -20,10 +20,17 @@ from pydantic import (
 )
 
 DATASETS = ("digits", "two-moons", "alternating-line", "gaussian-mixture",
-            "fashion-mnist", "cifar10", "cifar100")
-METHODS = ("erm", "input-mixup", "manifold-mixup")
+            "fashion-mnist", "mnist", "rotated-digit", "cifar10", "cifar100")
+# factor-mixup: mix the true generative factors and render the mixed example (003 App. A);
+# only datasets rendered from known factors (rotated-digit) support it.
+METHODS = ("erm", "input-mixup", "manifold-mixup", "factor-mixup")
+LOSSES = ("ce", "mse", "bce")
+FACTOR_DATASETS = ("rotated-digit",)
+# datasets of images (channels, height, width): the deformation evaluation needs one
+IMAGE_DATASETS = ("fashion-mnist", "mnist", "rotated-digit", "cifar10", "cifar100")
 MODEL_PATTERN = re.compile(
-    r"^(mlp|mlp-bottleneck|resnet18|wrn-(\d+)-(\d+)|vit-(tiny|small|base))$")
+    r"^(mlp|mlp-bottleneck|mlp-mid-bottleneck|resnet18|preact-resnet(18|34|50)"
+    r"|wrn-(\d+)-(\d+)|vit-(tiny|small|base))$")
 
 
 #: Longest list any config field accepts (epochs to record, milestones, layers, triples).
@@ -59,10 +66,22 @@ class DatasetArgs(_Strict):
                          description="two-moons / gaussian-mixture: training samples")
     noise: float = Field(0.1, ge=0, le=10, description="two-moons noise / mixture spread")
     separation: float = Field(0.5, ge=-5, le=5, description="two-moons class separation delta")
+    task: Literal["A", "B", "C"] = Field(
+        "A", description="rotated-digit: 003 App. A task (train/test angle ranges, labels)")
     test_fraction: float = Field(0.25, ge=0, lt=1,
                                  description="generated datasets: held-out fraction")
     subset: int | None = Field(None, ge=10, le=10_000_000,
                                description="use only this many training examples")
+    keep_classes: list[int] | None = Field(
+        None, min_length=2, max_length=1000, description="train and test on these classes only "
+        "(renumbered 0..k-1 in this order; 003 Fig. 5 top: MNIST digits 0-4)")
+
+    @field_validator("keep_classes")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError("keep_classes: distinct non-negative class indices")
+        return v
 
 
 class ModelArgs(_Strict):
@@ -71,6 +90,13 @@ class ModelArgs(_Strict):
                        description="mlp: hidden layers of `width` before the feature layer")
     feature_dim: int = Field(64, ge=2, le=8192, description="mlp: penultimate dimension d")
     batchnorm: bool = Field(True, description="mlp: BatchNorm after every linear layer")
+    activation: Literal["relu", "leaky-relu"] = Field(
+        "relu", description="mlp / mlp-mid-bottleneck: hidden activation")
+    bottleneck_dim: int = Field(
+        2, ge=1, le=4096, description="mlp-mid-bottleneck: units of the linear bottleneck")
+    depth_after: int = Field(
+        2, ge=1, le=16, description="mlp-mid-bottleneck: hidden layers of `width` after the "
+        "bottleneck (the last one is the penultimate layer)")
 
 
 class ProbeArgs(_Strict):
@@ -114,18 +140,23 @@ class RunConfig(_Strict):
 
     dataset: str = Field("digits", max_length=100, description=f"one of {', '.join(DATASETS)}")
     dataset_args: DatasetArgs = Field(default_factory=DatasetArgs)
-    model: str = Field("mlp", max_length=100,
-                       description="mlp, mlp-bottleneck, wrn-<depth>-<widen>, "
-                       "vit-tiny|small|base, resnet18")
+    model: str = Field("mlp", max_length=100, description="mlp, mlp-bottleneck, mlp-mid-bottleneck, "
+                       "wrn-<depth>-<widen>, vit-tiny|small|base, resnet18, "
+                       "preact-resnet18|34|50")
     model_args: ModelArgs = Field(default_factory=ModelArgs)
 
-    method: Literal["erm", "input-mixup", "manifold-mixup"] = "input-mixup"
+    method: Literal["erm", "input-mixup", "manifold-mixup", "factor-mixup"] = "input-mixup"
     alpha: float = Field(1.0, gt=0, le=1e4, description="λ ~ Beta(α, α)")
     mix_per: Literal["batch", "sample"] = Field("batch", description="one λ per batch or sample")
     manifold_layers: list[Text] | None = Field(
-        None, max_length=64,
-        description="manifold mixup: eligible mixing points (default: the model's own)")
-    loss: Literal["ce", "mse"] = "ce"
+        None, max_length=64, description="manifold mixup: eligible mixing points (default: the model's own)")
+    block_gradient: bool = Field(
+        False, description="manifold mixup: no gradient flows into the layers before the "
+        "mixing point (003 Fig. 6's 'gradient blocked before the mixing layer')")
+    loss: Literal["ce", "mse", "bce"] = Field(
+        "ce", description="ce: soft cross-entropy; mse: squared error of the logits; bce: "
+        "binary cross-entropy of the softmax outputs against the soft target, averaged over "
+        "the C outputs (Verma et al.'s manifold-mixup code)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     fixed_etf: bool = Field(False, description="freeze the classifier at a simplex ETF")
     etf_scale: float = Field(1.0, gt=0, le=100, description="ETF multiplier m")
@@ -161,8 +192,9 @@ class RunConfig(_Strict):
     @classmethod
     def _known_model(cls, v: str) -> str:
         if not MODEL_PATTERN.match(v):
-            raise ValueError(f"unknown model {v!r}; use mlp, mlp-bottleneck, wrn-<depth>-<widen>, "
-                             "vit-tiny, vit-small, vit-base or resnet18")
+            raise ValueError(f"unknown model {v!r}; use mlp, mlp-bottleneck, mlp-mid-bottleneck, "
+                             "wrn-<depth>-<widen>, vit-tiny, vit-small, vit-base, resnet18 or "
+                             "preact-resnet18|34|50")
         m = re.match(r"^wrn-(\d+)-(\d+)$", v)
         if m and ((int(m.group(1)) - 4) % 6 != 0 or int(m.group(1)) < 10):
             raise ValueError("wrn depth must be 6n+4 and at least 10 (e.g. wrn-16-4, wrn-40-10)")
@@ -183,6 +215,9 @@ class RunConfig(_Strict):
                 raise ValueError(f"record.epochs {bad} outside 0..{self.epochs}")
         if len(set(self.record.default_triple)) != 3:
             raise ValueError("record.default_triple needs three distinct classes")
+        if self.method == "factor-mixup" and self.dataset not in FACTOR_DATASETS:
+            raise ValueError(f"method: factor-mixup needs a dataset rendered from known factors "
+                             f"({', '.join(FACTOR_DATASETS)}), not {self.dataset!r}")
         return self
 
     @classmethod
@@ -234,3 +269,72 @@ PRESETS: dict[str, dict[str, Any]] = {
         optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="constant", epochs=1000,
         batch_size=0, alpha=1.0),
 }
+
+
+def _mm_bottleneck(depth: int, k: int, after: int, width: int, **extra: Any) -> dict[str, Any]:
+    """003's MNIST bottleneck nets (App. B Fig. 5, App. G Figs. 9–12): LeakyReLU, no
+    BatchNorm, manifold mixup only at the bottleneck, whose spectra are recorded. The paper
+    does not give the optimiser: Adam 1e-3 is mixscope's choice."""
+    return _deep_merge(dict(
+        dataset="mnist", model="mlp-mid-bottleneck",
+        model_args=dict(width=width, depth=depth, bottleneck_dim=k, depth_after=after,
+                        batchnorm=False, activation="leaky-relu"),
+        method="manifold-mixup", manifold_layers=["bottleneck"], alpha=2.0,
+        optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="constant", batch_size=100,
+        record=dict(layers=["bottleneck"], mode="eval")), extra)
+
+
+def _mm_preact(model: str, dataset: str, epochs: int, **extra: Any) -> dict[str, Any]:
+    """003 App. C: PreActResNet, SGD lr 0.1 (momentum 0.9, weight decay 1e-4) divided by 10
+    at 1/3 and 2/3 of training (epochs 400 and 800 of 1200), mixing set {input, block1,
+    block2}, α = 2, the BCE-on-softmax loss of the authors' code (Figs. 6–7)."""
+    return _deep_merge(dict(
+        dataset=dataset, model=model, method="manifold-mixup", alpha=2.0, loss="bce",
+        optimizer="sgd", lr=0.1, momentum=0.9, nesterov=False, weight_decay=1e-4,
+        schedule="step", lr_milestones=[1 / 3, 2 / 3], lr_gamma=0.1, epochs=epochs,
+        batch_size=100), extra)
+
+
+_CPU = dict(dataset_args=dict(subset=1000), epochs=10)
+
+PRESETS.update({
+    # 003 App. B Fig. 5: 1024-1024 LeakyReLU, 2-D bottleneck, 1024-1024 (epochs: our choice)
+    "mm-bottleneck2d-paper": _mm_bottleneck(2, 2, 2, 1024, epochs=100),
+    "mm-bottleneck2d-cpu": _mm_bottleneck(2, 2, 2, 256, **_CPU),
+    # 003 Fig. 5 top row: the same net trained on the digits 0-4 only
+    "mm-bottleneck2d-0to4-paper": _mm_bottleneck(2, 2, 2, 1024, epochs=100, dataset_args=dict(
+        keep_classes=[0, 1, 2, 3, 4])),
+    "mm-bottleneck2d-0to4-cpu": _mm_bottleneck(2, 2, 2, 256, epochs=10, dataset_args=dict(
+        keep_classes=[0, 1, 2, 3, 4], subset=1000)),
+    # 003 App. G Fig. 9 / Fig. 12: 3 × 1024, a 12-unit bottleneck, 4 × 1024, α = 2
+    "mm-svd12-paper": _mm_bottleneck(3, 12, 4, 1024, epochs=100),
+    "mm-svd12-cpu": _mm_bottleneck(3, 12, 4, 256, **_CPU),
+    # 003 App. G Fig. 10: the same with 30 units
+    "mm-svd30-paper": _mm_bottleneck(3, 30, 4, 1024, epochs=100),
+    "mm-svd30-cpu": _mm_bottleneck(3, 30, 4, 256, **_CPU),
+    # 003 App. G Fig. 11: the 30-unit bottleneck right after the first hidden layer
+    "mm-svd30-early-paper": _mm_bottleneck(1, 30, 4, 1024, epochs=100),
+    "mm-svd30-early-cpu": _mm_bottleneck(1, 30, 4, 256, **_CPU),
+    # 003 App. A Table 8 / Fig. 4: rotated digits, α = 1; choose --method erm | input-mixup
+    # | factor-mixup (sizes and net are not given in the paper: mixscope's choice)
+    **{f"mm-rotated-digit-{t.lower()}-{scale}": dict(
+        dataset="rotated-digit", dataset_args=dict(task=t, samples=n, test_fraction=0.5),
+        model="mlp", model_args=dict(width=w, depth=2, feature_dim=w, batchnorm=False),
+        method="factor-mixup", alpha=1.0, optimizer="adam", lr=1e-3, weight_decay=0.0,
+        schedule="constant", epochs=e, batch_size=64)
+       for t in "ABC" for scale, n, w, e in (("cpu", 500, 128, 30),
+                                             ("paper", 10_000, 512, 100))},
+    # 003 Figs. 6 (CIFAR-10, PreActResNet-18) and 7 (CIFAR-100, PreActResNet-50) and the
+    # Table 9 models: sweep manifold_layers over [input], [block1], [block2], ... and
+    # block_gradient to draw the training-loss curves per mixing set
+    "mm-preact18-cifar10-paper": _mm_preact("preact-resnet18", "cifar10", 1200),
+    "mm-preact18-cifar10-cpu": _mm_preact("preact-resnet18", "cifar10", 5,
+                                          dataset_args=dict(subset=500)),
+    "mm-preact50-cifar100-paper": _mm_preact("preact-resnet50", "cifar100", 1200),
+    "mm-preact18-cifar100-paper": _mm_preact("preact-resnet18", "cifar100", 1200),
+    "mm-preact18-cifar100-cpu": _mm_preact("preact-resnet18", "cifar100", 5,
+                                           dataset_args=dict(subset=1000)),
+    # 003 App. C: WRN-28-10, 400 epochs, lr ÷10 at 200 and 300, mixing set {input, block1}
+    "mm-wrn28-10-cifar10-paper": _mm_preact("wrn-28-10", "cifar10", 400,
+                                            lr_milestones=[0.5, 0.75]),
+})

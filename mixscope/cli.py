@@ -19,6 +19,7 @@ COMMANDS = {
     "worker": ("mixscope.cmd_serve", "worker"),
     "dashboard": ("mixscope.cmd_serve", "dashboard"),
     "lab": ("mixscope.cmd_lab", "lab"),
+    "eval": ("mixscope.cmd_eval", "eval_group"),
 }
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from backend.runconfig import DATASETS, LOSSES, METHODS
+
 # flag name -> RunConfig field path (dotted); used to build the config and to name the flag
 # in errors about its value.
 FLAG_FIELDS: dict[str, str] = {
@@ -32,7 +34,10 @@ FLAG_FIELDS: dict[str, str] = {
     "record_dtype": "record.dtype", "default_triple": "record.default_triple",
     "manifold_layers": "manifold_layers", "width": "model_args.width",
     "depth": "model_args.depth", "feature_dim": "model_args.feature_dim",
-    "subset": "dataset_args.subset",
+    "subset": "dataset_args.subset", "task": "dataset_args.task",
+    "block_gradient": "block_gradient", "activation": "model_args.activation",
+    "bottleneck_dim": "model_args.bottleneck_dim", "depth_after": "model_args.depth_after",
+    "batchnorm": "model_args.batchnorm", "keep_classes": "dataset_args.keep_classes",
 }
 
 
@@ -191,13 +196,11 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
 @click.option("--preset", default=None, help="start from a named recipe (e.g. digits-demo)")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="YAML file of RunConfig fields (flags override it)")
-@click.option("--dataset", type=click.Choice(["digits", "two-moons", "alternating-line",
-                                              "gaussian-mixture", "fashion-mnist", "cifar10",
-                                              "cifar100"]), default=None)
-@click.option("--model", default=None, help="mlp, mlp-bottleneck, wrn-D-W, vit-tiny|small|base, "
-              "resnet18")
-@click.option("--method", type=click.Choice(["erm", "input-mixup", "manifold-mixup"]),
-              default=None)
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default=None)
+@click.option("--model", default=None, help="mlp, mlp-bottleneck, mlp-mid-bottleneck, wrn-D-W, "
+              "vit-tiny|small|base, resnet18, preact-resnet18|34|50")
+@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+              help="factor-mixup: mix the generative factors (rotated-digit only)")
 @click.option("--alpha", type=float, default=None, help="λ ~ Beta(α, α)")
 @click.option("--mix-per", type=click.Choice(["batch", "sample"]), default=None)
 @click.option("--epochs", type=int, default=None)
@@ -209,7 +212,10 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
 @click.option("--weight-decay", type=float, default=None)
 @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default=None)
 @click.option("--warmup-epochs", type=int, default=None)
-@click.option("--loss", type=click.Choice(["ce", "mse"]), default=None)
+@click.option("--loss", type=click.Choice(list(LOSSES)), default=None,
+              help="bce: binary cross-entropy of the softmax (Verma et al.'s code)")
+@click.option("--block-gradient/--no-block-gradient", default=None,
+              help="manifold mixup: no gradient into the layers before the mixing point")
 @click.option("--label-smoothing", type=float, default=None)
 @click.option("--fixed-etf/--no-fixed-etf", default=None,
               help="freeze the classifier at a simplex ETF")
@@ -231,6 +237,17 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
 @click.option("--depth", type=int, default=None, help="mlp hidden layers")
 @click.option("--feature-dim", type=int, default=None, help="mlp penultimate dimension d")
 @click.option("--subset", type=int, default=None, help="train on this many examples only")
+@click.option("--task", type=click.Choice(["A", "B", "C"]), default=None,
+              help="rotated-digit: the task of 003 App. A")
+@click.option("--activation", type=click.Choice(["relu", "leaky-relu"]), default=None,
+              help="mlp hidden activation")
+@click.option("--bottleneck-dim", type=int, default=None,
+              help="mlp-mid-bottleneck: bottleneck units")
+@click.option("--depth-after", type=int, default=None,
+              help="mlp-mid-bottleneck: hidden layers after the bottleneck")
+@click.option("--batchnorm/--no-batchnorm", default=None, help="mlp: BatchNorm layers")
+@click.option("--keep-classes", callback=_csv(int), default=None,
+              help="train and test on these classes only, e.g. 0,1,2,3,4")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
               help="store folder (default: the per-user data folder)")
 @click.option("--new", "force_new", is_flag=True, help="never resume: always start a new run")

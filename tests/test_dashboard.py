@@ -105,6 +105,18 @@ def test_launch_form_shows_api_validation_next_to_fields(stack, driver):
     assert requests.get(f"{stack.api_url}/api/runs").json() == []
 
 
+def test_launch_form_extra_fields_box_must_hold_a_json_object(stack, driver):
+    """The form reaches every RunConfig field (003's bottleneck sizes, ...) through a JSON
+    box; text that is not a JSON object is named beside it and nothing is launched."""
+    _open(driver, stack, "/runs")
+    _set_input(driver, "runs-extra", "model_args: 12")
+    driver.find_element("id", "runs-launch").click()
+    msg = wait_for(driver, lambda d: _text(d, "err-extra"), what="error next to the JSON box")
+    assert "not JSON" in msg
+    assert requests.get(f"{stack.api_url}/api/runs").json() == []
+    _set_input(driver, "runs-extra", "")
+
+
 def test_launch_tiny_run_and_watch_it_finish(stack, driver, state):
     _open(driver, stack, "/runs")
     _set_input(driver, "runs-name", "tiny digits")

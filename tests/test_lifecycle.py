@@ -209,3 +209,28 @@ def test_a_pending_job_whose_message_was_lost_is_done_by_the_next_worker(tmp_pat
         done = client.get(q)
         assert done.status_code == 200, done.text
         assert done.json()["labels"] == [1, 2, 1]
+
+
+def test_deformation_evaluation_is_a_worker_job(stack):
+    """003 Table 9 on a finished run: 202, the worker's ``mixscope.deformations`` task
+    evaluates the stored model on the deformed test sets, then 200 with the accuracies."""
+    client, _store, worker = stack
+    body = {"dataset": "rotated-digit", "dataset_args": {"task": "C", "samples": 60,
+                                                          "test_fraction": 0.25},
+            "model": "mlp", "model_args": {"width": 16, "depth": 1, "feature_dim": 8},
+            "method": "factor-mixup", "epochs": 2, "batch_size": 20, "seed": 1,
+            "probe": {"clean_per_class": 3, "pairs_per_class_pair": 1, "trajectory_pairs": 0}}
+    rid = client.post("/api/runs", json=body).json()["id"]
+    wait_for(lambda: status_of(client, rid) == "succeeded", 120, "success", worker)
+    r = client.get(f"/api/runs/{rid}/deformations")
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    wait_for(lambda: client.get(f"/api/jobs/{job}").json()["status"] != "pending", 90,
+             "the deformations job", worker)
+    assert client.get(f"/api/jobs/{job}").json()["status"] == "done"
+    r = client.get(f"/api/runs/{rid}/deformations")
+    assert r.status_code == 200
+    res = r.json()
+    assert res["epoch"] == 2 and res["n_test"] == 20 and len(res["deformations"]) == 17
+    last = client.get(f"/api/runs/{rid}/metrics").json()["epochs"][-1]
+    assert abs(res["clean_accuracy"] - last["test_accuracy"]) < 1e-6

@@ -161,3 +161,23 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     ma = [{k: v for k, v in e.items() if k not in drop} for e in ref_store.epoch_metrics(ref_run.id)]
     mb = [{k: v for k, v in e.items() if k not in drop} for e in store.epoch_metrics(run.id)]
     assert ma == mb
+
+
+def test_003_flags_reach_the_config_and_train(tmp_path):
+    """The fields 003's experiments need are flags too: a factor-mixup run trains from them."""
+    cfg = build_config("mm-svd12-cpu", None, {"block_gradient": True, "keep_classes": [0, 1, 2],
+                                              "bottleneck_dim": 30, "depth_after": 1,
+                                              "activation": "relu", "batchnorm": True,
+                                              "loss": "bce"})
+    assert cfg.block_gradient and cfg.dataset_args.keep_classes == [0, 1, 2]
+    assert (cfg.model_args.bottleneck_dim, cfg.model_args.depth_after) == (30, 1)
+    assert cfg.model_args.activation == "relu" and cfg.loss == "bce"
+    res = CliRunner().invoke(main, ["train", "--dataset", "digits", "--method", "factor-mixup",
+                                    "--store", str(tmp_path)])
+    assert res.exit_code != 0 and "factor-mixup" in res.output
+    res = CliRunner().invoke(main, [
+        "train", "--preset", "mm-rotated-digit-c-cpu", "--task", "B", "--epochs", "1",
+        "--width", "8", "--feature-dim", "8", "--store", str(tmp_path), "--quiet"])
+    assert res.exit_code == 0, res.output
+    run = _store(tmp_path).list_runs()[0]
+    assert run.config["dataset_args"]["task"] == "B" and run.config["method"] == "factor-mixup"

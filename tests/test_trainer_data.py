@@ -48,6 +48,8 @@ EXPECTED = [
     ("alternating-line", (1,), 2, 3, 0, torch.float32),
     ("gaussian-mixture", (16,), 2, 300, 100, torch.float32),
     ("fashion-mnist", (1, 28, 28), 10, 40, 20, torch.uint8),
+    ("mnist", (1, 28, 28), 10, 40, 20, torch.uint8),
+    ("rotated-digit", (1, 24, 24), 2, 300, 100, torch.float32),
     ("cifar10", (3, 32, 32), 10, 20, 6, torch.uint8),
     ("cifar100", (3, 32, 32), 100, 200, 100, torch.uint8),
 ]
@@ -104,7 +106,8 @@ def test_cifar_checksums_are_really_checked(image_root, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name,where", [("cifar10", "cifar-10-batches-py"),
                                         ("cifar100", "cifar-100-python"),
-                                        ("fashion-mnist", "FashionMNIST/raw")])
+                                        ("fashion-mnist", "FashionMNIST/raw"),
+                                        ("mnist", "MNIST/raw")])
 def test_missing_image_set_says_where_to_put_it(tmp_path, name, where):
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset(cfg(name), tmp_path / "empty", allow_download=False)
@@ -187,6 +190,21 @@ def test_subset_is_class_balanced_and_seeded(real_format):
 
 def test_unknown_dataset_is_named():
     config = RunConfig()
-    object.__setattr__(config, "dataset", "mnist")     # bypass validation on purpose
+    object.__setattr__(config, "dataset", "svhn")     # bypass validation on purpose
     with pytest.raises(ValueError, match="dataset"):
         load_dataset(config)
+
+
+def test_keep_classes_restricts_and_renumbers(real_format):
+    """003 Fig. 5 top: a model trained on MNIST digits 0-4 only."""
+    full = load_dataset(cfg("mnist"), real_format)
+    b = load_dataset(cfg("mnist", dataset_args={"keep_classes": [3, 1]}), real_format)
+    assert b.class_names == [full.class_names[3], full.class_names[1]]
+    assert torch.equal(b.train_x, full.train_x[(full.train_y == 3) | (full.train_y == 1)])
+    assert torch.equal(b.train_y, (full.train_y[(full.train_y == 3) | (full.train_y == 1)]
+                                   == 1).long())
+    assert set(b.test_y.tolist()) == {0, 1}
+    with pytest.raises(ValueError, match="keep_classes"):
+        load_dataset(cfg("digits", dataset_args={"keep_classes": [0, 10]}))
+    with pytest.raises(ValueError, match="keep_classes"):
+        cfg("digits", dataset_args={"keep_classes": [1, 1]})

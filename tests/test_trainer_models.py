@@ -20,10 +20,20 @@ FAMILIES = [
      ["penultimate"], ["input"], 16),
     ("mlp-bottleneck", "mlp-bottleneck", SMALL_MLP, (2,), 6,
      ["hidden1", "hidden2", "penultimate"], ["input", "hidden1", "hidden2"], 2),
+    # 003 App. C: a Wide-ResNet mixes at the input or after its first block
     ("wrn-10-1", "wrn-10-1", {}, (3, 32, 32), 4, ["block1", "block2", "block3", "penultimate"],
-     ["input", "block1", "block2"], 64),
+     ["input", "block1"], 64),
     ("wrn-10-1-28px", "wrn-10-1", {}, (1, 28, 28), 3,
-     ["block1", "block2", "block3", "penultimate"], ["input", "block1", "block2"], 64),
+     ["block1", "block2", "block3", "penultimate"], ["input", "block1"], 64),
+    # 003 App. G: LeakyReLU layers, a 12-unit linear bottleneck after 3, then 4 more
+    ("mlp-mid-bottleneck", "mlp-mid-bottleneck",
+     {"width": 16, "depth": 3, "bottleneck_dim": 12, "depth_after": 4, "batchnorm": False,
+      "activation": "leaky-relu"}, (1, 28, 28), 5,
+     ["hidden1", "hidden2", "hidden3", "bottleneck", "hidden4", "hidden5", "hidden6",
+      "penultimate"], ["bottleneck"], 16),
+    ("preact-resnet18", "preact-resnet18", {}, (3, 32, 32), 2,
+     ["block1", "block2", "block3", "block4", "penultimate"], ["input", "block1", "block2"],
+     512),
     ("resnet18", "resnet18", {}, (3, 32, 32), 2,
      ["layer1", "layer2", "layer3", "layer4", "penultimate"], ["input", "layer1", "layer2"],
      512),
@@ -245,3 +255,44 @@ def test_bottleneck_representations_are_not_clipped_to_a_quadrant():
     feats = model.forward_features(_torch.randn(256, 4, generator=_torch.Generator().manual_seed(0)))
     assert feats.shape == (256, 2)
     assert (feats < 0).any() and (feats > 0).any()
+
+
+def test_mid_bottleneck_shapes_and_leaky_activation():
+    """003 Fig. 5's net: the bottleneck state is 2-D and linear; the hidden layers leak."""
+    m = make("mlp-mid-bottleneck", {"width": 8, "depth": 2, "bottleneck_dim": 2,
+                                     "depth_after": 2, "batchnorm": False,
+                                     "activation": "leaky-relu"}, (1, 28, 28)).eval()
+    x = torch.randn(7, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, out = m.forward_layers(x, ["hidden1", "bottleneck"])
+    assert out["bottleneck"].shape == (7, 2)
+    assert (out["hidden1"] < 0).any()   # LeakyReLU lets negatives through (ReLU would not)
+    assert any(isinstance(mod, torch.nn.LeakyReLU) for mod in m.modules())
+
+
+@pytest.mark.parametrize("depth,d", [(34, 512), (50, 2048)])
+def test_preact_resnet_depths(depth, d):
+    from trainer.models.preact import PreActBottleneck, PreActResNet
+
+    m = PreActResNet((3, 32, 32), 4, depth)
+    assert m.feature_dim == d
+    blocks = [b for b in m.modules() if isinstance(b, torch.nn.Module) and hasattr(b, "expansion")]
+    assert len(blocks) == 16   # 3 + 4 + 6 + 3 blocks in both
+    assert any(isinstance(b, PreActBottleneck) for b in blocks) == (depth == 50)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits, out = m.eval().forward_layers(x, ["block4", "penultimate"])
+    assert logits.shape == (2, 4) and out["block4"].shape == (2, d)
+
+
+def test_block_gradient_stops_before_the_mixing_point():
+    m = make("mlp", SMALL_MLP, (64,)).train()
+    x = torch.randn(6, 64, generator=torch.Generator().manual_seed(2))
+    partner = torch.tensor([1, 0, 3, 2, 5, 4])
+    for block, before_has_grad in ((False, True), (True, False)):
+        m.zero_grad(set_to_none=True)
+        m.forward_mixed(x, partner, 0.3, "hidden2", block_gradient=block).sum().backward()
+        first = m.stages["hidden1"][1].weight   # [Flatten, Linear, ...]: hidden1's Linear
+        after = m.classifier.weight
+        assert (first.grad is not None and first.grad.abs().sum() > 0) == before_has_grad
+        assert after.grad is not None and after.grad.abs().sum() > 0

@@ -7,7 +7,9 @@ directly and the probe set can refer to examples by their row in ``train_x``.
 * Small generated / tabular sets (``digits``, ``two-moons``, ``alternating-line``,
   ``gaussian-mixture``) are stored as float32, already normalised: ``prepare`` only moves
   them to the device.
-* Image sets (``fashion-mnist``, ``cifar10``, ``cifar100``) are stored as uint8 NCHW and
+* ``rotated-digit`` (003 App. A) is rendered from known factors (``trainer.rendered``); its
+  bundle carries a ``factors`` renderer that factor mixup draws mixed examples from.
+* Image sets (``fashion-mnist``, ``mnist``, ``cifar10``, ``cifar100``) are stored as uint8 NCHW and
   normalised in ``prepare`` (on the device, batch by batch), with the usual per-channel
   means and standard deviations of each dataset.
 
@@ -22,11 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from backend.runconfig import DATASETS, RunConfig
+from trainer.rendered import load_rotated_digit
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -46,6 +50,9 @@ class DatasetBundle:
         input_shape: shape of one example, e.g. (64,), (2,), (1,), (1, 28, 28), (3, 32, 32).
         mean, std: per-channel normalisation applied by ``prepare`` to uint8 images
             (shape (C_in,)); None for float data.
+        factors: for sets rendered from known factors, an object with
+            ``render_mixed(idx, partner, lam, device)`` giving the training rows ``idx``
+            rendered from their factors mixed with their partners' (factor mixup); else None.
     """
 
     name: str
@@ -57,6 +64,7 @@ class DatasetBundle:
     input_shape: tuple[int, ...]
     mean: torch.Tensor | None = field(default=None, repr=False)
     std: torch.Tensor | None = field(default=None, repr=False)
+    factors: Any = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -212,6 +220,7 @@ def load_gaussian_mixture(config: RunConfig, data_dir: Path, allow_download: boo
 # Per-channel statistics of the training images (the values used across the literature).
 _STATS = {
     "fashion-mnist": ((0.2860,), (0.3530,)),
+    "mnist": ((0.1307,), (0.3081,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
@@ -219,6 +228,8 @@ _STATS = {
 _LAYOUT = {
     "fashion-mnist": ("FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte "
                       "(the four files of the FashionMNIST release, gunzipped)"),
+    "mnist": ("MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte "
+              "(the four files of the MNIST release, gunzipped)"),
     "cifar10": ("cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta: the "
                 "extracted cifar-10-python.tar.gz)"),
     "cifar100": ("cifar-100-python/ (train, test, meta: the extracted "
@@ -229,7 +240,7 @@ _LAYOUT = {
 # Registry name -> torchvision dataset class, by name (torchvision is imported lazily).
 # Tests put a subclass here whose expected md5 sums are those of generated files.
 TORCHVISION_CLASSES: dict[str, str | type] = {
-    "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+    "fashion-mnist": "FashionMNIST", "mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 
 
 def _open_torchvision(name: str, data_dir: Path, train: bool, allow_download: bool):
@@ -271,6 +282,11 @@ def load_fashion_mnist(config: RunConfig, data_dir: Path, allow_download: bool =
     return _load_image_set("fashion-mnist", data_dir, allow_download)
 
 
+def load_mnist(config: RunConfig, data_dir: Path, allow_download: bool = False):
+    """MNIST (1×28×28, 10 digits) through ``torchvision.datasets.MNIST``."""
+    return _load_image_set("mnist", data_dir, allow_download)
+
+
 def load_cifar10(config: RunConfig, data_dir: Path, allow_download: bool = False):
     """CIFAR-10 (3×32×32, 10 classes) through ``torchvision.datasets.CIFAR10``."""
     return _load_image_set("cifar10", data_dir, allow_download)
@@ -287,10 +303,31 @@ DATASET_REGISTRY: dict[str, Callable[..., DatasetBundle]] = {
     "alternating-line": load_alternating_line,
     "gaussian-mixture": load_gaussian_mixture,
     "fashion-mnist": load_fashion_mnist,
+    "mnist": load_mnist,
+    "rotated-digit": load_rotated_digit,
     "cifar10": load_cifar10,
     "cifar100": load_cifar100,
 }
 assert set(DATASET_REGISTRY) == set(DATASETS), "registry and RunConfig disagree"
+
+
+def _keep_classes(bundle: DatasetBundle, keep: list[int]) -> None:
+    """Restrict both splits to the classes ``keep``, renumbered 0..k-1 in that order."""
+    bad = [c for c in keep if c >= bundle.num_classes]
+    if bad:
+        raise ValueError(f"dataset_args.keep_classes: {bad} out of range for "
+                         f"{bundle.num_classes} classes")
+    new_label = torch.full((bundle.num_classes,), -1, dtype=torch.int64)
+    new_label[torch.tensor(keep)] = torch.arange(len(keep))
+    for split in ("train", "test"):
+        y = getattr(bundle, f"{split}_y")
+        rows = torch.nonzero(new_label[y] >= 0).flatten()
+        setattr(bundle, f"{split}_x", getattr(bundle, f"{split}_x")[rows].contiguous())
+        setattr(bundle, f"{split}_y", new_label[y[rows]].contiguous())
+        if split == "train" and bundle.factors is not None:
+            bundle.factors.glyph = bundle.factors.glyph[rows]
+            bundle.factors.angle = bundle.factors.angle[rows]
+    bundle.class_names = [bundle.class_names[c] for c in keep]
 
 
 def load_dataset(config: RunConfig, data_dir: Path | str | None = None,
@@ -309,9 +346,14 @@ def load_dataset(config: RunConfig, data_dir: Path | str | None = None,
         raise ValueError(f"dataset: unknown dataset {config.dataset!r}; choose one of "
                          f"{', '.join(DATASET_REGISTRY)}")
     bundle = DATASET_REGISTRY[config.dataset](config, Path(data_dir or "."), allow_download)
+    if config.dataset_args.keep_classes is not None:
+        _keep_classes(bundle, config.dataset_args.keep_classes)
     subset = config.dataset_args.subset
     if subset is not None and subset < len(bundle.train_y):
         idx = balanced_subset(bundle.train_y, subset, bundle.num_classes, config.seed)
         bundle.train_x = bundle.train_x[idx].contiguous()
         bundle.train_y = bundle.train_y[idx].contiguous()
+        if bundle.factors is not None:   # keep each row's generative factors in step
+            bundle.factors.glyph = bundle.factors.glyph[idx]
+            bundle.factors.angle = bundle.factors.angle[idx]
     return bundle

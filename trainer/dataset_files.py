@@ -9,7 +9,7 @@ sees the difference), so a test exercises the same parsing a real download goes 
 * CIFAR-100: ``cifar-100-python/train, test, meta`` - ``data``, ``fine_labels``,
   ``coarse_labels``; meta has ``fine_label_names`` and ``coarse_label_names``.
 * FashionMNIST: ``FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` - idx
-  files: a big-endian header (magic 2051 for images / 2049 for labels, then the sizes)
+  files (MNIST: the same under ``MNIST/raw/``): a big-endian header (magic 2051 for images / 2049 for labels, then the sizes)
   followed by the uint8 pixels / labels.
 
 Checksums: torchvision's CIFAR classes verify the md5 of every file against the md5 of the
@@ -112,6 +112,19 @@ def write_fashion_mnist(root: Path | str, n_train: int = 40, n_test: int = 20,
     return folder
 
 
+def write_mnist(root: Path | str, n_train: int = 40, n_test: int = 20, seed: int = 0) -> Path:
+    """Write the four raw idx files of MNIST under ``root/MNIST/raw`` (the layout
+    ``torchvision.datasets.MNIST`` reads; like FashionMNIST it checks only that they exist)."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "MNIST" / "raw"
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        y = _labels(rng, n, 10)
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte", _images(rng, y, (28, 28)))
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte", y.astype(np.uint8))
+    return folder
+
+
 def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -136,8 +149,9 @@ def verified_classes(root: Path | str) -> dict[str, type]:
 
 
 def write_all(root: Path | str, seed: int = 0) -> dict[str, type]:
-    """Write all three image sets under ``root``; returns :func:`verified_classes`."""
+    """Write all four image sets under ``root``; returns :func:`verified_classes`."""
     write_cifar10(root, seed=seed)
     write_cifar100(root, seed=seed)
     write_fashion_mnist(root, seed=seed)
+    write_mnist(root, seed=seed)
     return verified_classes(root)

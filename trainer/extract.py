@@ -119,11 +119,15 @@ def trajectory_arrays(model, X: torch.Tensor, probe: dict[str, np.ndarray], laye
 
 def spectra_arrays(features: np.ndarray, labels: np.ndarray, num_classes: int
                    ) -> dict[str, np.ndarray]:
-    """Singular values per class (C, k) and of all clean features (k,) (centred)."""
+    """Singular values per class (C, k) and of all clean features (k,), centred on the
+    means (``per_class``, ``all``) and of the raw features (``*_uncentred``, 003 App. G)."""
     from backend import maths
 
     sp = maths.class_spectra(features, labels, num_classes)
-    return {"per_class": sp["per_class"].astype(np.float32), "all": sp["all"].astype(np.float32)}
+    raw = maths.class_spectra(features, labels, num_classes, centre=False)
+    return {"per_class": sp["per_class"].astype(np.float32), "all": sp["all"].astype(np.float32),
+            "per_class_uncentred": raw["per_class"].astype(np.float32),
+            "all_uncentred": raw["all"].astype(np.float32)}
 
 
 def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, model,

@@ -387,8 +387,14 @@ class _Session:
             tb = self.T[idx]  # (smoothed) one-hot targets, precomputed for the whole set
             plan = self.mixer.plan(len(idx))
             with _autocast(self.device):
-                if plan.active:
-                    logits = model.forward_mixed(xb, plan.partner, plan.lam, plan.mix_at)
+                if plan.active and cfg.method == "factor-mixup":
+                    # render the rows from their mixed generative factors (003 App. A)
+                    logits = model(self.bundle.factors.render_mixed(idx, plan.partner,
+                                                                    plan.lam, self.device))
+                    tb = mix_states(tb, plan.partner, plan.lam)
+                elif plan.active:
+                    logits = model.forward_mixed(xb, plan.partner, plan.lam, plan.mix_at,
+                                                 block_gradient=cfg.block_gradient)
                     tb = mix_states(tb, plan.partner, plan.lam)
                 else:
                     logits = model(xb)
@@ -419,9 +425,11 @@ class _Session:
         return torch.cat(out) if out else torch.zeros(0, self.num_classes, device=self.device)
 
     def _eval_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.config.loss == "mse":
-            return F.mse_loss(logits, F.one_hot(y, self.num_classes).float(), reduction="none") \
-                .sum(1).mean()
+        """The training loss (``config.loss``) of clean examples against one-hot targets."""
+        if self.config.loss in ("mse", "bce"):
+            from trainer.mixup import LOSSES
+
+            return LOSSES[self.config.loss](logits, F.one_hot(y, self.num_classes).float())
         return F.cross_entropy(logits, y)
 
     def _epoch_metrics(self, epoch: int, train_loss: float | None) -> dict[str, Any]:
@@ -434,11 +442,14 @@ class _Session:
         if len(self.Yt):
             logits = self._logits(self.Xt)
             out["test_loss"] = float(self._eval_loss(logits, self.Yt))
+            # mean negative log-likelihood of the softmax, whatever the loss (003 Table 8)
+            out["test_nll"] = float(F.cross_entropy(logits, self.Yt))
             out["test_accuracy"] = float((logits.argmax(1) == self.Yt).float().mean())
             probs = torch.softmax(logits, 1).cpu().numpy()
             out.update(test_metrics(probs, self.Yt.cpu().numpy()))
         else:
-            out.update(test_loss=None, test_accuracy=None, ece=None, mce=None, reliability=None)
+            out.update(test_loss=None, test_nll=None, test_accuracy=None, ece=None, mce=None,
+                       reliability=None)
         W = self.model.classifier.weight.detach().float().cpu().numpy()
         if epoch in self.recorded:
             pen, logits = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, self.model,
@@ -489,7 +500,8 @@ class _Session:
                                   p["pair_class_b"][:n], p["pair_lambda"][:n], self.num_classes)
 
 
-SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece",
+SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_nll",
+                "test_accuracy", "ece",
                 "norm_cv", "cosine_std", "alignment", "channel_radius")
 
 

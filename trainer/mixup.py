@@ -18,7 +18,7 @@ import torch
 from scipy.special import betaincinv
 from torch.nn import functional as F
 
-METHODS = ("erm", "input-mixup", "manifold-mixup")
+METHODS = ("erm", "input-mixup", "manifold-mixup", "factor-mixup")
 
 
 def sample_lambda(n: int, alpha: float, per: Literal["batch", "sample"],
@@ -86,7 +86,26 @@ def soft_mse(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (logits.float() - target).pow(2).sum(dim=1).mean()
 
 
-LOSSES = {"ce": soft_cross_entropy, "mse": soft_mse}
+def softmax_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the softmax outputs against the soft target, averaged over the
+    batch *and* the C outputs: ``−mean_{i,c} [t log p + (1 − t) log(1 − p)]``, p = softmax(z).
+
+    The loss of Verma et al.'s manifold-mixup code (``nn.BCELoss()(softmax(out), target)``,
+    003 Figs. 6–7); like ``nn.BCELoss`` the logs are clamped at −100. Computed from
+    log-softmax, and log(1 − p_c) as the log-sum-exp of the other logits minus that of all,
+    so that confident outputs neither lose precision nor give infinite gradients.
+    """
+    z = logits.float()
+    lse = torch.logsumexp(z, dim=1, keepdim=True)
+    logp = z - lse
+    c = z.shape[1]
+    others = z.unsqueeze(1).expand(-1, c, c).masked_fill(
+        torch.eye(c, dtype=torch.bool, device=z.device), float("-inf"))
+    log1mp = torch.logsumexp(others, dim=2) - lse
+    return -(target * logp.clamp(min=-100) + (1.0 - target) * log1mp.clamp(min=-100)).mean()
+
+
+LOSSES = {"ce": soft_cross_entropy, "mse": soft_mse, "bce": softmax_bce}
 
 
 @dataclass
@@ -134,9 +153,11 @@ class Mixer:
     unless asked, and takes all its randomness from one generator.
 
     Args:
-        method: ``"erm"`` (no mixing: identity plans), ``"input-mixup"`` (always mix at
-            ``"input"``) or ``"manifold-mixup"`` (mix at a point drawn uniformly from
-            ``mixing_points`` for every batch, as in Manifold Mixup).
+        method: ``"erm"`` (no mixing: identity plans), ``"input-mixup"`` and
+            ``"factor-mixup"`` (always mix at ``"input"``; factor mixup renders the mixed
+            factors instead of mixing pixels, see ``trainer.rendered``) or
+            ``"manifold-mixup"`` (mix at a point drawn uniformly from ``mixing_points`` for
+            every batch, as in Manifold Mixup).
         num_classes: C, for the soft targets.
         alpha: λ ~ Beta(α, α); α = 1 is uniform (> 0).
         per: ``"batch"`` (one λ shared by the whole batch, the papers' setting) or

@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: the environment's). Migrates the store."""
     from backend.api.routers import (
         calibration,
+        deformations,
         health,
         jobs,
         lab,
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
-                   theory, sweeps, jobs, lab):
+                   theory, sweeps, jobs, lab, deformations):
         app.include_router(module.router, prefix="/api")
     _install_error_handlers(app)
     # Outermost of ours: a body over its limit is refused before anything reads it.

@@ -188,6 +188,10 @@ class Spectra(BaseModel):
     epochs: list[int]
     per_class: list[list[list[float]]] = Field(description="[epoch][class][k] singular values")
     all: list[list[float]] = Field(description="[epoch][k] singular values of all classes")
+    centred: bool = Field(True, description="SVD of mean-centred (True) or raw representations")
+    first_singular_mean: list[float] = Field(
+        default_factory=list, description="[epoch] largest per-class singular value averaged "
+        "over the classes (the number 003's Figs. 9–11 captions print)")
 
 
 class Trajectory(BaseModel):

@@ -28,6 +28,7 @@ from backend.settings import Settings, get_settings
 RUN_TRAINING = "mixscope.run_training"
 EXTRACT_TRIPLE = "mixscope.extract_triple"
 LAB_JOB = "mixscope.lab_job"
+DEFORMATIONS = "mixscope.deformations"
 SWEEP_STALE = "mixscope.sweep_stale"
 QUEUE = "mixscope"
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from backend.dispatch.celery_app import EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING, make_celery
+from backend.dispatch.celery_app import (DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING,
+                                         make_celery)
 from backend.settings import Settings
 
 log = logging.getLogger("mixscope.dispatch")
@@ -45,6 +46,11 @@ class Dispatcher:
         """Ask a worker to compute lab job ``job_id`` (an experiment of ``/api/lab``)."""
         self.app.send_task(LAB_JOB, args=[job_id])
         log.info("sent lab job %s", job_id)
+
+    def send_deformations(self, job_id: str) -> None:
+        """Ask a worker to evaluate deformation job ``job_id`` (003 Table 9)."""
+        self.app.send_task(DEFORMATIONS, args=[job_id])
+        log.info("sent deformations job %s", job_id)
 
     def close(self) -> None:
         if self._app is not None:

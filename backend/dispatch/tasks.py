@@ -28,7 +28,7 @@ from celery import shared_task
 from celery.exceptions import WorkerTerminate
 from celery.signals import worker_ready, worker_shutdown
 
-from backend.dispatch.celery_app import EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING
+from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING
 from backend.settings import get_settings
 
 log = logging.getLogger("mixscope.dispatch")
@@ -188,6 +188,16 @@ def compute_lab(params: dict, data_dir) -> dict:
     raise ValueError(f"experiment: unknown lab experiment {experiment!r}")
 
 
+@shared_task(name=DEFORMATIONS, acks_late=True)
+def deformations_job(job_id: str) -> str:
+    """Evaluate a finished run on 003 Table 9's deformed test sets; the result is kept with
+    the job (``trainer.deformations.execute_deformations_job``)."""
+    _configure_torch()
+    from trainer.deformations import execute_deformations_job  # lazily: no torch in the API
+
+    return execute_deformations_job(worker_store(), job_id, get_settings())
+
+
 def _configure_torch() -> None:
     import torch
 
@@ -215,7 +225,7 @@ def resend_pending_jobs(store, app) -> list[str]:
     """Re-send every pending extraction and lab job: a worker that died mid-job, or a lost
     broker message, would otherwise leave the API answering 202 for it forever. Duplicates
     are harmless, since both tasks return at once for a job that is already done."""
-    tasks = {"extract_triple": EXTRACT_TRIPLE, "lab": LAB_JOB}
+    tasks = {"extract_triple": EXTRACT_TRIPLE, "lab": LAB_JOB, "deformations": DEFORMATIONS}
     sent = []
     for job in store.list_jobs(status="pending"):
         if job.kind in tasks:

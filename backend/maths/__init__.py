@@ -50,7 +50,7 @@ from backend.maths.simplex import (
     project_triple,
     triangle_vertices,
 )
-from backend.maths.spectra import class_spectra
+from backend.maths.spectra import class_spectra, mean_first_singular
 from backend.maths.ufm import (
     UFMSolution,
     amplification,
@@ -72,7 +72,8 @@ __all__ = [
     "GradientSplit", "MixupOptimal", "Reliability", "TripleProjection", "UFMSolution",
     "alignment", "alternating_line", "amplification", "bin_index", "channel_radius",
     "class_mean_rows", "class_means", "class_spectra", "cosine_std", "ece", "etf", "gradient_split", "grid_2d",
-    "loss_from_coefs", "mce", "mean_loss_triple", "minimise_point", "minimise_ufm",
+    "loss_from_coefs", "mce", "mean_first_singular", "mean_loss_triple", "minimise_point",
+    "minimise_ufm",
     "mixup_optimal", "nc1", "nc2", "nc3", "neural_collapse", "norm_cv", "optimal_features",
     "orthonormal_frame", "other_class_distances", "point_loss_and_grad", "project_triple",
     "projection_metrics", "reliability", "reliability_from_probs", "solve_K_same",

@@ -463,16 +463,27 @@ def flattening_summary(per_class: np.ndarray) -> np.ndarray:
 
 def spectra_figure(series: list[tuple[str, dict]]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=[
-        "per-class σ_i, last epoch", "Σ_{i≥2} σ_i / σ_1 over epochs"])
+        "σ_i at the last epoch: per class (mean), dotted all classes",
+        "Σ_{i≥2} σ_i / σ_1 over epochs"])
     for i, (name, sp) in enumerate(series):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         per_class = np.asarray(sp["per_class"], dtype=np.float64)          # (E, C, k)
         last = per_class[-1].mean(0)
         # a class with n < k probe points has exact zeros beyond rank n: not on a log axis
         last = last[last > 1e-6 * max(last.max(), 1e-30)]
+        # 003 Figs. 9–11 print the first singular value averaged over the classes
+        first = (sp.get("first_singular_mean") or [None])[-1]
+        label = name if first is None else f"{name} · mean σ₁ {first:.4g}"
         fig.add_trace(go.Scatter(x=list(range(1, len(last) + 1)), y=last, mode="lines+markers",
-                                 name=name, legendgroup=name, line=dict(color=colour),
+                                 name=label, legendgroup=name, line=dict(color=colour),
                                  hovertemplate="σ_%{x}: %{y:.3g}<extra></extra>"), row=1, col=1)
+        every = np.asarray(sp["all"], dtype=np.float64)[-1]                 # 003 Fig. 12
+        every = every[every > 1e-6 * max(every.max(initial=0.0), 1e-30)]
+        fig.add_trace(go.Scatter(x=list(range(1, len(every) + 1)), y=every, mode="lines",
+                                 name=f"{name} (all classes)", legendgroup=name,
+                                 showlegend=False, line=dict(color=colour, dash="dot"),
+                                 hovertemplate="σ_%{x}: %{y:.3g}<extra>all classes</extra>"),
+                      row=1, col=1)
         fig.add_trace(go.Scatter(x=sp["epochs"], y=flattening_summary(per_class),
                                  mode="lines+markers", name=name, legendgroup=name,
                                  showlegend=False, line=dict(color=colour),

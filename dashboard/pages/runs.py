@@ -15,8 +15,9 @@ from dashboard.common import STATUS_COLOURS, api, card, empty_state, field
 dash.register_page(__name__, path="/runs", name="Runs", title="mixscope · Runs", order=1)
 
 DATASETS = ["digits", "two-moons", "alternating-line", "gaussian-mixture", "fashion-mnist",
-            "cifar10", "cifar100"]
-MODELS = ["mlp", "mlp-bottleneck", "resnet18", "wrn-16-4", "wrn-28-10", "wrn-40-10",
+            "mnist", "rotated-digit", "cifar10", "cifar100"]
+MODELS = ["mlp", "mlp-bottleneck", "mlp-mid-bottleneck", "resnet18", "preact-resnet18",
+          "preact-resnet34", "preact-resnet50", "wrn-16-4", "wrn-28-10", "wrn-40-10",
           "vit-tiny", "vit-small", "vit-base"]
 # Optimiser presets: the recipes of the papers, as RunConfig fields.
 OPT_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -32,7 +33,8 @@ OPT_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # Form field -> RunConfig field(s) whose 422 messages it shows.
 ERROR_SLOTS = ["name", "dataset", "model", "method", "alpha", "loss", "fixed_etf", "optimizer",
-               "lr", "weight_decay", "epochs", "batch_size", "record", "seed"]
+               "lr", "weight_decay", "epochs", "batch_size", "record", "seed",
+               "manifold_layers", "block_gradient", "dataset_args", "extra"]
 
 
 def _num(id_: str, value: float, **kw: Any) -> dcc.Input:
@@ -53,12 +55,15 @@ def _form() -> html.Div:
             field("Method", dcc.Dropdown(
                 [{"label": "Input mixup", "value": "input-mixup"},
                  {"label": "Manifold mixup", "value": "manifold-mixup"},
+                 {"label": "Factor mixup (rotated-digit)", "value": "factor-mixup"},
                  {"label": "ERM (no mixup)", "value": "erm"}], "input-mixup",
                 id="runs-method", **dd), error_id="err-method"),
             field("α  (λ ~ Beta(α, α))", _num("runs-alpha", 1.0, step="any"),
                   error_id="err-alpha"),
             field("Loss", dcc.Dropdown([{"label": "Cross-entropy", "value": "ce"},
-                                        {"label": "MSE", "value": "mse"}], "ce",
+                                        {"label": "MSE", "value": "mse"},
+                                        {"label": "BCE on softmax (Verma et al.)",
+                                         "value": "bce"}], "ce",
                                        id="runs-loss", **dd), error_id="err-loss"),
             field("Classifier", dcc.Checklist(
                 [{"label": " fixed simplex ETF", "value": "etf"}], [], id="runs-fixed-etf",
@@ -77,6 +82,20 @@ def _form() -> html.Div:
                   help="'auto' (dense early, sparse later) or a list such as 0,1,5,10,30",
                   error_id="err-record"),
             field("Seed", _num("runs-seed", 0, step=1, min=0), error_id="err-seed"),
+            field("Mixing layers", dcc.Input(id="runs-manifold-layers", type="text",
+                                             className="input", placeholder="model default"),
+                  help="manifold mixup: comma-separated, e.g. input,block1,block2",
+                  error_id="err-manifold_layers"),
+            field("Gradient", dcc.Checklist(
+                [{"label": " block before the mixing layer", "value": "block"}], [],
+                id="runs-block-gradient", className="checklist"),
+                error_id="err-block_gradient"),
+            field("Task (rotated-digit)", dcc.Dropdown(["A", "B", "C"], "A", id="runs-task",
+                                                       **dd), error_id="err-dataset_args"),
+            field("More fields (JSON)", dcc.Textarea(
+                id="runs-extra", className="input",
+                placeholder='{"model_args": {"bottleneck_dim": 12, "activation": "leaky-relu"}}'),
+                help="any RunConfig fields, merged last", error_id="err-extra"),
         ], className="form-grid"),
         html.Div([
             html.Button("Launch run", id="runs-launch", className="btn btn-primary",
@@ -104,12 +123,30 @@ def layout(**_query: Any) -> html.Div:
 
 
 # -- launching ------------------------------------------------------------------------------
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def build_config(name, dataset, model, method, alpha, loss, fixed_etf, opt_preset, lr, wd,
-                 epochs, batch, record, seed) -> dict:
-    """The RunConfig JSON for the form's values (validation is the API's job)."""
+                 epochs, batch, record, seed, manifold_layers=None, block_gradient=None,
+                 task=None, extra=None) -> dict:
+    """The RunConfig JSON for the form's values (validation is the API's job).
+
+    ``extra`` is a JSON object of any further RunConfig fields, merged last; text that is not
+    a JSON object raises ValueError (the form shows it beside the field)."""
     cfg: dict[str, Any] = dict(dataset=dataset, model=model, method=method, alpha=alpha,
                                loss=loss, fixed_etf=bool(fixed_etf), lr=lr, weight_decay=wd,
                                epochs=epochs, batch_size=batch, seed=seed)
+    layers = [t.strip() for t in (manifold_layers or "").split(",") if t.strip()]
+    if layers:
+        cfg["manifold_layers"] = layers
+    if block_gradient:
+        cfg["block_gradient"] = True
+    if dataset == "rotated-digit" and task:
+        cfg["dataset_args"] = {"task": task}
     cfg.update(OPT_PRESETS.get(opt_preset, ("", {}))[1])
     if name:
         cfg["name"] = name
@@ -121,6 +158,14 @@ def build_config(name, dataset, model, method, alpha, loss, fixed_etf, opt_prese
             cfg["record"] = {"epochs": [int(x) for x in rec.replace(" ", ",").split(",") if x]}
         except ValueError:
             cfg["record"] = {"epochs": rec}  # let the API name the field
+    if extra and extra.strip():
+        try:
+            more = json.loads(extra)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc.msg}") from exc
+        if not isinstance(more, dict):
+            raise ValueError("give a JSON object of RunConfig fields")
+        cfg = _merge(cfg, more)
     return cfg
 
 
@@ -141,13 +186,20 @@ def _slot(key: str) -> str:
     State("runs-fixed-etf", "value"), State("runs-optimizer", "value"),
     State("runs-lr", "value"), State("runs-wd", "value"), State("runs-epochs", "value"),
     State("runs-batch", "value"), State("runs-record", "value"), State("runs-seed", "value"),
+    State("runs-manifold-layers", "value"), State("runs-block-gradient", "value"),
+    State("runs-task", "value"), State("runs-extra", "value"),
     State("runs-refresh", "data"),
     prevent_initial_call=True,
 )
 def launch(n, *values):
     *form, refresh = values
-    cfg = build_config(*form)
     errors = {s: "" for s in ERROR_SLOTS}
+    try:
+        cfg = build_config(*form)
+    except ValueError as exc:
+        errors["extra"] = str(exc)
+        return ("Please fix the highlighted fields.", "form-message error", *errors.values(),
+                no_update)
     try:
         run = api().create_run(cfg)
     except ApiError as exc:

@@ -15,11 +15,14 @@ from backend.runconfig import RunConfig
 
 from .base import MixModel, flatten_state, mix_states, set_simplex_etf
 from .convnets import ResNet18, WideResNet
-from .mlp import MLP
+from .mlp import MLP, MidBottleneckMLP
+from .preact import PreActResNet
 from .vit import VIT_SIZES, ViT
 
 __all__ = [
     "MLP",
+    "MidBottleneckMLP",
+    "PreActResNet",
     "VIT_SIZES",
     "MixModel",
     "ResNet18",
@@ -62,13 +65,21 @@ def _build(config: RunConfig, input_shape: tuple[int, ...], num_classes: int) ->
         d = 2 if name == "mlp-bottleneck" else a.feature_dim
         model: MixModel = MLP(input_shape, num_classes, width=a.width, depth=a.depth,
                               feature_dim=d, batchnorm=a.batchnorm,
-                              linear_features=name == "mlp-bottleneck")
+                              linear_features=name == "mlp-bottleneck",
+                              activation=a.activation)
+    elif name == "mlp-mid-bottleneck":
+        model = MidBottleneckMLP(input_shape, num_classes, width=a.width, depth=a.depth,
+                                 bottleneck_dim=a.bottleneck_dim, depth_after=a.depth_after,
+                                 batchnorm=a.batchnorm, activation=a.activation)
     elif m := re.fullmatch(r"wrn-(\d+)-(\d+)", name):
         _need_image(name, input_shape)
         model = WideResNet(input_shape, num_classes, int(m.group(1)), int(m.group(2)))
     elif m := re.fullmatch(r"vit-(tiny|small|base)", name):
         _need_image(name, input_shape)
         model = ViT(input_shape, num_classes, m.group(1))
+    elif m := re.fullmatch(r"preact-resnet(\d+)", name):
+        _need_image(name, input_shape)
+        model = PreActResNet(input_shape, num_classes, int(m.group(1)))
     elif name == "resnet18":
         _need_image(name, input_shape)
         model = ResNet18(input_shape, num_classes)

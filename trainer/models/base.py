@@ -134,7 +134,8 @@ class MixModel(nn.Module):
         return self.classifier(feats), {layer: out[layer] for layer in layers}
 
     def forward_mixed_features(self, x: torch.Tensor, partner: torch.Tensor,
-                               lam: torch.Tensor | float, mix_at: str = "input"
+                               lam: torch.Tensor | float, mix_at: str = "input",
+                               block_gradient: bool = False
                                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (n, C) and penultimate features (n, d) of the batch mixed at ``mix_at``.
 
@@ -143,17 +144,21 @@ class MixModel(nn.Module):
             partner: (n,) int64, the partner of each row (usually a permutation).
             lam: (n,) or scalar; the weight on the row itself (1 − λ on its partner).
             mix_at: a state name from ``supported_mixing_points``.
+            block_gradient: detach the state before mixing, so the layers before ``mix_at``
+                get no gradient from this batch (003 Fig. 6).
         """
         self.check_mixing_point(mix_at)
         h = x if mix_at == "input" else self._run(x, stop=mix_at)
+        if block_gradient:
+            h = h.detach()
         h = mix_states(h, partner, lam)
         feats = h if mix_at == "penultimate" else self._run(h, start=mix_at)
         return self.classifier(feats), feats
 
     def forward_mixed(self, x: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor | float,
-                      mix_at: str = "input") -> torch.Tensor:
+                      mix_at: str = "input", block_gradient: bool = False) -> torch.Tensor:
         """Logits (n, C) of the batch mixed at ``mix_at`` (see ``forward_mixed_features``)."""
-        return self.forward_mixed_features(x, partner, lam, mix_at)[0]
+        return self.forward_mixed_features(x, partner, lam, mix_at, block_gradient)[0]
 
     # --- validation ---------------------------------------------------------------------
     def check_layers(self, layers: Sequence[str], field: str = "record.layers") -> None:

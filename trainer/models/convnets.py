@@ -63,8 +63,9 @@ class WideResNet(MixModel):
     three groups of (depth − 4)/6 pre-activation blocks with 16k, 32k, 64k channels (strides
     1, 2, 2), BN-ReLU, global pooling; d = 64k. No dropout (000 App. B.1).
 
-    Layers: ``block1..block3`` (the group outputs), ``penultimate``. Mixing points: ``input``,
-    ``block1``, ``block2`` (Manifold Mixup's set for WRN / PreActResNet).
+    Layers: ``block1..block3`` (the group outputs), ``penultimate``. Mixing points: ``input``
+    and ``block1`` (003 App. C's eligible set for Wide-ResNets; ``block2`` stays a supported
+    point that ``manifold_layers`` can name).
     """
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: int,
@@ -90,7 +91,7 @@ class WideResNet(MixModel):
         self.layer_names = ["block1", "block2", "block3", "penultimate"]
         for name in self.layer_names:
             self._add_layer(name, name)
-        self.mixing_points = ["input", "block1", "block2"]
+        self.mixing_points = ["input", "block1"]
         self.feature_dim = widths[2]
         self.classifier = nn.Linear(widths[2], num_classes)
         _init_conv_net(self)

@@ -13,9 +13,9 @@ from backend.api.schemas import MultiMetrics, RunMetrics
 router = APIRouter(tags=["metrics"])
 
 #: what ``keys`` defaults to: the scalar series the dashboard plots.
-DEFAULT_KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece", "mce",
-                "norm_cv", "cosine_std", "nc1", "nc2", "nc3", "alignment", "channel_radius",
-                "lr")
+DEFAULT_KEYS = ("train_loss", "train_accuracy", "test_loss", "test_nll", "test_accuracy", "ece",
+                "mce", "norm_cv", "cosine_std", "nc1", "nc2", "nc3", "alignment",
+                "channel_radius", "lr")
 
 
 @router.get("/runs/{run_id}/metrics", response_model=RunMetrics,
