@@ -243,10 +243,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                         model_args=dict(width=512, depth=2, feature_dim=64, batchnorm=True),
                         method="input-mixup", alpha=1.0, optimizer="sgd", lr=0.05,
                         momentum=0.9, nesterov=True, weight_decay=1e-2, schedule="cosine",
-                        epochs=300, batch_size=128,
-                        # the hidden layers too: the Trajectory page traces a mixed pair
-                        # across layers (000 Fig. 3), each in its class-means simplex
-                        record=dict(layers=["all"])),
+                        epochs=300, batch_size=128),
+    # Every run traces its trajectory pairs through every layer of the model (000 Fig. 3's
+    # idea, small), so the demo's Trajectory page shows hidden layers without storing every
+    # probe point's 512-wide hidden activations: record.layers=["all"] does that (≈9× disk).
     # 000 App. B.1: WRN-40-10, SGD, lr divided by 10 at 30/50/90 % of training.
     "wrn-paper": dict(model="wrn-40-10", optimizer="sgd", lr=0.1, momentum=0.9, nesterov=False,
                       weight_decay=1e-4, schedule="step", lr_milestones=[0.3, 0.5, 0.9],

@@ -1,7 +1,7 @@
 """Every recorded layer can be explored: a hidden layer whose width differs from the
 classifier's input is projected onto the simplex of its own clean class means (``basis``
-says which), on a really trained tiny run; the demo preset records its hidden layers, so
-its trajectory crosses layers."""
+says which), on a really trained tiny run; every run's trajectory crosses every layer of its
+network, whatever record.layers stores."""
 
 from __future__ import annotations
 
@@ -47,10 +47,7 @@ def test_class_means_give_the_classifier_picture_at_a_self_dual_layer():
     assert top[1] > 0 and abs(top[0]) < abs(top[1])
 
 
-@pytest.fixture
-def trained(client, store):
-    """A tiny MLP really trained with every layer recorded: hidden1 (32 wide) and
-    penultimate (16 wide, the classifier's input)."""
+def _train(client, store, record: dict) -> str:
     import torch
 
     from trainer.loop import execute_run
@@ -60,11 +57,26 @@ def trained(client, store):
            "model_args": {"width": 32, "depth": 1, "feature_dim": 16}, "epochs": 3,
            "batch_size": 32, "probe": {"clean_per_class": 4, "pairs_per_class_pair": 3,
                                        "trajectory_pairs": 2, "trajectory_lambdas": 3},
-           "record": {"epochs": [0, 3], "layers": ["all"]}}
+           "record": {"epochs": [0, 3], **record}}
     rid = client.post("/api/runs", json=cfg).json()["id"]
     assert store.claim_run(rid, "test")
     assert execute_run(store, rid, worker="test") == "succeeded"
     return rid
+
+
+def test_a_penultimate_only_run_traces_its_pairs_through_every_layer(client, store):
+    rid = _train(client, store, {})
+    assert client.get(f"/api/runs/{rid}/layers").json()["layers"] == ["penultimate"]
+    traj = client.get(f"/api/runs/{rid}/trajectory?classes=0,1,2").json()
+    assert traj["layers"] == ["hidden1", "penultimate"]
+    assert traj["bases"] == ["class-means", "classifier"]
+
+
+@pytest.fixture
+def trained(client, store):
+    """A tiny MLP really trained with every layer recorded: hidden1 (32 wide) and
+    penultimate (16 wide, the classifier's input)."""
+    return _train(client, store, {"layers": ["all"]})
 
 
 def test_a_hidden_layer_of_another_width_projects_onto_its_class_means(client, store, trained):
@@ -105,11 +117,11 @@ def test_the_trajectory_crosses_every_recorded_layer(client, trained):
     assert pts.shape == (2, 2, 3, 2) and np.isfinite(pts).all()
 
 
-def test_the_demo_preset_records_its_hidden_layers():
+def test_recording_all_layers_follows_the_model_depth():
     from backend.resources import estimate_memory
 
-    cfg = RunConfig.from_preset("digits-demo")
-    assert cfg.record.layers == ["all"]
+    cfg = RunConfig.from_preset("digits-demo", record={"layers": ["all"]})
     # a depth override still works: "all" is whatever layers the model has
-    shallow = RunConfig.from_preset("digits-demo", model_args={"depth": 1})
+    shallow = RunConfig.from_preset("digits-demo", model_args={"depth": 1},
+                                    record={"layers": ["all"]})
     assert estimate_memory(shallow).total < estimate_memory(cfg).total

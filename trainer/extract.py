@@ -137,9 +137,12 @@ def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, mo
     (n_probe, d) float32 and the logits (n_probe, C) of the probe points, so the caller can
     compute its metrics without a second pass."""
     a, b, lam = probe_index(probe)
-    feats, logits = features_of(model, X, a, b, lam, layers, mode=config.record.mode)
-    dtype = np.float16 if config.record.dtype == "float16" else np.float32
     n_c = len(probe["clean_index"])
+    all_layers = list(model.layer_names)
+    traced = config.probe.trajectory_pairs > 0
+    feats, logits = features_of(model, X, a, b, lam, all_layers if traced else layers,
+                                mode=config.record.mode)
+    dtype = np.float16 if config.record.dtype == "float16" else np.float32
     for name in layers:
         store.put_arrays(run_id, "activations",
                          {"features": np.ascontiguousarray(feats[name].astype(dtype))},
@@ -147,11 +150,22 @@ def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, mo
         sp = spectra_arrays(feats[name][:n_c], probe["clean_class"], num_classes)
         store.put_arrays(run_id, "spectra", sp, epoch=epoch, layer=name)
     store.put_arrays(run_id, "classifier", classifier_arrays(model), epoch=epoch)
-    if config.probe.trajectory_pairs > 0:
-        store.put_arrays(run_id, "trajectory",
-                         trajectory_arrays(model, X, probe, layers,
-                                           config.probe.trajectory_lambdas, config.record.mode),
-                         epoch=epoch)
+    if traced:
+        # Every layer of the network, whatever record.layers stores: P × T points are cheap,
+        # and each layer's clean class means (C, d) let the API project a layer whose probe
+        # activations are not stored onto its class-means simplex.
+        arrays = trajectory_arrays(model, X, probe, all_layers,
+                                   config.probe.trajectory_lambdas, config.record.mode)
+        clean_class = np.asarray(probe["clean_class"])
+        for name in all_layers:
+            clean = np.asarray(feats[name][:n_c], np.float64)
+            means = np.zeros((num_classes, clean.shape[1]), np.float64)
+            for k in np.unique(clean_class):
+                means[k] = clean[clean_class == k].mean(0)
+            arrays[f"class_means:{name}"] = means.astype(np.float32)
+            arrays[f"clean_mean:{name}"] = clean.mean(0).astype(np.float32)
+        store.put_arrays(run_id, "trajectory", arrays, epoch=epoch,
+                         meta={"layers": ",".join(all_layers)})  # network order
     return feats["penultimate"], logits
 
 

@@ -39,23 +39,39 @@ def trajectory(run: RunDep, store: StoreDep, request: Request, epoch: Epoch = No
     t = store.get_arrays(run.id, "trajectory", epoch=epoch)
     W = store.get_arrays(run.id, "classifier", epoch=epoch)["weight"]
     names = [k.removeprefix("layer:") for k in t if k.startswith("layer:")]
-    order = [n for n in run.layers if n in names] + [n for n in names if n not in run.layers]
+    # network order: the writer's (meta), else the run's recorded layers first
+    info = next(iter(store.list_artifacts(run.id, "trajectory")), None)
+    stated = [n for n in (info.meta.get("layers", "") if info else "").split(",") if n in names]
+    known = stated or [n for n in run.layers if n in names]
+    order = known + [n for n in names if n not in known]
     layers, bases, stacks = [], [], []
     for name in order:
         h = np.asarray(t[f"layer:{name}"], np.float32)  # (P, T, d)
         feats = None
         if store.has_arrays(run.id, "activations", epoch=epoch, layer=name):
             feats = store.get_arrays(run.id, "activations", epoch=epoch, layer=name)["features"]
-        if h.ndim != 3 or (h.shape[-1] != W.shape[1] and
-                           (feats is None or feats.shape[1] != h.shape[-1])):
+        # class means recorded with the trajectory (runs since they were): no probe read
+        means = t.get(f"class_means:{name}")
+        width_ok = feats is not None and feats.shape[1] == h.shape[-1]
+        if h.ndim != 3 or (h.shape[-1] != W.shape[1] and not width_ok and means is None):
             continue
         probe = svc.probe_rows(run.id)
-        mu = None if feats is None else \
-            np.asarray(feats[:probe.num_clean], np.float64).mean(0)
+        if f"clean_mean:{name}" in t:
+            mu = np.asarray(t[f"clean_mean:{name}"], np.float64)
+        else:
+            mu = None if feats is None else \
+                np.asarray(feats[:probe.num_clean], np.float64).mean(0)
         rows, basis = W, "classifier"
         if h.shape[-1] != W.shape[1]:
             try:
-                rows, basis = class_mean_basis(feats, probe, triple, mu), "class-means"
+                if width_ok:
+                    rows = class_mean_basis(feats, probe, triple, mu)
+                else:
+                    rows = np.zeros_like(np.asarray(means, np.float64))
+                    rows[list(triple)] = np.asarray(means, np.float64)[list(triple)] - mu
+                    if not np.abs(rows[list(triple)]).any(axis=1).all():
+                        raise ValueError("a class of the triple has no clean mean")
+                basis = "class-means"
             except ValueError:
                 continue
         P, T, d = h.shape
