@@ -24,7 +24,7 @@ test: install system
 
 # The quick subset: no browser, no slow training.
 test-fast: install
-	$(BIN)/pytest -q -m "not slow and not browser"
+	$(BIN)/pytest -q -m "not slow and not browser and not deployed"
 
 demo: install
 	$(BIN)/mixscope up
