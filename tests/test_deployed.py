@@ -132,12 +132,12 @@ def test_twelve_runs_on_three_workers_survive_a_sigkill(tmp_path, pg_url, redis_
         pause = tmp_path / "worker0-paused"
         workers = []
         for i in range(WORKERS):
-            wenv = {**env, "MIXSCOPE_STORE": str(tmp_path / f"worker{i}")}
+            own = str(tmp_path / f"worker{i}")   # a worker's local store: dataset cache only
+            wenv = {**env, "MIXSCOPE_STORE": own}
             if i == 0:
                 wenv.update(MIXSCOPE_TEST_PAUSE_AFTER_EPOCH=str(KILL_AFTER_EPOCH),
                             MIXSCOPE_TEST_PAUSE_FILE=str(pause))
-            workers.append(mixscope(f"worker{i}", ["worker", "--store", str(tmp_path / f"worker{i}"),
-                                                   "--loglevel", "INFO"],
+            workers.append(mixscope(f"worker{i}", ["worker", "--store", own, "--loglevel", "INFO"],
                                     wenv, tmp_path / f"worker{i}.log"))
         procs += workers
 
@@ -154,26 +154,21 @@ def test_twelve_runs_on_three_workers_survive_a_sigkill(tmp_path, pg_url, redis_
         # --- SIGKILL worker 0 while its run sits at a recorded, checkpointed epoch --------
         victim_name = f"{socket.gethostname()}:{workers[0].pid}"
 
-        def victim_at_checkpoint():
-            run = next((r for r in rows.list_runs(status="running")
-                        if r.worker == victim_name), None)
-            if run is None:
+        def victim_paused():
+            if not pause.exists():
                 return None
-            if pause.exists():  # the trainer's pause hook: the run waits right there
-                return run
-            # (a trainer without the hook: the first checkpoint of a run still going)
-            if (run.current_epoch < EPOCHS - CHECKPOINT_EVERY
-                    and rows.list_artifacts(run.id, kind="checkpoint")):
-                return run
-            return None
+            return next((r for r in rows.list_runs(status="running")
+                         if r.worker == victim_name), None)
 
-        victim = wait_for(victim_at_checkpoint, 240, "worker0's run at a checkpoint", procs)
+        victim = wait_for(victim_paused, 240, "worker0 paused after a checkpoint", procs)
         workers[0].kill()
         procs.remove(workers[0])
         dead = rows.get_run(victim.id)
         assert dead.status == "running" and dead.worker == victim_name, dead
-        assert dead.current_epoch < EPOCHS
+        assert dead.current_epoch == KILL_AFTER_EPOCH
         assert rows.list_artifacts(victim.id, kind="checkpoint")
+        before = {e["epoch"]: e["epoch_time_s"] for e in rows.epoch_metrics(victim.id)}
+        assert sorted(before) == list(range(KILL_AFTER_EPOCH + 1))
 
         # --- every run succeeds, the killed one on another worker ---------------------------
         def all_finished():
@@ -183,6 +178,9 @@ def test_twelve_runs_on_three_workers_survive_a_sigkill(tmp_path, pg_url, redis_
         assert [r.status for r in runs] == ["succeeded"] * RUNS, \
             [(r.id, r.status, r.error) for r in runs]
         assert rows.get_run(victim.id).worker not in (None, victim_name)
+        # resumed from the checkpoint read back from S3: the epochs before it were kept
+        after = {e["epoch"]: e["epoch_time_s"] for e in rows.epoch_metrics(victim.id)}
+        assert {e: after[e] for e in before} == before
 
         # --- each claimed once per attempt --------------------------------------------------
         claims = Counter()
