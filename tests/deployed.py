@@ -2,7 +2,7 @@
 
 PostgreSQL and Redis are the servers ``scripts/run-tests.sh`` starts (the test gets a schema
 and a Redis database of its own); the S3-compatible server is moto in server mode
-(``moto_server``, a real HTTP endpoint that s3fs talks to); the API and the workers are the
+(``python -m moto.server``, a real HTTP endpoint that s3fs talks to); the API and the workers are the
 same ``mixscope api`` / ``mixscope worker`` commands compose runs, configured through the
 same environment variables (``MIXSCOPE_DATABASE_URL``, ``MIXSCOPE_BROKER_URL``,
 ``MIXSCOPE_ARTIFACT_URL=s3://...``, ``FSSPEC_S3_ENDPOINT_URL``, ``AWS_*``).
@@ -24,7 +24,6 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -99,7 +98,8 @@ def start_moto(folder: Path) -> tuple[Proc, str]:
     """moto's S3 server on a free loopback port; returns it and its endpoint URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MIXSCOPE_"))}
-    proc = Proc("moto_server", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+    proc = Proc("moto_server",  # = the moto_server script, without relying on PATH
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                 env, folder / "moto.log")
     endpoint = f"http://127.0.0.1:{port}"
     wait_http(endpoint + "/moto-api/", proc)
