@@ -144,9 +144,9 @@ def worker(store_path: str | None, loglevel: str, name: str | None) -> None:
     from backend.settings import get_settings
 
     get_settings.cache_clear()  # celery_app reads the environment we just set
-    from backend.dispatch.celery_app import QUEUE, app
-    from backend.dispatch.tasks import install_fast_stop
+    from backend.dispatch.celery_app import QUEUE
     from backend.store import Store
+    from trainer.worker import app, install_fast_stop
 
     Store(settings).migrate()
     install_fast_stop()
@@ -322,7 +322,7 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
     The console shows the URLs and errors; the children's own output (Celery's banner, access
     lines) goes to <store>/logs/."""
     from backend.dispatch.client import Dispatcher
-    from backend.dispatch.tasks import requeue_dead_local
+    from trainer.sweeper import requeue_dead_local
     from backend.store import Store
 
     settings = _settings(store_path)

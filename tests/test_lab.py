@@ -307,7 +307,7 @@ def client(settings):
 
 def compute(client, url: str) -> dict:
     """Ask, expect 202, run the job as a worker would, ask again: the 200 body."""
-    from backend.dispatch.tasks import execute_lab_job
+    from trainer.tasks import execute_lab_job
 
     r = client.get(url)
     assert r.status_code == 202, r.text
@@ -358,7 +358,7 @@ def test_api_alternating_line_is_a_job_then_the_stored_result(client):
 
 
 def test_api_failed_lab_job_reports_its_error_and_is_retried(client):
-    from backend.dispatch.tasks import execute_lab_job
+    from trainer.tasks import execute_lab_job
 
     q = "/api/lab/assumption-check?dataset=cifar100"   # not on disk, never downloaded
     job_id = client.get(q).json()["job_id"]

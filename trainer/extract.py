@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from backend.runconfig import RunConfig
+from trainer.build import autocast, build_for_config, resolve_device
 from trainer.probe import triple_rows
 
 EXTRACT_BATCH = 2048
@@ -66,12 +67,6 @@ def mixed_batch(X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.ndarray) 
     return lt * X[ia] + (1 - lt) * X[ib]
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
 def features_of(model, X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.ndarray,
                 layers: list[str], *, mode: str = "eval", batch: int = EXTRACT_BATCH,
@@ -79,7 +74,7 @@ def features_of(model, X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.nd
     """Activations at ``layers`` (each (n, k) float32) and logits (n, C) of mixed inputs."""
     outs: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     logits_all = []
-    with network_mode(model, mode), _autocast(X.device):
+    with network_mode(model, mode), autocast(X.device):
         for s in range(0, len(a), batch):
             xb = mixed_batch(X, a[s:s + batch], b[s:s + batch], lam[s:s + batch])
             if X.device.type == "cuda" and xb.dim() == 4:
@@ -184,7 +179,6 @@ def extract_triple(store, run_id: str, epoch: int, layer: str, classes) -> None:
     """
     from trainer import checkpoint
     from trainer.data import load_dataset
-    from trainer.loop import build_for_config, resolve_device
     from trainer.probe import draw_pairs
 
     info = store.get_run(run_id)

@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 from backend.runconfig import RunConfig
 from backend.store.errors import RunNotFound
 from trainer import checkpoint
+from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, triple_rows
 from trainer.metrics import classifier_metrics, grad_split_metrics, test_metrics, triple_metrics
 from trainer.models.base import mix_states
@@ -78,10 +79,6 @@ def _test_pause(epoch: int) -> None:
         time.sleep(0.05)
 
 
-class ConfigError(ValueError):
-    """A config the pydantic model accepts but this dataset/model cannot run; names the field."""
-
-
 class Cancelled(Exception):
     pass
 
@@ -98,24 +95,6 @@ class EpochReport:
     eta_s: float | None
     resumed_from: int | None = None
     recorded: bool = False
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' requested but no CUDA device is available")
-    return torch.device(name)
-
-
-def build_for_config(config: RunConfig, bundle, num_classes: int):
-    """The run's model, initialised under its seed (frozen at a simplex ETF if asked)."""
-    from trainer.models import build_model
-
-    try:
-        return build_model(config, tuple(bundle.input_shape), num_classes)
-    except ValueError as exc:  # the builder names the field (model, fixed_etf)
-        raise ConfigError(str(exc)) from exc
 
 
 def check_config(config: RunConfig, model, num_classes: int) -> list[str]:
@@ -200,12 +179,6 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
     else:
         store.finish_run(run_id, status)
     return status
-
-
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _generator(seed: int, purpose: int) -> torch.Generator:
@@ -386,7 +359,7 @@ class _Session:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             tb = self.T[idx]  # (smoothed) one-hot targets, precomputed for the whole set
             plan = self.mixer.plan(len(idx))
-            with _autocast(self.device):
+            with autocast(self.device):
                 if plan.active and cfg.method == "factor-mixup":
                     # render the rows from their mixed generative factors (003 App. A)
                     logits = model(self.bundle.factors.render_mixed(idx, plan.partner,
@@ -417,7 +390,7 @@ class _Session:
         self.model.eval()
         out = []
         n = len(X) if idx is None else len(idx)
-        with _autocast(self.device):
+        with autocast(self.device):
             for s in range(0, n, EVAL_BATCH):
                 xb = X[s:s + EVAL_BATCH] if idx is None else \
                     X[torch.as_tensor(idx[s:s + EVAL_BATCH], device=self.device)]

@@ -21,7 +21,7 @@ from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
 from backend.resources import MemoryBudgetError
 from backend.settings import Settings, get_settings
-from mixscope import __version__
+from backend.version import __version__
 
 log = logging.getLogger("mixscope.api")
 

@@ -9,15 +9,17 @@ Settings for long GPU jobs: one task at a time (``--pool solo``, so the training
 worker process itself and dies with it), prefetch multiplier 1 (a worker never hoards
 messages another worker could run), late acknowledgement (a message is acked after the task
 returns) and ``task_reject_on_worker_lost`` (a lost worker's message goes back to the queue
-where the broker supports it; for the SQLite broker the stale-run sweep in
-:mod:`backend.dispatch.tasks` covers the same case).
+where the broker supports it; for the SQLite broker the worker's stale-run sweep covers the
+same case).
 
-``celery -A backend.dispatch.celery_app worker`` finds the module attribute ``app``, built
-from the environment's settings; the API builds its own with :func:`make_celery`.
+This module holds only what both sides share: the task names and :func:`make_celery`. The
+task bodies live on the worker side (``trainer.tasks``, app ``trainer.worker:app``); the API
+sends by name (:class:`backend.dispatch.client.Dispatcher`), so it never imports the trainer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from celery import Celery
@@ -33,14 +35,15 @@ SWEEP_STALE = "mixscope.sweep_stale"
 QUEUE = "mixscope"
 
 
-def make_celery(settings: Settings | None = None) -> Celery:
-    """A Celery app for ``settings`` (sending and working). Creating it opens no connection."""
+def make_celery(settings: Settings | None = None, include: Sequence[str] = ()) -> Celery:
+    """A Celery app for ``settings``. Creating it opens no connection. ``include``: modules
+    that define tasks (the worker's ``trainer.tasks``; none for a sender)."""
     settings = settings or get_settings()
     broker = settings.resolved_broker_url
     if broker.startswith("sqla+sqlite:///"):
         # kombu's SQLAlchemy transport creates its tables but not the folder.
         Path(broker.removeprefix("sqla+sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    app = Celery("mixscope", broker=broker, include=["backend.dispatch.tasks"])
+    app = Celery("mixscope", broker=broker, include=list(include))
     app.conf.update(
         task_default_queue=QUEUE,
         task_ignore_result=True,
@@ -60,5 +63,3 @@ def make_celery(settings: Settings | None = None) -> Celery:
     )
     return app
 
-
-app = make_celery()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from backend.api.deps import SettingsDep, StoreDep
 from backend.api.security import bearer, may_read, write_refusal
 from backend.api.schemas import Health
-from mixscope import __version__
+from backend.version import __version__
 
 router = APIRouter(tags=["health"])
 

@@ -9,7 +9,7 @@
 
 An experiment trains R tiny nets (seconds to minutes of CPU), so the API never computes one
 itself: a setting not computed yet becomes a job of kind ``lab`` (params: the normalised
-query plus ``experiment``) that a worker runs (``backend.dispatch.tasks.lab_job``), and the
+query plus ``experiment``) that a worker runs (``trainer.tasks.lab_job``), and the
 API answers 202 ``{"job_id", "status": "pending"}``; ``GET /api/jobs/{id}`` tells when it is
 done, and asking again then returns 200 with the result, which the worker stored with the
 job (``jobs.result``), so every API process answers it from the store. Identical requests
@@ -39,7 +39,7 @@ from backend.runconfig import DATASETS
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
-LAB_JOB = "lab"  # job kind; the worker's task is backend.dispatch.tasks.lab_job
+LAB_JOB = "lab"  # job kind; the worker's task is trainer.tasks.lab_job
 
 #: Budget of one request: runs × epochs × hidden × points (multiply-adds per method up to a
 #: constant). The paper's two-moons setting (10 × 1000 × 500 × 300 = 1.5e9) fits; its

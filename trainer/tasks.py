@@ -1,23 +1,17 @@
-"""Celery tasks: train a run, extract a triple or compute a lab experiment on demand, requeue
-runs whose worker died.
+"""Celery task bodies: train a run, extract a triple or compute a lab experiment on demand.
+
+Registered by name (``backend.dispatch.celery_app``'s constants) on the worker's app
+(:mod:`trainer.worker`); the API sends those names and never imports this module.
 
 Every task takes ids only; the SQL row is the truth. ``run_training`` claims the run with one
 conditional UPDATE (queued -> running), so a duplicated or redelivered message is harmless:
 the second claim fails and the task returns at once.
-
-A worker that dies (SIGKILL, power loss) leaves its run ``running`` with a heartbeat that
-stops moving. Every worker runs a small sweeper thread (at start, then every
-``heartbeat_timeout_s / 3``) that turns such runs back to ``queued`` (``store.requeue_stale``)
-and re-sends them; the trainer resumes from the run's latest checkpoint. At start the
-sweeper also re-sends every queued run, so runs whose messages were lost (a deleted broker
-file) are not stranded.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -25,8 +19,6 @@ import traceback
 from functools import lru_cache
 
 from celery import shared_task
-from celery.exceptions import WorkerTerminate
-from celery.signals import worker_ready, worker_shutdown
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING
 from backend.settings import get_settings
@@ -193,7 +185,7 @@ def deformations_job(job_id: str) -> str:
     """Evaluate a finished run on 003 Table 9's deformed test sets; the result is kept with
     the job (``trainer.deformations.execute_deformations_job``)."""
     _configure_torch()
-    from trainer.deformations import execute_deformations_job  # lazily: no torch in the API
+    from trainer.deformations import execute_deformations_job  # lazily: importing stays cheap
 
     return execute_deformations_job(worker_store(), job_id, get_settings())
 
@@ -204,133 +196,3 @@ def _configure_torch() -> None:
     torch.set_num_threads(get_settings().torch_threads)
 
 
-# --- the stale-run sweeper -------------------------------------------------------------------
-
-def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False) -> list[str]:
-    """Requeue runs with a heartbeat older than ``timeout_s`` and re-send them with ``send``.
-
-    ``send(run_id)`` enqueues a training message. With ``resend_queued`` every queued run is
-    re-sent too. Returns the ids sent."""
-    ids = list(store.requeue_stale(timeout_s))
-    if resend_queued:
-        ids += [r.id for r in store.list_runs(status="queued") if r.id not in ids]
-    for run_id in ids:
-        send(run_id)
-    if ids:
-        log.warning("re-sent runs %s", ", ".join(ids))
-    return ids
-
-
-def resend_pending_jobs(store, app) -> list[str]:
-    """Re-send every pending extraction and lab job: a worker that died mid-job, or a lost
-    broker message, would otherwise leave the API answering 202 for it forever. Duplicates
-    are harmless, since both tasks return at once for a job that is already done."""
-    tasks = {"extract_triple": EXTRACT_TRIPLE, "lab": LAB_JOB, "deformations": DEFORMATIONS}
-    sent = []
-    for job in store.list_jobs(status="pending"):
-        if job.kind in tasks:
-            app.send_task(tasks[job.kind], [job.id])
-            sent.append(job.id)
-    if sent:
-        log.warning("re-sent pending jobs %s", ", ".join(sent))
-    return sent
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def requeue_dead_local(store, floor_s: float = 10.0) -> list[str]:
-    """Requeue running runs whose worker was a process on this host that no longer exists
-    (stopped with ``mixscope up``'s Ctrl-C, or killed), without waiting for the heartbeat
-    timeout. Waits until their last heartbeat is ``floor_s`` old (the trainer beats every
-    2 s), then calls ``store.requeue_stale(floor_s)``. Returns the ids requeued."""
-    host = socket.gethostname()
-    dead = []
-    for r in store.list_runs(status="running"):
-        h, _, pid = (r.worker or "").rpartition(":")
-        if h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            dead.append(r)
-    if not dead:
-        return []
-    beats = [r.heartbeat_at or r.started_at for r in dead]
-    newest = max(b.timestamp() for b in beats if b is not None) if any(beats) else 0.0
-    wait = floor_s - (time.time() - newest)
-    if wait > 0:
-        time.sleep(wait + 0.1)
-    return store.requeue_stale(floor_s)
-
-
-class _Sweeper(threading.Thread):
-    def __init__(self, app) -> None:
-        super().__init__(name="mixscope-sweeper", daemon=True)
-        self.app = app
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        settings = get_settings()
-        timeout = settings.heartbeat_timeout_s
-        interval = min(max(timeout / 3.0, 0.5), 60.0)
-        first = True
-        send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])
-        while not self.stop.is_set():
-            try:
-                if first:  # runs of this host's dead workers need not wait for the timeout
-                    for rid in requeue_dead_local(worker_store(), min(10.0, timeout)):
-                        send(rid)
-                sweep_stale(worker_store(), send, timeout, resend_queued=first)
-                if first:
-                    resend_pending_jobs(worker_store(), self.app)
-                first = False
-            except Exception:  # a locked database or a broker hiccup: try again later
-                log.exception("stale-run sweep failed")
-            self.stop.wait(interval)
-
-
-_sweeper: _Sweeper | None = None
-
-
-@worker_ready.connect
-def _start_sweeper(sender=None, **_kw) -> None:
-    global _sweeper
-    app = getattr(sender, "app", None)
-    if app is None:
-        from backend.dispatch.celery_app import app
-    _sweeper = _Sweeper(app)
-    _sweeper.start()
-
-
-@worker_shutdown.connect
-def _stop_sweeper(**_kw) -> None:
-    if _sweeper is not None:
-        _sweeper.stop.set()
-
-
-# --- stopping fast ------------------------------------------------------------------------------
-
-class WorkerStopping(WorkerTerminate):
-    """Raised in the training thread by SIGTERM/SIGINT (``mixscope worker``): unlike Celery's
-    warm shutdown it does not wait for a training run to end. Not an ``Exception``, so the
-    trainer does not mark the run failed: the run stays ``running``, is requeued (at the next
-    start on this host at once, else after the heartbeat timeout) and resumes from its latest
-    checkpoint. A ``WorkerTerminate`` (Celery's cold shutdown), so Celery exits quietly."""
-
-
-def install_fast_stop() -> None:
-    """Make SIGTERM and SIGINT stop this worker process promptly (see WorkerStopping)."""
-
-    def _stop(signum, _frame):
-        log.warning("%s: stopping now; the run in progress resumes from its checkpoint later",
-                    signal.Signals(signum).name)
-        raise WorkerStopping(0)
-
-    @worker_ready.connect(weak=False)
-    def _install(**_kw) -> None:  # after Celery has installed its own handlers
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)

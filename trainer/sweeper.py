@@ -1,0 +1,78 @@
+"""Finding runs and jobs whose worker died, and sending them again.
+
+Store operations plus a liveness check of local processes; no Celery app and no torch, so
+``mixscope up`` can requeue the runs its last session left behind before it starts a worker.
+The worker's sweeper thread (:mod:`trainer.worker`) calls these periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
+
+log = logging.getLogger("mixscope.dispatch")
+
+
+def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False) -> list[str]:
+    """Requeue runs with a heartbeat older than ``timeout_s`` and re-send them with ``send``.
+
+    ``send(run_id)`` enqueues a training message. With ``resend_queued`` every queued run is
+    re-sent too. Returns the ids sent."""
+    ids = list(store.requeue_stale(timeout_s))
+    if resend_queued:
+        ids += [r.id for r in store.list_runs(status="queued") if r.id not in ids]
+    for run_id in ids:
+        send(run_id)
+    if ids:
+        log.warning("re-sent runs %s", ", ".join(ids))
+    return ids
+
+
+def resend_pending_jobs(store, app) -> list[str]:
+    """Re-send every pending extraction and lab job: a worker that died mid-job, or a lost
+    broker message, would otherwise leave the API answering 202 for it forever. Duplicates
+    are harmless, since both tasks return at once for a job that is already done."""
+    tasks = {"extract_triple": EXTRACT_TRIPLE, "lab": LAB_JOB, "deformations": DEFORMATIONS}
+    sent = []
+    for job in store.list_jobs(status="pending"):
+        if job.kind in tasks:
+            app.send_task(tasks[job.kind], [job.id])
+            sent.append(job.id)
+    if sent:
+        log.warning("re-sent pending jobs %s", ", ".join(sent))
+    return sent
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def requeue_dead_local(store, floor_s: float = 10.0) -> list[str]:
+    """Requeue running runs whose worker was a process on this host that no longer exists
+    (stopped with ``mixscope up``'s Ctrl-C, or killed), without waiting for the heartbeat
+    timeout. Waits until their last heartbeat is ``floor_s`` old (the trainer beats every
+    2 s), then calls ``store.requeue_stale(floor_s)``. Returns the ids requeued."""
+    host = socket.gethostname()
+    dead = []
+    for r in store.list_runs(status="running"):
+        h, _, pid = (r.worker or "").rpartition(":")
+        if h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            dead.append(r)
+    if not dead:
+        return []
+    beats = [r.heartbeat_at or r.started_at for r in dead]
+    newest = max(b.timestamp() for b in beats if b is not None) if any(beats) else 0.0
+    wait = floor_s - (time.time() - newest)
+    if wait > 0:
+        time.sleep(wait + 0.1)
+    return store.requeue_stale(floor_s)
