@@ -322,8 +322,8 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
     The console shows the URLs and errors; the children's own output (Celery's banner, access
     lines) goes to <store>/logs/."""
     from backend.dispatch.client import Dispatcher
-    from trainer.sweeper import requeue_dead_local
     from backend.store import Store
+    from trainer.sweeper import requeue_dead_local
 
     settings = _settings(store_path)
     _export_store(settings)

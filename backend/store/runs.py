@@ -1,0 +1,245 @@
+"""Runs and their per-epoch metrics (part of :class:`backend.store.Store`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from backend.runconfig import RunConfig
+from backend.store.base import StoreBase
+from backend.store.common import default_run_name, is_scalar, jsonable, new_id
+from backend.store.errors import RunFinished, RunNotFound
+from backend.store.info import RunInfo
+from backend.store.models import (
+    RUN_STATUSES,
+    TERMINAL_STATUSES,
+    Artifact,
+    EpochMetric,
+    Job,
+    Run,
+    Sweep,
+    utcnow,
+)
+
+
+class RunStore(StoreBase):
+    """Create, claim, heartbeat, cancel, finish, requeue and delete runs; record epochs."""
+
+    # runs -----------------------------------------------------------------------
+    def create_run(self, config: RunConfig | Mapping[str, Any],
+                   sweep_id: str | None = None) -> RunInfo:
+        """A new run with status ``queued``; the config is validated and stored as JSON."""
+        cfg = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
+        now = utcnow()
+        run = Run(id=new_id(), name=cfg.name or default_run_name(cfg), status="queued",
+                  config=cfg.model_dump(mode="json"), created_at=now, current_epoch=0,
+                  total_epochs=cfg.epochs, progress=0.0, cancel_requested=False,
+                  sweep_id=sweep_id, class_names=[], layers=[], recorded_epochs=[],
+                  summary={})
+        with self._tx() as s:
+            if sweep_id is not None and s.get(Sweep, sweep_id) is None:
+                raise ValueError(f"sweep_id: no sweep {sweep_id!r}")
+            s.add(run)
+        return RunInfo.model_validate(run)
+
+    def get_run(self, run_id: str) -> RunInfo | None:
+        with self._read() as s:
+            run = s.get(Run, run_id)
+            return None if run is None else RunInfo.model_validate(run)
+
+    def require_run(self, run_id: str) -> RunInfo:
+        """Like :meth:`get_run`, raising :class:`RunNotFound` instead of returning None."""
+        run = self.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    def list_runs(self, status: str | None = None, sweep_id: str | None = None,
+                  limit: int | None = None) -> list[RunInfo]:
+        """Runs, newest first, optionally only one status and/or one sweep, at most
+        ``limit`` of them."""
+        q = sa.select(Run).order_by(Run.created_at.desc(), Run.id)
+        if limit is not None:
+            q = q.limit(int(limit))
+        if status is not None:
+            if status not in RUN_STATUSES:
+                raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
+            q = q.where(Run.status == status)
+        if sweep_id is not None:
+            q = q.where(Run.sweep_id == sweep_id)
+        with self._read() as s:
+            return [RunInfo.model_validate(r) for r in s.scalars(q)]
+
+    def claim_run(self, run_id: str, worker: str) -> bool:
+        """Move a queued run to running for ``worker``, atomically; False if someone else
+        already did (or the run is not queued), so duplicate task messages are harmless."""
+        now = utcnow()
+        with self._core_tx() as s:
+            res = s.execute(
+                sa.update(Run)
+                .where(Run.id == run_id, Run.status == "queued")
+                .values(status="running", worker=worker, heartbeat_at=now, error=None,
+                        started_at=sa.func.coalesce(Run.started_at, now))
+                .execution_options(synchronize_session=False))
+            return res.rowcount == 1
+
+    def heartbeat(self, run_id: str, epoch: int, progress: float,
+                  eta_s: float | None) -> None:
+        """The worker is alive at ``epoch`` with ``progress`` in [0, 1] and an ETA."""
+        p = float(progress)
+        p = 0.0 if not math.isfinite(p) else min(max(p, 0.0), 1.0)
+        eta = None if eta_s is None or not math.isfinite(float(eta_s)) else float(eta_s)
+        with self._core_tx() as s:
+            # a beat arriving after the run finished (the worker's keep-alive thread read the
+            # row just before) must not rewind its final epoch and progress
+            res = s.execute(sa.update(Run).where(
+                Run.id == run_id, Run.status.not_in(TERMINAL_STATUSES)).values(
+                heartbeat_at=utcnow(), current_epoch=int(epoch), progress=p, eta_s=eta)
+                .execution_options(synchronize_session=False))
+            if res.rowcount != 1 and s.execute(
+                    sa.select(Run.id).where(Run.id == run_id)).first() is None:
+                raise RunNotFound(run_id)
+
+    def request_cancel(self, run_id: str) -> RunInfo:
+        """Cancel a run. A queued run becomes ``cancelled`` at once; a running one gets its
+        ``cancel_requested`` flag, which the training loop checks between steps.
+        Raises :class:`RunFinished` for a terminal run, :class:`RunNotFound` for none."""
+        for _ in range(10):  # loop only if the status changes under us
+            now = utcnow()
+            with self._tx() as s:
+                run = s.get(Run, run_id)
+                if run is None:
+                    raise RunNotFound(run_id)
+                if run.status in TERMINAL_STATUSES:
+                    raise RunFinished(run_id, run.status)
+                values: dict[str, Any] = {"cancel_requested": True}
+                if run.status == "queued":
+                    values.update(status="cancelled", finished_at=now)
+                res = s.execute(sa.update(Run)
+                                .where(Run.id == run_id, Run.status == run.status)
+                                .values(**values)
+                                .execution_options(synchronize_session=False))
+                if res.rowcount == 1:
+                    break
+        return self.require_run(run_id)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Should the worker stop? True when cancel was asked, the run is already cancelled,
+        or the run no longer exists (deleted while training)."""
+        with self._read() as s:
+            row = s.execute(sa.select(Run.cancel_requested, Run.status)
+                            .where(Run.id == run_id)).first()
+        return row is None or bool(row[0]) or row[1] == "cancelled"
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Mark the run terminal: ``succeeded`` (progress 1), ``failed`` or ``cancelled``."""
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"status: {status!r} is not one of {', '.join(TERMINAL_STATUSES)}")
+        values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error,
+                                  "eta_s": None}
+        if status == "succeeded":  # the last heartbeat may lag the last epoch by seconds
+            values["progress"] = 1.0
+            values["current_epoch"] = Run.total_epochs
+        with self._core_tx() as s:
+            res = s.execute(sa.update(Run).where(Run.id == run_id).values(**values)
+                            .execution_options(synchronize_session=False))
+            if res.rowcount != 1:
+                raise RunNotFound(run_id)
+
+    def requeue_stale(self, timeout_s: float) -> list[str]:
+        """Running runs whose heartbeat is older than ``timeout_s`` (their worker died) go
+        back to ``queued`` with their artifacts kept, so the next worker resumes from the
+        latest checkpoint; a stale run whose cancel was requested becomes ``cancelled``.
+        Returns the ids requeued or cancelled."""
+        cutoff = utcnow() - timedelta(seconds=float(timeout_s))
+        stale = sa.or_(Run.heartbeat_at < cutoff,
+                       sa.and_(Run.heartbeat_at.is_(None), Run.started_at < cutoff))
+        moved = []
+        with self._tx() as s:
+            rows = s.execute(sa.select(Run.id, Run.cancel_requested)
+                             .where(Run.status == "running", stale)).all()
+            for run_id, cancel in rows:
+                values: dict[str, Any] = (
+                    {"status": "cancelled", "finished_at": utcnow()} if cancel else
+                    {"status": "queued", "worker": None, "eta_s": None})
+                res = s.execute(sa.update(Run)
+                                .where(Run.id == run_id, Run.status == "running", stale)
+                                .values(**values)
+                                .execution_options(synchronize_session=False))
+                if res.rowcount == 1:
+                    moved.append(run_id)
+        return moved
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run: its files first (so a failure leaves it visible to retry), then its
+        rows (metrics, artifacts and jobs cascade), then whatever a still-running worker
+        wrote in between."""
+        self.require_run(run_id)
+        folder = f"runs/{run_id}"
+        self.files.remove_tree(folder)
+        with self._tx() as s:
+            for model in (EpochMetric, Artifact, Job):  # explicit: no reliance on CASCADE
+                s.execute(sa.delete(model).where(model.run_id == run_id))
+            s.execute(sa.delete(Run).where(Run.id == run_id))
+        self.files.remove_tree(folder)
+
+    def update_run_info(self, run_id: str, *, class_names: Iterable[Any] | None = None,
+                        layers: Iterable[str] | None = None,
+                        recorded_epochs: Iterable[int] | None = None,
+                        num_probe: int | None = None,
+                        summary: Mapping[str, Any] | None = None) -> None:
+        """Set the descriptive fields the trainer learns once the data and model exist.
+        Fields left ``None`` are unchanged; ``summary`` is merged into the stored one."""
+        values: dict[str, Any] = {}
+        if class_names is not None:
+            values["class_names"] = [str(c) for c in class_names]
+        if layers is not None:
+            values["layers"] = [str(x) for x in layers]
+        if recorded_epochs is not None:
+            values["recorded_epochs"] = sorted({int(e) for e in recorded_epochs})
+        if num_probe is not None:
+            values["num_probe"] = int(num_probe)
+        with self._tx() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if summary is not None:
+                values["summary"] = {**run.summary, **jsonable(dict(summary), "summary")}
+            for k, v in values.items():
+                setattr(run, k, v)
+
+    # per-epoch metrics ------------------------------------------------------------
+    def record_epoch(self, run_id: str, epoch: int,
+                     metrics: Mapping[str, Any]) -> None:
+        """Store (or replace) the metrics of one epoch. Values are numbers, short lists or
+        small dicts (never arrays of activations); NaN/inf are stored as null. The run's
+        ``summary`` takes the scalar metrics of its latest recorded epoch."""
+        epoch = int(epoch)
+        m = jsonable(dict(metrics), "metrics")
+        if "epoch" in m and m.pop("epoch") != epoch:
+            raise ValueError(f"metrics: 'epoch' {metrics['epoch']!r} differs from {epoch}")
+        now = utcnow()
+        runs = Run.__table__
+        with self._core_tx() as conn:
+            summary = conn.execute(sa.select(runs.c.summary)
+                                   .where(runs.c.id == run_id)).scalar_one_or_none()
+            if summary is None:
+                raise RunNotFound(run_id)
+            self._upsert(conn, EpochMetric, {"run_id": run_id, "epoch": epoch},
+                         {"metrics": m, "updated_at": now})
+            if epoch >= summary.get("epoch", -1):
+                scalars = {k: v for k, v in m.items() if is_scalar(v)}
+                conn.execute(sa.update(runs).where(runs.c.id == run_id)
+                             .values(summary={**summary, **scalars, "epoch": epoch}))
+
+    def epoch_metrics(self, run_id: str) -> list[dict[str, Any]]:
+        """Every recorded epoch's metrics, sorted by epoch, each with its ``"epoch"``."""
+        with self._read() as s:
+            rows = s.execute(sa.select(EpochMetric.epoch, EpochMetric.metrics)
+                             .where(EpochMetric.run_id == run_id)
+                             .order_by(EpochMetric.epoch)).all()
+        return [{"epoch": e, **m} for e, m in rows]
