@@ -50,6 +50,9 @@ class Settings(BaseSettings):
                           "listens. Access decisions use the request's peer, never this.")
     heartbeat_timeout_s: float = Field(
         120.0, description="A running run whose heartbeat is older than this is requeued.")
+    max_worker_deaths: int = Field(
+        3, ge=1, description="A run whose worker dies this many times in a row is marked "
+        "failed instead of being requeued again.")
     torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Largest request body the API reads (413 beyond).")

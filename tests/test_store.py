@@ -51,9 +51,9 @@ def test_list_runs_filters_and_order(any_store: Store):
 
 def test_claim_heartbeat_finish(any_store: Store):
     run = any_store.create_run(cfg())
-    assert any_store.claim_run(run.id, "w1") is True
-    assert any_store.claim_run(run.id, "w2") is False
-    assert any_store.claim_run("missing", "w2") is False
+    assert any_store.claim_run(run.id, "w1") == 1
+    assert any_store.claim_run(run.id, "w2") is None
+    assert any_store.claim_run("missing", "w2") is None
     r = any_store.get_run(run.id)
     assert (r.status, r.worker) == ("running", "w1") and r.started_at and r.heartbeat_at
     any_store.heartbeat(run.id, 3, 0.6, 12.5)
@@ -90,7 +90,7 @@ def test_cancel_queued_and_running(any_store: Store):
     r = any_store.request_cancel(queued.id)
     assert r.status == "cancelled" and r.finished_at is not None
     assert any_store.cancel_requested(queued.id)
-    assert any_store.claim_run(queued.id, "w") is False  # nobody trains a cancelled run
+    assert any_store.claim_run(queued.id, "w") is None  # nobody trains a cancelled run
     with pytest.raises(RunFinished) as exc:
         any_store.request_cancel(queued.id)
     assert exc.value.status == "cancelled"

@@ -3,9 +3,19 @@
 See ``docs/contracts.md`` for the interface; :class:`Store` implements it.
 """
 
-from backend.store.errors import ArtifactNotFound, RunFinished, RunNotFound, StoreError
-from backend.store.info import ArtifactInfo, JobInfo, RunInfo, SweepInfo
+from backend.store.errors import (
+    ArtifactDamaged,
+    ArtifactNotFound,
+    ArtifactUnavailable,
+    Fenced,
+    RunFinished,
+    RunNotFound,
+    RunNotResumable,
+    StoreError,
+)
+from backend.store.info import ArtifactInfo, Claim, JobInfo, RunInfo, SweepInfo
 from backend.store.store import ANY, Store
 
-__all__ = ["ANY", "ArtifactInfo", "ArtifactNotFound", "JobInfo", "RunFinished", "RunInfo",
-           "RunNotFound", "Store", "StoreError", "SweepInfo"]
+__all__ = ["ANY", "ArtifactDamaged", "ArtifactInfo", "ArtifactNotFound", "ArtifactUnavailable",
+           "Claim", "Fenced", "JobInfo", "RunFinished", "RunInfo", "RunNotFound",
+           "RunNotResumable", "Store", "StoreError", "SweepInfo"]

@@ -4,17 +4,18 @@ points to it is committed."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 
-from backend.store.artifacts import artifact_relpath
+from backend.store.artifacts import DamagedFile, artifact_relpath, sha256_hex
 from backend.store.base import StoreBase
 from backend.store.common import ANY, check_meta
-from backend.store.errors import ArtifactNotFound
-from backend.store.info import ArtifactInfo
+from backend.store.errors import ArtifactDamaged, ArtifactNotFound, ArtifactUnavailable
+from backend.store.info import ArtifactInfo, Claim
 from backend.store.models import NO_EPOCH, NO_LAYER, Artifact, utcnow
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class ArtifactIndex(StoreBase):
                             epoch=None if a.epoch == NO_EPOCH else a.epoch,
                             layer=None if a.layer == NO_LAYER else a.layer,
                             path=a.path, url=self.files.url(a.path), size=a.size,
-                            meta=a.meta, created_at=a.created_at)
+                            sha256=a.sha256, meta=a.meta, created_at=a.created_at)
 
     def _find_artifact(self, run_id: str, kind: str, epoch: int | None,
                        layer: str | None) -> Any:
@@ -54,32 +55,101 @@ class ArtifactIndex(StoreBase):
                 t.c.run_id == run_id, t.c.kind == k, t.c.epoch == e, t.c.layer == lay)).first()
 
     def _put_file(self, run_id: str, kind: str, epoch: int | None, layer: str | None,
-                  data: bytes, meta: dict[str, str]) -> ArtifactInfo:
-        """Write the file atomically, then commit its row; undo the file if the row fails."""
+                  data: bytes, meta: dict[str, str], claim: Claim | None = None) -> ArtifactInfo:
+        """Stage the bytes, then in one write transaction: check that the run exists (and
+        that ``claim`` is still the run's), move the file into place and upsert its row.
+        Deleting the run or requeueing it takes the same lock, so once either has committed no
+        file of a fenced or deleted writer lands in the run's folder."""
         k, e, lay = self._key(kind, epoch, layer)
-        self.require_run(run_id)
         rel = artifact_relpath(run_id, kind, epoch, layer)
-        self.files.write_atomic(rel, data)
-        self.files.forget(rel)
+        staged = self.files.stage(rel, data)
         now = utcnow()
         try:
             with self._core_tx() as conn:
+                self._fence(conn, run_id, claim)
+                self.files.commit(staged)
                 self._upsert(conn, Artifact, {"run_id": run_id, "kind": k, "epoch": e,
                                            "layer": lay},
-                             {"path": rel, "size": len(data), "meta": meta,
-                              "created_at": now})
+                             {"path": rel, "size": len(data), "sha256": sha256_hex(data),
+                              "meta": meta, "created_at": now})
         except BaseException:
-            # Not indexed, so not visible: remove it unless an older row still points here.
-            if self._find_artifact(run_id, kind, epoch, layer) is None:
-                self.files.remove(rel)
+            if staged.done:  # moved into place, but the row did not commit
+                with contextlib.suppress(Exception):
+                    if self._find_artifact(run_id, kind, epoch, layer) is None:
+                        self.files.remove(rel)
+            self.files.discard(staged)
             raise
         info = self._find_artifact(run_id, kind, epoch, layer)
         assert info is not None
         return self._artifact_info(info)
 
+    def _damaged(self, row: Any, exc: BaseException) -> Exception:
+        """The store error for a failed read of ``row``'s file."""
+        epoch = None if row.epoch == NO_EPOCH else row.epoch
+        layer = None if row.layer == NO_LAYER else row.layer
+        if isinstance(exc, DamagedFile):
+            return ArtifactDamaged(row.run_id, row.kind, epoch, layer, row.path, str(exc))
+        return ArtifactUnavailable(row.run_id, row.kind, epoch, layer,
+                                   f"{type(exc).__name__}: {exc}")
+
+    def check_artifact(self, row: Any) -> str | None:
+        """What is wrong with one artifact row's file (None: nothing). Reads it whole."""
+        try:
+            self.files.verify(row.path, row.size, row.sha256)
+            if row.sha256 is None:  # rows written before checksums: at least parse it
+                self.files.load_numpy(row.path, (row.size, row.created_at.isoformat()))
+        except DamagedFile as exc:
+            return str(exc)
+        return None
+
+    def damaged_artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """Every artifact of the run whose file is missing, truncated or corrupted, as
+        ``{"kind", "epoch", "layer", "path", "size", "reason"}``. Raises
+        :class:`ArtifactUnavailable` when the artifact store cannot be reached."""
+        out = []
+        t = Artifact.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.run_id == run_id)
+                                .order_by(t.c.kind, t.c.epoch, t.c.layer)).all()
+        for row in rows:
+            try:
+                reason = self.check_artifact(row)
+            except OSError as exc:
+                raise self._damaged(row, exc) from exc
+            if reason is not None:
+                out.append({"kind": row.kind,
+                            "epoch": None if row.epoch == NO_EPOCH else row.epoch,
+                            "layer": None if row.layer == NO_LAYER else row.layer,
+                            "path": row.path, "size": row.size, "reason": reason})
+        return out
+
+    def move_artifact(self, run_id: str, kind: str, new_kind: str, *,
+                      epoch: int | None = None, layer: str | None = None,
+                      claim: Claim | None = None) -> bool:
+        """Re-key one artifact as ``new_kind`` (replacing any artifact already there), moving
+        its file to the new kind's path, in one transaction. False when there is none.
+        (How the rolling checkpoint keeps its predecessor.)"""
+        k, e, lay = self._key(kind, epoch, layer)
+        nk, _, _ = self._key(new_kind, epoch, layer)
+        t = Artifact.__table__
+        new_rel = artifact_relpath(run_id, new_kind, epoch, layer)
+        with self._core_tx() as conn:
+            self._fence(conn, run_id, claim)
+            row = conn.execute(sa.select(t).where(t.c.run_id == run_id, t.c.kind == k,
+                                                  t.c.epoch == e, t.c.layer == lay)).first()
+            if row is None:
+                return False
+            conn.execute(sa.delete(t).where(t.c.run_id == run_id, t.c.kind == nk,
+                                            t.c.epoch == e, t.c.layer == lay))
+            self.files.move(row.path, new_rel)
+            conn.execute(sa.update(t).where(t.c.id == row.id)
+                         .values(kind=nk, path=new_rel))
+        return True
+
     def put_arrays(self, run_id: str, kind: str, arrays: Mapping[str, np.ndarray], *,
                    epoch: int | None = None, layer: str | None = None,
-                   meta: Mapping[str, str] | None = None) -> ArtifactInfo:
+                   meta: Mapping[str, str] | None = None,
+                   claim: Claim | None = None) -> ArtifactInfo:
         """Store named numpy arrays as one safetensors file; re-putting the same
         (run, kind, epoch, layer) replaces it."""
         from safetensors.numpy import save
@@ -95,7 +165,8 @@ class ArtifactIndex(StoreBase):
                 raise TypeError(f"arrays[{name!r}]: dtype {a.dtype} cannot be stored")
             clean[str(name)] = np.ascontiguousarray(a)
         m = check_meta(meta)
-        return self._put_file(run_id, kind, epoch, layer, save(clean, metadata=m or None), m)
+        return self._put_file(run_id, kind, epoch, layer, save(clean, metadata=m or None), m,
+                              claim)
 
     def get_arrays(self, run_id: str, kind: str, *, epoch: int | None = None,
                    layer: str | None = None) -> dict[str, np.ndarray]:
@@ -104,7 +175,11 @@ class ArtifactIndex(StoreBase):
         row = self._find_artifact(run_id, kind, epoch, layer)
         if row is None:
             raise ArtifactNotFound(run_id, kind, epoch, layer)
-        return self.files.load_numpy(row.path, (row.size, row.created_at.isoformat()))
+        try:
+            return self.files.load_numpy(row.path, (row.size, row.created_at.isoformat()),
+                                         size=row.size, sha256=row.sha256)
+        except (DamagedFile, OSError) as exc:
+            raise self._damaged(row, exc) from exc
 
     def has_arrays(self, run_id: str, kind: str, *, epoch: int | None = None,
                    layer: str | None = None) -> bool:
@@ -112,7 +187,8 @@ class ArtifactIndex(StoreBase):
 
     def put_tensors(self, run_id: str, kind: str, tensors: Mapping[str, torch.Tensor], *,
                     epoch: int | None = None,
-                    meta: Mapping[str, str] | None = None) -> ArtifactInfo:
+                    meta: Mapping[str, str] | None = None,
+                    claim: Claim | None = None) -> ArtifactInfo:
         """Store torch tensors (checkpoints) as safetensors; tensors are moved to CPU and
         de-aliased (safetensors refuses tensors that share memory)."""
         import torch
@@ -133,19 +209,29 @@ class ArtifactIndex(StoreBase):
             seen.add(ptr)
             clean[str(name)] = t
         m = check_meta(meta)
-        return self._put_file(run_id, kind, epoch, None, save(clean, metadata=m or None), m)
+        return self._put_file(run_id, kind, epoch, None, save(clean, metadata=m or None), m,
+                              claim)
 
     def get_tensors(self, run_id: str, kind: str, *,
                     epoch: int | None = None) -> dict[str, torch.Tensor]:
         """The tensors of one artifact (on CPU, owned by the caller)."""
-        from safetensors.torch import load, load_file
+        from safetensors import SafetensorError
+        from safetensors.torch import load
 
         row = self._find_artifact(run_id, kind, epoch, None)
         if row is None:
             raise ArtifactNotFound(run_id, kind, epoch, None)
-        if self.files.local:
-            return load_file(self.files.full(row.path))
-        return load(self.files.read_bytes(row.path))
+        try:
+            data = self.files.read_bytes(row.path)
+            self.files.verify(row.path, row.size, row.sha256, data)
+            try:
+                return load(data)
+            except (SafetensorError, ValueError) as exc:
+                raise DamagedFile(f"not a readable safetensors file ({exc})") from None
+        except FileNotFoundError:
+            raise self._damaged(row, DamagedFile("the file is missing")) from None
+        except (DamagedFile, OSError) as exc:
+            raise self._damaged(row, exc) from exc
 
     def list_artifacts(self, run_id: str, kind: str | None = None) -> list[ArtifactInfo]:
         """Artifacts of a run, sorted by kind, epoch (none first), layer."""

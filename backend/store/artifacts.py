@@ -1,7 +1,15 @@
 """The artifact root: safetensors files under a local folder or any fsspec URL.
 
-Writes are atomic: bytes go to a temporary name next to the target, which is then renamed
-(``os.replace`` locally, ``fs.mv`` elsewhere), so a reader never sees a half-written file.
+Writes are atomic and two-phase: :meth:`ArtifactFiles.stage` puts the bytes under a temporary
+name in ``<root>/.tmp/`` (outside every run's folder), :meth:`ArtifactFiles.commit` renames them
+into place (``os.replace`` locally, ``fs.mv`` elsewhere; object stores whose PUT is atomic
+upload at commit). The store commits inside the SQL transaction that checks the writer's
+claim, so nothing lands in a run's folder once the run is deleted or its writer fenced off.
+Temporary names carry the writer's pid and host, so a starting worker removes those of dead
+writers (:meth:`ArtifactFiles.clean_orphans`).
+
+Reads can be verified against the size and SHA-256 recorded at write time
+(:class:`DamagedFile` says what is wrong).
 Reads of local files are memory-mapped (a parsed safetensors header plus ``numpy`` views of
 one ``np.memmap``): loading an (n, d) activation set costs a header read, not a copy.
 No pickle anywhere.
@@ -9,14 +17,19 @@ No pickle anywhere.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
+import socket
 import struct
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -33,6 +46,39 @@ _NP_DTYPES = {
     "U32": np.dtype("<u4"), "I32": np.dtype("<i4"), "F32": np.dtype("<f4"),
     "U64": np.dtype("<u8"), "I64": np.dtype("<i8"), "F64": np.dtype("<f8"),
 }
+
+TMP_DIR = ".tmp"
+_HOST = socket.gethostname()
+
+
+class DamagedFile(Exception):
+    """A file that is missing, truncated, or not what was written; the message says which."""
+
+
+@dataclass
+class Staged:
+    """Bytes staged for ``rel``: a temporary file (``tmp``) or, for atomic-PUT stores, the
+    bytes themselves (``data``)."""
+
+    rel: str
+    tmp: str | None = None
+    data: bytes | None = None
+    done: bool = False
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -100,33 +146,115 @@ class ArtifactFiles:
         return self.full(rel) if self.local else self.fs.unstrip_protocol(self.full(rel))
 
     # writing ----------------------------------------------------------------
-    def write_atomic(self, rel: str, data: bytes) -> None:
-        """Write ``data`` so that ``rel`` either keeps its old content or has all of the new."""
-        target = self.full(rel)
-        parent = target.rsplit("/", 1)[0]
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{target.rsplit('/', 1)[1]}"
-        if self.local:
-            os.makedirs(parent, exist_ok=True)
-            try:
+    def _tmp_name(self) -> str:
+        # <uuid>.<pid>.<host>: clean_orphans tells a dead local writer's file from a live one's
+        return f"{self.root.rstrip('/')}/{TMP_DIR}/{uuid.uuid4().hex}.{os.getpid()}.{_HOST}"
+
+    def stage(self, rel: str, data: bytes) -> Staged:
+        """Put ``data`` where :meth:`commit` can move it to ``rel`` atomically."""
+        if not self.local and self.protocol in _ATOMIC_PUT_PROTOCOLS:
+            return Staged(rel, data=data)
+        tmp = self._tmp_name()
+        try:
+            if self.local:
+                os.makedirs(tmp.rsplit("/", 1)[0], exist_ok=True)
                 with open(tmp, "wb") as f:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())  # the rename must not land before the bytes
-                os.replace(tmp, target)
-            except BaseException:
-                _silently(os.remove, tmp)
-                raise
-            return
-        self.fs.makedirs(parent, exist_ok=True)
-        if self.protocol in _ATOMIC_PUT_PROTOCOLS:
-            self.fs.pipe_file(target, data)
-            return
-        try:
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, target)
+            else:
+                self.fs.makedirs(tmp.rsplit("/", 1)[0], exist_ok=True)
+                self.fs.pipe_file(tmp, data)
         except BaseException:
-            _silently(self.fs.rm, tmp)
+            self._remove_path(tmp)
             raise
+        return Staged(rel, tmp=tmp)
+
+    def commit(self, staged: Staged) -> None:
+        """Move staged bytes into place: ``rel`` has either its old content or all the new."""
+        target = self.full(staged.rel)
+        parent = target.rsplit("/", 1)[0]
+        if self.local:
+            os.makedirs(parent, exist_ok=True)
+            os.replace(staged.tmp, target)
+        else:
+            self.fs.makedirs(parent, exist_ok=True)
+            if staged.data is not None:
+                self.fs.pipe_file(target, staged.data)
+            else:
+                self.fs.mv(staged.tmp, target)
+        staged.done = True
+        self.forget(staged.rel)
+
+    def discard(self, staged: Staged) -> None:
+        """Drop staged bytes that were not committed (a no-op after :meth:`commit`)."""
+        if not staged.done and staged.tmp is not None:
+            self._remove_path(staged.tmp)
+        staged.done = True
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        """Write ``data`` so that ``rel`` either keeps its old content or has all of the new."""
+        staged = self.stage(rel, data)
+        try:
+            self.commit(staged)
+        finally:
+            self.discard(staged)
+
+    def _remove_path(self, path: str) -> None:
+        if self.local:
+            _silently(os.remove, path)
+        else:
+            _silently(self.fs.rm, path)
+
+    def clean_orphans(self, foreign_age_s: float = 86400.0) -> list[str]:
+        """Remove temporary files whose writer is gone: those of dead processes on this host,
+        those of other hosts older than ``foreign_age_s``, and the older layout's
+        ``.tmp-*`` files inside run folders older than an hour. Returns what was removed."""
+        removed = []
+        now = time.time()
+        tmp_dir = f"{self.root.rstrip('/')}/{TMP_DIR}"
+        try:
+            entries = self.fs.ls(tmp_dir, detail=True) if self.fs.exists(tmp_dir) else []
+        except (FileNotFoundError, OSError):
+            entries = []
+        for e in entries:
+            path = e["name"]
+            name = path.rsplit("/", 1)[-1]
+            _, _, rest = name.partition(".")
+            pid, _, host = rest.partition(".")
+            age = now - _mtime(e, now)
+            if host == _HOST and pid.isdigit():
+                stale = not _pid_alive(int(pid))
+            else:
+                stale = age > foreign_age_s
+            if stale:
+                self._remove_path(path)
+                removed.append(path)
+        if self.local:  # files the writers of earlier versions left next to their targets
+            runs = self.full("runs")
+            for dirpath, _dirs, files in os.walk(runs):
+                for f in files:
+                    path = os.path.join(dirpath, f)
+                    if f.startswith(".tmp-"):
+                        try:
+                            old = now - os.stat(path).st_mtime > 3600
+                        except OSError:
+                            continue
+                        if old:
+                            _silently(os.remove, path)
+                            removed.append(path)
+        return removed
+
+    def move(self, rel: str, new_rel: str) -> None:
+        """Rename ``rel`` to ``new_rel`` (replacing it)."""
+        src, dst = self.full(rel), self.full(new_rel)
+        if self.local:
+            os.makedirs(dst.rsplit("/", 1)[0], exist_ok=True)
+            os.replace(src, dst)
+        else:
+            self.fs.mv(src, dst)
+        self.forget(rel)
+        self.forget(new_rel)
 
     def remove(self, rel: str) -> None:
         """Remove one file; a missing file is not an error."""
@@ -140,7 +268,18 @@ class ArtifactFiles:
     def remove_tree(self, rel_dir: str) -> None:
         """Remove a folder and everything in it (missing is fine)."""
         target = self.full(rel_dir)
-        if self.fs.exists(target):
+        if self.local:
+            for tries_left in range(4, -1, -1):  # a reader's cache may be re-created meanwhile
+                try:
+                    shutil.rmtree(target)
+                    break
+                except FileNotFoundError:
+                    if not os.path.exists(target):
+                        break
+                except OSError:
+                    if not tries_left:
+                        raise
+        elif self.fs.exists(target):
             self.fs.rm(target, recursive=True)
         with self._lock:
             for k in [k for k in self._cache if k[0].startswith(target + "/")]:
@@ -153,24 +292,74 @@ class ArtifactFiles:
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self.full(rel))
 
-    def load_numpy(self, rel: str, version: Hashable) -> dict[str, np.ndarray]:
+    def verify(self, rel: str, size: int | None, sha256: str | None,
+               data: bytes | None = None) -> None:
+        """Raise :class:`DamagedFile` unless ``rel`` (or its already-read ``data``) has the
+        recorded ``size`` and ``sha256`` (either may be None: not checked).
+        FileNotFoundError becomes "missing"; other OSErrors propagate (unreachable store)."""
+        try:
+            if data is None and self.local:
+                actual = os.stat(self.full(rel)).st_size
+                if size is not None and actual != size:
+                    raise DamagedFile(_size_reason(actual, size))
+                if sha256 is not None:
+                    h = hashlib.sha256()
+                    with open(self.full(rel), "rb") as f:
+                        for chunk in iter(lambda: f.read(1 << 22), b""):
+                            h.update(chunk)
+                    if h.hexdigest() != sha256:
+                        raise DamagedFile("its SHA-256 differs from the one recorded when it "
+                                          "was written (corrupted)")
+                return
+            if data is None:
+                data = self.read_bytes(rel)
+        except FileNotFoundError:
+            raise DamagedFile("the file is missing") from None
+        if size is not None and len(data) != size:
+            raise DamagedFile(_size_reason(len(data), size))
+        if sha256 is not None and sha256_hex(data) != sha256:
+            raise DamagedFile("its SHA-256 differs from the one recorded when it was written "
+                              "(corrupted)")
+
+    def load_numpy(self, rel: str, version: Hashable, *, size: int | None = None,
+                   sha256: str | None = None) -> dict[str, np.ndarray]:
         """All arrays of one file, read-only. Cached (LRU) under (path, ``version``): the
         caller passes what changes on a re-put (size and write time of the SQL row); local
-        files add their mtime so an out-of-band rewrite is noticed too."""
+        files add their mtime so an out-of-band rewrite is noticed too. A cache miss checks
+        ``size`` and ``sha256`` when given (:class:`DamagedFile`)."""
         target = self.full(rel)
         key: tuple[Any, ...] = (target, version)
         if self.local:
-            key += (os.stat(target).st_mtime_ns,)
+            try:
+                key += (os.stat(target).st_mtime_ns,)
+            except FileNotFoundError:
+                raise DamagedFile("the file is missing") from None
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return dict(hit)
-        arrays = mmap_safetensors(target) if self.local else None
         heap = 0
+        if self.local:
+            self.verify(rel, size, sha256)
+            try:
+                arrays = mmap_safetensors(target)
+            except (ValueError, KeyError, TypeError, struct.error) as exc:
+                raise DamagedFile(f"not a readable safetensors file ({exc})") from None
+        else:
+            arrays = None
         if arrays is None:
+            from safetensors import SafetensorError
             from safetensors.numpy import load
-            arrays = load(self.read_bytes(rel))
+            try:
+                data = self.read_bytes(rel)
+            except FileNotFoundError:
+                raise DamagedFile("the file is missing") from None
+            self.verify(rel, size, sha256, data)
+            try:
+                arrays = load(data)
+            except (SafetensorError, ValueError) as exc:
+                raise DamagedFile(f"not a readable safetensors file ({exc})") from None
             for a in arrays.values():
                 a.setflags(write=False)  # shared through the cache: nobody may mutate it
             heap = sum(a.nbytes for a in arrays.values())
@@ -193,6 +382,19 @@ class ArtifactFiles:
         with self._lock:
             for k in [k for k in self._cache if k[0] == target]:
                 self._drop(k)
+
+
+def _size_reason(actual: int, expected: int) -> str:
+    if actual < expected:
+        return f"truncated: {actual} of {expected} bytes"
+    return f"{actual} bytes where {expected} were written"
+
+
+def _mtime(entry: dict, default: float) -> float:
+    m = entry.get("mtime") or entry.get("LastModified") or entry.get("created")
+    if m is None:
+        return default
+    return m.timestamp() if hasattr(m, "timestamp") else float(m)
 
 
 def _silently(fn, *args) -> None:

@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.settings import Settings, settings_for_store
 from backend.store import db
 from backend.store.artifacts import ArtifactFiles
+from backend.store.errors import Fenced, RunNotFound
+from backend.store.info import Claim
+from backend.store.models import Run
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -120,3 +123,18 @@ class StoreBase:
         res = conn.execute(sa.update(table).where(*where).values(**values))
         if res.rowcount == 0:
             conn.execute(sa.insert(table).values(**key, **values))
+
+    def _fence(self, conn: sa.Connection, run_id: str, claim: Claim | None) -> None:
+        """Inside a write transaction: raise :class:`RunNotFound` when the run is gone and
+        :class:`Fenced` when ``claim`` (if given) is no longer the run's. Locks the run's row
+        (PostgreSQL ``FOR UPDATE``; SQLite's write lock is already held), so the write that
+        follows cannot interleave with a requeue, a claim or a delete."""
+        runs = Run.__table__
+        row = conn.execute(sa.select(runs.c.status, runs.c.worker, runs.c.attempt)
+                           .where(runs.c.id == run_id).with_for_update()).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        if claim is not None and (row.status != "running" or row.worker != claim.worker
+                                  or row.attempt != claim.attempt):
+            raise Fenced(run_id, claim)
+

@@ -7,7 +7,7 @@ code written against either style works.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,10 @@ class RunInfo(_Info):
     error: str | None = None
     worker: str | None = None
     cancel_requested: bool = False
+    attempt: int = Field(0, description="claims so far; a worker's writes carry its attempt")
+    deaths: int = Field(0, description="consecutive attempts whose worker died")
+    fault: str | None = Field(None, description="why a failed run failed when it is not its "
+                              "own error: 'environment' (resumable) or 'worker-died'")
     sweep_id: str | None = None
     class_names: list[str] = Field(default_factory=list)
     layers: list[str] = Field(default_factory=list)
@@ -56,6 +60,11 @@ class RunInfo(_Info):
     @property
     def finished(self) -> bool:
         return self.status in ("succeeded", "failed", "cancelled")
+
+    @property
+    def resumable(self) -> bool:
+        """A run that failed through an environment fault resumes from its checkpoint."""
+        return self.status == "failed" and self.fault == "environment"
 
 
 class ArtifactInfo(_Info):
@@ -69,8 +78,18 @@ class ArtifactInfo(_Info):
     path: str
     url: str
     size: int
+    sha256: str | None = None
     meta: dict[str, str] = Field(default_factory=dict)
     created_at: datetime
+
+
+class Claim(NamedTuple):
+    """Who may write to a running run: the worker that claimed it and that claim's attempt
+    number (``runs.attempt``). Writes carrying a claim that is no longer the run's are
+    refused with :class:`backend.store.errors.Fenced`."""
+
+    worker: str
+    attempt: int
 
 
 class SweepInfo(_Info):

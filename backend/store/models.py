@@ -21,6 +21,7 @@ NO_LAYER = ""   # artifact column value for "no layer"
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 JOB_STATUSES = ("pending", "done", "failed")
+FAULTS = ("environment", "worker-died")  # runs.fault: why a failed run failed, if not its own error
 
 
 def utcnow() -> datetime:
@@ -72,6 +73,10 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     worker: Mapped[str | None] = mapped_column(sa.String(200))
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # fencing and faults (migration 0003_faults)
+    attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    deaths: Mapped[int] = mapped_column(default=0, server_default="0")
+    fault: Mapped[str | None] = mapped_column(sa.String(32))
     sweep_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
     class_names: Mapped[list[Any]]
@@ -105,6 +110,7 @@ class Artifact(Base):
     layer: Mapped[str] = mapped_column(sa.String(200), default=NO_LAYER)
     path: Mapped[str] = mapped_column(sa.String(1000))   # relative to the artifact root
     size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
     meta: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
 

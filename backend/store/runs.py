@@ -12,9 +12,16 @@ import sqlalchemy as sa
 from backend.runconfig import RunConfig
 from backend.store.base import StoreBase
 from backend.store.common import default_run_name, is_scalar, jsonable, new_id
-from backend.store.errors import RunFinished, RunNotFound
-from backend.store.info import RunInfo
+from backend.store.errors import (
+    ArtifactUnavailable,
+    Fenced,
+    RunFinished,
+    RunNotFound,
+    RunNotResumable,
+)
+from backend.store.info import Claim, RunInfo
 from backend.store.models import (
+    FAULTS,
     RUN_STATUSES,
     TERMINAL_STATUSES,
     Artifact,
@@ -74,22 +81,50 @@ class RunStore(StoreBase):
         with self._read() as s:
             return [RunInfo.model_validate(r) for r in s.scalars(q)]
 
-    def claim_run(self, run_id: str, worker: str) -> bool:
-        """Move a queued run to running for ``worker``, atomically; False if someone else
-        already did (or the run is not queued), so duplicate task messages are harmless."""
+    def claim_run(self, run_id: str, worker: str) -> int | None:
+        """Move a queued run to running for ``worker``, atomically, and return this claim's
+        attempt number (1, 2, ...: ``runs.attempt`` is incremented by each claim); None if
+        someone else already did (or the run is not queued), so duplicate task messages are
+        harmless. ``Claim(worker, attempt)`` is what the worker's writes then carry."""
         now = utcnow()
         with self._core_tx() as s:
             res = s.execute(
                 sa.update(Run)
                 .where(Run.id == run_id, Run.status == "queued")
                 .values(status="running", worker=worker, heartbeat_at=now, error=None,
+                        fault=None, attempt=Run.attempt + 1,
                         started_at=sa.func.coalesce(Run.started_at, now))
                 .execution_options(synchronize_session=False))
-            return res.rowcount == 1
+            if res.rowcount != 1:
+                return None
+            return int(s.execute(sa.select(Run.attempt).where(Run.id == run_id)).scalar_one())
+
+    @staticmethod
+    def _claimed(claim: Claim | None) -> list[Any]:
+        """WHERE clauses that hold only while ``claim`` is the run's (none for no claim)."""
+        if claim is None:
+            return []
+        return [Run.status == "running", Run.worker == claim.worker,
+                Run.attempt == claim.attempt]
+
+    def _refused(self, s: sa.Connection, run_id: str, claim: Claim | None) -> None:
+        """After a conditional UPDATE matched nothing: say why."""
+        if s.execute(sa.select(Run.id).where(Run.id == run_id)).first() is None:
+            raise RunNotFound(run_id)
+        if claim is not None:
+            raise Fenced(run_id, claim)
+
+    def holds_claim(self, run_id: str, claim: Claim) -> bool:
+        """Whether ``claim`` is still the run's (it is running under that worker and attempt)."""
+        with self._read() as s:
+            row = s.execute(sa.select(Run.status, Run.worker, Run.attempt)
+                            .where(Run.id == run_id)).first()
+        return row is not None and tuple(row) == ("running", claim.worker, claim.attempt)
 
     def heartbeat(self, run_id: str, epoch: int, progress: float,
-                  eta_s: float | None) -> None:
-        """The worker is alive at ``epoch`` with ``progress`` in [0, 1] and an ETA."""
+                  eta_s: float | None, claim: Claim | None = None) -> None:
+        """The worker is alive at ``epoch`` with ``progress`` in [0, 1] and an ETA.
+        With ``claim``: only while it is the run's (else :class:`Fenced`)."""
         p = float(progress)
         p = 0.0 if not math.isfinite(p) else min(max(p, 0.0), 1.0)
         eta = None if eta_s is None or not math.isfinite(float(eta_s)) else float(eta_s)
@@ -97,12 +132,12 @@ class RunStore(StoreBase):
             # a beat arriving after the run finished (the worker's keep-alive thread read the
             # row just before) must not rewind its final epoch and progress
             res = s.execute(sa.update(Run).where(
-                Run.id == run_id, Run.status.not_in(TERMINAL_STATUSES)).values(
+                Run.id == run_id, Run.status.not_in(TERMINAL_STATUSES),
+                *self._claimed(claim)).values(
                 heartbeat_at=utcnow(), current_epoch=int(epoch), progress=p, eta_s=eta)
                 .execution_options(synchronize_session=False))
-            if res.rowcount != 1 and s.execute(
-                    sa.select(Run.id).where(Run.id == run_id)).first() is None:
-                raise RunNotFound(run_id)
+            if res.rowcount != 1:
+                self._refused(s, run_id, claim)
 
     def request_cancel(self, run_id: str) -> RunInfo:
         """Cancel a run. A queued run becomes ``cancelled`` at once; a running one gets its
@@ -135,65 +170,113 @@ class RunStore(StoreBase):
                             .where(Run.id == run_id)).first()
         return row is None or bool(row[0]) or row[1] == "cancelled"
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
-        """Mark the run terminal: ``succeeded`` (progress 1), ``failed`` or ``cancelled``."""
+    def finish_run(self, run_id: str, status: str, error: str | None = None,
+                   claim: Claim | None = None, fault: str | None = None) -> None:
+        """Mark the run terminal: ``succeeded`` (progress 1), ``failed`` or ``cancelled``.
+        ``fault``: why a failed run failed when it is not its own error (``environment``: it
+        can be resumed). With ``claim``: only while it is the run's (else :class:`Fenced`)."""
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"status: {status!r} is not one of {', '.join(TERMINAL_STATUSES)}")
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"fault: {fault!r} is not one of {', '.join(FAULTS)}")
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error,
-                                  "eta_s": None}
+                                  "eta_s": None, "fault": fault}
         if status == "succeeded":  # the last heartbeat may lag the last epoch by seconds
             values["progress"] = 1.0
             values["current_epoch"] = Run.total_epochs
         with self._core_tx() as s:
-            res = s.execute(sa.update(Run).where(Run.id == run_id).values(**values)
-                            .execution_options(synchronize_session=False))
+            res = s.execute(sa.update(Run).where(Run.id == run_id, *self._claimed(claim))
+                            .values(**values).execution_options(synchronize_session=False))
             if res.rowcount != 1:
-                raise RunNotFound(run_id)
+                self._refused(s, run_id, claim)
 
-    def requeue_stale(self, timeout_s: float) -> list[str]:
+    def resume_run(self, run_id: str) -> RunInfo:
+        """Queue again a run that failed through an environment fault (``fault ==
+        'environment'``): the next worker resumes it from its last good checkpoint.
+        Raises :class:`RunNotResumable` otherwise, :class:`RunNotFound` for none."""
+        with self._core_tx() as s:
+            res = s.execute(sa.update(Run).where(
+                Run.id == run_id, Run.status == "failed", Run.fault == "environment")
+                .values(status="queued", error=None, fault=None, finished_at=None, worker=None,
+                        eta_s=None, deaths=0, cancel_requested=False)
+                .execution_options(synchronize_session=False))
+            if res.rowcount != 1:
+                row = s.execute(sa.select(Run.status, Run.fault)
+                                .where(Run.id == run_id)).first()
+                if row is None:
+                    raise RunNotFound(run_id)
+                raise RunNotResumable(run_id, row.status, row.fault)
+        return self.require_run(run_id)
+
+    def requeue_stale(self, timeout_s: float, *, max_deaths: int | None = None,
+                      last_exit: str = "heartbeat lost") -> list[str]:
         """Running runs whose heartbeat is older than ``timeout_s`` (their worker died) go
         back to ``queued`` with their artifacts kept, so the next worker resumes from the
         latest checkpoint; a stale run whose cancel was requested becomes ``cancelled``.
-        Returns the ids requeued or cancelled."""
+        Each such death is counted (``runs.deaths``); the ``max_deaths``-th in a row
+        (default ``settings.max_worker_deaths``) marks the run ``failed`` with fault
+        ``worker-died`` and the error "worker died N times; last exit: ``last_exit``", so a
+        run that kills every worker (out of memory) ends. Returns the ids requeued or
+        cancelled (not those failed)."""
+        if max_deaths is None:
+            max_deaths = self.settings.max_worker_deaths
         cutoff = utcnow() - timedelta(seconds=float(timeout_s))
         stale = sa.or_(Run.heartbeat_at < cutoff,
                        sa.and_(Run.heartbeat_at.is_(None), Run.started_at < cutoff))
         moved = []
         with self._tx() as s:
-            rows = s.execute(sa.select(Run.id, Run.cancel_requested)
+            rows = s.execute(sa.select(Run.id, Run.cancel_requested, Run.deaths)
                              .where(Run.status == "running", stale)).all()
-            for run_id, cancel in rows:
-                values: dict[str, Any] = (
-                    {"status": "cancelled", "finished_at": utcnow()} if cancel else
-                    {"status": "queued", "worker": None, "eta_s": None})
+            for run_id, cancel, deaths in rows:
+                deaths = (deaths or 0) + 1
+                poisoned = not cancel and deaths >= max_deaths
+                if cancel:
+                    values: dict[str, Any] = {"status": "cancelled", "finished_at": utcnow()}
+                elif poisoned:
+                    values = {"status": "failed", "finished_at": utcnow(), "eta_s": None,
+                              "fault": "worker-died",
+                              "error": f"worker died {deaths} times; last exit: {last_exit}"}
+                else:
+                    values = {"status": "queued", "worker": None, "eta_s": None}
                 res = s.execute(sa.update(Run)
                                 .where(Run.id == run_id, Run.status == "running", stale)
-                                .values(**values)
+                                .values(deaths=deaths, **values)
                                 .execution_options(synchronize_session=False))
-                if res.rowcount == 1:
+                if res.rowcount == 1 and not poisoned:
                     moved.append(run_id)
         return moved
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run: its files first (so a failure leaves it visible to retry), then its
-        rows (metrics, artifacts and jobs cascade), then whatever a still-running worker
-        wrote in between."""
+        """Delete a run: its rows (metrics, artifacts and jobs too), then its folder.
+
+        Deleting the row fences off every writer: an artifact is moved into the run's folder
+        only inside a transaction that first finds (and locks) the run's row, so once this
+        transaction has committed nothing lands in the folder any more, and its removal
+        cannot race a still-running worker (which stops at its next write or cancel poll).
+        Raises :class:`ArtifactUnavailable` (the rows are gone) when the files cannot be
+        removed."""
         self.require_run(run_id)
         folder = f"runs/{run_id}"
-        self.files.remove_tree(folder)
         with self._tx() as s:
+            s.execute(sa.select(Run.id).where(Run.id == run_id).with_for_update())
             for model in (EpochMetric, Artifact, Job):  # explicit: no reliance on CASCADE
                 s.execute(sa.delete(model).where(model.run_id == run_id))
             s.execute(sa.delete(Run).where(Run.id == run_id))
-        self.files.remove_tree(folder)
+        try:
+            self.files.remove_tree(folder)
+        except OSError as exc:
+            raise ArtifactUnavailable(run_id, "run folder", None, None,
+                                      f"{type(exc).__name__}: {exc}") from exc
 
     def update_run_info(self, run_id: str, *, class_names: Iterable[Any] | None = None,
                         layers: Iterable[str] | None = None,
                         recorded_epochs: Iterable[int] | None = None,
                         num_probe: int | None = None,
-                        summary: Mapping[str, Any] | None = None) -> None:
+                        summary: Mapping[str, Any] | None = None,
+                        claim: Claim | None = None) -> None:
         """Set the descriptive fields the trainer learns once the data and model exist.
-        Fields left ``None`` are unchanged; ``summary`` is merged into the stored one."""
+        Fields left ``None`` are unchanged; ``summary`` is merged into the stored one.
+        With ``claim``: only while it is the run's (else :class:`Fenced`)."""
         values: dict[str, Any] = {}
         if class_names is not None:
             values["class_names"] = [str(c) for c in class_names]
@@ -204,9 +287,12 @@ class RunStore(StoreBase):
         if num_probe is not None:
             values["num_probe"] = int(num_probe)
         with self._tx() as s:
-            run = s.get(Run, run_id)
+            run = s.get(Run, run_id, with_for_update=True)
             if run is None:
                 raise RunNotFound(run_id)
+            if claim is not None and (run.status, run.worker, run.attempt) != (
+                    "running", claim.worker, claim.attempt):
+                raise Fenced(run_id, claim)
             if summary is not None:
                 values["summary"] = {**run.summary, **jsonable(dict(summary), "summary")}
             for k, v in values.items():
@@ -214,10 +300,11 @@ class RunStore(StoreBase):
 
     # per-epoch metrics ------------------------------------------------------------
     def record_epoch(self, run_id: str, epoch: int,
-                     metrics: Mapping[str, Any]) -> None:
+                     metrics: Mapping[str, Any], claim: Claim | None = None) -> None:
         """Store (or replace) the metrics of one epoch. Values are numbers, short lists or
         small dicts (never arrays of activations); NaN/inf are stored as null. The run's
-        ``summary`` takes the scalar metrics of its latest recorded epoch."""
+        ``summary`` takes the scalar metrics of its latest recorded epoch. With ``claim``:
+        only while it is the run's (else :class:`Fenced`)."""
         epoch = int(epoch)
         m = jsonable(dict(metrics), "metrics")
         if "epoch" in m and m.pop("epoch") != epoch:
@@ -225,6 +312,7 @@ class RunStore(StoreBase):
         now = utcnow()
         runs = Run.__table__
         with self._core_tx() as conn:
+            self._fence(conn, run_id, claim)
             summary = conn.execute(sa.select(runs.c.summary)
                                    .where(runs.c.id == run_id)).scalar_one_or_none()
             if summary is None:
