@@ -9,17 +9,25 @@ stored as a uint8 tensor. The learning rate is a pure function of the step
 
 Two kinds of files: a rolling ``latest`` (``epoch=None``) rewritten every
 ``record.checkpoint_every`` epochs, and per-recorded-epoch model-only snapshots
-(``epoch=E``) that on-demand extraction (``extract_triple``) reads.
+(``epoch=E``) that on-demand extraction (``extract_triple``) reads. Before a new ``latest`` is
+written the current one becomes ``checkpoint_previous``, so a damaged latest (a full disk, a
+corrupted file) falls back to its predecessor (:func:`restore_latest`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import torch
 
+from backend.store.errors import ArtifactDamaged, ArtifactNotFound
+
+log = logging.getLogger("mixscope.trainer")
+
 KIND = "checkpoint"
+PREVIOUS = "checkpoint_previous"  # the rolling checkpoint before the latest
 
 
 def _json_tensor(obj: Any) -> torch.Tensor:
@@ -86,7 +94,30 @@ def unpack(tensors: dict[str, torch.Tensor], model: torch.nn.Module,
 
 
 def save_latest(store, run_id: str, tensors: dict[str, torch.Tensor]) -> None:
+    """Write the rolling checkpoint, keeping the one it replaces as ``checkpoint_previous``."""
+    store.move_artifact(run_id, KIND, PREVIOUS)
     store.put_tensors(run_id, KIND, tensors, epoch=None)
+
+
+def restore_latest(store, run_id: str, model: torch.nn.Module,
+                   optimizer: torch.optim.Optimizer | None,
+                   generators: dict[str, torch.Generator]) -> dict[str, Any] | None:
+    """Restore the newest good rolling checkpoint (the latest, else the previous one) into
+    ``model``, ``optimizer`` and ``generators``; returns its ``meta`` header, or None when
+    neither exists or both are damaged (the run then starts over)."""
+    for kind in (KIND, PREVIOUS):
+        try:
+            tensors = store.get_tensors(run_id, kind, epoch=None)
+        except ArtifactNotFound:
+            continue
+        except ArtifactDamaged as exc:
+            log.warning("run %s: %s; trying the previous checkpoint", run_id, exc)
+            continue
+        try:
+            return unpack(tensors, model, optimizer, generators)
+        except (KeyError, ValueError, RuntimeError) as exc:  # readable but not a checkpoint
+            log.warning("run %s: %s checkpoint unusable (%s)", run_id, kind, exc)
+    return None
 
 
 def load_latest(store, run_id: str) -> dict[str, torch.Tensor] | None:

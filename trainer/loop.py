@@ -30,6 +30,7 @@ go out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -40,12 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
 from backend.runconfig import RunConfig
-from backend.store.errors import RunNotFound
+from backend.store.claimed import ClaimedStore
+from backend.store.errors import ArtifactUnavailable, Fenced, RunNotFound
+from backend.store.info import Claim
 from trainer import checkpoint
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, triple_rows
@@ -56,6 +60,9 @@ from trainer.schedule import lr_at, recorded_epochs
 
 log = logging.getLogger("mixscope.trainer")
 
+#: errno values of faults of the machine, not of the run (see environment_fault)
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EIO,
+                      errno.EACCES, errno.EPERM, errno.ENOMEM}
 HEARTBEAT_S = 2.0
 CANCEL_POLL_S = 0.25
 EVAL_BATCH = 4096
@@ -146,12 +153,36 @@ def validate_config(config: RunConfig, settings=None) -> None:
     check_config(config, model, num_classes)
 
 
+def environment_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a fault of the machine, not of the run: a full
+    or read-only disk, an I/O or permission error, a lost database connection. A run failed
+    by one can be resumed (``POST /api/runs/{id}/resume``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            return True
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
+                isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated):
+            return True
+        if isinstance(exc, ArtifactUnavailable):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def execute_run(store, run_id: str, *, worker: str = "cli",
-                progress: Callable[[EpochReport], None] | None = None) -> str:
-    """Train ``run_id`` to the end, resuming from its latest checkpoint if it has one.
+                progress: Callable[[EpochReport], None] | None = None,
+                attempt: int | None = None) -> str:
+    """Train ``run_id`` to the end, resuming from its latest good checkpoint if it has one.
 
     Finishes the run row (succeeded / failed with the error / cancelled) and returns that
-    status. The caller has claimed the run (status ``running``)."""
+    status. The caller has claimed the run (status ``running``); with the claim's
+    ``attempt`` every write carries ``Claim(worker, attempt)``, and when the claim is lost
+    (the run was requeued and claimed again, or deleted) training stops quietly and
+    ``"fenced"`` is returned, leaving the run to its new owner."""
+    if attempt is not None:
+        store = ClaimedStore(store, run_id, Claim(worker, attempt))
     info = store.get_run(run_id)
     if info is None:
         raise KeyError(f"run {run_id} not found")
@@ -163,22 +194,57 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
         # fight the training threads (and other workers) for the same cores
         with threadpool_limits(limits=threads):
             status = _Session(store, run_id, config, worker, progress).run()
+    except Fenced:
+        log.warning("run %s: this worker lost its claim (the run was requeued, cancelled or "
+                    "deleted); stopping without writing", run_id)
+        return "fenced"
     except Cancelled:
         status = "cancelled"
-        with contextlib.suppress(RunNotFound):  # deleted while training: no row to finish
+        with contextlib.suppress(RunNotFound, Fenced):  # deleted or requeued meanwhile
             store.finish_run(run_id, status)
+        return status
     except Exception as exc:  # any failure must end in a 'failed' row
-        if isinstance(exc, RunNotFound) and store.get_run(run_id) is None:
+        if isinstance(exc, RunNotFound) and _gone(store, run_id):
             log.info("run %s was deleted while training", run_id)
             return "cancelled"
         log.exception("run %s failed", run_id)
+        fault = "environment" if environment_fault(exc) else None
         msg = f"{exc}" if isinstance(exc, ConfigError) else \
             f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
-        store.finish_run(run_id, "failed", error=msg)
-        return "failed"
-    else:
+        if fault:
+            msg = f"environment fault (resumable from the last good checkpoint): {msg}"
+        return "fenced" if not finish_failed(store, run_id, msg, fault) else "failed"
+    try:
         store.finish_run(run_id, status)
+    except Fenced:
+        return "fenced"
     return status
+
+
+def _gone(store, run_id: str) -> bool:
+    try:
+        return store.get_run(run_id) is None
+    except sa.exc.SQLAlchemyError:  # the database is down too: not known to be deleted
+        return False
+
+
+def finish_failed(store, run_id: str, msg: str, fault: str | None,
+                  tries: int = 5, wait_s: float = 1.0) -> bool:
+    """Mark the run failed, retrying while the database is unreachable (the fault may be
+    a lost connection). False when the claim was lost or the run deleted meanwhile."""
+    for i in range(tries):
+        try:
+            store.finish_run(run_id, "failed", error=msg, fault=fault)
+            return True
+        except (Fenced, RunNotFound):
+            return False
+        except Exception:
+            if i == tries - 1:
+                raise
+            log.warning("run %s: could not record the failure yet; retrying", run_id,
+                        exc_info=True)
+            time.sleep(wait_s * (i + 1))
+    return False
 
 
 def _generator(seed: int, purpose: int) -> torch.Generator:
@@ -262,9 +328,9 @@ class _Session:
         self._setup()
         start = 0
         resumed_from = None
-        latest = checkpoint.load_latest(self.store, self.run_id)
-        if latest is not None:
-            meta = checkpoint.unpack(latest, self.model, self.optimizer, self.gens)
+        meta = checkpoint.restore_latest(self.store, self.run_id, self.model, self.optimizer,
+                                         self.gens)
+        if meta is not None:
             start = int(meta["epoch"]) + 1
             resumed_from = int(meta["epoch"])
             log.info("run %s resumes after epoch %d", self.run_id, resumed_from)

@@ -75,4 +75,14 @@ def requeue_dead_local(store, floor_s: float = 10.0) -> list[str]:
     wait = floor_s - (time.time() - newest)
     if wait > 0:
         time.sleep(wait + 0.1)
-    return store.requeue_stale(floor_s)
+    return store.requeue_stale(floor_s, last_exit="killed")
+
+
+def clean_orphan_files(store) -> list[str]:
+    """Remove the temporary artifact files that writers killed mid-write left behind
+    (``ArtifactFiles.clean_orphans``). Returns their paths."""
+    removed = store.files.clean_orphans()
+    if removed:
+        log.warning("removed %d orphan temporary file(s): %s", len(removed),
+                    ", ".join(removed[:5]) + (" ..." if len(removed) > 5 else ""))
+    return removed

@@ -10,6 +10,7 @@ the second claim fails and the task returns at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -22,6 +23,8 @@ from celery import shared_task
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING
 from backend.settings import get_settings
+from backend.store.errors import Fenced, RunNotFound
+from backend.store.info import Claim
 
 log = logging.getLogger("mixscope.dispatch")
 
@@ -45,28 +48,37 @@ def run_training(run_id: str) -> str:
     """Claim ``run_id`` and train it to the end (or until cancelled). Returns what happened."""
     store = worker_store()
     worker = worker_name()
-    if not store.claim_run(run_id, worker):
+    attempt = store.claim_run(run_id, worker)
+    if attempt is None:
         run = store.get_run(run_id)
         log.info("run %s not claimed (status %s): duplicate or stale message", run_id,
                  run.status if run else "deleted")
         return "skipped"
     _configure_torch()
-    from trainer.loop import execute_run  # lazily: the API never imports torch through us
+    from trainer.loop import execute_run  # lazily: importing the tasks stays cheap
 
-    log.info("run %s claimed by %s", run_id, worker)
-    keepalive = KeepAlive(store, run_id, worker, get_settings().heartbeat_timeout_s)
+    claim = Claim(worker, attempt)
+    log.info("run %s claimed by %s (attempt %d)", run_id, worker, attempt)
+    keepalive = KeepAlive(store, run_id, claim, get_settings().heartbeat_timeout_s)
     keepalive.start()
     try:
-        execute_run(store, run_id, worker=worker)
+        status = execute_run(store, run_id, worker=worker, attempt=attempt)
     except Exception as exc:  # the trainer normally finishes the row itself
-        run = store.get_run(run_id)
-        if run is not None and run.status == "running":
+        with contextlib.suppress(Fenced, RunNotFound):  # not ours any more: leave it
             store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}\n"
-                             + traceback.format_exc(limit=8))
+                             + traceback.format_exc(limit=8), claim=claim)
         log.exception("run %s failed", run_id)
         return "failed"
+    except BaseException:  # the worker is stopping (WorkerStopping): not a death
+        with contextlib.suppress(Exception):
+            if store.release_run(run_id, claim):
+                log.warning("run %s released to the queue; it resumes from its checkpoint",
+                            run_id)
+        raise
     finally:
         keepalive.stop.set()
+    if status == "fenced":
+        return status
     run = store.get_run(run_id)
     return run.status if run else "deleted"
 
@@ -80,9 +92,9 @@ class KeepAlive(threading.Thread):
     whenever its heartbeat is older than a third of the timeout, so "stale heartbeat" means
     exactly "the worker process died" (a SIGKILL stops this thread too)."""
 
-    def __init__(self, store, run_id: str, worker: str, timeout_s: float):
+    def __init__(self, store, run_id: str, claim: Claim, timeout_s: float):
         super().__init__(name=f"keepalive-{run_id}", daemon=True)
-        self.store, self.run_id, self.worker = store, run_id, worker
+        self.store, self.run_id, self.claim = store, run_id, claim
         self.every = max(timeout_s / 3.0, 0.2)
         self.stop = threading.Event()
 
@@ -90,12 +102,15 @@ class KeepAlive(threading.Thread):
         while not self.stop.wait(self.every / 2):
             try:
                 run = self.store.get_run(self.run_id)
-                if run is None or run.status != "running" or run.worker != self.worker:
-                    return
+                if run is None or (run.status, run.worker, run.attempt) != (
+                        "running", self.claim.worker, self.claim.attempt):
+                    return  # finished, deleted, or no longer ours
                 beat = run.heartbeat_at
                 if beat is None or time.time() - beat.timestamp() >= self.every:
                     self.store.heartbeat(self.run_id, run.current_epoch, run.progress,
-                                         run.eta_s)
+                                         run.eta_s, claim=self.claim)
+            except (Fenced, RunNotFound):
+                return
             except Exception:  # a locked database: try again next time
                 log.debug("keepalive of %s failed", self.run_id, exc_info=True)
 

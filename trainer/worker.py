@@ -11,7 +11,7 @@ stops moving. Every worker runs a small sweeper thread (at start, then every
 ``heartbeat_timeout_s / 3``) that turns such runs back to ``queued`` (``store.requeue_stale``)
 and re-sends them; the trainer resumes from the run's latest checkpoint. At start the
 sweeper also re-sends every queued run, so runs whose messages were lost (a deleted broker
-file) are not stranded.
+file) are not stranded, and removes the temporary files of writers killed mid-write.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from celery.signals import worker_ready, worker_shutdown
 
 from backend.dispatch.celery_app import RUN_TRAINING, make_celery
 from backend.settings import get_settings
-from trainer.sweeper import requeue_dead_local, resend_pending_jobs, sweep_stale
+from trainer.sweeper import (
+    clean_orphan_files,
+    requeue_dead_local,
+    resend_pending_jobs,
+    sweep_stale,
+)
 from trainer.tasks import worker_store
 
 log = logging.getLogger("mixscope.dispatch")
@@ -49,6 +54,8 @@ class _Sweeper(threading.Thread):
         send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])
         while not self.stop.is_set():
             try:
+                if first:  # temporary files of writers killed mid-write
+                    clean_orphan_files(worker_store())
                 if first:  # runs of this host's dead workers need not wait for the timeout
                     for rid in requeue_dead_local(worker_store(), min(10.0, timeout)):
                         send(rid)
@@ -82,9 +89,10 @@ def _stop_sweeper(**_kw) -> None:
 class WorkerStopping(WorkerTerminate):
     """Raised in the training thread by SIGTERM/SIGINT (``mixscope worker``): unlike Celery's
     warm shutdown it does not wait for a training run to end. Not an ``Exception``, so the
-    trainer does not mark the run failed: the run stays ``running``, is requeued (at the next
-    start on this host at once, else after the heartbeat timeout) and resumes from its latest
-    checkpoint. A ``WorkerTerminate`` (Celery's cold shutdown), so Celery exits quietly."""
+    trainer does not mark the run failed: the task releases the run to the queue
+    (``store.release_run``, not counted as a worker death), the next worker start re-sends
+    it and it resumes from its latest checkpoint. A ``WorkerTerminate`` (Celery's cold
+    shutdown), so Celery exits quietly."""
 
 
 def install_fast_stop() -> None:

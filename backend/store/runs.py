@@ -162,13 +162,22 @@ class RunStore(StoreBase):
                     break
         return self.require_run(run_id)
 
-    def cancel_requested(self, run_id: str) -> bool:
+    def cancel_requested(self, run_id: str, claim: Claim | None = None) -> bool:
         """Should the worker stop? True when cancel was asked, the run is already cancelled,
-        or the run no longer exists (deleted while training)."""
+        or the run no longer exists (deleted while training). With ``claim``: raises
+        :class:`Fenced` when the claim is no longer the run's (the trainer polls this often,
+        so a fenced worker stops within a step)."""
         with self._read() as s:
-            row = s.execute(sa.select(Run.cancel_requested, Run.status)
-                            .where(Run.id == run_id)).first()
-        return row is None or bool(row[0]) or row[1] == "cancelled"
+            row = s.execute(sa.select(Run.cancel_requested, Run.status, Run.worker,
+                                      Run.attempt).where(Run.id == run_id)).first()
+        if row is None:
+            return True
+        if bool(row[0]) or row[1] == "cancelled":
+            return True
+        if claim is not None and (row[1], row[2], row[3]) != ("running", claim.worker,
+                                                            claim.attempt):
+            raise Fenced(run_id, claim)
+        return False
 
     def finish_run(self, run_id: str, status: str, error: str | None = None,
                    claim: Claim | None = None, fault: str | None = None) -> None:
@@ -189,6 +198,16 @@ class RunStore(StoreBase):
                             .values(**values).execution_options(synchronize_session=False))
             if res.rowcount != 1:
                 self._refused(s, run_id, claim)
+
+    def release_run(self, run_id: str, claim: Claim) -> bool:
+        """Give a running run back to the queue (a worker stopping on purpose): ``queued``
+        again without counting a death, if ``claim`` is still the run's. Returns whether it
+        was released."""
+        with self._core_tx() as s:
+            res = s.execute(sa.update(Run).where(Run.id == run_id, *self._claimed(claim))
+                            .values(status="queued", worker=None, eta_s=None)
+                            .execution_options(synchronize_session=False))
+            return res.rowcount == 1
 
     def resume_run(self, run_id: str) -> RunInfo:
         """Queue again a run that failed through an environment fault (``fault ==
