@@ -91,7 +91,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    from backend.store.errors import ArtifactNotFound, RunFinished, RunNotFound
+    from backend.store.errors import (
+        ArtifactDamaged,
+        ArtifactNotFound,
+        ArtifactUnavailable,
+        RunFinished,
+        RunNotFound,
+        RunNotResumable,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -122,6 +129,23 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RunFinished)
     async def _finished(request: Request, exc: RunFinished) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(RunNotResumable)
+    async def _not_resumable(request: Request, exc: RunNotResumable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(ArtifactDamaged)
+    async def _damaged(request: Request, exc: ArtifactDamaged) -> JSONResponse:
+        # A file that is missing, truncated or corrupted: named, never a bare 500.
+        return JSONResponse({"detail": str(exc), "run_id": exc.run_id, "kind": exc.kind,
+                             "epoch": exc.epoch, "layer": exc.layer, "reason": exc.reason},
+                            status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(ArtifactUnavailable)
+    async def _unavailable(request: Request, exc: ArtifactUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "run_id": exc.run_id, "kind": exc.kind,
+                             "epoch": exc.epoch, "layer": exc.layer},
+                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.exception_handler(ArtifactNotFound)
     async def _no_artifact(request: Request, exc: ArtifactNotFound) -> JSONResponse:

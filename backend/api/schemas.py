@@ -54,6 +54,12 @@ class Run(BaseModel):
     eta_s: float | None = None
     error: str | None = None
     worker: str | None = None
+    attempt: int = Field(0, description="claims so far (each worker claim increments it)")
+    deaths: int = Field(0, description="consecutive attempts whose worker died")
+    fault: str | None = Field(None, description="why a failed run failed when it is not its "
+                              "own error: 'environment' (resumable) or 'worker-died'")
+    resumable: bool = Field(False, description="POST /api/runs/{id}/resume would queue it "
+                            "again from its last good checkpoint")
     sweep_id: str | None = None
     class_names: list[str] = Field(default_factory=list)
     layers: list[str] = Field(default_factory=list)
@@ -248,3 +254,24 @@ class Sweep(BaseModel):
     values: list[Any]
     runs: list[Run]
     best: str | None = Field(None, description="id of the run with the highest test accuracy")
+
+
+class DamagedArtifact(BaseModel):
+    """One artifact file that does not match what was written."""
+
+    kind: str
+    epoch: int | None = None
+    layer: str | None = None
+    path: str
+    size: int = Field(description="bytes written")
+    reason: str = Field(description="missing, truncated, or its SHA-256 differs")
+
+
+class RunHealth(BaseModel):
+    """Whether every artifact of a run reads back as written (size and SHA-256)."""
+
+    run_id: str
+    ok: bool
+    checked: int = Field(description="artifact files checked")
+    damaged: list[DamagedArtifact] = Field(default_factory=list)
+

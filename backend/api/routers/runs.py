@@ -1,4 +1,5 @@
-"""Runs: launch, list, get, cancel, delete, and a run's classes, layers and epochs."""
+"""Runs: launch, list, get, cancel, resume, delete, a run's artifact health, and its classes,
+layers and epochs."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from backend.api.deps import DispatcherDep, RunDep, StoreDep, TokenDep
-from backend.api.schemas import Classes, Epochs, Layers, Run, RunStatus
+from backend.api.schemas import (
+    Classes,
+    DamagedArtifact,
+    Epochs,
+    Layers,
+    Run,
+    RunHealth,
+    RunStatus,
+)
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
-from backend.store.errors import RunFinished
+from backend.store.errors import RunFinished, RunNotFound
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -25,7 +34,7 @@ _LAUNCH_EXAMPLES = {
 
 
 def to_run(info) -> Run:
-    return Run.model_validate(info.model_dump())
+    return Run.model_validate({**info.model_dump(), "resumable": info.resumable})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Run,
@@ -67,14 +76,48 @@ def cancel(run: RunDep, store: StoreDep) -> Run:
     return to_run(store.request_cancel(run.id))  # RunFinished -> 409 (app's handler)
 
 
+@router.post("/{run_id}/resume", response_model=Run, dependencies=[TokenDep],
+             summary="Resume a run that failed through an environment fault",
+             responses={401: {"description": "token required"},
+                        404: {"description": "no such run"},
+                        409: {"description": "the run is not resumable (only a run failed by "
+                                             "a full or read-only disk or a lost connection "
+                                             "is)"}})
+def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
+    """Queue the run again; a worker resumes it from its last good rolling checkpoint (the
+    latest, or the one before it when the latest is damaged)."""
+    info = store.resume_run(run.id)  # RunNotResumable -> 409 (app's handler)
+    dispatcher.send_run(run.id)
+    return to_run(info)
+
+
+@router.get("/{run_id}/health", response_model=RunHealth,
+            summary="Which artifact files of a run are damaged",
+            responses={404: {"description": "no such run"},
+                       503: {"description": "the artifact store cannot be reached"}})
+def health(run: RunDep, store: StoreDep) -> RunHealth:
+    """Reads every artifact file of the run back and compares its size and SHA-256 with
+    what was recorded when it was written; lists the missing, truncated or corrupted ones."""
+    damaged = store.damaged_artifacts(run.id)  # ArtifactUnavailable -> 503
+    checked = len(store.list_artifacts(run.id))
+    return RunHealth(run_id=run.id, ok=not damaged, checked=checked,
+                     damaged=[DamagedArtifact(**d) for d in damaged])
+
+
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[TokenDep],
                summary="Delete a run with its metrics and artifacts",
-               responses={404: {"description": "no such run"}})
+               responses={404: {"description": "no such run"},
+                          503: {"description": "the rows are gone but the files could not "
+                                               "be removed now"}})
 def delete(run: RunDep, store: StoreDep, request: Request) -> Response:
-    if not run.finished:  # stop its worker cooperatively; it notices the row is gone too
-        with contextlib.suppress(RunFinished):  # finished meanwhile
+    """Cancels the run if it is still going, then removes its rows and its folder. Deleting
+    the row fences its worker off (no write of it lands afterwards), so the folder's removal
+    does not race the worker; the worker stops at its next step."""
+    if not run.finished:
+        with contextlib.suppress(RunFinished, RunNotFound):  # finished or deleted meanwhile
             store.request_cancel(run.id)
-    store.delete_run(run.id)
+    with contextlib.suppress(RunNotFound):  # a concurrent delete got there first
+        store.delete_run(run.id)
     request.app.state.projections.forget_run(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
