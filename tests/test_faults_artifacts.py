@@ -107,7 +107,8 @@ def test_sizes_and_checksums_are_recorded(store):
 
     run_id = synthetic_run(store, num_classes=3, d=6, epochs=(0, 1), clean=3, pairs=2)
     for art in store.list_artifacts(run_id):
-        data = open(store.files.full(art.path), "rb").read()
+        with open(store.files.full(art.path), "rb") as f:
+            data = f.read()
         assert art.size == len(data)
         assert art.sha256 == hashlib.sha256(data).hexdigest()
 
