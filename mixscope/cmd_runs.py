@@ -55,7 +55,7 @@ def _resolve(store, run_id: str):
 
 @click.group()
 def runs() -> None:
-    """List stored runs and show their metrics."""
+    """List stored runs, show their metrics, resume one."""
 
 
 @runs.command("list")
@@ -105,7 +105,10 @@ def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
             ("created", run.created_at.isoformat(timespec="seconds")),
             ("started", run.started_at and run.started_at.isoformat(timespec="seconds")),
             ("finished", run.finished_at and run.finished_at.isoformat(timespec="seconds")),
-            ("worker", run.worker), ("error", run.error), ("sweep", run.sweep_id),
+            ("worker", run.worker), ("error", run.error),
+            ("fault", run.fault and f"{run.fault}"
+             + (" (resumable: mixscope runs resume ID)" if run.resumable else "")),
+            ("sweep", run.sweep_id),
             ("classes", ", ".join(run.class_names) or None),
             ("layers", ", ".join(run.layers) or None),
             ("recorded epochs", ", ".join(map(str, run.recorded_epochs)) or None)]
@@ -122,3 +125,30 @@ def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
         click.echo(_table([c.upper() for c in cols], [[e.get(c) for c in cols] for e in epochs]))
     else:
         click.echo("\nno epochs recorded yet")
+
+
+@runs.command("resume")
+@click.argument("run_id")
+@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
+              help=STORE_HELP)
+def resume_cmd(run_id: str, store_path: str | None) -> None:
+    """Queue again a run that failed through an environment fault (disk full or read-only,
+    a lost database connection); a worker resumes it from its last good checkpoint."""
+    from backend.dispatch.client import Dispatcher
+    from backend.store import RunNotResumable
+
+    store = _open(store_path)
+    try:
+        run = _resolve(store, run_id)
+        try:
+            run = store.resume_run(run.id)
+        except RunNotResumable as exc:
+            raise click.ClickException(str(exc)) from None
+        dispatcher = Dispatcher(store.settings)
+        try:
+            dispatcher.send_run(run.id)
+        finally:
+            dispatcher.close()
+    finally:
+        store.close()
+    click.echo(f"run {run.id} queued again; a worker resumes it from its last good checkpoint")
