@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import errno
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from test_trainer_loop import tiny
 
 from backend.store import Claim, Fenced, RunNotResumable
 from trainer.loop import execute_run
-
 
 # --- fencing -------------------------------------------------------------------------------
 
@@ -30,11 +30,11 @@ def test_a_requeued_runs_old_claim_cannot_write(store):
         "heartbeat": lambda c: store.heartbeat(run.id, 1, 0.5, None, claim=c),
         "record_epoch": lambda c: store.record_epoch(run.id, 1, {"x": 2.0}, claim=c),
         "update_run_info": lambda c: store.update_run_info(run.id, layers=["a"], claim=c),
-        "put_arrays": lambda c: store.put_arrays(run.id, "probe", {"a": __import__(
-            "numpy").zeros(3)}, claim=c),
+        "put_arrays": lambda c: store.put_arrays(run.id, "probe", {"a": np.zeros(3)},
+                                                 claim=c),
         "cancel_requested": lambda c: store.cancel_requested(run.id, claim=c),
     }
-    for name, write in writes.items():
+    for write in writes.values():
         with pytest.raises(Fenced):
             write(first)
         write(second)                                    # the new owner writes freely
