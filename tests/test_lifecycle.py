@@ -38,10 +38,10 @@ def tiny(epochs: int, **over) -> dict:
 class Worker:
     """``mixscope worker`` in its own process group, logging to a file."""
 
-    def __init__(self, settings: Settings, log: Path):
+    def __init__(self, settings: Settings, log: Path, extra_env: dict | None = None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIXSCOPE_")}
         env.update(MIXSCOPE_STORE=str(settings.store), OMP_NUM_THREADS="1",
-                   MIXSCOPE_HEARTBEAT_TIMEOUT_S=str(HEARTBEAT_TIMEOUT_S))
+                   MIXSCOPE_HEARTBEAT_TIMEOUT_S=str(HEARTBEAT_TIMEOUT_S), **(extra_env or {}))
         if settings.broker_url:
             env["MIXSCOPE_BROKER_URL"] = settings.broker_url
         self.log = log
