@@ -168,6 +168,14 @@ class ApiClient:
     def delete_run(self, run_id: str) -> None:
         self._request("DELETE", f"/runs/{run_id}")
 
+    def resume_run(self, run_id: str) -> dict:
+        """Queue again a run failed by an environment fault (409 when not resumable)."""
+        return self._request("POST", f"/runs/{run_id}/resume")
+
+    def run_health(self, run_id: str) -> dict:
+        """``{"ok", "checked", "damaged": [{"kind", "epoch", "layer", "reason", ...}]}``."""
+        return self._request("GET", f"/runs/{run_id}/health")
+
     def classes(self, run_id: str) -> list[str]:
         return self.get(f"/runs/{run_id}/classes")["classes"]
 

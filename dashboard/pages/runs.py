@@ -260,11 +260,22 @@ def _row(run: dict) -> html.Tr:
     if status in ("queued", "running"):
         actions.append(html.Button("Cancel", id={"type": "run-cancel", "index": rid},
                                    className="btn btn-small btn-warn", n_clicks=0))
+    if run.get("resumable"):  # failed through a full disk, a lost connection...
+        actions.append(html.Button("Resume", id={"type": "run-resume", "index": rid},
+                                   className="btn btn-small btn-primary", n_clicks=0,
+                                   title="Queue it again from its last good checkpoint"))
+    if status in ("running", "succeeded", "failed", "cancelled"):
+        actions.append(html.Button("Check files", id={"type": "run-check", "index": rid},
+                                   className="btn btn-small", n_clicks=0,
+                                   title="Read every artifact back and name damaged ones"))
     actions.append(html.Button("Delete", id={"type": "run-delete", "index": rid},
                                className="btn btn-small btn-danger", n_clicks=0))
     return html.Tr([
         html.Td([html.Div(run.get("name") or cfg.get("name") or rid[:8], className="run-name"),
-                 html.Div(desc, className="run-desc")]),
+                 html.Div(desc, className="run-desc"),
+                 *([html.Div((run.get("error") or "").splitlines()[0][:200],
+                             className="run-error", id={"type": "run-error", "index": rid})]
+                   if status == "failed" and run.get("error") else [])]),
         html.Td(html.Span(status, className="badge",
                           style={"backgroundColor": STATUS_COLOURS.get(status, "#868e96")}),
                 className="run-status"),
@@ -280,6 +291,20 @@ def _row(run: dict) -> html.Tr:
         html.Td((run.get("created_at") or "")[:16].replace("T", " "), className="muted"),
         html.Td(actions, className="actions"),
     ], id={"type": "run-row", "index": rid}, className=f"row-{status}")
+
+
+def health_message(rid: str, health: dict) -> html.Div:
+    """What ``GET /api/runs/{id}/health`` found, one damaged file per line."""
+    if health.get("ok"):
+        return html.Div(f"All {health.get('checked', 0)} artifact files of {rid[:8]} read back "
+                        f"as written.", id="run-health")
+    items = []
+    for d in health.get("damaged", []):
+        where = d["kind"] + (f", epoch {d['epoch']}" if d.get("epoch") is not None else "") + (
+            f", layer {d['layer']}" if d.get("layer") else "")
+        items.append(html.Li(f"{where}: {d['reason']}"))
+    return html.Div([html.Div(f"{len(items)} damaged file(s) in {rid[:8]}:"),
+                     html.Ul(items)], id="run-health", className="error")
 
 
 def runs_table(runs: list[dict]) -> html.Table:
@@ -310,8 +335,10 @@ def refresh_table(_n, _refresh, signature):
           Output("runs-refresh", "data", allow_duplicate=True),
           Input({"type": "run-cancel", "index": ALL}, "n_clicks"),
           Input({"type": "run-delete", "index": ALL}, "n_clicks"),
+          Input({"type": "run-resume", "index": ALL}, "n_clicks"),
+          Input({"type": "run-check", "index": ALL}, "n_clicks"),
           State("runs-refresh", "data"), prevent_initial_call=True)
-def run_action(_cancel, _delete, refresh):
+def run_action(_cancel, _delete, _resume, _check, refresh):
     trig = ctx.triggered_id
     if not trig or not (ctx.triggered and ctx.triggered[0].get("value")):
         return no_update, no_update  # buttons (re)appearing, not a click
@@ -320,6 +347,11 @@ def run_action(_cancel, _delete, refresh):
         if trig["type"] == "run-cancel":
             api().cancel_run(rid)
             msg = f"Cancel requested for {rid[:8]}."
+        elif trig["type"] == "run-resume":
+            api().resume_run(rid)
+            msg = f"Resumed {rid[:8]}: a worker continues it from its last good checkpoint."
+        elif trig["type"] == "run-check":
+            return health_message(rid, api().run_health(rid)), no_update
         else:
             api().delete_run(rid)
             msg = f"Deleted {rid[:8]} and its artifacts."
