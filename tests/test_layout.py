@@ -28,8 +28,9 @@ print(json.dumps({"modules": names, "forbidden": loaded}))
 """
 
 
-def test_backend_never_loads_trainer_torch_dashboard_or_cli():
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+def test_backend_never_loads_trainer_torch_dashboard_or_cli(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "MIXSCOPE_STORE": str(tmp_path / "store")}
     out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True, timeout=300)
     got = json.loads(out.stdout.strip().splitlines()[-1])
@@ -37,11 +38,12 @@ def test_backend_never_loads_trainer_torch_dashboard_or_cli():
     assert got["forbidden"] == []
 
 
-def test_trainer_modules_import_without_a_cycle():
+def test_trainer_modules_import_without_a_cycle(tmp_path):
     """``trainer.extract`` imports first (a cycle with ``trainer.loop`` would fail here), and
-    no trainer module imports ``trainer.loop`` except the task runner and the CLI."""
+    no trainer module imports ``trainer.loop`` except the task runner."""
     code = "import trainer.extract, trainer.loop, trainer.worker; print('ok')"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "MIXSCOPE_STORE": str(tmp_path / "store")}  # the worker's app makes its broker dir
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "ok"
