@@ -157,3 +157,28 @@ def test_deleting_running_runs_never_500s_and_leaves_nothing(tmp_path):
         assert not os.path.exists(store.files.full(f"runs/{rid}")), rid
     assert os.listdir(tmp_dir) == []
     assert "Traceback" not in worker.log.read_text()
+
+
+def test_a_worker_stopped_on_purpose_releases_its_run_without_a_death(tmp_path):
+    """SIGTERM (``mixscope up``'s Ctrl-C) is not a death: the run goes back to the queue at
+    once, uncounted, and the next worker resumes it."""
+    settings = _settings(tmp_path)
+    app = create_app(settings)
+    store = app.state.store
+    with TestClient(app) as client:
+        rid = client.post("/api/runs", json=tiny(60)).json()["id"]
+        first = Worker(settings, tmp_path / "w1.log")
+        try:
+            wait_for(lambda: len(store.epoch_metrics(rid)) >= 3, 120, "3 epochs", first)
+        finally:
+            first.stop()
+        assert first.proc.returncode is not None
+        run = store.get_run(rid)
+        assert (run.status, run.deaths, run.worker) == ("queued", 0, None)
+        second = Worker(settings, tmp_path / "w2.log")
+        try:
+            wait_for(lambda: status_of(client, rid) == "succeeded", 180, "success", second)
+        finally:
+            second.stop()
+        run = store.get_run(rid)
+        assert (run.attempt, run.deaths) == (2, 0)
