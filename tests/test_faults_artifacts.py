@@ -61,6 +61,8 @@ CASES = {
     "spectra": (("spectra", 5, "penultimate"),
                 "/api/runs/{id}/spectra?epoch=5&layer=penultimate"),
     "trajectory": (("trajectory", 5, None), "/api/runs/{id}/trajectory?epoch=5&pair=0"),
+    "frames": (("activations", 0, "penultimate"),
+               "/api/runs/{id}/frames?layer=penultimate&classes=0,1,2"),
 }
 
 
@@ -166,3 +168,18 @@ def test_a_corrupted_epoch_checkpoint_fails_its_extraction_job_by_name(store):
     with pytest.raises(ArtifactDamaged, match=r"checkpoint of epoch 3.*SHA-256"):
         extract_triple(store, run.id, 3, "penultimate", (0, 1, 2))
     assert np.isfinite(store.get_run(run.id).progress)
+
+
+def test_an_unreadable_store_answers_503_not_500(client, store):
+    """An I/O error that is not a bad file (here the file's path resolves to a symlink loop,
+    ELOOP, as an unreachable mount or bucket raises an OSError) answers 503 naming the run."""
+    run_id = synthetic_run(store, num_classes=4, d=8, epochs=(0, 5), clean=5, pairs=3)
+    path = _path(store, run_id, "spectra", 5, "penultimate")
+    os.remove(path)
+    os.symlink(path, path)                                   # a loop: stat raises ELOOP
+    r = client.get(f"/api/runs/{run_id}/spectra?epoch=5&layer=penultimate")
+    assert r.status_code == 503, (r.status_code, r.text[:300])
+    body = r.json()
+    assert body["run_id"] == run_id and body["kind"] == "spectra" and body["epoch"] == 5
+    assert "cannot be read now" in body["detail"]
+    assert client.get(f"/api/runs/{run_id}/health").status_code == 503
