@@ -18,7 +18,8 @@ from trainer.loop import execute_run
 
 # --- fencing -------------------------------------------------------------------------------
 
-def test_a_requeued_runs_old_claim_cannot_write(store):
+def test_a_requeued_runs_old_claim_cannot_write(any_store):
+    store = any_store
     run = store.create_run(tiny())
     first = Claim("w1", store.claim_run(run.id, "w1"))
     assert first.attempt == 1
@@ -71,7 +72,8 @@ def test_a_fenced_trainer_stops_quietly_and_the_new_owner_finishes(store):
 
 # --- poison runs ---------------------------------------------------------------------------
 
-def test_a_run_whose_worker_dies_three_times_fails_with_the_reason(store):
+def test_a_run_whose_worker_dies_three_times_fails_with_the_reason(any_store):
+    store = any_store
     assert store.settings.max_worker_deaths == 3
     run = store.create_run(tiny())
     for death in (1, 2):
@@ -87,7 +89,8 @@ def test_a_run_whose_worker_dies_three_times_fails_with_the_reason(store):
     assert store.claim_run(run.id, "w4") is None
 
 
-def test_a_stopping_worker_releases_its_run_without_a_death(store):
+def test_a_stopping_worker_releases_its_run_without_a_death(any_store):
+    store = any_store
     run = store.create_run(tiny())
     claim = Claim("w1", store.claim_run(run.id, "w1"))
     assert store.release_run(run.id, claim)

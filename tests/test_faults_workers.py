@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from fastapi.testclient import TestClient
+from conftest import local_client
 from test_lifecycle import HEARTBEAT_TIMEOUT_S, Worker, status_of, tiny, wait_for
 
 from backend.api.app import create_app
@@ -39,7 +39,7 @@ def test_a_paused_worker_that_wakes_after_its_run_was_requeued_writes_nothing(tm
     settings = _settings(tmp_path)
     app = create_app(settings)
     store = app.state.store
-    with TestClient(app) as client:
+    with local_client(app) as client:
         rid = client.post("/api/runs", json=tiny(80, record={"epochs": [0, 80],
                                                               "checkpoint_every": 5})).json()["id"]
         a = Worker(settings, tmp_path / "a.log")
@@ -79,7 +79,7 @@ def test_a_run_that_kills_its_workers_ends_failed_with_the_reason(tmp_path):
     app = create_app(settings)
     store = app.state.store
     env = {"MIXSCOPE_MAX_WORKER_DEATHS": "2"}
-    with TestClient(app) as client:
+    with local_client(app) as client:
         rid = client.post("/api/runs", json=tiny(400)).json()["id"]
         for n in (1, 2):
             w = Worker(settings, tmp_path / f"w{n}.log", extra_env=env)
@@ -125,7 +125,7 @@ def test_deleting_running_runs_never_500s_and_leaves_nothing(tmp_path):
     worker = Worker(settings, tmp_path / "w.log")
     deleted = []
     try:
-        with TestClient(app) as client:
+        with local_client(app) as client:
             wait_for(lambda: not os.path.exists(orphan), 60, "orphan cleanup", worker)
             assert os.path.exists(alive)                    # a live writer's file stays
             os.remove(alive)
@@ -165,7 +165,7 @@ def test_a_worker_stopped_on_purpose_releases_its_run_without_a_death(tmp_path):
     settings = _settings(tmp_path)
     app = create_app(settings)
     store = app.state.store
-    with TestClient(app) as client:
+    with local_client(app) as client:
         rid = client.post("/api/runs", json=tiny(60)).json()["id"]
         first = Worker(settings, tmp_path / "w1.log")
         try:
