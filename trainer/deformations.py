@@ -124,8 +124,8 @@ def evaluate_deformations(store, run_id: str, epoch: int | None = None, seed: in
     """
     from backend.runconfig import RunConfig
     from trainer import checkpoint
-    from trainer.data import load_dataset
     from trainer.build import build_for_config, resolve_device
+    from trainer.data import load_dataset
 
     info = store.get_run(run_id)
     if info is None:
