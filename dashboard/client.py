@@ -115,7 +115,8 @@ class ApiClient:
 
     # -- plumbing -----------------------------------------------------------------------
     def _request(self, method: str, path: str, *, params: dict | None = None,
-                 json: Any = None, allow_pending: bool = False) -> Any:
+                 json: Any = None, allow_pending: bool = False,
+                 response_hook: Any = None) -> Any:
         url = f"{self.base_url}/api{path}"
         if self.read_only is not None and method != "GET":
             raise ApiError(401, self.read_only, url)
@@ -136,6 +137,8 @@ class ApiClient:
             body = _json(resp)
             detail = body.get("detail", body) if isinstance(body, dict) else body
             raise ApiError(resp.status_code, detail or resp.reason, url)
+        if response_hook is not None:
+            response_hook(resp)
         if resp.status_code == 204 or not resp.content:
             return None
         return _json(resp)
@@ -155,6 +158,19 @@ class ApiClient:
     # -- runs ---------------------------------------------------------------------------
     def list_runs(self, status: str | None = None) -> list[dict]:
         return self.get("/runs", status=status)
+
+    def page_runs(self, *, limit: int = 50, offset: int = 0, status: str | None = None,
+                  dataset: str | None = None, model: str | None = None,
+                  method: str | None = None, q: str | None = None,
+                  sweep_id: str | None = None) -> tuple[list[dict], int]:
+        """One page of runs, newest first, filtered by the server; and how many match."""
+        seen: dict = {}
+        items = self._request("GET", "/runs", params=dict(
+            limit=limit, offset=offset, status=status, dataset=dataset, model=model,
+            method=method, q=q, sweep_id=sweep_id),
+            response_hook=lambda r: seen.update(total=r.headers.get("X-Total-Count")))
+        total = seen.get("total")
+        return items, int(total) if total is not None else len(items)
 
     def get_run(self, run_id: str) -> dict:
         return self.get(f"/runs/{run_id}")

@@ -57,6 +57,9 @@ class Base(DeclarativeBase):
 
 class Run(Base):
     __tablename__ = "runs"
+    # newest-first pages of one status or one sweep (migration 0004_runs_listing)
+    __table_args__ = (sa.Index("ix_runs_status_created_at", "status", "created_at"),
+                      sa.Index("ix_runs_sweep_created_at", "sweep_id", "created_at"))
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))

@@ -65,21 +65,50 @@ class RunStore(StoreBase):
             raise RunNotFound(run_id)
         return run
 
-    def list_runs(self, status: str | None = None, sweep_id: str | None = None,
-                  limit: int | None = None) -> list[RunInfo]:
-        """Runs, newest first, optionally only one status and/or one sweep, at most
-        ``limit`` of them."""
-        q = sa.select(Run).order_by(Run.created_at.desc(), Run.id)
-        if limit is not None:
-            q = q.limit(int(limit))
+    def _runs_filter(self, q, status: str | None, sweep_id: str | None,
+                     dataset: str | None, model: str | None, method: str | None,
+                     text: str | None):
+        # filters run in SQL (status and sweep use indexes; the config fields are JSON paths
+        # that SQLite and PostgreSQL both evaluate) so a page never loads every run
         if status is not None:
             if status not in RUN_STATUSES:
                 raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
             q = q.where(Run.status == status)
         if sweep_id is not None:
             q = q.where(Run.sweep_id == sweep_id)
+        for key, value in (("dataset", dataset), ("model", model), ("method", method)):
+            if value is not None:
+                q = q.where(Run.config[key].as_string() == value)
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%") \
+                .replace("_", "\\_") + "%"
+            q = q.where(sa.func.lower(Run.name).like(pattern, escape="\\"))
+        return q
+
+    def list_runs(self, status: str | None = None, sweep_id: str | None = None,
+                  limit: int | None = None, *, offset: int = 0, dataset: str | None = None,
+                  model: str | None = None, method: str | None = None,
+                  text: str | None = None) -> list[RunInfo]:
+        """Runs, newest first, optionally filtered by status, sweep, dataset, model, method
+        and a case-insensitive substring of the name; ``offset`` runs skipped, at most
+        ``limit`` of them."""
+        q = self._runs_filter(sa.select(Run), status, sweep_id, dataset, model, method, text)
+        q = q.order_by(Run.created_at.desc(), Run.id)
+        if offset:
+            q = q.offset(int(offset))
+        if limit is not None:
+            q = q.limit(int(limit))
         with self._read() as s:
             return [RunInfo.model_validate(r) for r in s.scalars(q)]
+
+    def count_runs(self, status: str | None = None, sweep_id: str | None = None, *,
+                   dataset: str | None = None, model: str | None = None,
+                   method: str | None = None, text: str | None = None) -> int:
+        """How many runs :meth:`list_runs` would list with the same filters and no limit."""
+        q = self._runs_filter(sa.select(sa.func.count()).select_from(Run), status, sweep_id,
+                              dataset, model, method, text)
+        with self._read() as s:
+            return int(s.scalar(q))
 
     def claim_run(self, run_id: str, worker: str) -> int | None:
         """Move a queued run to running for ``worker``, atomically, and return this claim's

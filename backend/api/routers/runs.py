@@ -54,11 +54,30 @@ def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)]
     return to_run(run)
 
 
-@router.get("", response_model=list[Run], summary="List runs, newest first")
-def list_runs(store: StoreDep,
+@router.get("", response_model=list[Run], summary="List runs, newest first",
+            responses={200: {"headers": {"X-Total-Count": {
+                "description": "runs matching the filters, all pages together",
+                "schema": {"type": "integer"}}}}})
+def list_runs(store: StoreDep, response: Response,
               status_: Annotated[RunStatus | None, Query(alias="status")] = None,
-              sweep_id: Annotated[str | None, Query(max_length=64)] = None) -> list[Run]:
-    return [to_run(r) for r in store.list_runs(status=status_, sweep_id=sweep_id)]
+              sweep_id: Annotated[str | None, Query(max_length=64)] = None,
+              dataset: Annotated[str | None, Query(max_length=100)] = None,
+              model: Annotated[str | None, Query(max_length=100)] = None,
+              method: Annotated[str | None, Query(max_length=32)] = None,
+              q: Annotated[str | None, Query(max_length=200,
+                                             description="substring of the name, any case")] = None,
+              limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+              offset: Annotated[int, Query(ge=0)] = 0) -> list[Run]:
+    """Runs matching every filter given, newest first. Without ``limit`` every match is
+    listed (the original, unpaginated answer); with it one page, and ``X-Total-Count`` says
+    how many match in all."""
+    filters = dict(status=status_, sweep_id=sweep_id, dataset=dataset, model=model,
+                   method=method, text=q)
+    runs = store.list_runs(limit=limit, offset=offset, **filters)
+    total = (offset + len(runs) if limit is None or (len(runs) < limit and (runs or not offset))
+             else store.count_runs(**filters))
+    response.headers["X-Total-Count"] = str(total)
+    return [to_run(r) for r in runs]
 
 
 @router.get("/{run_id}", response_model=Run, summary="One run",
