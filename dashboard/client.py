@@ -165,9 +165,9 @@ class ApiClient:
                   sweep_id: str | None = None) -> tuple[list[dict], int]:
         """One page of runs, newest first, filtered by the server; and how many match."""
         seen: dict = {}
-        items = self._request("GET", "/runs", params=dict(
-            limit=limit, offset=offset, status=status, dataset=dataset, model=model,
-            method=method, q=q, sweep_id=sweep_id),
+        items = self._request("GET", "/runs", params={
+            "limit": limit, "offset": offset, "status": status, "dataset": dataset, "model": model,
+            "method": method, "q": q, "sweep_id": sweep_id},
             response_hook=lambda r: seen.update(total=r.headers.get("X-Total-Count")))
         total = seen.get("total")
         return items, int(total) if total is not None else len(items)

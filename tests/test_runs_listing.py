@@ -69,3 +69,68 @@ def test_bad_paging_names_the_field(client, params, field):
     r = client.get("/api/runs", params=params)
     assert r.status_code == 422
     assert field in r.text
+
+
+@pytest.fixture
+def live_api(settings):
+    """The API on a real uvicorn server on a free loopback port (the dashboard's client)."""
+    import asyncio
+    import threading
+    import time
+
+    import uvicorn
+
+    from backend.api.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_runs_page_pages_filters_and_groups_a_sweep(store, live_api, monkeypatch):
+    import importlib
+
+    from dashboard import common
+    from dashboard.app import create_app
+    from dashboard.client import ApiClient
+
+    create_app(live_api)  # registers the pages; their callbacks run here outside a request
+    page = importlib.import_module("dashboard.pages.runs")
+
+    monkeypatch.setitem(common._FALLBACK, "default", ApiClient(live_api))
+    sweep = store.create_sweep("alpha sweep", "alpha", [0.2, 1.0, 2.0])
+    for alpha, acc in ((2.0, 0.7), (0.2, 0.9), (1.0, 0.8)):
+        r = store.create_run({"epochs": 2, "alpha": alpha, "name": f"sw a={alpha}"},
+                             sweep_id=sweep)
+        store.record_epoch(r.id, 1, {"test_accuracy": acc, "ece": 0.1 * alpha,
+                                     "channel_radius": 1.0 + alpha})
+    for i in range(page.PAGE_SIZE + 3):
+        store.create_run({"epochs": 2, "method": "erm", "name": f"plain {i}"})
+
+    items, total = common.api().page_runs(limit=page.PAGE_SIZE, offset=page.PAGE_SIZE)
+    assert total == page.PAGE_SIZE + 6 and len(items) == 6
+
+    table, _sig, info = page.refresh_table(0, 0, 0, None, None, None, None, None, None)
+    assert info == f"runs 1–{page.PAGE_SIZE} of {page.PAGE_SIZE + 6}"
+    assert len(table.children[1].children) == page.PAGE_SIZE  # one page in the DOM
+
+    # the sweep's three runs on the last page sit under one group row with its summary plot
+    table, _sig, info = page.refresh_table(0, 0, 1, None, None, None, None, None, None)
+    rows = table.children[1].children
+    groups = [r for r in rows if r.className == "sweep-group"]
+    assert len(groups) == 1 and len(rows) == 6 + 1
+    fig = groups[0].children.children[1].figure
+    assert list(fig.data[0].x) == [0.2, 1.0, 2.0]
+    assert list(fig.data[0].y) == [0.9, 0.8, 0.7]
+
+    _table, _sig, info = page.refresh_table(0, 0, 0, None, None, None, "input-mixup", "SW",
+                                            None)
+    assert info == "runs 1–3 of 3"

@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import dash
+import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, field_errors, format_detail
 from dashboard.common import STATUS_COLOURS, api, card, empty_state, field
@@ -105,6 +107,27 @@ def _form() -> html.Div:
     ], title="Launch a run", className="launch-card")
 
 
+PAGE_SIZE = 50  # rows in the DOM at once: the server filters and pages a thousand runs
+
+
+def _filters() -> html.Div:
+    """Filters the API applies (status, dataset, model, method, name text)."""
+    return html.Div([
+        dcc.Dropdown(id="runs-filter-status", placeholder="any status", clearable=True,
+                     options=list(STATUS_COLOURS), className="runs-filter"),
+        dcc.Input(id="runs-filter-dataset", type="text", placeholder="dataset", debounce=True,
+                  className="input runs-filter"),
+        dcc.Input(id="runs-filter-model", type="text", placeholder="model", debounce=True,
+                  className="input runs-filter"),
+        dcc.Dropdown(id="runs-filter-method", placeholder="any method", clearable=True,
+                     options=["erm", "input-mixup", "manifold-mixup", "factor-mixup"],
+                     className="runs-filter"),
+        dcc.Input(id="runs-filter-q", type="search", placeholder="name contains…",
+                  debounce=True, className="input runs-filter"),
+    ], className="runs-filters", style={"display": "flex", "gap": "0.5rem",
+                                         "flexWrap": "wrap", "marginBottom": "0.5rem"})
+
+
 def layout(**_query: Any) -> html.Div:
     return html.Div([
         html.Div([html.H2("Runs"),
@@ -116,8 +139,14 @@ def layout(**_query: Any) -> html.Div:
             dcc.Interval(id="runs-interval", interval=2000),
             dcc.Store(id="runs-refresh", data=0),
             dcc.Store(id="runs-signature"),
+            dcc.Store(id="runs-page", data=0),
             html.Div(id="runs-action-msg", className="form-message"),
+            _filters(),
             html.Div(id="runs-table", children=html.Div("Loading runs…", className="muted")),
+            html.Div([html.Button("‹ Newer", id="runs-prev", className="btn btn-small", n_clicks=0),
+                      html.Span(id="runs-page-info", className="muted"),
+                      html.Button("Older ›", id="runs-next", className="btn btn-small",
+                                  n_clicks=0)], className="runs-pager"),
         ], title="All runs", className="table-card"),
     ])
 
@@ -307,28 +336,103 @@ def health_message(rid: str, health: dict) -> html.Div:
                      html.Ul(items)], id="run-health", className="error")
 
 
+def sweep_figure(runs: list[dict]) -> go.Figure:
+    """A sweep's summary: α against test accuracy, ECE and channel radius, one point a run."""
+    done = sorted((r for r in runs if (r.get("summary") or {})),
+                  key=lambda r: float((r.get("config") or {}).get("alpha") or 0.0))
+    alpha = [float((r.get("config") or {}).get("alpha") or 0.0) for r in done]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("Test accuracy", "ECE",
+                                                        "Channel radius"))
+    for col, key in enumerate(("test_accuracy", "ece", "channel_radius"), start=1):
+        fig.add_trace(go.Scatter(x=alpha, y=[(r["summary"] or {}).get(key) for r in done],
+                                 mode="lines+markers", name=key, showlegend=False,
+                                 text=[r.get("name") or r["id"][:8] for r in done]),
+                      row=1, col=col)
+        fig.update_xaxes(title_text="α", row=1, col=col)
+    fig.update_layout(height=240, margin=dict(l=40, r=10, t=30, b=40))
+    return fig
+
+
+def _sweep_rows(sweep_id: str, runs: list[dict]) -> list:
+    """A sweep's runs as one group: a heading row, a summary plot of all its runs (not just
+    this page's), and its rows on this page."""
+    try:
+        everyone, _ = api().page_runs(sweep_id=sweep_id, limit=1000)
+    except ApiError:
+        everyone = runs
+    head = html.Tr(html.Td([
+        html.Div(f"Sweep {sweep_id[:8]} · {len(everyone)} runs", className="run-name"),
+        dcc.Graph(figure=sweep_figure(everyone), id={"type": "sweep-summary", "index": sweep_id},
+                  config={"displaylogo": False, "displayModeBar": False}),
+    ], colSpan=8), className="sweep-group", id={"type": "sweep-group", "index": sweep_id})
+    return [head] + [_row(r) for r in runs]
+
+
 def runs_table(runs: list[dict]) -> html.Table:
     head = html.Thead(html.Tr([html.Th(h) for h in (
         "Run", "Status", "Progress", "Test acc.", "ECE", "Channel radius", "Created", "")]))
     runs = sorted(runs, key=lambda r: r.get("created_at") or "", reverse=True)
-    return html.Table([head, html.Tbody([_row(r) for r in runs])], className="runs-table")
+    body: list = []
+    grouped: dict[str, list[dict]] = {}
+    for r in runs:  # a sweep's runs sit together where its newest run is
+        sid = r.get("sweep_id")
+        if not sid:
+            body.append(r)
+        elif sid not in grouped:
+            grouped[sid] = [r]
+            body.append(sid)
+        else:
+            grouped[sid].append(r)
+    rows: list = []
+    for item in body:
+        rows += _sweep_rows(item, grouped[item]) if isinstance(item, str) else [_row(item)]
+    return html.Table([head, html.Tbody(rows)], className="runs-table")
+
+
+@callback(Output("runs-page", "data"),
+          Input("runs-prev", "n_clicks"), Input("runs-next", "n_clicks"),
+          Input("runs-filter-status", "value"), Input("runs-filter-dataset", "value"),
+          Input("runs-filter-model", "value"), Input("runs-filter-method", "value"),
+          Input("runs-filter-q", "value"), State("runs-page", "data"),
+          prevent_initial_call=True)
+def turn_page(_prev, _next, *rest):
+    page = rest[-1] or 0
+    if ctx.triggered_id == "runs-next":
+        return page + 1
+    if ctx.triggered_id == "runs-prev":
+        return max(page - 1, 0)
+    return 0  # a filter changed: back to the newest runs
 
 
 @callback(Output("runs-table", "children"), Output("runs-signature", "data"),
+          Output("runs-page-info", "children"),
           Input("runs-interval", "n_intervals"), Input("runs-refresh", "data"),
+          Input("runs-page", "data"),
+          Input("runs-filter-status", "value"), Input("runs-filter-dataset", "value"),
+          Input("runs-filter-model", "value"), Input("runs-filter-method", "value"),
+          Input("runs-filter-q", "value"),
           State("runs-signature", "data"))
-def refresh_table(_n, _refresh, signature):
+def refresh_table(_n, _refresh, page, status, dataset, model, method, q, signature):
+    filters = dict(status=status or None, dataset=(dataset or "").strip() or None,
+                   model=(model or "").strip() or None, method=method or None,
+                   q=(q or "").strip() or None)
+    page = page or 0
     try:
-        runs = api().list_runs()
+        runs, total = api().page_runs(limit=PAGE_SIZE, offset=page * PAGE_SIZE, **filters)
     except ApiError as exc:
-        return empty_state("The API is not reachable", format_detail(exc.detail)), None
-    sig = json.dumps(runs, sort_keys=True, default=str)
+        return empty_state("The API is not reachable", format_detail(exc.detail)), None, ""
+    first = page * PAGE_SIZE
+    info = (f"runs {first + 1}–{first + len(runs)} of {total}" if runs else f"{total} runs")
+    sig = json.dumps([runs, filters, page], sort_keys=True, default=str)
     if sig == signature:  # nothing changed: keep the DOM (and the user's hover) as it is
-        return no_update, no_update
+        return no_update, no_update, info
     if not runs:
+        if any(filters.values()) or page:
+            return empty_state("No run matches these filters", ""), sig, info
         return empty_state("No runs yet — launch one with the form above",
-                           "A digits run with 30 epochs trains in about a minute on a CPU."), sig
-    return runs_table(runs), sig
+                           "A digits run with 30 epochs trains in about a minute on a CPU."), \
+            sig, info
+    return runs_table(runs), sig, info
 
 
 @callback(Output("runs-action-msg", "children"),

@@ -71,8 +71,8 @@ def list_runs(store: StoreDep, response: Response,
     """Runs matching every filter given, newest first. Without ``limit`` every match is
     listed (the original, unpaginated answer); with it one page, and ``X-Total-Count`` says
     how many match in all."""
-    filters = dict(status=status_, sweep_id=sweep_id, dataset=dataset, model=model,
-                   method=method, text=q)
+    filters = {"status": status_, "sweep_id": sweep_id, "dataset": dataset, "model": model,
+                   "method": method, "text": q}
     runs = store.list_runs(limit=limit, offset=offset, **filters)
     total = (offset + len(runs) if limit is None or (len(runs) < limit and (runs or not offset))
              else store.count_runs(**filters))
