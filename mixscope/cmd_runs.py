@@ -90,15 +90,19 @@ def list_cmd(store_path: str | None, status: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"run": RunInfo, "epochs": [per-epoch metrics]} as JSON.')
 def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
-    """Show one run: config, status and per-epoch metrics."""
+    """Show one run: config, status, bytes stored and per-epoch metrics."""
+    from backend.store.footprint import human_bytes, run_footprint
+
     store = _open(store_path)
     try:
         run = _resolve(store, run_id)
         epochs = store.epoch_metrics(run.id)
+        footprint = run_footprint(store, run.id)
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps({"run": run.model_dump(mode="json"), "epochs": epochs}, indent=2))
+        click.echo(json.dumps({"run": run.model_dump(mode="json"), "epochs": epochs,
+                               "footprint": footprint}, indent=2))
         return
     info = [("id", run.id), ("name", run.name), ("status", run.status),
             ("epoch", f"{run.current_epoch}/{run.total_epochs} ({100 * run.progress:.0f}%)"),
@@ -111,7 +115,10 @@ def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
             ("sweep", run.sweep_id),
             ("classes", ", ".join(run.class_names) or None),
             ("layers", ", ".join(run.layers) or None),
-            ("recorded epochs", ", ".join(map(str, run.recorded_epochs)) or None)]
+            ("recorded epochs", ", ".join(map(str, run.recorded_epochs)) or None),
+            ("stored", f"{human_bytes(footprint['bytes_total'])} in all, "
+                       f"{human_bytes(footprint['bytes_per_recorded_epoch'])} per recorded "
+                       f"epoch ({footprint['recorded_epochs']} epochs hold artifacts)")]
     width = max(len(k) for k, _ in info)
     for k, v in info:
         click.echo(f"{k.ljust(width)}  {_fmt(v)}")

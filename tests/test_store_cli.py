@@ -58,7 +58,7 @@ def test_show_json(filled):
     res = run_cli("runs", "show", a, "--store", str(folder), "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert set(data) == {"run", "epochs"}
+    assert set(data) == {"run", "epochs", "footprint"}
     assert data["run"]["id"] == a and data["run"]["name"] == "mixup"
     assert [e["epoch"] for e in data["epochs"]] == [0, 1]
     first = data["epochs"][0]
@@ -73,6 +73,36 @@ def test_show_table_and_prefix(filled):
     res = run_cli("runs", "show", a[:6], "--store", str(folder))
     assert res.exit_code == 0, res.output
     assert a in res.output and "TEST_ACCURACY" in res.output and "input-mixup" in res.output
+
+
+def test_show_counts_bytes_stored(filled):
+    import numpy as np
+
+    folder, a, _ = filled
+    s = Store.open(folder)
+    sizes = [s.put_arrays(a, "activations", {"features": np.zeros((64, 32), np.float32)},
+                          epoch=e, layer="penultimate").size for e in (0, 1)]
+    sizes.append(s.put_arrays(a, "probe", {"lam": np.zeros(64, np.float32)}).size)
+    s.close()
+    data = json.loads(run_cli("runs", "show", a, "--store", str(folder), "--json").output)
+    fp = data["footprint"]
+    assert fp["bytes_total"] == sum(sizes) and fp["recorded_epochs"] == 2
+    assert fp["bytes_per_recorded_epoch"] == (sizes[0] + sizes[1]) / 2
+    assert fp["by_kind"] == {"activations": sizes[0] + sizes[1], "probe": sizes[2]}
+    res = run_cli("runs", "show", a, "--store", str(folder))
+    assert "per recorded epoch (2 epochs hold artifacts)" in res.output
+
+
+def test_footprint_route(client, store):
+    import numpy as np
+
+    run = store.create_run({"epochs": 2})
+    size = store.put_arrays(run.id, "classifier", {"weight": np.ones((10, 8), np.float32)},
+                            epoch=1).size
+    body = client.get(f"/api/runs/{run.id}/footprint").json()
+    assert body == {"bytes_total": size, "bytes_per_recorded_epoch": size,
+                    "recorded_epochs": 1, "by_kind": {"classifier": size}}
+    assert client.get("/api/runs/nope/footprint").status_code == 404
 
 
 def test_show_unknown_run(filled):

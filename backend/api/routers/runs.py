@@ -21,6 +21,7 @@ from backend.api.schemas import (
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunFinished, RunNotFound
+from backend.store.footprint import run_footprint
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -139,6 +140,14 @@ def delete(run: RunDep, store: StoreDep, request: Request) -> Response:
         store.delete_run(run.id)
     request.app.state.projections.forget_run(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{run_id}/footprint", summary="Bytes a run stores",
+            responses={404: {"description": "no such run"}})
+def footprint(run: RunDep, store: StoreDep) -> dict:
+    """``{"bytes_total", "bytes_per_recorded_epoch", "recorded_epochs", "by_kind"}`` from the
+    artifact index (no file is read)."""
+    return run_footprint(store, run.id)
 
 
 @router.get("/{run_id}/classes", response_model=Classes, summary="Class names of a run")
