@@ -20,6 +20,7 @@ COMMANDS = {
     "dashboard": ("mixscope.cmd_serve", "dashboard"),
     "lab": ("mixscope.cmd_lab", "lab"),
     "eval": ("mixscope.cmd_eval", "eval_group"),
+    "gc": ("mixscope.cmd_gc", "gc"),
 }
 
 

@@ -117,3 +117,31 @@ def test_list_empty_store(tmp_path):
     res = run_cli("runs", "list", "--store", str(tmp_path / "empty"), "--json")
     assert res.exit_code == 0 and json.loads(res.output) == []
     assert "no runs" in run_cli("runs", "list", "--store", str(tmp_path / "empty")).output
+
+
+def test_gc_removes_what_deleted_runs_left_behind(tmp_path):
+    import numpy as np
+
+    folder = tmp_path / "gc-store"
+    s = Store.open(folder)
+    keep = s.create_run(RunConfig(epochs=2))
+    gone = s.create_run(RunConfig(epochs=2))
+    kept = s.put_arrays(keep.id, "probe", {"lam": np.zeros(8, np.float32)})
+    s.delete_run(gone.id)
+    # a worker still writing when its run was deleted, and a part file of a killed writer
+    s.files.write_atomic(f"runs/{gone.id}/activations/e1_x.safetensors", b"x" * 100)
+    s.files.write_atomic(f"runs/{keep.id}/probe/.tmp-dead-ex_x.safetensors", b"y" * 10)
+    s.close()
+    args = ("gc", "--store", str(folder), "--json")
+    young = json.loads(run_cli(*args).output)
+    assert young["removed"] == []  # younger than an hour: maybe a write about to be indexed
+    dry = json.loads(run_cli(*args, "--min-age", "0", "--dry-run").output)
+    assert dry["removed"] == [f"runs/{gone.id}/activations/e1_x.safetensors",
+                              f"runs/{keep.id}/probe/.tmp-dead-ex_x.safetensors"]
+    assert dry["bytes"] == 110
+    done = json.loads(run_cli(*args, "--min-age", "0").output)
+    assert done["removed"] == dry["removed"]
+    s = Store.open(folder)
+    assert s.files.exists(kept.path) and not s.files.exists(f"runs/{gone.id}")
+    assert s.get_arrays(keep.id, "probe")["lam"].shape == (8,)
+    s.close()
