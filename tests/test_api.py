@@ -346,6 +346,23 @@ def test_frames_share_one_subsample(client, run_id):
     assert r.status_code == 422 and field_named(r, "classes")
 
 
+def test_frames_answer_in_pages(client, run_id):
+    url = f"/api/runs/{run_id}/frames?classes=2,5,8&max_points=40&seed=1"
+    whole = client.get(url).json()
+    assert whole["all_epochs"] == [0, 5, 10] and whole["next_epoch_from"] is None
+    first = client.get(url + "&limit=2").json()
+    assert first["epochs"] == [0, 5] and first["next_epoch_from"] == 10
+    assert first["all_epochs"] == [0, 5, 10]
+    last = client.get(url + f"&limit=2&epoch_from={first['next_epoch_from']}").json()
+    assert last["epochs"] == [10] and last["next_epoch_from"] is None
+    assert first["frames"] + last["frames"] == whole["frames"]  # same points, page by page
+    mid = client.get(url + "&epoch_from=1&epoch_to=9").json()
+    assert mid["epochs"] == [5] and mid["frames"] == whole["frames"][1:2]
+    for bad in ("limit=0", "epoch_from=-1", "epoch_to=-2"):
+        r = client.get(url + "&" + bad)
+        assert r.status_code == 422 and field_named(r, bad.split("=")[0])
+
+
 def test_uncovered_triple_answers_202_then_the_cached_extraction(client, store):
     rid = synthetic_run(store, class_pairs=[(i, j) for i in range(3) for j in range(i, 3)])
     url = f"/api/runs/{rid}/projection?epoch=5&classes=3,4,5"

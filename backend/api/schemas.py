@@ -157,6 +157,10 @@ class Frames(BaseModel):
     classes: list[int]
     epochs: list[int]
     frames: list[Frame]
+    # paging (epoch_from / epoch_to / limit): every recorded epoch, and where the next page
+    # starts (null on the last page)
+    all_epochs: list[int] = []
+    next_epoch_from: int | None = None
 
 
 class Job(BaseModel):

@@ -94,11 +94,24 @@ def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request:
 def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Request,
            layer: Layer = None, classes: ClassesQ = None,
            kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0, lam_max: LamMax = 1.0,
-           max_points: MaxPoints = None, seed: Seed = 0, centre: Centre = True):
+           max_points: MaxPoints = None, seed: Seed = 0, centre: Centre = True,
+           epoch_from: Annotated[int, Query(ge=0, le=1_000_000, description=(
+               "page: the first recorded epoch >= this"))] = 0,
+           epoch_to: Annotated[int | None, Query(ge=0, le=1_000_000, description=(
+               "page: recorded epochs <= this"))] = None,
+           limit: Annotated[int | None, Query(ge=1, le=10_000, description=(
+               "page: at most this many frames"))] = None):
+    """Every recorded epoch's frame, or one page of them (``epoch_from``, ``epoch_to``,
+    ``limit``): long runs load progressively, and an uncovered triple extracts only the
+    page asked for, so its first frames come before the whole history is extracted."""
     svc: ProjectionService = request.app.state.projections
     _epoch, layer, triple = svc.resolve(run, None, layer, classes)
     f = make_filters(kinds, lam_min, lam_max, max_points, seed, centre)
-    epochs = list(run.recorded_epochs)
+    all_epochs = list(run.recorded_epochs)
+    epochs = [e for e in all_epochs if e >= epoch_from and (epoch_to is None or e <= epoch_to)]
+    rest = epochs[limit:] if limit is not None else []
+    epochs = epochs[:limit] if limit is not None else epochs
+    after = rest[0] if rest else None  # the next page of this range starts there
     missing = svc.missing_epochs(run, epochs, layer, triple)
     if missing:
         return queue_extraction(store, dispatcher, run.id, missing, layer, triple)
@@ -107,4 +120,5 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Req
     except NotCovered:  # another triple's extraction replaced the cache since the check
         return queue_extraction(store, dispatcher, run.id, epochs, layer, triple)
     return JSONResponse({"run_id": run.id, "layer": layer, "classes": list(triple),
-                         "epochs": epochs, "frames": out})
+                         "epochs": epochs, "frames": out, "all_epochs": all_epochs,
+                         "next_epoch_from": after})
