@@ -31,7 +31,9 @@ def stack(tmp_path_factory):
     reason = browser_available()
     if reason:
         pytest.skip(reason)
-    s = Stack(tmp_path_factory.mktemp("dash-store") / "store").start()
+    # frames in pages of 2: the Explore test scrubs a run whose frames arrive page by page
+    s = Stack(tmp_path_factory.mktemp("dash-store") / "store",
+              dashboard_env={"MIXSCOPE_FRAMES_PAGE": "2"}).start()
     yield s
     s.stop()
 

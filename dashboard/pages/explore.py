@@ -10,12 +10,24 @@ the browser (``assets/explore.js``), with no server round trip.
 from __future__ import annotations
 
 import io
+import os
 import random
 from typing import Any
 
 import dash
 import numpy as np
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import (
+    Input,
+    Output,
+    Patch,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, Pending, decode_array, format_detail
@@ -40,6 +52,9 @@ dash.register_page(__name__, path="/explore", name="Explore", title="mixscope ·
                    order=2)
 
 MAX_POINTS = 6000
+# frames a request brings: long runs fill the slider page by page (the env var lets the
+# browser tests page a short run)
+FRAMES_PAGE = int(os.environ.get("MIXSCOPE_FRAMES_PAGE", "24"))
 GRAPH_CONFIG = {
     "displaylogo": False, "displayModeBar": "hover", "scrollZoom": True,
     "toImageButtonOptions": {"format": "png", "filename": "mixscope-simplex", "scale": 2},
@@ -120,6 +135,7 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
         dcc.Store(id="ex-url-init", data=init),
         dcc.Store(id="ex-run-info"),
         dcc.Store(id="ex-frames"),
+        dcc.Store(id="ex-frames-next"),  # where the next page of frames starts, and for what
         dcc.Store(id="ex-frames-b"),
         dcc.Store(id="ex-ufm-data"),
         dcc.Store(id="ex-url-written"),
@@ -248,34 +264,51 @@ def select_run(run_id, init):
 
 
 # -- frames: fetched once per (run, triple, layer) ---------------------------------------------
-def _fetch_frames(run_id: str, triple: list[int], layer: str, names: list[str]) -> dict:
+def _fetch_frames(run_id: str, triple: list[int], layer: str, names: list[str], *,
+                  limit: int | None = None, epoch_from: int = 0) -> dict:
     data = api().frames(run_id, layer=layer, classes=triple, kinds="same,different,clean",
-                        lam_min=0, lam_max=1, max_points=MAX_POINTS, seed=0, centre=True)
+                        lam_min=0, lam_max=1, max_points=MAX_POINTS, seed=0, centre=True,
+                        limit=limit, epoch_from=epoch_from or None)
     return {"run": run_id, "classes": triple, "layer": layer, "all_names": names,
-            "epochs": data["epochs"], "frames": data["frames"]}
+            "epochs": data["epochs"], "frames": data["frames"],
+            "next_epoch_from": data.get("next_epoch_from")}
 
 
 @callback(Output("ex-frames", "data"), Output("ex-msg", "children"),
-          Output("ex-poll", "disabled"),
+          Output("ex-poll", "disabled"), Output("ex-frames-next", "data"),
           Input("ex-class-a", "value"), Input("ex-class-b", "value"),
           Input("ex-class-c", "value"), Input("ex-layer", "value"),
           Input("ex-poll", "n_intervals"), State("ex-run-info", "data"),
+          State("ex-frames-next", "data"),
           prevent_initial_call=True)
-def load_frames(a, b, c, layer, _poll, info):
+def load_frames(a, b, c, layer, _poll, info, nxt):
+    """The first page of frames when the view changes; each poll then appends the next page
+    (a Patch: the frames already in the browser are not sent again) until the run's last."""
     if not info or None in (a, b, c) or not layer:
-        return no_update, "", True
+        return no_update, "", True, None
     triple = [a, b, c]
     if len(set(triple)) != 3:
         return ({"message": "Pick three different classes"},
-                "Pick three different classes.", True)
+                "Pick three different classes.", True, None)
+    key = [info["id"], triple, layer]
+    more = ctx.triggered_id == "ex-poll" and nxt and nxt.get("key") == key
     try:
-        return _fetch_frames(info["id"], triple, layer, info["class_names"]), "", True
+        page = _fetch_frames(info["id"], triple, layer, info["class_names"], limit=FRAMES_PAGE,
+                             epoch_from=nxt["from"] if more else 0)
     except Pending as p:
         msg = (f"Extracting this triple from the checkpoint (job {p.job_id})… "
                "the plot appears when it is ready.")
-        return no_update, msg, False
+        return no_update, msg, False, nxt if more else None
     except ApiError as exc:
-        return {"message": format_detail(exc.detail)}, format_detail(exc.detail), True
+        return {"message": format_detail(exc.detail)}, format_detail(exc.detail), True, None
+    after = page.pop("next_epoch_from")
+    following = {"key": key, "from": after} if after is not None else None
+    if more:
+        patch = Patch()
+        patch["epochs"].extend(page["epochs"])
+        patch["frames"].extend(page["frames"])
+        return patch, "", following is None, following
+    return page, "", following is None, following
 
 
 def basis_note(frames: dict | None) -> str:
