@@ -1,4 +1,5 @@
-"""At scale (issue 14): a thousand runs listed and filtered over loopback HTTP, and a\n200-epoch run whose frames load in pages.
+"""At scale (issue 14): a thousand runs listed and filtered over loopback HTTP, and a
+200-epoch run whose frames load in pages.
 
 Builds from scratch, through the real ``Store`` API (SQLite in a temporary folder), 1 000 runs
 over 4 datasets, 2 models and 4 methods, 40 of them in 4 sweeps of α, finished runs with a
