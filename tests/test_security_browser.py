@@ -50,8 +50,10 @@ def _delete_callback(stack, run_id: str) -> dict:
         "output": cb["output"],
         "outputs": [{"id": o.split(".")[0], "property": o.split(".", 1)[1]}
                     for o in cb["output"].strip(".").split("...")],
-        "inputs": [[{"id": pid("run-cancel"), "property": "n_clicks", "value": None}],
-                   [{"id": pid("run-delete"), "property": "n_clicks", "value": 1}]],
+        # one pattern input per row button (cancel, delete, resume, check files, ...)
+        "inputs": [[{"id": pid(json.loads(i["id"])["type"]), "property": "n_clicks",
+                     "value": 1 if json.loads(i["id"])["type"] == "run-delete" else None}]
+                   for i in cb["inputs"]],
         "changedPropIds": [json.dumps(pid("run-delete"), separators=(",", ":"),
                                       sort_keys=True) + ".n_clicks"],
         "state": [{"id": "runs-refresh", "property": "data", "value": 0}],
