@@ -180,6 +180,13 @@ class RunConfig(_Strict):
     record: RecordArgs = Field(default_factory=RecordArgs)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     name: Annotated[str, AfterValidator(_printable)] | None = Field(None, max_length=200)
+    # A run recorded from someone else's training loop (mixscope.Recorder): the fields above
+    # then describe only its probe/record settings, and the user's own config sits beside.
+    source: Literal["mixscope", "external"] = Field(
+        "mixscope", description="who trained the run: mixscope's trainer, or an external loop "
+        "recorded by mixscope.Recorder (never trained or resumed by a worker)")
+    external_config: dict[str, Any] | None = Field(
+        None, description="external runs: the recorder's free-form config, stored as given")
 
     @field_validator("dataset")
     @classmethod

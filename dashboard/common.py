@@ -84,6 +84,9 @@ def run_label(run: dict) -> str:
     """``name · method α · dataset (status)`` for pickers."""
     cfg = run.get("config") or {}
     name = run.get("name") or cfg.get("name") or run["id"][:8]
+    if cfg.get("source") == "external":  # recorded from the user's own loop
+        ext = cfg.get("external_config") or {}
+        return f"{name} · recorded {ext.get('method', '')} ({run.get('status', '?')})"
     method = cfg.get("method", "?")
     alpha = f" α={cfg.get('alpha')}" if method != "erm" else ""
     return f"{name} · {method}{alpha} · {cfg.get('dataset', '?')} ({run.get('status', '?')})"

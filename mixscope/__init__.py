@@ -1,3 +1,12 @@
 """mixscope: explore the geometry that mixup training gives a network's activations."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Lazy: ``import mixscope`` (the CLI) stays free of torch and the store until asked.
+    if name == "Recorder":
+        from mixscope.recorder import Recorder
+
+        return Recorder
+    raise AttributeError(f"module 'mixscope' has no attribute {name!r}")

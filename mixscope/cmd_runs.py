@@ -123,9 +123,14 @@ def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
     for k, v in info:
         click.echo(f"{k.ljust(width)}  {_fmt(v)}")
     cfg = run.config
-    click.echo(f"{'config'.ljust(width)}  " + ", ".join(
-        f"{k}={cfg[k]}" for k in ("dataset", "model", "method", "alpha", "loss", "optimizer",
-                                  "lr", "epochs", "batch_size", "seed") if k in cfg))
+    if cfg.get("source") == "external":  # recorded by mixscope.Recorder: the user's config
+        click.echo(f"{'config'.ljust(width)}  recorded externally: " + ", ".join(
+            f"{k}={v}" for k, v in (cfg.get("external_config") or {}).items()))
+    else:
+        click.echo(f"{'config'.ljust(width)}  " + ", ".join(
+            f"{k}={cfg[k]}" for k in ("dataset", "model", "method", "alpha", "loss",
+                                      "optimizer", "lr", "epochs", "batch_size", "seed")
+            if k in cfg))
     if epochs:
         cols = [c for c in EPOCH_COLUMNS if any(c in e for e in epochs)]
         click.echo("")

@@ -32,6 +32,9 @@ from backend.store.models import (
     utcnow,
 )
 
+#: The worker name of runs recorded by ``mixscope.Recorder`` (never requeued or trained).
+EXTERNAL_WORKER = "recorder"
+
 
 class RunStore(StoreBase):
     """Create, claim, heartbeat, cancel, finish, requeue and delete runs; record epochs."""
@@ -273,8 +276,11 @@ class RunStore(StoreBase):
                        sa.and_(Run.heartbeat_at.is_(None), Run.started_at < cutoff))
         moved = []
         with self._tx() as s:
+            # a run recorded from an external loop (mixscope.Recorder) has no worker to
+            # replace: a long user epoch between heartbeats must never queue it for training
+            external = sa.and_(Run.worker.is_not(None), Run.worker == EXTERNAL_WORKER)
             rows = s.execute(sa.select(Run.id, Run.cancel_requested, Run.deaths)
-                             .where(Run.status == "running", stale)).all()
+                             .where(Run.status == "running", stale, sa.not_(external))).all()
             for run_id, cancel, deaths in rows:
                 deaths = (deaths or 0) + 1
                 poisoned = not cancel and deaths >= max_deaths

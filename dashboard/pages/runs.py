@@ -283,6 +283,10 @@ def _row(run: dict) -> html.Tr:
     desc = f"{cfg.get('dataset', '?')} · {cfg.get('model', '?')} · {method}" + (
         f" α={cfg.get('alpha')}" if method != "erm" else "") + (
         " · ETF" if cfg.get("fixed_etf") else "") + f" · {cfg.get('loss', 'ce')}"
+    if cfg.get("source") == "external":  # recorded from the user's own loop
+        ext = cfg.get("external_config") or {}
+        desc = "recorded externally" + "".join(
+            f" · {ext[k]}" for k in ("dataset", "model", "method") if k in ext)
     rid = run["id"]
     actions = [dcc.Link("Open", href=f"/explore?run={rid}", className="btn btn-small",
                         id={"type": "run-open", "index": rid})]

@@ -1,0 +1,291 @@
+"""The recorder: a few lines in a user's own PyTorch loop make a mixscope run.
+
+Example::
+
+    from mixscope import Recorder
+
+    rec = Recorder(name="my cutmix", num_classes=10, store="~/mixscope-store",
+                   config={"method": "cutmix", "lr": 0.1})
+    rec.probe(train_x, train_y, seed=0)          # clean + mixed pairs, λ drawn once
+    for epoch in range(epochs + 1):
+        ...                                      # the user's training
+        rec.log(epoch, model, features=model.features, classifier=model.head,
+                test=(test_x, test_y))
+    rec.finish()
+
+A recorded run is stored exactly like a trained one (the same ``Store`` calls, artifact kinds
+and metric keys as ``trainer.loop``, computed by the same ``trainer.metrics`` helpers), so
+Explore, Calibration and the collapse metrics read it unchanged. Its stored config has
+``source: "external"`` and the user's free-form ``external_config``; the other RunConfig
+fields only describe the probe/record settings (``dataset``/``model`` are not meaningful).
+The run is claimed by worker ``recorder`` (status ``running``) until :meth:`Recorder.finish`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from backend.runconfig import RunConfig
+from backend.store.info import Claim
+from backend.store.runs import EXTERNAL_WORKER as WORKER
+from mixscope.recorder import epoch as epoch_record
+
+
+def _open_store(store: Any):
+    from backend.settings import Settings
+    from backend.store import Store
+
+    if isinstance(store, Store):
+        return store
+    if store is not None and "://" in str(store):  # a database URL
+        st = Store(Settings(database_url=str(store)))
+        st.migrate()
+        return st
+    return Store.open(store)
+
+
+def _as_tensor(x: Any) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+
+
+class Recorder:
+    """Record a training run that mixscope did not train.
+
+    Args:
+        name: the run's name in the runs list.
+        class_names: names of the classes (or give ``num_classes``).
+        num_classes: number of classes when there are no names.
+        store: a store folder or a database URL (local mode); ``None``: the MIXSCOPE_*
+            settings / per-user folder.
+        config: free-form JSON-able description of the user's training, stored as given.
+        epochs: planned number of epochs (progress in the runs list); optional.
+        probe: overrides of the probe settings (``RunConfig.probe``), e.g.
+            ``{"clean_per_class": 20, "pairs_per_class_pair": 40}``.
+        dtype: ``"float32"`` or ``"float16"`` stored activations.
+        default_triple: the class triple whose alignment/channel radius is tracked per epoch.
+    """
+
+    def __init__(self, name: str, *, class_names: list[str] | None = None,
+                 num_classes: int | None = None, store: Any = None, api: str | None = None,
+                 token: str | None = None, config: Mapping[str, Any] | None = None,
+                 epochs: int | None = None, probe: Mapping[str, Any] | None = None,
+                 dtype: str = "float32", default_triple: tuple[int, int, int] = (0, 1, 2)):
+        if class_names is None and num_classes is None:
+            raise ValueError("class_names: give class_names or num_classes")
+        if class_names is not None:
+            class_names = [str(c) for c in class_names]
+            if num_classes is not None and num_classes != len(class_names):
+                raise ValueError(f"num_classes: {num_classes} differs from the "
+                                 f"{len(class_names)} class_names")
+            num_classes = len(class_names)
+        if num_classes is None or int(num_classes) < 2:
+            raise ValueError(f"num_classes: need at least 2 classes, got {num_classes}")
+        self.num_classes = C = int(num_classes)
+        self.class_names = class_names or [str(c) for c in range(C)]
+        if api is not None:
+            raise NotImplementedError("api: remote recording is not available yet; use store=")
+        try:
+            self.config = RunConfig.model_validate({
+                "name": name, "source": "external",
+                "external_config": dict(config or {}),
+                "epochs": int(epochs) if epochs else 10_000,
+                "probe": {"trajectory_pairs": 0, **dict(probe or {})},
+                "record": {"dtype": dtype, "mode": "eval",
+                           "default_triple": list(default_triple) if C >= 3 else [0, 1, 2]},
+            })
+        except Exception as exc:  # pydantic names the field already
+            raise ValueError(f"config: {exc}") from exc
+        self.store = _open_store(store)
+        info = self.store.create_run(self.config)
+        self.run_id = info.id
+        attempt = self.store.claim_run(self.run_id, WORKER)
+        self.claim = Claim(WORKER, attempt) if attempt is not None else None
+        self.store.update_run_info(self.run_id, class_names=self.class_names, layers=[])
+        self._probe: dict[str, np.ndarray] | None = None
+        self._inputs: torch.Tensor | None = None
+        self._logged: list[int] = []
+        self._width: dict[str, int] = {}
+        self._host = socket.gethostname()
+        self.finished = False
+
+    # -- probe --------------------------------------------------------------------------------
+    def probe(self, train_inputs: Any, train_labels: Any, seed: int = 0) -> dict[str, np.ndarray]:
+        """Draw the probe set (clean examples + mixed pairs with λ) once and store it.
+
+        train_inputs: (n, ...) tensor/array of training inputs (only the probe rows are ever
+        fed to the model); train_labels: (n,) int classes in 0..C-1."""
+        from trainer.probe import build_probe
+
+        if self._probe is not None:
+            raise ValueError("probe: already drawn for this run")
+        y = np.asarray(train_labels.cpu() if isinstance(train_labels, torch.Tensor)
+                       else train_labels).astype(np.int64).reshape(-1)
+        X = _as_tensor(train_inputs)
+        if len(X) != len(y):
+            raise ValueError(f"train_labels: {len(y)} labels for {len(X)} train_inputs")
+        if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
+            raise ValueError(f"train_labels: classes must be in 0..{self.num_classes - 1}")
+        self.config = self.config.model_copy(update={"seed": int(seed)})
+        probe = build_probe(self.config, y, self.num_classes)
+        self.store.put_arrays(self.run_id, "probe", probe)
+        self._probe, self._inputs = probe, X
+        n_probe = len(probe["clean_index"]) + len(probe["pair_a"])
+        self.store.update_run_info(self.run_id, num_probe=n_probe)
+        return probe
+
+    @property
+    def num_probe(self) -> int:
+        p = self._need_probe()
+        return len(p["clean_index"]) + len(p["pair_a"])
+
+    def probe_inputs(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """The (mixed) model inputs of probe rows ``start:stop`` (clean rows, then pairs)."""
+        from trainer.extract import mixed_batch, probe_index
+
+        a, b, lam = probe_index(self._need_probe())
+        sl = slice(start, stop)
+        return mixed_batch(self._inputs, a[sl], b[sl], lam[sl])
+
+    def _need_probe(self) -> dict[str, np.ndarray]:
+        if self._probe is None:
+            raise ValueError("probe: call rec.probe(train_inputs, train_labels) before logging")
+        return self._probe
+
+    # -- logging ------------------------------------------------------------------------------
+    def log(self, epoch: int, model: torch.nn.Module, *,
+            features: Callable[[torch.Tensor], torch.Tensor],
+            classifier: torch.nn.Linear | tuple[Any, Any],
+            test: tuple[Any, Any] | None = None,
+            layers: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+            mode: str = "eval", batch_size: int = 1024,
+            train_loss: float | None = None) -> dict[str, Any]:
+        """Run the probe through ``model`` (batches on its device, ``torch.no_grad()``, BatchNorm
+        in ``mode`` with train-mode statistics restored) and record the epoch.
+
+        features: input batch -> (n, d) penultimate features; classifier: the linear head
+        (``nn.Linear`` or ``(weight (C, d), bias (C,) or None)``); test: optional
+        ``(inputs, labels)`` for test accuracy and calibration; layers: optional
+        ``{name: input batch -> (n, ...) activations}``. Returns the epoch's metrics."""
+        from trainer.extract import network_mode
+
+        if mode not in ("eval", "train"):
+            raise ValueError(f"mode: {mode!r} is not 'eval' or 'train'")
+        self._check_epoch(epoch)
+        W, b = _classifier_arrays(classifier)
+        try:
+            dev = next(model.parameters()).device
+        except StopIteration:
+            dev = torch.device("cpu")
+        n = self.num_probe
+        feats: list[np.ndarray] = []
+        extra: dict[str, list[np.ndarray]] = {k: [] for k in (layers or {})}
+        test_probs = test_labels = None
+        with torch.no_grad(), network_mode(model, mode):
+            for s in range(0, n, batch_size):
+                xb = self.probe_inputs(s, s + batch_size).to(dev)
+                feats.append(_rows(features(xb), "features"))
+                for k, fn in (layers or {}).items():
+                    extra[k].append(_rows(fn(xb), f"layers[{k!r}]"))
+            if test is not None:
+                Xt, yt = _as_tensor(test[0]), np.asarray(
+                    test[1].cpu() if isinstance(test[1], torch.Tensor) else test[1])
+                if len(Xt) != len(yt):
+                    raise ValueError(f"test: {len(yt)} labels for {len(Xt)} inputs")
+                probs = []
+                with network_mode(model, "eval"):
+                    Wt = torch.as_tensor(W, device=dev)
+                    bt = torch.as_tensor(b if b is not None else np.zeros(len(W), np.float32),
+                                         device=dev)
+                    for s in range(0, len(Xt), batch_size):
+                        h = features(Xt[s:s + batch_size].to(dev)).float()
+                        h = h.reshape(len(h), -1)
+                        if h.shape[1] == Wt.shape[1]:
+                            probs.append(torch.softmax(h @ Wt.T + bt, 1).cpu().numpy())
+                test_probs = np.concatenate(probs) if probs else np.zeros((0, self.num_classes))
+                test_labels = yt
+        H = np.concatenate(feats) if feats else np.zeros((0, W.shape[1]), np.float32)
+        return self.log_arrays(epoch, features=H, classifier_weight=W, classifier_bias=b,
+                               test_probs=test_probs, test_labels=test_labels,
+                               layers={k: np.concatenate(v) for k, v in extra.items()},
+                               train_loss=train_loss)
+
+    def log_arrays(self, epoch: int, *, features: Any, classifier_weight: Any,
+                   classifier_bias: Any = None, test_probs: Any = None, test_labels: Any = None,
+                   layers: Mapping[str, Any] | None = None,
+                   train_loss: float | None = None) -> dict[str, Any]:
+        """Record an epoch from arrays already computed on the probe inputs
+        (:meth:`probe_inputs`, rows in probe order).
+
+        features: (n_probe, d) penultimate features; classifier_weight (C, d) and
+        classifier_bias (C,) or None; test_probs (n, C) softmax outputs and test_labels (n,);
+        layers: ``{name: (n_probe, k)}`` extra layers. Returns the epoch's metrics."""
+        probe = self._need_probe()
+        self._check_epoch(epoch)
+        arrays = epoch_record.validate(
+            probe, self.num_classes, self._width, features=features,
+            classifier_weight=classifier_weight, classifier_bias=classifier_bias,
+            test_probs=test_probs, test_labels=test_labels, layers=layers)
+        metrics = epoch_record.write_epoch(self.store, self.run_id, int(epoch), self.config,
+                                           probe, self.num_classes, arrays, train_loss,
+                                           claim=self.claim)
+        self._width.setdefault("penultimate", arrays["features"].shape[1])
+        for k, v in arrays["layers"].items():
+            self._width.setdefault(k, v.shape[1])
+        self._logged.append(int(epoch))
+        self.store.update_run_info(self.run_id, recorded_epochs=self._logged,
+                                   layers=[*arrays["layers"], "penultimate"],
+                                   claim=self.claim)
+        total = max(self.config.epochs, 1)
+        self.store.heartbeat(self.run_id, int(epoch), min(epoch / total, 1.0), None,
+                             claim=self.claim)
+        return metrics
+
+    def _check_epoch(self, epoch: Any) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch: {epoch!r} is not a non-negative integer")
+        if int(epoch) in self._logged:
+            raise ValueError(f"epoch: {int(epoch)} was already logged for this run")
+        if self.finished:
+            raise ValueError("epoch: the run is finished")
+
+    def finish(self, status: str = "succeeded", error: str | None = None) -> None:
+        """Mark the run finished (``succeeded``, ``failed`` or ``cancelled``)."""
+        if self.finished:
+            return
+        self.store.finish_run(self.run_id, status, error, claim=self.claim)
+        self.finished = True
+
+    def __enter__(self) -> Recorder:  # noqa: PYI034 (no Self on 3.10)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self.finish()
+        else:
+            self.finish("failed", f"{exc_type.__name__}: {exc}")
+
+
+def _rows(t: Any, name: str) -> np.ndarray:
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(  # noqa: TRY004 (bad input is a ValueError naming the argument)
+            f"{name}: the callable returned {type(t).__name__}, not a tensor")
+    return t.detach().float().reshape(len(t), -1).cpu().numpy()
+
+
+def _classifier_arrays(classifier: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    if isinstance(classifier, torch.nn.Linear):
+        w = classifier.weight.detach().float().cpu().numpy()
+        b = classifier.bias
+        return w, (b.detach().float().cpu().numpy() if b is not None else None)
+    if isinstance(classifier, (tuple, list)) and len(classifier) == 2:
+        w, b = classifier
+        conv = (lambda x: x.detach().float().cpu().numpy()
+                if isinstance(x, torch.Tensor) else np.asarray(x, np.float32))
+        return conv(w), (None if b is None else conv(b))
+    raise ValueError("classifier: give an nn.Linear or a (weight, bias) pair")
+

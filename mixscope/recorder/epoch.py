@@ -1,0 +1,158 @@
+"""One recorded epoch of an external run: checks that name the bad argument, then the same
+artifacts and metric keys as ``trainer.loop`` / ``trainer.extract`` (computed by the same
+``trainer.metrics`` helpers), written through the same ``Store`` calls.
+
+Artifacts are written before the epoch's metrics row and before ``recorded_epochs`` grows, so
+a reader never sees an epoch listed whose arrays are missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from backend.runconfig import RunConfig
+
+
+def _array(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach().float().cpu().numpy()
+    except ImportError:  # pragma: no cover - torch is a dependency of the recorder
+        pass
+    try:
+        a = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: not a numeric array ({exc})") from exc
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {a.shape}")
+    return a
+
+
+def validate(probe: Mapping[str, np.ndarray], num_classes: int, widths: Mapping[str, int], *,
+             features: Any, classifier_weight: Any, classifier_bias: Any = None,
+             test_probs: Any = None, test_labels: Any = None,
+             layers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Checked float32 arrays of one epoch; ValueError naming the argument otherwise.
+
+    widths: the feature width of each layer at the first logged epoch (must not change)."""
+    n = len(probe["clean_index"]) + len(probe["pair_a"])
+    C = num_classes
+    H = _array(features, "features")
+    if H.ndim != 2:
+        H = H.reshape(len(H), -1) if H.ndim > 2 else H
+    if H.ndim != 2 or len(H) != n:
+        raise ValueError(f"features: expected one row per probe point ({n}, d), got "
+                         f"shape {H.shape}")
+    if not np.isfinite(H).all():
+        raise ValueError(f"features: {int((~np.isfinite(H)).sum())} NaN/inf values")
+    W = _array(classifier_weight, "classifier_weight", 2)
+    if W.shape[0] != C:
+        raise ValueError(f"classifier_weight: {W.shape[0]} rows but the run has {C} classes")
+    if W.shape[1] != H.shape[1]:
+        raise ValueError(f"features: width {H.shape[1]} but the classifier takes "
+                         f"{W.shape[1]} inputs")
+    if "penultimate" in widths and H.shape[1] != widths["penultimate"]:
+        raise ValueError(f"features: width {H.shape[1]} differs from the first logged "
+                         f"epoch's {widths['penultimate']}")
+    if not np.isfinite(W).all():
+        raise ValueError("classifier_weight: NaN/inf values")
+    b = np.zeros(C, np.float32) if classifier_bias is None else \
+        _array(classifier_bias, "classifier_bias", 1)
+    if b.shape != (C,):
+        raise ValueError(f"classifier_bias: expected shape ({C},), got {b.shape}")
+    out: dict[str, Any] = {"features": H, "weight": W, "bias": b, "layers": {},
+                           "test_probs": None, "test_labels": None}
+    for name, arr in (layers or {}).items():
+        key = f"layers[{name!r}]"
+        if name == "penultimate" or not isinstance(name, str) or not name or len(name) > 100:
+            raise ValueError(f"layers: bad layer name {name!r}")
+        A = _array(arr, key)
+        A = A.reshape(len(A), -1) if A.ndim >= 2 else A
+        if A.ndim != 2 or len(A) != n:
+            raise ValueError(f"{key}: expected ({n}, k), got shape {A.shape}")
+        if not np.isfinite(A).all():
+            raise ValueError(f"{key}: NaN/inf values")
+        if name in widths and A.shape[1] != widths[name]:
+            raise ValueError(f"{key}: width {A.shape[1]} differs from the first logged "
+                             f"epoch's {widths[name]}")
+        out["layers"][name] = A
+    if (test_probs is None) != (test_labels is None):
+        raise ValueError("test_labels: give test_probs and test_labels together")
+    if test_probs is not None:
+        P = _array(test_probs, "test_probs", 2)
+        y = np.asarray(test_labels).astype(np.int64).reshape(-1)
+        if P.shape[1] != C:
+            raise ValueError(f"test_probs: {P.shape[1]} columns but the run has {C} classes")
+        if len(y) != len(P):
+            raise ValueError(f"test_labels: {len(y)} labels for {len(P)} rows of test_probs")
+        if len(y) and (y.min() < 0 or y.max() >= C):
+            raise ValueError(f"test_labels: classes must be in 0..{C - 1}")
+        out["test_probs"], out["test_labels"] = P, y
+    return out
+
+
+def epoch_metrics(config: RunConfig, probe: Mapping[str, np.ndarray], num_classes: int,
+                  arrays: Mapping[str, Any], train_loss: float | None) -> dict[str, Any]:
+    """The metric keys of ``trainer.loop`` (docs/contracts.md), from the epoch's arrays."""
+    from trainer.metrics import classifier_metrics, test_metrics, triple_metrics
+    from trainer.probe import probe_rows_info, triple_rows
+
+    H, W, b = arrays["features"], arrays["weight"], arrays["bias"]
+    n_c = len(probe["clean_index"])
+    yc = np.asarray(probe["clean_class"])
+    clean = H[:n_c]
+    clean_logits = clean.astype(np.float64) @ W.T.astype(np.float64) + b
+    out: dict[str, Any] = {}
+    P, y = arrays["test_probs"], arrays["test_labels"]
+    if P is not None and len(y):
+        p_true = np.clip(P[np.arange(len(y)), y].astype(np.float64), 1e-12, None)
+        out["test_loss"] = out["test_nll"] = float(-np.log(p_true).mean())
+        out["test_accuracy"] = float((P.argmax(1) == y).mean())
+        out.update(test_metrics(P, y))
+    else:
+        out.update(test_loss=None, test_nll=None, test_accuracy=None, ece=None, mce=None,
+                   reliability=None)
+    out["train_accuracy"] = float((clean_logits.argmax(1) == yc).mean()) if len(yc) else None
+    if train_loss is None and len(yc):
+        z = clean_logits - clean_logits.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        train_loss = float(-logp[np.arange(len(yc)), yc].mean())
+    out["train_loss"] = train_loss
+    out.update(classifier_metrics(W, clean, yc))
+    if num_classes >= 3:
+        trip = tuple(config.record.default_triple)
+        rows = triple_rows(probe, trip)
+        out.update(triple_metrics(W, H[rows], probe_rows_info(probe, rows), trip,
+                                  clean.mean(axis=0)))
+    else:
+        out.update(alignment=None, channel_radius=None)
+    return out
+
+
+def write_epoch(store, run_id: str, epoch: int, config: RunConfig,
+                probe: Mapping[str, np.ndarray], num_classes: int, arrays: Mapping[str, Any],
+                train_loss: float | None, claim=None) -> dict[str, Any]:
+    """Store one epoch: activations + spectra per layer, the classifier, then the metrics."""
+    from trainer.extract import spectra_arrays
+
+    metrics = epoch_metrics(config, probe, num_classes, arrays, train_loss)
+    dtype = np.float16 if config.record.dtype == "float16" else np.float32
+    n_c = len(probe["clean_index"])
+    kw = {} if claim is None else {"claim": claim}
+    for name, A in [*arrays["layers"].items(), ("penultimate", arrays["features"])]:
+        store.put_arrays(run_id, "activations",
+                         {"features": np.ascontiguousarray(A.astype(dtype))},
+                         epoch=epoch, layer=name, **kw)
+        store.put_arrays(run_id, "spectra",
+                         spectra_arrays(A[:n_c], probe["clean_class"], num_classes),
+                         epoch=epoch, layer=name, **kw)
+    store.put_arrays(run_id, "classifier",
+                     {"weight": np.ascontiguousarray(arrays["weight"]),
+                      "bias": np.ascontiguousarray(arrays["bias"])}, epoch=epoch, **kw)
+    store.record_epoch(run_id, epoch, metrics, **kw)
+    return metrics
