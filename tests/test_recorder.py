@@ -125,3 +125,32 @@ def test_recorded_run_is_never_requeued(recorder):
     assert recorder.store.requeue_stale(-1.0) == []
     assert recorder.store.get_run(recorder.run_id).status == "running"
     recorder.finish()
+
+
+def test_lightning_example_fit_is_recorded(settings, app):
+    """A real ``Trainer.fit`` on CPU: the run lists with every scheduled epoch."""
+    pytest.importorskip("pytorch_lightning")
+    cb = _example("lightning_digits").main(store=settings.store, epochs=3)
+    with local_client(app) as client:
+        runs = client.get("/api/runs").json()
+        runs = runs["runs"] if isinstance(runs, dict) else runs
+        run = next(r for r in runs if r["id"] == cb.recorder.run_id)
+        assert run["status"] == "succeeded" and run["recorded_epochs"] == [0, 1, 2, 3]
+        body = client.get(f"/api/runs/{run['id']}/projection").json()
+        assert len(decode(body["points"])) > 0
+
+
+def test_find_head_of_common_models():
+    from mixscope.integrations.heads import find_head
+
+    seq = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
+    f, head = find_head(seq)
+    assert head is seq[2] and f(torch.zeros(4, 5)).shape == (4, 7)
+    tv = pytest.importorskip("torchvision.models")
+    net = tv.resnet18(num_classes=4)
+    f, head = find_head(net)
+    assert head is net.fc and f(torch.zeros(2, 3, 32, 32)).shape == (2, 512)
+    timm = pytest.importorskip("timm")
+    net = timm.create_model("resnet10t", num_classes=4, pretrained=False)
+    f, head = find_head(net)
+    assert head is net.get_classifier() and f(torch.zeros(2, 3, 32, 32)).shape == (2, 512)

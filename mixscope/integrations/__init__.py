@@ -1,0 +1,1 @@
+"""Integrations of the recorder with training frameworks (optional extras)."""
