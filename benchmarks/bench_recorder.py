@@ -56,7 +56,7 @@ def main() -> None:
         rec = Recorder(name="bench", num_classes=C, store=Path(tmp) / "store",
                        epochs=args.epochs)
         rec.probe(X, y)
-        feats = lambda x: model.forward_layers(x, ["penultimate"])[1]["penultimate"]  # noqa: E731
+        feats = lambda x: model.forward_layers(x, ["penultimate"])[1]["penultimate"]
         ratios = []
         for epoch in range(1, args.epochs + 1):
             t0 = time.perf_counter()
