@@ -40,3 +40,11 @@ def test_lightning_run_opens_in_explore(stack, driver, recorded):
         timeout=30, what="the epoch label")
     assert "epoch 3" in label
     screenshot(driver, "explore-recorded-lightning")
+
+
+def test_recorded_run_listed_on_runs_page(stack, driver, recorded):
+    """The Runs page lists the recorded run, described by the user's config."""
+    driver.get(f"{stack.dash_url}/runs")
+    wait_for(driver, lambda d: "recorded externally" in d.find_element("tag name", "body").text
+             and "lightning mixup digits" in d.find_element("tag name", "body").text,
+             timeout=60, what="the recorded run in the runs table")
