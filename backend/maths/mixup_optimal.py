@@ -35,6 +35,7 @@ __all__ = [
     "alternating_line",
     "grid_2d",
     "mixup_optimal",
+    "mixup_optimal_limit",
     "other_class_distances",
 ]
 
@@ -157,6 +158,57 @@ def mixup_optimal(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha: floa
                                                  + (P - PL)[:, y[ti] == cls].sum(axis=1))
         mass[g0:g0 + chunk] = p_w * P.sum(axis=1)
     return _finish(weights, mass, G)
+
+
+def mixup_optimal_limit(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha: float = 1.0,
+                        num_classes: int | None = None, tol: float = 1e-9) -> np.ndarray:
+    """The ε → 0 limit of Lemma 2.3's h_ε (Proposition 2.8), (g, k) with NaN rows where the
+    limit is not defined here.
+
+    - At a training point x the pairs (s, t) = (x, x) keep their whole mass while every other
+      pair's mass in B_ε(x) vanishes with ε, so h_0(x) is the class histogram of the training
+      points located at x: every point is classified correctly unless two classes share a
+      location (Proposition 2.8). Any dimension.
+    - Between training points (1-D data only) a pair (s, t) whose segment passes through x at
+      λ* = (x − t)/(s − t) ∈ (0, 1) holds mass ≈ f(λ*) · 2ε/|s − t| (f the Beta(α, α)
+      density); the common factor 2ε cancels, so class(s) gets λ* f(λ*)/|s − t| and class(t)
+      (1 − λ*) f(λ*)/|s − t|. In more dimensions a grid point generically lies on no segment:
+      NaN there.
+    """
+    X = _as_points(X, "X")
+    G = _as_points(grid, "grid")
+    y = np.asarray(y, dtype=np.int64)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    if G.shape[1] != X.shape[1]:
+        raise ValueError(f"grid has dimension {G.shape[1]}, data {X.shape[1]}")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    k = int(y.max()) + 1 if num_classes is None else int(num_classes)
+    weights = np.zeros((G.shape[0], k))
+    dist = np.sqrt(((G[:, None, :] - X[None, :, :]) ** 2).sum(-1))       # (g, n)
+    at_point = dist <= tol
+    on = at_point.any(axis=1)
+    for cls in range(k):
+        weights[on, cls] = (at_point[on][:, y == cls]).sum(axis=1)
+    if X.shape[1] == 1 and (~on).any():
+        xs, gx = X[:, 0], G[~on, 0]
+        si, ti = np.meshgrid(np.arange(len(xs)), np.arange(len(xs)), indexing="ij")
+        si, ti = si.ravel(), ti.ravel()
+        keep = xs[si] != xs[ti]
+        si, ti = si[keep], ti[keep]
+        span = xs[si] - xs[ti]
+        lam = (gx[:, None] - xs[ti][None, :]) / span[None, :]             # (g', P)
+        inside = (lam > 0) & (lam < 1)
+        lam_c = np.clip(lam, 1e-12, 1 - 1e-12)
+        dens = np.where(inside, np.exp((alpha - 1) * (np.log(lam_c) + np.log1p(-lam_c))
+                                       - special.betaln(alpha, alpha)), 0.0) / np.abs(span)
+        w = np.zeros((gx.size, k))
+        for cls in range(k):
+            w[:, cls] = (dens * lam)[:, y[si] == cls].sum(axis=1) \
+                + (dens * (1 - lam))[:, y[ti] == cls].sum(axis=1)
+        weights[~on] = w
+    return _finish(weights, np.zeros(G.shape[0]), G).h
 
 
 def other_class_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0, seed: int = 0,
