@@ -263,7 +263,11 @@ def test_cli_two_moons_and_assumption_check(tmp_path):
                                              "optimal_agreement"}
     res = _cli("assumption-check", "--dataset", "digits", "--json")
     out = json.loads(res.output)
-    assert out["num_classes"] == 10 and out["train"]["min"] > 0 and out["test"]["min"] > 0
+    assert out["procedure"] == "authors" and out["test"] is None  # the authors' default
+    assert out["num_classes"] == 10 and out["train"]["min"] > 0
+    res = _cli("assumption-check", "--dataset", "digits", "--procedure", "product", "--json")
+    out = json.loads(res.output)
+    assert out["procedure"] == "product" and out["test"]["min"] > 0
     res = _cli("assumption-check", "--dataset", "alternating-line", "--points", "5")
     assert "min distance" in res.output
 

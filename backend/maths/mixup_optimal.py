@@ -37,6 +37,7 @@ __all__ = [
     "mixup_optimal",
     "mixup_optimal_limit",
     "other_class_distances",
+    "reference_to_mix_distances",
 ]
 
 
@@ -268,6 +269,60 @@ def other_class_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0
         "min": float(finite.min()) if finite.size else float("inf"),
         "mean": float(finite.mean()) if finite.size else float("inf"),
         "distances": out,
+        "pair_a": pair_a,
+        "pair_b": pair_b,
+        "lam": lam,
+    }
+
+
+def reference_to_mix_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0,
+                               seed: int = 0, subsample: float | None = 0.2
+                               ) -> dict[str, np.ndarray | float]:
+    """Assumption 2.9 check as the authors' code runs it (002 Table 2, reference §7).
+
+    A seeded ``subsample`` fraction S of the training set (0.2 in the paper); every point of
+    S mixed with a partner drawn uniformly *with replacement* from S, λ ~ Beta(α, α) per
+    point; the reference points are *S itself*, and for each reference point the distance to
+    the nearest mixup point whose two classes both differ from its label. ``min`` and
+    ``mean`` are over the reference points (the paper reports both).
+
+    (:func:`other_class_distances` is the product's variant: each mix against every training
+    point, partners a permutation, mean over mixes.)
+
+    Returns ``min``, ``mean`` (floats; inf when no reference point has such a mix),
+    ``distances`` (m,) per reference point (inf where none), ``reference`` (m,) indices into
+    X, ``pair_a``, ``pair_b``, ``lam`` (m,)."""
+    X = _as_points(X, "X")
+    y = np.asarray(y, dtype=np.int64)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    rng = np.random.default_rng(seed)
+    idx = np.arange(X.shape[0])
+    if subsample is not None:
+        if not 0 < subsample <= 1:
+            raise ValueError(f"subsample must be in (0, 1], got {subsample}")
+        idx = np.sort(rng.choice(idx, max(1, round(subsample * idx.size)), replace=False))
+    pair_a = idx
+    pair_b = idx[rng.integers(0, idx.size, idx.size)]
+    lam = rng.beta(alpha, alpha, idx.size)
+    Z = lam[:, None] * X[pair_a] + (1.0 - lam[:, None]) * X[pair_b]
+    ya, yb = y[pair_a], y[pair_b]
+    R, yr = X[idx], y[idx]
+    z2 = np.einsum("ij,ij->i", Z, Z)
+    out = np.empty(R.shape[0])
+    chunk = max(1, 4_000_000 // max(1, Z.shape[0]))
+    for i in range(0, R.shape[0], chunk):
+        r = R[i:i + chunk]
+        d2 = np.einsum("ij,ij->i", r, r)[:, None] + z2[None, :] - 2.0 * r @ Z.T
+        own = yr[i:i + chunk, None]
+        d2 = np.where((ya[None, :] == own) | (yb[None, :] == own), np.inf, d2)
+        out[i:i + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+    finite = out[np.isfinite(out)]
+    return {
+        "min": float(finite.min()) if finite.size else float("inf"),
+        "mean": float(finite.mean()) if finite.size else float("inf"),
+        "distances": out,
+        "reference": idx,
         "pair_a": pair_a,
         "pair_b": pair_b,
         "lam": lam,

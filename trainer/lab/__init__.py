@@ -9,7 +9,7 @@
 Everything returned is numpy / JSON-ready; nothing here touches the web stack.
 """
 
-from trainer.lab.assumption import assumption_check
+from trainer.lab.assumption import PAPER_TABLE2, PROCEDURES, assumption_check
 from trainer.lab.experiments import (MOONS_EPOCHS_AUTHORS, MOONS_EPOCHS_PAPER, TUNED_EPS,
                                      alternating_line, curve_summary, decision_grid,
                                      default_moons_settings, eps_label, lab_dataset,
@@ -21,7 +21,7 @@ from trainer.lab.training import (AUTHORS_CODE_POINT1, METHODS, PAPER_TABLE1, La
                                   mixing_stream, train_batched, train_reference, train_single,
                                   tune_allocator)
 
-__all__ = ["MOONS_EPOCHS_AUTHORS", "MOONS_EPOCHS_PAPER", "TUNED_EPS", "default_moons_settings",
+__all__ = ["PAPER_TABLE2", "PROCEDURES", "MOONS_EPOCHS_AUTHORS", "MOONS_EPOCHS_PAPER", "TUNED_EPS", "default_moons_settings",
            "eps_label", "moons_draws", "AUTHORS_CODE_POINT1", "LAB_KIND", "METHODS", "PAPER_TABLE1", "LabSettings",
            "MethodRuns", "_gradients", "alternating_line", "assumption_check", "curve_epochs",
            "curve_summary", "decision_grid", "init_weights", "lab_dataset", "linear_agreement",
