@@ -54,11 +54,14 @@ def save_to_store(store, experiment: str, result: dict, settings: LabSettings,
                                                 dtype=np.float64).astype(np.float32)
         store.put_arrays(info.id, LAB_KIND, arrays,
                          meta={"experiment": experiment, "method": method,
-                               "runs": str(settings.runs)})
+                               "runs": str(settings.runs), "loop": settings.loop,
+                               "optimizer_state": settings.optimizer_state})
         k = len(m["prob_mean"][0])
         store.update_run_info(info.id, class_names=[str(c + 1) for c in range(k)],
                               summary={"lab": experiment, "lab_runs": settings.runs,
-                                       "train_error": m["train_error"]})
+                                       "train_error": m["train_error"],
+                                       "lab_loop": settings.loop,
+                                       "lab_optimizer_state": settings.optimizer_state})
         store.heartbeat(info.id, settings.epochs, 1.0, None)
         store.finish_run(info.id, "succeeded")
         run_ids.append(info.id)
