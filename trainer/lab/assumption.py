@@ -58,8 +58,8 @@ def assumption_check(dataset: str, *, alpha: float = 1024.0, subsample: float | 
         raise ValueError(f"subsample must be in (0, 1], got {subsample}")
     config = RunConfig(dataset=dataset, seed=seed, dataset_args=dataset_args or {})
     bundle = load_dataset(config, data_dir, allow_download)
-    normalisation = "mixscope" if bundle.std is None else \
-        f"mixscope std {tuple(round(float(v), 4) for v in bundle.std)}"
+    normalisation = "as loaded (mixscope's dataset standardisation)" if bundle.std is None \
+        else f"mixscope std {tuple(round(float(v), 4) for v in bundle.std)}"
     if procedure == "authors" and dataset in AUTHORS_STD:
         bundle = dataclasses.replace(bundle, std=torch.tensor(AUTHORS_STD[dataset]))
         normalisation = f"authors' std {AUTHORS_STD[dataset]}"
