@@ -65,6 +65,27 @@ def test_authors_cifar_stds_scale_the_distances(tmp_path, monkeypatch):
     assert 0.2470 / 0.2010 * 0.999 < a["train"]["min"] / mine["min"] < 0.2616 / 0.1994 * 1.001
 
 
+def test_table2_mnist_column_in_the_real_idx_format(tmp_path):
+    """MNIST (the table's first column) from IDX files: standard normalisation (0.1307,
+    0.3081), the paper's 11.43 alongside, through the CLI."""
+    import json
+
+    from click.testing import CliRunner
+
+    from mixscope.cli import main
+    from trainer.dataset_files import write_mnist
+
+    write_mnist(tmp_path / "data", n_train=60, n_test=10, seed=2)
+    (tmp_path / "store").mkdir()
+    res = CliRunner().invoke(main, ["lab", "assumption-check", "--dataset", "mnist", "--json",
+                                    "--subsample", "0.5"],
+                             env={"MIXSCOPE_DATA_DIR": str(tmp_path / "data")})
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["dim"] == 784 and out["num_mix"] == 30 and out["paper"] == {"min": 11.43}
+    assert out["procedure"] == "authors" and out["train"]["min"] > 0
+
+
 # --- Lemma 2.3: ε as a control, the ε → 0 limit ------------------------------------------------
 def test_limit_is_what_small_eps_tends_to_and_fits_every_point():
     x, y = alternating_line(3, 2)

@@ -49,7 +49,7 @@ METHOD_NAMES = {"mixup": "mixup", "erm": "ERM"}
 OPTIMAL_COLOUR = "#2b8a3e"
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}
 ASSUME_DATASETS = ["digits", "two-moons", "alternating-line", "gaussian-mixture",
-                   "fashion-mnist", "cifar10", "cifar100"]
+                   "fashion-mnist", "mnist", "cifar10", "cifar100"]
 POLL_MS = 1500  # how often a pending lab job is asked about
 
 
