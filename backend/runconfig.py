@@ -105,7 +105,9 @@ class ProbeArgs(_Strict):
     clean_per_class: int = Field(50, ge=1, le=5000)
     pairs_per_class_pair: int = Field(100, ge=1, le=5000,
                                       description="mixed pairs for every class pair")
-    lambda_distribution: Literal["uniform", "beta"] = "uniform"
+    lambda_distribution: Literal["uniform", "beta", "training"] = Field(
+        "uniform", description="probe λ: uniform, Beta(lambda_alpha, lambda_alpha), or "
+        "'training': the run's own Beta(alpha, alpha) (same as training)")
     lambda_alpha: float = Field(1.0, gt=0, le=1e4)
     triples: list[tuple[ClassIndex, ClassIndex, ClassIndex]] | None = Field(
         None, max_length=MAX_LIST,
@@ -233,6 +235,10 @@ class RunConfig(_Strict):
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         data = _deep_merge(PRESETS[preset], overrides)
+        if preset == "wrn-paper" and data.get("dataset") == "cifar100" \
+                and "mode" not in (overrides.get("record") or {}):
+            # 000 plots WRN-40-10 on CIFAR-100 in eval mode (every other figure: train mode)
+            data = _deep_merge(data, {"record": {"mode": "eval"}})
         return cls.model_validate(data)
 
 
@@ -254,14 +260,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Every run traces its trajectory pairs through every layer of the model (000 Fig. 3's
     # idea, small), so the demo's Trajectory page shows hidden layers without storing every
     # probe point's 512-wide hidden activations: record.layers=["all"] does that (≈9× disk).
-    # 000 App. B.1: WRN-40-10, SGD, lr divided by 10 at 30/50/90 % of training.
+    # 000 App. B.1: WRN-40-10, SGD, lr divided by 10 at 30/50/90 % of training. 000's
+    # plots extract in train mode (BatchNorm batch statistics), except WRN on CIFAR-100
+    # (eval mode: ``from_preset`` switches it for dataset=cifar100).
     "wrn-paper": dict(model="wrn-40-10", optimizer="sgd", lr=0.1, momentum=0.9, nesterov=False,
                       weight_decay=1e-4, schedule="step", lr_milestones=[0.3, 0.5, 0.9],
-                      epochs=500, batch_size=128, dataset="cifar10"),
-    # 000 App. B.1: ViT-B/4 with Adam, 10 warm-up epochs then cosine.
+                      epochs=500, batch_size=128, dataset="cifar10",
+                      record=dict(mode="train")),
+    # 000 App. B.1: ViT-B/4 with Adam, 10 warm-up epochs then cosine; train-mode extraction.
     "vit-paper": dict(model="vit-base", optimizer="adam", lr=1e-3, weight_decay=0.0,
                       schedule="cosine", warmup_epochs=10, epochs=1000, batch_size=128,
-                      dataset="cifar10"),
+                      dataset="cifar10", record=dict(mode="train")),
     # 002 Table 1: alternating line X_3^2, 512 hidden units, full-batch Adam, 5000 epochs.
     "alternating-line-paper": dict(
         dataset="alternating-line", dataset_args=dict(points=3, classes=2, test_fraction=0.0),

@@ -110,7 +110,18 @@ SERIES_COLOURS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0b7285", "#c92a2
 METRIC_PANELS: list[tuple[str, list[tuple[str, str]]]] = [
     ("Classifier → simplex ETF", [("norm_cv", "CV of row norms"),
                                   ("cosine_std", "std of cosines")]),
-    ("Neural collapse", [("nc1", "NC1"), ("nc2", "NC2"), ("nc3", "NC3")]),
+    # two conventions (backend.maths.collapse): Zhu et al.'s Gram distances and Papyan et
+    # al.'s norms/angles; per epoch on the probe subset, dotted on the whole training set
+    ("NC, Zhu et al. (Gram distances)", [
+        ("nc1", "NC1 (probe subset)"), ("nc2", "NC2 Zhu (probe)"), ("nc3", "NC3 Zhu (probe)"),
+        ("train_set_nc1", "NC1 (train set)"), ("train_set_nc2", "NC2 Zhu (train set)"),
+        ("train_set_nc3", "NC3 Zhu (train set)")]),
+    ("NC, Papyan et al. (norms, angles)", [
+        ("papyan_nc2_norm_cv_means", "NC2 Papyan: CV of mean norms"),
+        ("papyan_nc2_cos_std_means", "NC2 Papyan: std of cosines"),
+        ("papyan_nc2_cos_shift_means", "NC2 Papyan: mean |cos + 1/(C−1)|"),
+        ("papyan_nc3", "NC3 Papyan: ‖W/‖W‖ − M/‖M‖‖²"),
+        ("train_set_papyan_nc3", "NC3 Papyan (train set)")]),
     ("Mixup geometry", [("alignment", "alignment"), ("channel_radius", "channel radius")]),
     ("Accuracy & calibration", [("test_accuracy", "test acc."), ("train_accuracy", "train acc."),
                                 ("ece", "ECE")]),
@@ -129,9 +140,11 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
             ys = [r.get(key) if isinstance(r.get(key), (int, float)) else None for r in records]
             if all(y is None for y in ys):
                 continue
-            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines", name=label,
+            full = key.startswith("train_set_")  # recorded epochs only: join the dots
+            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers" if full else "lines",
+                                     name=label, connectgaps=full,
                                      line=dict(color=SERIES_COLOURS[colour % len(SERIES_COLOURS)],
-                                               width=2),
+                                               width=2, dash="dot" if full else None),
                                      legendgroup=str(col), showlegend=True,
                                      hovertemplate=f"{label}: %{{y:.4f}}<br>epoch %{{x}}"
                                                    "<extra></extra>"),

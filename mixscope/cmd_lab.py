@@ -22,12 +22,13 @@ STORE_HELP = ("Also save the result as run-like records in this store folder "
 POS_FLOAT = click.FloatRange(min=0, min_open=True)
 
 
-def _settings(alpha: float, runs: int, epochs: int, seed: int, hidden: int, lr: float):
+def _settings(alpha: float, runs: int, epochs: int, seed: int, hidden: int, lr: float,
+              loop: str = "correct", optimizer_state: str = "per-run"):
     from trainer.lab import LabSettings
 
     try:
         return LabSettings(alpha=alpha, runs=runs, epochs=epochs, seed=seed, hidden=hidden,
-                           lr=lr)
+                           lr=lr, loop=loop, optimizer_state=optimizer_state)
     except ValueError as err:  # bounds are checked by click; this names anything left
         raise click.UsageError(str(err)) from None
 
@@ -67,7 +68,7 @@ def _print_table(result: dict) -> None:
                 break
         if "decision" in m:
             d = m["decision"]
-            click.echo(f"decision region: class-1 fraction {d['class1_fraction']:.3f}, "
+            click.echo(f"averaged hard decision region: class-1 fraction {d['class1_fraction']:.3f}, "
                        f"linear agreement {d['linear_agreement']:.3f}, agreement with the "
                        f"mixup-optimal classifier {d['optimal_agreement']}")
         click.echo("")
@@ -90,6 +91,15 @@ def _common(f):
                      help="Hidden units of the two-layer ReLU net."),
         click.option("--lr", type=POS_FLOAT, default=1e-3, show_default=True,
                      help="Adam learning rate."),
+        click.option("--loop", type=click.Choice(["correct", "authors"]), default="correct",
+                     show_default=True,
+                     help="'authors' reproduces the authors' mixup loop, which never zeroes "
+                          "the gradients (their bug); 'correct' zeroes them every step."),
+        click.option("--optimizer-state", type=click.Choice(["per-run", "shared"]),
+                     default="per-run", show_default=True,
+                     help="'per-run': a fresh Adam per seeded run (independent runs, the "
+                          "paper's text); 'shared': one Adam kept across the runs, only the "
+                          "weights reset (the authors' code)."),
         click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
                      help=STORE_HELP),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
@@ -111,11 +121,13 @@ def lab() -> None:
 @click.option("--classes", type=click.IntRange(2, 100), default=2, show_default=True,
               help="Number of classes k (point v is in class (v mod k) + 1).")
 @click.option("--eps", type=POS_FLOAT, default=0.1, show_default=True,
-              help="Ball radius ε of the Lemma 2.3 mixup-optimal classifier.")
+              help="Ball radius ε of the Lemma 2.3 mixup-optimal classifier (0.1 is tuned to "
+                   "track the trained nets; the ε → 0 limit is printed too).")
 @_common
 def alternating_line_cmd(points: int, classes: int, eps: float, alpha: float | None, runs: int,
                          epochs: int | None, seed: int, hidden: int | None, lr: float,
-                         store_path: str | None, as_json: bool) -> None:
+                         loop: str, optimizer_state: str, store_path: str | None,
+                         as_json: bool) -> None:
     """X_m^k trained with mixup and ERM (paper: m=3, k=2, 512 hidden, 5000 epochs)."""
     if classes > points:
         raise click.BadParameter(f"must be at most --points ({points}), got {classes}",
@@ -123,7 +135,7 @@ def alternating_line_cmd(points: int, classes: int, eps: float, alpha: float | N
     from trainer.lab import alternating_line
 
     s = _settings(32.0 if alpha is None else alpha, runs, 5000 if epochs is None else epochs,
-                  seed, 512 if hidden is None else hidden, lr)
+                  seed, 512 if hidden is None else hidden, lr, loop, optimizer_state)
     result = alternating_line(points, classes, s, eps=eps)
     run_ids = _save(store_path, "alternating-line", result, s,
                     {"points": points, "classes": classes})
@@ -133,9 +145,13 @@ def alternating_line_cmd(points: int, classes: int, eps: float, alpha: float | N
                                **{m: {k: result[m][k] for k in keys} for m in ("mixup", "erm")}}))
         return
     _print_table(result)
-    opt = result["mixup_optimal"]["at_points"]
-    click.echo(f"mixup-optimal h_ε (Lemma 2.3, ε={eps:g}) p(class 1) at the points: "
-               + ", ".join("-" if p[0] is None else f"{p[0]:.3f}" for p in opt))
+    mo = result["mixup_optimal"]
+    fmt = lambda ps: ", ".join("-" if p[0] is None else f"{p[0]:.3f}" for p in ps)  # noqa: E731
+    click.echo(f"mixup-optimal h_ε (Lemma 2.3, {mo['eps_label']}) p(class 1) at the points: "
+               + fmt(mo["at_points"]))
+    click.echo("its ε → 0 limit (Proposition 2.8) p(class 1) at the points: "
+               + fmt(mo["limit"]["at_points"]))
+    click.echo(f"{result['settings']['loop_label']}; {result['settings']['optimizer_state_label']}")
     for rid in run_ids:
         click.echo(f"stored run {rid}")
 
@@ -150,18 +166,24 @@ def alternating_line_cmd(points: int, classes: int, eps: float, alpha: float | N
 @click.option("--grid", "grid_size", type=click.IntRange(5, 400), default=60, show_default=True,
               help="Decision-region grid is GRID × GRID.")
 @click.option("--eps", type=POS_FLOAT, default=0.1, show_default=True,
-              help="Ball radius ε of the Lemma 2.3 mixup-optimal classifier.")
+              help="Ball radius ε of the Lemma 2.3 mixup-optimal classifier (0.1 is tuned).")
+@click.option("--draw", type=click.Choice(["per-run", "fixed"]), default="per-run",
+              show_default=True, help="'per-run': a fresh make_moons draw per seeded run (the "
+              "authors' procedure); 'fixed': every run on the first seed's draw.")
 @_common
 def two_moons_cmd(samples: int, noise: float, separation: float, grid_size: int, eps: float,
-                  alpha: float | None, runs: int, epochs: int | None, seed: int,
-                  hidden: int | None, lr: float, store_path: str | None, as_json: bool) -> None:
-    """Two moons trained with mixup and ERM (paper: 500 hidden, 1000 epochs in the authors'
-    code); prints the probabilities at the points and a decision-region summary."""
-    from trainer.lab import two_moons
+                  draw: str, alpha: float | None, runs: int, epochs: int | None, seed: int,
+                  hidden: int | None, lr: float, loop: str, optimizer_state: str,
+                  store_path: str | None, as_json: bool) -> None:
+    """Two moons trained with mixup and ERM (002 Fig. 3, Figs. 10–11: 500 hidden units;
+    --epochs defaults to the paper's 1500, the authors' code uses 1000); prints the
+    probabilities at the points and a summary of the averaged hard decision regions."""
+    from trainer.lab import MOONS_EPOCHS_PAPER, two_moons
 
-    s = _settings(1.0 if alpha is None else alpha, runs, 1000 if epochs is None else epochs,
-                  seed, 500 if hidden is None else hidden, lr)
-    result = two_moons(samples, noise, separation, s, grid_size=grid_size, eps=eps)
+    s = _settings(1.0 if alpha is None else alpha, runs,
+                  MOONS_EPOCHS_PAPER if epochs is None else epochs,
+                  seed, 500 if hidden is None else hidden, lr, loop, optimizer_state)
+    result = two_moons(samples, noise, separation, s, grid_size=grid_size, eps=eps, draw=draw)
     run_ids = _save(store_path, "two-moons", result, s,
                     {"samples": samples, "noise": noise, "separation": separation})
     if as_json:
@@ -174,6 +196,12 @@ def two_moons_cmd(samples: int, noise: float, separation: float, grid_size: int,
         click.echo(json.dumps(out))
         return
     _print_table(result)
+    st = result["settings"]
+    click.echo(f"{st['epochs_label']}; draw {st['draw']} ({result['points_note']} shown); "
+               f"{st['loop_label']}; {st['optimizer_state_label']}")
+    click.echo(f"Lemma 2.3 {result['mixup_optimal']['eps_label']}; its ε → 0 limit classifies "
+               f"{result['mixup_optimal']['limit_train_accuracy']:.3f} of the training points "
+               "correctly")
     for rid in run_ids:
         click.echo(f"stored run {rid}")
 
@@ -192,12 +220,16 @@ def two_moons_cmd(samples: int, noise: float, separation: float, grid_size: int,
               help="alternating-line / gaussian-mixture: number of classes.")
 @click.option("--samples", type=click.IntRange(10, 200_000), default=None,
               help="two-moons / gaussian-mixture: training samples.")
+@click.option("--procedure", type=click.Choice(["authors", "product"]), default="authors",
+              show_default=True, help="'authors': the authors' code (reference points = the "
+              "subsample, mean over them, partners with replacement, their CIFAR stds); "
+              "'product': mixscope's variant (every mix against every train/test point).")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
               help="Store folder whose data folder holds the image datasets.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def assumption_check_cmd(dataset: str, alpha: float, subsample: float, seed: int,
                          points: int | None, classes: int | None, samples: int | None,
-                         store_path: str | None, as_json: bool) -> None:
+                         procedure: str, store_path: str | None, as_json: bool) -> None:
     """Assumption 2.9 check (Table 2): min and mean distance from one epoch's mixup points to
     the nearest point of a class other than the two mixed."""
     from backend.runconfig import DATASETS
@@ -214,7 +246,8 @@ def assumption_check_cmd(dataset: str, alpha: float, subsample: float, seed: int
     try:
         out = assumption_check(dataset, alpha=alpha, subsample=subsample, seed=seed,
                                data_dir=settings.resolved_data_dir,
-                               allow_download=settings.allow_download, dataset_args=args)
+                               allow_download=settings.allow_download, dataset_args=args,
+                               procedure=procedure)
     except DatasetNotFoundError as err:
         raise click.ClickException(str(err)) from None
     except ValueError as err:
@@ -224,9 +257,12 @@ def assumption_check_cmd(dataset: str, alpha: float, subsample: float, seed: int
         return
     click.echo(f"{dataset}: {out['num_mix']} mixup points (α={alpha:g}, subsample "
                f"{subsample:g}), dimension {out['dim']}, {out['num_classes']} classes")
+    click.echo(f"  {out['procedure_label']}; normalisation: {out['normalisation']}")
     for split in ("train", "test"):
         r = out[split]
         if r is None:
             continue
         fmt = lambda v: "-" if v is None else f"{v:.4g}"
         click.echo(f"  {split:5s}: min distance {fmt(r['min'])}  mean {fmt(r['mean'])}")
+    if "paper" in out:
+        click.echo(f"  paper (Table 2): min distance {out['paper']['min']}")

@@ -263,7 +263,11 @@ def test_cli_two_moons_and_assumption_check(tmp_path):
                                              "optimal_agreement"}
     res = _cli("assumption-check", "--dataset", "digits", "--json")
     out = json.loads(res.output)
-    assert out["num_classes"] == 10 and out["train"]["min"] > 0 and out["test"]["min"] > 0
+    assert out["procedure"] == "authors" and out["test"] is None  # the authors' default
+    assert out["num_classes"] == 10 and out["train"]["min"] > 0
+    res = _cli("assumption-check", "--dataset", "digits", "--procedure", "product", "--json")
+    out = json.loads(res.output)
+    assert out["procedure"] == "product" and out["test"]["min"] > 0
     res = _cli("assumption-check", "--dataset", "alternating-line", "--points", "5")
     assert "min distance" in res.output
 
@@ -375,6 +379,10 @@ def test_api_failed_lab_job_reports_its_error_and_is_retried(client):
     ("/api/lab/alternating-line?alpha=-1", "alpha"),
     ("/api/lab/two-moons?grid=1000", "grid"),
     ("/api/lab/assumption-check?dataset=../etc", "dataset"),
+    ("/api/lab/assumption-check?dataset=digits&procedure=mine", "procedure"),
+    ("/api/lab/two-moons?loop=buggy", "loop"),
+    ("/api/lab/alternating-line?optimizer_state=global", "optimizer_state"),
+    ("/api/lab/two-moons?draw=once", "draw"),
     # over the work budget (runs × epochs × hidden × points)
     ("/api/lab/alternating-line?points=50&runs=20&epochs=20000&hidden=1024", "epochs"),
     ("/api/lab/two-moons?samples=1000&runs=20&epochs=5000&hidden=1024", "epochs"),
@@ -406,8 +414,17 @@ def test_api_two_moons_assumption_and_stored(client):
     assert np.array(body["erm"]["decision"]["prob_mean"]).shape == (10, 10)
     assert set(body["mixup"]["decision"]) >= {"class1_fraction", "linear_agreement",
                                               "optimal_agreement"}
+    assert np.array(body["erm"]["decision"]["hard_mean"]).shape == (10, 10)
+    assert body["settings"]["draw"] == "per-run" and body["settings"]["loop"] == "correct"
+    body = compute(client, "/api/lab/two-moons?samples=30&runs=2&epochs=20&hidden=8&grid=10"
+                           "&loop=authors&optimizer_state=shared&draw=fixed&eps=0.05")
+    assert body["settings"]["loop"] == "authors" and "bug" in body["settings"]["loop_label"]
+    assert body["settings"]["optimizer_state"] == "shared" and body["settings"]["draw"] == "fixed"
+    assert body["mixup_optimal"]["eps"] == 0.05 and not body["mixup_optimal"]["eps_tuned"]
     body = compute(client, "/api/lab/assumption-check?dataset=two-moons&subsample=1")
-    assert body["num_classes"] == 2
+    assert body["num_classes"] == 2 and body["procedure"] == "authors"
+    body = compute(client, "/api/lab/assumption-check?dataset=two-moons&procedure=product")
+    assert body["procedure"] == "product"
 
     s = LabSettings(runs=2, epochs=20, hidden=8)
     result = lab.alternating_line(3, 2, s)

@@ -32,7 +32,8 @@ TINY = dict(dataset="digits", dataset_args=dict(subset=120), model="mlp",
 RUNS = {
     "erm": dict(TINY, method="erm", name="lab erm"),
     "input": dict(TINY, method="input-mixup", name="lab input"),
-    "manifold": dict(TINY, method="manifold-mixup", loss="mse", name="lab manifold mse"),
+    "manifold": dict(TINY, method="manifold-mixup", loss="mse", name="lab manifold mse",
+                     manifold_layers=["penultimate"]),
     "bottleneck": dict(TINY, model="mlp-bottleneck", dataset="two-moons",
                        dataset_args=dict(samples=100), method="input-mixup", epochs=10,
                        model_args=dict(width=32, depth=1, batchnorm=True),
@@ -86,6 +87,7 @@ def test_lab_page_renders_every_plot_with_data(stack, driver):
     names = [t[0] for t in json.loads(sig)]
     assert any(n.startswith("mixup") for n in names) and any(n.startswith("ERM") for n in names)
     assert any("Lemma 2.3" in n for n in names) and any("Table 1" in n for n in names)
+    assert any("tuned" in n for n in names) and any("ε → 0" in n for n in names)
     assert wait_for(driver, lambda d: _has_data(d, "lab-line-error", 4), what="error curves")
     table = _text(driver, "lab-line-table")
     assert "0.603" in table and "±" in table   # the paper's column beside ours
@@ -102,6 +104,7 @@ def test_lab_page_renders_every_plot_with_data(stack, driver):
     wait_for(driver, lambda d: "min distance" in (_text(d, "lab-assume-result") or ""),
              timeout=120, what="the Assumption 2.9 table")
     assert "train" in _text(driver, "lab-assume-result")
+    assert "authors' procedure" in _text(driver, "lab-assume-result")
 
     # stored runs: spectra, gradient split, bottleneck
     sig = wait_for(driver, lambda d: _has_data(d, "lab-spectra", 2), timeout=60,
@@ -110,6 +113,8 @@ def test_lab_page_renders_every_plot_with_data(stack, driver):
     sig = wait_for(driver, lambda d: _has_data(d, "lab-grad", 3), timeout=60,
                    what="gradient split")
     assert any("cross" in t[0] for t in json.loads(sig))
+    # the picked ERM run has none, and the page says why instead of an empty plot
+    assert "method is erm" in (_text(driver, "lab-grad-absent") or "")
     sig = wait_for(driver, lambda d: _has_data(d, "lab-bottleneck", 2), timeout=60,
                    what="bottleneck representations")
     assert any(t[0].startswith("class") for t in json.loads(sig))

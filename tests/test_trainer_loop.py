@@ -346,7 +346,10 @@ def test_every_combination_trains_and_writes_a_consistent_store(store, image_dat
 
 
 def test_manifold_mixup_mse_records_the_gradient_split(store):
-    cfg = tiny(epochs=2, method="manifold-mixup", loss="mse", record={"epochs": [2]})
+    """Recorded only where it is the training gradient: mixing right before the linear head
+    with MSE; elsewhere the run info says why (issue 9)."""
+    cfg = tiny(epochs=2, method="manifold-mixup", loss="mse", manifold_layers=["penultimate"],
+               record={"epochs": [2]})
     run_id = start(store, cfg)
     assert execute_run(store, run_id) == "succeeded"
     by_epoch = {e["epoch"]: e for e in store.epoch_metrics(run_id)}
@@ -355,6 +358,12 @@ def test_manifold_mixup_mse_records_the_gradient_split(store):
         assert m["grad_usual_norm"] > 0 and m["grad_cross_norm"] > 0
         assert m["grad_cross_ratio"] == pytest.approx(m["grad_cross_norm"] / m["grad_usual_norm"])
     assert "grad_usual_norm" not in by_epoch[1]
+    assert store.get_run(run_id).summary["grad_split_absent"] is None
+    # the model's default mixing points include the input: no split, and the reason
+    other = start(store, tiny(epochs=1, method="manifold-mixup", loss="mse"))
+    assert execute_run(store, other) == "succeeded"
+    assert all("grad_usual_norm" not in e for e in store.epoch_metrics(other))
+    assert "right before the linear head" in store.get_run(other).summary["grad_split_absent"]
 
 
 @pytest.mark.slow

@@ -88,6 +88,19 @@ def features_of(model, X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.nd
     return res, (np.concatenate(logits_all) if logits_all else np.zeros((0, 0), np.float32))
 
 
+@torch.no_grad()
+def train_set_features(model, X: torch.Tensor, batch: int = EXTRACT_BATCH) -> np.ndarray:
+    """Penultimate features (n, d) float32 of every training example, eval mode (the
+    deployed network, as neural-collapse papers measure it)."""
+    out = []
+    with network_mode(model, "eval"), autocast(X.device):
+        for s in range(0, len(X), batch):
+            _, feats = model.forward_layers(X[s:s + batch], ["penultimate"])
+            out.append(feats["penultimate"].float().reshape(min(batch, len(X) - s), -1)
+                       .cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
 def classifier_arrays(model) -> dict[str, np.ndarray]:
     """The linear head: ``weight`` (C, d) and ``bias`` (C,) float32 (zeros when it has none)."""
     w = model.classifier.weight.detach().float().cpu().numpy()
@@ -179,7 +192,7 @@ def extract_triple(store, run_id: str, epoch: int, layer: str, classes) -> None:
     """
     from trainer import checkpoint
     from trainer.data import load_dataset
-    from trainer.probe import draw_pairs
+    from trainer.probe import draw_pairs, probe_lambda
 
     info = store.get_run(run_id)
     if info is None:
@@ -205,8 +218,8 @@ def extract_triple(store, run_id: str, epoch: int, layer: str, classes) -> None:
     s = sorted(classes)
     cpairs = [(s[i], s[j]) for i in range(3) for j in range(i, 3)]
     p = config.probe
-    pairs = draw_pairs(labels, cpairs, p.pairs_per_class_pair, rng, p.lambda_distribution,
-                       p.lambda_alpha)
+    dist, alpha, _ = probe_lambda(config)
+    pairs = draw_pairs(labels, cpairs, p.pairs_per_class_pair, rng, dist, alpha)
     clean_idx, clean_cls = [], []
     for c in s:
         pool = np.flatnonzero(labels == c)

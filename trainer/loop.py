@@ -8,8 +8,12 @@ one, trains epoch by epoch and records per epoch:
   with no per-step host syncs: ``train_loss`` is the mean (mixed) training loss of the
   epoch's steps (epoch 0: the clean loss before training); ``train_accuracy`` the clean
   accuracy on the probe's clean examples (a fixed class-balanced training subset, eval
-  mode); test loss/accuracy/ECE over the whole test set; NC metrics on the clean probe
-  features; ``alignment``/``channel_radius`` of ``record.default_triple`` on its probe rows;
+  mode); test loss/accuracy/ECE over the whole test set; NC metrics (Zhu's ``nc*`` and
+  Papyan's ``papyan_*``) on the clean probe features, a cheap per-epoch estimate, and at
+  recorded epochs on the whole training set (``train_set_*``); ``alignment`` and
+  ``channel_radius`` of ``record.default_triple`` on its probe rows; the gradient split
+  (``grad_*``) at recorded epochs only where it is the training gradient (else the run
+  info's ``summary.grad_split_absent`` says why);
   ``epoch_time_s`` the epoch's wall time (training + metrics + recording) and
   ``samples_per_s`` the training steps' throughput;
 * at recorded epochs (``trainer.schedule.recorded_epochs``) the probe activations,
@@ -52,8 +56,11 @@ from backend.store.errors import ArtifactUnavailable, Fenced, RunNotFound
 from backend.store.info import Claim
 from trainer import checkpoint
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
-from trainer.extract import features_of, probe_index, record_epoch_artifacts, triple_rows
-from trainer.metrics import classifier_metrics, grad_split_metrics, test_metrics, triple_metrics
+from trainer.extract import (features_of, probe_index, record_epoch_artifacts,
+                             train_set_features, triple_rows)
+from trainer.metrics import (classifier_metrics, grad_split_absent_reason, run_notes,
+                             test_metrics, train_set_metrics, training_grad_split,
+                             triple_metrics)
 from trainer.models.base import mix_states
 from trainer.probe import load_or_create, probe_rows_info
 from trainer.schedule import lr_at, recorded_epochs
@@ -66,7 +73,6 @@ ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errn
 HEARTBEAT_S = 2.0
 CANCEL_POLL_S = 0.25
 EVAL_BATCH = 4096
-GRAD_SPLIT_PAIRS = 2048
 
 
 #: Test-only pause (tests kill a run at a known epoch, never at a guessed time): after epoch
@@ -312,6 +318,7 @@ class _Session:
         self.triple_rows = triple_rows(self.probe, self.triple) if self.triple else None
         self.triple_info = probe_rows_info(self.probe, self.triple_rows) if self.triple else None
         self.n_clean = len(self.probe["clean_index"])
+        self.grad_split_absent = grad_split_absent_reason(cfg, self.model.mixing_points)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -339,7 +346,8 @@ class _Session:
         self.store.update_run_info(self.run_id, class_names=list(self.bundle.class_names),
                                    layers=self.layers,
                                    recorded_epochs=[e for e in self.recorded if e < start],
-                                   num_probe=self.n_clean + len(self.probe["pair_a"]))
+                                   num_probe=self.n_clean + len(self.probe["pair_a"]),
+                                   summary=run_notes(cfg, self.grad_split_absent))
         t_run = time.monotonic()
         self._beat(max(start - 1, 0), force=True)
         for epoch in range(start, cfg.epochs + 1):
@@ -497,8 +505,10 @@ class _Session:
             checkpoint.save_epoch(self.store, self.run_id, epoch, self.model)
             clean, clean_logits = pen[:self.n_clean], logits[:self.n_clean]
             trip = pen[self.triple_rows] if self.triple else None
-            if cfg.method == "manifold-mixup" and cfg.loss == "mse":
-                out.update(self._grad_split(W))
+            out.update(train_set_metrics(W, train_set_features(self.model, self.X),
+                                         self.Y.cpu().numpy()))
+            if self.grad_split_absent is None:
+                out.update(training_grad_split(self.model, self.X, self.T, cfg, epoch))
         else:
             rows = np.arange(self.n_clean)
             if self.triple:
@@ -522,21 +532,6 @@ class _Session:
         else:
             out.update(alignment=None, channel_radius=None)
         return out
-
-    def _grad_split(self, W: np.ndarray) -> dict[str, Any]:
-        """The manifold-mixup gradient split on (at most GRAD_SPLIT_PAIRS) probe pairs."""
-        p = self.probe
-        n = min(len(p["pair_a"]), GRAD_SPLIT_PAIRS)
-        if n == 0:
-            return {}
-        idx = np.concatenate([p["pair_a"][:n], p["pair_b"][:n]])
-        feats, _ = features_of(self.model, self.X, idx, idx, np.ones(len(idx), np.float32),
-                               ["penultimate"], mode="eval")
-        f = feats["penultimate"]
-        bias = self.model.classifier.bias
-        b = bias.detach().float().cpu().numpy() if bias is not None else None
-        return grad_split_metrics(W, b, f[:n], f[n:], p["pair_class_a"][:n],
-                                  p["pair_class_b"][:n], p["pair_lambda"][:n], self.num_classes)
 
 
 SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_nll",

@@ -31,15 +31,35 @@ def test_metrics(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[
                             "confidence": [_f(c) for c in rel.confidence]}}
 
 
+NC_KEYS = ("nc1", "nc2", "nc3")  # Zhu et al.'s Gram-matrix convention (NC1 is common)
+PAPYAN_KEYS = ("papyan_nc2_norm_cv_means", "papyan_nc2_norm_cv_classifier",
+               "papyan_nc2_cos_std_means", "papyan_nc2_cos_shift_means", "papyan_nc3")
+#: prefix of the collapse metrics computed on the whole training set at recorded epochs
+TRAIN_SET_PREFIX = "train_set_"
+
+
 def classifier_metrics(W: np.ndarray, clean: np.ndarray, clean_labels: np.ndarray
                        ) -> dict[str, Any]:
-    """ETF convergence of W (C, d) and NC1–NC3 of clean features (n, d) with labels (n,)."""
+    """ETF convergence of W (C, d) and neural collapse of clean features (n, d) with labels
+    (n,): ``norm_cv, cosine_std``, NC1–NC3 in Zhu et al.'s convention (``nc1, nc2, nc3``) and
+    Papyan et al.'s NC2/NC3 (``papyan_*``, see backend.maths.collapse). Per epoch these are
+    computed on the probe's clean points, a class-balanced training subset: a cheap estimate
+    (the whole training set gives :func:`train_set_metrics` at recorded epochs)."""
+    out = {"norm_cv": _f(maths.norm_cv(W)), "cosine_std": _f(maths.cosine_std(W))}
     try:
         nc = maths.neural_collapse(W, clean, clean_labels)
+        nc.update(maths.papyan_collapse(W, clean, clean_labels))
     except (ValueError, np.linalg.LinAlgError):  # e.g. a degenerate scatter early on
-        return {"norm_cv": _f(maths.norm_cv(W)), "cosine_std": _f(maths.cosine_std(W)),
-                "nc1": None, "nc2": None, "nc3": None}
-    return {k: _f(nc[k]) for k in ("norm_cv", "cosine_std", "nc1", "nc2", "nc3")}
+        return out | {k: None for k in NC_KEYS + PAPYAN_KEYS}
+    return out | {k: _f(nc[k]) for k in NC_KEYS + PAPYAN_KEYS}
+
+
+def train_set_metrics(W: np.ndarray, feats: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Neural collapse on the *whole* training set (features (n, d) of every training
+    example, eval mode): the keys of :func:`classifier_metrics` but ``norm_cv``/
+    ``cosine_std``, prefixed ``train_set_``."""
+    full = classifier_metrics(W, feats, labels)
+    return {TRAIN_SET_PREFIX + k: full[k] for k in NC_KEYS + PAPYAN_KEYS}
 
 
 def triple_metrics(W: np.ndarray, feats: np.ndarray, rows: dict[str, np.ndarray],
@@ -66,17 +86,73 @@ def triple_metrics(W: np.ndarray, feats: np.ndarray, rows: dict[str, np.ndarray]
 
 
 def grad_split_metrics(W: np.ndarray, bias: np.ndarray | None, f_a: np.ndarray,
-                       f_b: np.ndarray, class_a: np.ndarray, class_b: np.ndarray,
-                       lam: np.ndarray, num_classes: int) -> dict[str, Any]:
-    """Usual vs cross share of the manifold-mixup MSE gradient (blog 001) over probe pairs.
+                       f_b: np.ndarray, y_a: np.ndarray, y_b: np.ndarray,
+                       lam: np.ndarray, scale: float = 1.0) -> dict[str, Any]:
+    """Usual vs cross share of the manifold-mixup MSE gradient (blog 001) over pairs.
 
-    f_a, f_b: (n, d) clean penultimate features of the two partners; the head W (C, d),
-    bias (C,); one-hot targets of class_a / class_b; lam (n,) the weight on the first."""
+    f_a, f_b: (n, d) penultimate features of the two partners; the head W (C, d), bias (C,);
+    targets y_a / y_b (n, C); lam (n,) the weight on the first; ``scale`` the loss's own
+    factor (see backend.maths.gradient_split)."""
     if len(lam) == 0:
         return {}
-    eye = np.eye(num_classes)
-    split = maths.gradient_split(W, f_a, f_b, eye[class_a], eye[class_b], lam, bias=bias)
+    split = maths.gradient_split(W, f_a, f_b, y_a, y_b, lam, bias=bias, scale=scale)
     return {k: _f(v) for k, v in split.metrics().items()}
+
+
+def grad_split_absent_reason(config, mixing_points) -> str | None:
+    """Why the gradient split is not recorded for a run, or None when it is: the split is the
+    training gradient only for manifold mixup *right before a linear head* (mixing at
+    ``penultimate`` only) with the squared loss (blog 001, reference §7)."""
+    if config.method != "manifold-mixup":
+        return (f"method is {config.method}: the gradient split describes manifold mixup "
+                "right before a linear head")
+    if config.loss != "mse":
+        return (f"loss is {config.loss}: the split is exact only for the squared loss (MSE), "
+                "where the residual splits linearly")
+    points = list(config.manifold_layers or mixing_points)
+    if points != ["penultimate"]:
+        return (f"mixing points are {points}: the split describes the training gradient only "
+                "when mixing happens right before the linear head (manifold_layers: "
+                "['penultimate'])")
+    return None
+
+
+GRAD_SPLIT_BATCH = 2048
+
+
+def training_grad_split(model, X, T, config, epoch: int) -> dict[str, Any]:
+    """The gradient split on one training-like batch, drawn as training draws it: a batch of
+    ``batch_size`` examples (at most GRAD_SPLIT_BATCH), partners a random permutation, λ ~
+    Beta(α, α) per batch or per sample (``mix_per``), features in train mode (batch
+    statistics; running statistics restored), on the loss's own scale (``soft_mse`` is
+    the batch mean of Σ_c (z − t)², i.e. scale 2/n). Seeded by (seed, epoch) from its own
+    generator, so training's random streams are untouched.
+
+    X: (n, ...) prepared training inputs; T: (n, C) (smoothed) one-hot training targets."""
+    import torch
+
+    from trainer.extract import network_mode
+    from trainer.mixup import sample_lambda, sample_partners
+
+    n = len(X)
+    bs = config.batch_size if 0 < config.batch_size < n else n
+    bs = min(bs, GRAD_SPLIT_BATCH)
+    if bs < 2:
+        return {}
+    g = torch.Generator()
+    g.manual_seed((config.seed * 1_000_003 + 7919 * (epoch + 1)) % (2**63 - 1))
+    idx = torch.randperm(n, generator=g)[:bs]
+    partner = sample_partners(bs, g)
+    lam = sample_lambda(bs, config.alpha, config.mix_per, g)
+    with torch.no_grad(), network_mode(model, "train"):
+        _, feats = model.forward_layers(X[idx.to(X.device)], ["penultimate"])
+    f = feats["penultimate"].float().reshape(bs, -1).cpu().numpy()
+    p = partner.numpy()
+    y = T[idx.to(T.device)].float().cpu().numpy()
+    head = model.classifier
+    W = head.weight.detach().float().cpu().numpy()
+    b = head.bias.detach().float().cpu().numpy() if head.bias is not None else None
+    return grad_split_metrics(W, b, f, f[p], y, y[p], lam.numpy(), scale=2.0 / bs)
 
 
 def stored_triple_metrics(store, run_id: str, epoch: int, triple: tuple[int, int, int],
@@ -92,3 +168,13 @@ def stored_triple_metrics(store, run_id: str, epoch: int, triple: tuple[int, int
     centre = feats[:len(probe["clean_index"])].mean(axis=0)
     rows = triple_rows(probe, triple)
     return triple_metrics(W, feats[rows], probe_rows_info(probe, rows), tuple(triple), centre)
+
+
+def run_notes(config, grad_split_absent: str | None) -> dict[str, Any]:
+    """What the run info's summary says about how this run was measured: ``probe_lambda``
+    (the probe's λ law, e.g. "Beta(1, 1) (same as training)"), ``record_mode`` (BatchNorm
+    mode of the extraction) and ``grad_split_absent`` (why no gradient split, or None)."""
+    from trainer.probe import probe_lambda
+
+    return {"probe_lambda": probe_lambda(config)[2], "record_mode": config.record.mode,
+            "grad_split_absent": grad_split_absent}

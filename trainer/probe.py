@@ -21,6 +21,21 @@ from backend.runconfig import RunConfig
 KIND = "probe"
 
 
+def probe_lambda(config: RunConfig) -> tuple[str, float, str]:
+    """The probe's λ law: (distribution "uniform" | "beta", α, a label saying which).
+
+    ``probe.lambda_distribution = "training"`` follows the training draw, Beta(α, α) with
+    the run's ``alpha`` (an ERM run mixes nothing: then uniform, and the label says so)."""
+    p = config.probe
+    if p.lambda_distribution == "training":
+        if config.method == "erm":
+            return "uniform", 1.0, "uniform on [0, 1] (same as training asked; ERM mixes nothing)"
+        return "beta", config.alpha, f"Beta({config.alpha:g}, {config.alpha:g}) (same as training)"
+    if p.lambda_distribution == "beta":
+        return "beta", p.lambda_alpha, f"Beta({p.lambda_alpha:g}, {p.lambda_alpha:g}) (chosen)"
+    return "uniform", 1.0, "uniform on [0, 1]"
+
+
 def probe_class_pairs(config: RunConfig, num_classes: int) -> list[tuple[int, int]]:
     """Class pairs (i <= j, same-class included) the probe covers.
 
@@ -95,8 +110,9 @@ def build_probe(config: RunConfig, train_labels: np.ndarray, num_classes: int
         clean_cls.append(np.full(take, c))
     out = {"clean_index": np.concatenate(clean_idx).astype(np.int64),
            "clean_class": np.concatenate(clean_cls).astype(np.int64)}
+    dist, alpha, _ = probe_lambda(config)
     out.update(draw_pairs(labels, probe_class_pairs(config, num_classes),
-                          p.pairs_per_class_pair, rng, p.lambda_distribution, p.lambda_alpha))
+                          p.pairs_per_class_pair, rng, dist, alpha))
     # Trajectory pairs: different-class pairs spread over the default triple's classes
     # (over the first classes that have examples when there is no usable triple).
     present = [c for c in range(num_classes) if (labels == c).any()]

@@ -184,14 +184,16 @@ def compute_lab(params: dict, data_dir) -> dict:
     if experiment == "assumption-check":
         return lab.assumption_check(p["dataset"], alpha=p["alpha"], subsample=p["subsample"],
                                     seed=p["seed"], data_dir=data_dir, allow_download=False,
-                                    dataset_args=p.get("dataset_args") or {})
+                                    dataset_args=p.get("dataset_args") or {},
+                                    procedure=p.get("procedure", "authors"))
     s = lab.LabSettings(alpha=p["alpha"], runs=p["runs"], epochs=p["epochs"], seed=p["seed"],
-                        hidden=p["hidden"], lr=p["lr"])
+                        hidden=p["hidden"], lr=p["lr"], loop=p.get("loop", "correct"),
+                        optimizer_state=p.get("optimizer_state", "per-run"))
     if experiment == "alternating-line":
         return lab.alternating_line(p["points"], p["classes"], s, eps=p["eps"])
     if experiment == "two-moons":
         return lab.two_moons(p["samples"], p["noise"], p["separation"], s,
-                             grid_size=p["grid"], eps=p["eps"])
+                             grid_size=p["grid"], eps=p["eps"], draw=p.get("draw", "per-run"))
     raise ValueError(f"experiment: unknown lab experiment {experiment!r}")
 
 

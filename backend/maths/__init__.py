@@ -32,6 +32,7 @@ from backend.maths.collapse import (
     nc3,
     neural_collapse,
     norm_cv,
+    papyan_collapse,
     projection_metrics,
     vertex_geometry,
 )
@@ -41,7 +42,9 @@ from backend.maths.mixup_optimal import (
     alternating_line,
     grid_2d,
     mixup_optimal,
+    mixup_optimal_limit,
     other_class_distances,
+    reference_to_mix_distances,
 )
 from backend.maths.simplex import (
     TripleProjection,
@@ -74,7 +77,8 @@ __all__ = [
     "class_mean_rows", "class_means", "class_spectra", "cosine_std", "ece", "etf", "gradient_split", "grid_2d",
     "loss_from_coefs", "mce", "mean_first_singular", "mean_loss_triple", "minimise_point",
     "minimise_ufm",
-    "mixup_optimal", "nc1", "nc2", "nc3", "neural_collapse", "norm_cv", "optimal_features",
+    "mixup_optimal", "mixup_optimal_limit", "reference_to_mix_distances",
+    "papyan_collapse", "nc1", "nc2", "nc3", "neural_collapse", "norm_cv", "optimal_features",
     "orthonormal_frame", "other_class_distances", "point_loss_and_grad", "project_triple",
     "projection_metrics", "reliability", "reliability_from_probs", "solve_K_same",
     "solve_ufm", "triangle_vertices", "ufm_projection", "ufm_summary", "vertex_geometry",

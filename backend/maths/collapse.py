@@ -12,6 +12,18 @@ projection summaries):
 - ``nc3``: ``|| W Mᵀ/||W Mᵀ||_F - (I - 11ᵀ/C)/sqrt(C-1) ||_F``: self-duality of classifier and
   class means (Zhu et al. 2021).
 
+Papyan et al. (2020)'s conventions for the same phenomena (:func:`papyan_collapse`; their code
+uses ``torch.std``, i.e. ddof = 1, and the cosines of *distinct unordered* pairs):
+
+- NC2 equinorm: ``papyan_nc2_norm_cv_means`` = Std_c ||μ_c − μ_G|| / Avg_c ||μ_c − μ_G|| and
+  ``papyan_nc2_norm_cv_classifier`` = the same of the classifier rows ||w_c||;
+- NC2 equiangularity: ``papyan_nc2_cos_std_means`` = Std_{c<c'} cos(μ_c − μ_G, μ_c' − μ_G)
+  and ``papyan_nc2_cos_shift_means`` = Avg_{c≠c'} |cos(μ_c − μ_G, μ_c' − μ_G) + 1/(C−1)|;
+- NC3 self-duality: ``papyan_nc3`` = || W/||W||_F − M/||M||_F ||²_F, M the centred means (C, d).
+
+Zhu's ``nc2``/``nc3`` are distances of Gram matrices to the ETF's; Papyan's split the same
+property into norms and angles and compare W with M directly. All are 0 at exact collapse.
+
 Projection summaries of a triple (2-D points from :func:`backend.maths.project_triple`):
 
 - The **vertex clusters** are the mean 2-D positions of each class's clean points (or, when
@@ -45,6 +57,7 @@ __all__ = [
     "nc2",
     "nc3",
     "neural_collapse",
+    "papyan_collapse",
     "norm_cv",
     "projection_metrics",
     "vertex_geometry",
@@ -143,6 +156,38 @@ def neural_collapse(W: np.ndarray, H: np.ndarray, labels: np.ndarray) -> dict[st
         "nc1": nc1(H, labels, C),
         "nc2": nc2(H, labels, C),
         "nc3": nc3(W, H, labels),
+    }
+
+
+def _cv(v: np.ndarray) -> float:
+    """Coefficient of variation with ddof = 1 (``torch.std``), NaN for fewer than 2 values."""
+    if v.size < 2 or v.mean() == 0:
+        return float("nan")
+    return float(v.std(ddof=1) / v.mean())
+
+
+def papyan_collapse(W: np.ndarray, H: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Papyan et al. (2020)'s NC2 and NC3 (module docstring): ``papyan_nc2_norm_cv_means,
+    papyan_nc2_norm_cv_classifier, papyan_nc2_cos_std_means, papyan_nc2_cos_shift_means,
+    papyan_nc3``. W (C, d) classifier, H (n, d) clean features, labels (n,) in [0, C)."""
+    W = _as2d(W)
+    C = W.shape[0]
+    means, g = class_means(H, labels, C)
+    M = means - g
+    m_norms = np.linalg.norm(M, axis=1)
+    Mn = M / np.where(m_norms > 0, m_norms, 1.0)[:, None]
+    cos = Mn @ Mn.T
+    iu = np.triu_indices(C, 1)
+    off = ~np.eye(C, dtype=bool)
+    wn, mn = np.linalg.norm(W), np.linalg.norm(M)
+    return {
+        "papyan_nc2_norm_cv_means": _cv(m_norms),
+        "papyan_nc2_norm_cv_classifier": _cv(np.linalg.norm(W, axis=1)),
+        "papyan_nc2_cos_std_means": float(cos[iu].std(ddof=1)) if len(iu[0]) > 1
+        else float("nan"),
+        "papyan_nc2_cos_shift_means": float(np.abs(cos[off] + 1.0 / (C - 1)).mean()),
+        "papyan_nc3": float(np.sum((W / wn - M / mn) ** 2)) if wn > 0 and mn > 0
+        else float("nan"),
     }
 
 

@@ -35,7 +35,9 @@ __all__ = [
     "alternating_line",
     "grid_2d",
     "mixup_optimal",
+    "mixup_optimal_limit",
     "other_class_distances",
+    "reference_to_mix_distances",
 ]
 
 
@@ -159,6 +161,57 @@ def mixup_optimal(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha: floa
     return _finish(weights, mass, G)
 
 
+def mixup_optimal_limit(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha: float = 1.0,
+                        num_classes: int | None = None, tol: float = 1e-9) -> np.ndarray:
+    """The ε → 0 limit of Lemma 2.3's h_ε (Proposition 2.8), (g, k) with NaN rows where the
+    limit is not defined here.
+
+    - At a training point x the pairs (s, t) = (x, x) keep their whole mass while every other
+      pair's mass in B_ε(x) vanishes with ε, so h_0(x) is the class histogram of the training
+      points located at x: every point is classified correctly unless two classes share a
+      location (Proposition 2.8). Any dimension.
+    - Between training points (1-D data only) a pair (s, t) whose segment passes through x at
+      λ* = (x − t)/(s − t) ∈ (0, 1) holds mass ≈ f(λ*) · 2ε/|s − t| (f the Beta(α, α)
+      density); the common factor 2ε cancels, so class(s) gets λ* f(λ*)/|s − t| and class(t)
+      (1 − λ*) f(λ*)/|s − t|. In more dimensions a grid point generically lies on no segment:
+      NaN there.
+    """
+    X = _as_points(X, "X")
+    G = _as_points(grid, "grid")
+    y = np.asarray(y, dtype=np.int64)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    if G.shape[1] != X.shape[1]:
+        raise ValueError(f"grid has dimension {G.shape[1]}, data {X.shape[1]}")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    k = int(y.max()) + 1 if num_classes is None else int(num_classes)
+    weights = np.zeros((G.shape[0], k))
+    dist = np.sqrt(((G[:, None, :] - X[None, :, :]) ** 2).sum(-1))       # (g, n)
+    at_point = dist <= tol
+    on = at_point.any(axis=1)
+    for cls in range(k):
+        weights[on, cls] = (at_point[on][:, y == cls]).sum(axis=1)
+    if X.shape[1] == 1 and (~on).any():
+        xs, gx = X[:, 0], G[~on, 0]
+        si, ti = np.meshgrid(np.arange(len(xs)), np.arange(len(xs)), indexing="ij")
+        si, ti = si.ravel(), ti.ravel()
+        keep = xs[si] != xs[ti]
+        si, ti = si[keep], ti[keep]
+        span = xs[si] - xs[ti]
+        lam = (gx[:, None] - xs[ti][None, :]) / span[None, :]             # (g', P)
+        inside = (lam > 0) & (lam < 1)
+        lam_c = np.clip(lam, 1e-12, 1 - 1e-12)
+        dens = np.where(inside, np.exp((alpha - 1) * (np.log(lam_c) + np.log1p(-lam_c))
+                                       - special.betaln(alpha, alpha)), 0.0) / np.abs(span)
+        w = np.zeros((gx.size, k))
+        for cls in range(k):
+            w[:, cls] = (dens * lam)[:, y[si] == cls].sum(axis=1) \
+                + (dens * (1 - lam))[:, y[ti] == cls].sum(axis=1)
+        weights[~on] = w
+    return _finish(weights, np.zeros(G.shape[0]), G).h
+
+
 def other_class_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0, seed: int = 0,
                           X_ref: np.ndarray | None = None, y_ref: np.ndarray | None = None,
                           subsample: float | None = None, pair_a: np.ndarray | None = None,
@@ -216,6 +269,60 @@ def other_class_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0
         "min": float(finite.min()) if finite.size else float("inf"),
         "mean": float(finite.mean()) if finite.size else float("inf"),
         "distances": out,
+        "pair_a": pair_a,
+        "pair_b": pair_b,
+        "lam": lam,
+    }
+
+
+def reference_to_mix_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0,
+                               seed: int = 0, subsample: float | None = 0.2
+                               ) -> dict[str, np.ndarray | float]:
+    """Assumption 2.9 check as the authors' code runs it (002 Table 2, reference §7).
+
+    A seeded ``subsample`` fraction S of the training set (0.2 in the paper); every point of
+    S mixed with a partner drawn uniformly *with replacement* from S, λ ~ Beta(α, α) per
+    point; the reference points are *S itself*, and for each reference point the distance to
+    the nearest mixup point whose two classes both differ from its label. ``min`` and
+    ``mean`` are over the reference points (the paper reports both).
+
+    (:func:`other_class_distances` is the product's variant: each mix against every training
+    point, partners a permutation, mean over mixes.)
+
+    Returns ``min``, ``mean`` (floats; inf when no reference point has such a mix),
+    ``distances`` (m,) per reference point (inf where none), ``reference`` (m,) indices into
+    X, ``pair_a``, ``pair_b``, ``lam`` (m,)."""
+    X = _as_points(X, "X")
+    y = np.asarray(y, dtype=np.int64)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    rng = np.random.default_rng(seed)
+    idx = np.arange(X.shape[0])
+    if subsample is not None:
+        if not 0 < subsample <= 1:
+            raise ValueError(f"subsample must be in (0, 1], got {subsample}")
+        idx = np.sort(rng.choice(idx, max(1, round(subsample * idx.size)), replace=False))
+    pair_a = idx
+    pair_b = idx[rng.integers(0, idx.size, idx.size)]
+    lam = rng.beta(alpha, alpha, idx.size)
+    Z = lam[:, None] * X[pair_a] + (1.0 - lam[:, None]) * X[pair_b]
+    ya, yb = y[pair_a], y[pair_b]
+    R, yr = X[idx], y[idx]
+    z2 = np.einsum("ij,ij->i", Z, Z)
+    out = np.empty(R.shape[0])
+    chunk = max(1, 4_000_000 // max(1, Z.shape[0]))
+    for i in range(0, R.shape[0], chunk):
+        r = R[i:i + chunk]
+        d2 = np.einsum("ij,ij->i", r, r)[:, None] + z2[None, :] - 2.0 * r @ Z.T
+        own = yr[i:i + chunk, None]
+        d2 = np.where((ya[None, :] == own) | (yb[None, :] == own), np.inf, d2)
+        out[i:i + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+    finite = out[np.isfinite(out)]
+    return {
+        "min": float(finite.min()) if finite.size else float("inf"),
+        "mean": float(finite.mean()) if finite.size else float("inf"),
+        "distances": out,
+        "reference": idx,
         "pair_a": pair_a,
         "pair_b": pair_b,
         "lam": lam,

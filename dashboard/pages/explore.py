@@ -101,6 +101,7 @@ def _controls() -> html.Div:
                  className="triple"),
         html.Label("Layer", className="field-label"),
         dcc.Dropdown(id="ex-layer", **dd),
+        html.Div(id="ex-record-mode", className="field-help"),
         html.Label("Points", className="field-label"),
         dcc.Checklist(id="ex-kinds", options=[
             {"label": " same-class mixes", "value": "same"},
@@ -261,6 +262,19 @@ def select_run(run_id, init):
             "config": cfg, "name": run.get("name") or run_id[:8]}
     return (class_opts, class_opts, class_opts, *triple, layers, layer, 0, len(epochs) - 1,
             marks, epochs.index(epoch), info, run_id)
+
+
+RECORD_MODES = {"train": "recorded in train mode (BatchNorm batch statistics, as 000 plots)",
+                "eval": "recorded in eval mode (BatchNorm running statistics)"}
+
+
+@callback(Output("ex-record-mode", "children"), Input("ex-run-info", "data"))
+def record_mode_label(info):
+    """Which BatchNorm mode the activations were extracted in (``record.mode``)."""
+    if not info:
+        return ""
+    mode = ((info.get("config") or {}).get("record") or {}).get("mode", "eval")
+    return f"Activations {RECORD_MODES.get(mode, mode)}"
 
 
 # -- frames: fetched once per (run, triple, layer) ---------------------------------------------

@@ -49,7 +49,7 @@ METHOD_NAMES = {"mixup": "mixup", "erm": "ERM"}
 OPTIMAL_COLOUR = "#2b8a3e"
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}
 ASSUME_DATASETS = ["digits", "two-moons", "alternating-line", "gaussian-mixture",
-                   "fashion-mnist", "cifar10", "cifar100"]
+                   "fashion-mnist", "mnist", "cifar10", "cifar100"]
 POLL_MS = 1500  # how often a pending lab job is asked about
 
 
@@ -99,6 +99,22 @@ def _graph(id_: str, message: str, height: int = 380) -> dcc.Loading:
                                  figure=blank_figure(message, height)), type="dot")
 
 
+def _choice(id_: str, options: dict[str, str], value: str) -> dcc.Dropdown:
+    return dcc.Dropdown(id=id_, options=[{"label": v, "value": k} for k, v in options.items()],
+                        value=value, clearable=False, className="dropdown")
+
+
+#: the switches of the authors' code (reference §7), labelled as such
+LOOP_OPTIONS = {"correct": "correct loop (gradients zeroed)",
+                "authors": "authors' loop (gradients never zeroed: their bug)"}
+OPTIMIZER_OPTIONS = {"per-run": "fresh Adam per run (paper text)",
+                     "shared": "one Adam across runs (authors' code)"}
+DRAW_OPTIONS = {"per-run": "fresh make_moons per seed (authors)",
+                "fixed": "one draw for every run"}
+PROCEDURE_OPTIONS = {"authors": "authors' procedure (Table 2)", "product": "mixscope variant"}
+TUNED_EPS = 0.1  # trainer.lab.TUNED_EPS: tuned to track the trained nets
+
+
 def _q(query: dict, key: str, default: Any, cast=float) -> Any:
     try:
         return cast(query[key]) if key in query else default
@@ -125,6 +141,12 @@ def layout(**query: Any) -> html.Div:
                 _field("seeded runs", _num("lab-runs", _q(q, "runs", 10, int), min=1, max=20)),
                 _field("epochs (full-batch Adam)",
                        _num("lab-epochs", _q(q, "epochs", 5000, int), min=1, max=20000)),
+                _field("Lemma 2.3 ε (0.1 is tuned; the ε → 0 limit is drawn too)",
+                       _num("lab-eps", _q(q, "eps", TUNED_EPS), min=0.001, max=10,
+                            step=0.01)),
+                _field("training loop", _choice("lab-loop", LOOP_OPTIONS, "correct")),
+                _field("optimiser state", _choice("lab-optstate", OPTIMIZER_OPTIONS,
+                                                  "per-run")),
                 html.Button("Train mixup and ERM", id="lab-line-run", className="btn btn-primary"),
                 html.Div(id="lab-line-status", className="field-help"),
                 *_poller("lab-line"),
@@ -153,15 +175,23 @@ def layout(**query: Any) -> html.Div:
                 _field("seeded runs", _num("lab-moons-runs", _q(q, "moons_runs",
                                                                 _q(q, "runs", 10, int), int),
                                            min=1, max=20)),
-                _field("epochs", _num("lab-moons-epochs", _q(q, "moons_epochs", 1000, int),
-                                      min=1, max=5000)),
+                _field("epochs (1500: the paper's text; 1000: the authors' code)",
+                       _num("lab-moons-epochs", _q(q, "moons_epochs", 1500, int),
+                            min=1, max=5000)),
+                _field("training loop", _choice("lab-moons-loop", LOOP_OPTIONS, "correct")),
+                _field("optimiser state", _choice("lab-moons-optstate", OPTIMIZER_OPTIONS,
+                                                  "per-run")),
+                _field("data", _choice("lab-moons-draw", DRAW_OPTIONS, "per-run")),
+                _field("Lemma 2.3 ε", _num("lab-moons-eps", _q(q, "moons_eps", TUNED_EPS),
+                                           min=0.001, max=10, step=0.01)),
                 html.Button("Train two moons", id="lab-moons-run", className="btn btn-primary"),
                 html.Div(id="lab-moons-status", className="field-help"),
                 *_poller("lab-moons"),
             ], className="controls"),
-            card(_graph("lab-moons-regions", "Press “Train two moons” (10 runs × 1000 epochs "
-                        "take about half a minute on a CPU)", 420),
-                 title="p(class 1) averaged over runs: ERM, mixup, and Lemma 2.3's h_ε"),
+            card(_graph("lab-moons-regions", "Press “Train two moons” (10 runs × 1500 epochs "
+                        "take about a minute on a CPU)", 420),
+                 title="Hard decision regions averaged over runs (fraction of runs predicting "
+                       "class 1, as the paper's figure): ERM, mixup, and Lemma 2.3's h_ε"),
         ], className="explore-grid"),
 
         # --- Assumption 2.9 ------------------------------------------------------------------
@@ -174,6 +204,8 @@ def layout(**query: Any) -> html.Div:
                 _field("α", _num("lab-assume-alpha", 1024.0, min=0.01)),
                 _field("subsample", _num("lab-assume-subsample", 0.2, min=0.01, max=1,
                                          step=0.05)),
+                _field("procedure", _choice("lab-assume-procedure", PROCEDURE_OPTIONS,
+                                            "authors")),
                 html.Button("Check", id="lab-assume-run", className="btn btn-primary"),
                 html.Div(id="lab-assume-status", className="field-help"),
                 *_poller("lab-assume"),
@@ -196,15 +228,18 @@ def layout(**query: Any) -> html.Div:
                 _field("layer", dcc.Input(id="lab-layer", value="penultimate", className="input",
                                           debounce=True)),
                 html.Div("Flattening: compare ERM, input mixup and manifold mixup runs on one "
-                         "dataset. The gradient split needs method manifold-mixup with loss "
-                         "mse.", className="field-help"),
+                         "dataset. The gradient split is recorded only where it is the "
+                         "training gradient: method manifold-mixup, loss mse, manifold_layers "
+                         "['penultimate'] (mixing right before the linear head).",
+                         className="field-help"),
                 html.Button("Refresh runs", id="lab-runs-refresh", className="btn btn-small"),
             ], className="controls"),
             html.Div([
                 html.Div([
                     card(_graph("lab-spectra", "Pick runs with recorded epochs"),
                          title="Per-class spectra over epochs (flattening)"),
-                    card(_graph("lab-grad", "Pick a manifold-mixup run with MSE loss"),
+                    card([_graph("lab-grad", "Pick a manifold-mixup run with MSE loss"),
+                          html.Div(id="lab-grad-absent", className="field-help")],
                          title="Gradient at the mixing layer: usual vs cross terms"),
                 ], className="two-col"),
                 card([
@@ -244,11 +279,19 @@ def line_probs_figure(res: dict) -> go.Figure:
             hovertemplate=f"{METHOD_NAMES[m]}: {what} %{{y:.3f}}<extra></extra>"))
     opt = res.get("mixup_optimal")
     if opt and k == 2:
+        label = opt.get("eps_label") or f"ε = {opt['eps']:g}"
         fig.add_trace(go.Scatter(x=opt["x"], y=[None if p[0] is None else p[0]
                                                 for p in opt["prob"]],
-                                 mode="lines", name=f"Lemma 2.3 h_ε (ε={opt['eps']:g})",
+                                 mode="lines", name=f"Lemma 2.3 h_ε, {label}",
                                  line=dict(color=OPTIMAL_COLOUR, width=2), connectgaps=False,
                                  hovertemplate="h_ε(x=%{x:.2f}) = %{y:.3f}<extra></extra>"))
+        limit = (opt.get("limit") or {}).get("prob")
+        if limit:
+            fig.add_trace(go.Scatter(
+                x=opt["x"], y=[None if p[0] is None else p[0] for p in limit], mode="lines",
+                name="h_ε as ε → 0 (Prop. 2.8: fits every point)", connectgaps=False,
+                line=dict(color=OPTIMAL_COLOUR, width=1.5, dash="dash"),
+                hovertemplate="limit h_0(x=%{x:.2f}) = %{y:.3f}<extra></extra>"))
     paper = res.get("paper")
     if paper:
         fig.add_trace(go.Scatter(x=pts, y=paper["class1_prob"], mode="markers",
@@ -291,10 +334,14 @@ def line_table(res: dict) -> html.Table:
     k = len(res["mixup"]["prob_mean"][0])
     head = ["point", "label"] + [f"{METHOD_NAMES[m]} p(class {c + 1})" for m in ("mixup", "erm")
                                  for c in range(k)]
-    opt = (res.get("mixup_optimal") or {}).get("at_points")
+    mo = res.get("mixup_optimal") or {}
+    opt = mo.get("at_points")
+    limit = (mo.get("limit") or {}).get("at_points")
     paper = (res.get("paper") or {}).get("class1_prob")
     if opt:
-        head.append("Lemma 2.3 p(class 1)")
+        head.append(f"Lemma 2.3 p(class 1), {mo.get('eps_label') or mo.get('eps')}")
+    if limit:
+        head.append("ε → 0 limit p(class 1)")
     if paper:
         head.append("paper p(class 1)")
     rows = []
@@ -305,6 +352,8 @@ def line_table(res: dict) -> html.Table:
             cells += [f"{r['prob_mean'][i][c]:.3f} ± {r['prob_std'][i][c]:.3f}" for c in range(k)]
         if opt:
             cells.append("–" if opt[i][0] is None else f"{opt[i][0]:.3f}")
+        if limit:
+            cells.append("–" if limit[i][0] is None else f"{limit[i][0]:.3f}")
         if paper:
             cells.append(f"{paper[i]:.3f}")
         rows.append(html.Tr([html.Td(c) for c in cells]))
@@ -317,12 +366,15 @@ def line_table(res: dict) -> html.Table:
           Output("lab-line-job", "data"), Output("lab-line-poll", "disabled"),
           Input("lab-line-run", "n_clicks"), Input("lab-line-poll", "n_intervals"),
           State("lab-points", "value"), State("lab-classes", "value"), State("lab-alpha", "value"),
-          State("lab-runs", "value"), State("lab-epochs", "value"), State("lab-line-job", "data"))
-def run_line(_n, _tick, points, classes, alpha, runs, epochs, job):
+          State("lab-runs", "value"), State("lab-epochs", "value"), State("lab-eps", "value"),
+          State("lab-loop", "value"), State("lab-optstate", "value"),
+          State("lab-line-job", "data"))
+def run_line(_n, _tick, points, classes, alpha, runs, epochs, eps, loop, optstate, job):
     # runs on page load too: the paper's setting is the first thing to see
     polling = dash.ctx.triggered_id == "lab-line-poll"
     state, res, job = fetch_lab("/lab/alternating-line", dict(
-        points=points, classes=classes, alpha=alpha, runs=runs, epochs=epochs), job, polling)
+        points=points, classes=classes, alpha=alpha, runs=runs, epochs=epochs, eps=eps,
+        loop=loop, optimizer_state=optstate), job, polling)
     if state == "pending":
         if polling:  # keep what is shown; the status already says computing
             return dash.no_update, dash.no_update, dash.no_update, res, job, False
@@ -333,8 +385,10 @@ def run_line(_n, _tick, points, classes, alpha, runs, epochs, job):
         return (blank_figure(f"Could not train: {res}"), blank_figure("No curves"),
                 html.P(res, className="field-error"), res, None, True)
     secs = sum(res[m].get("seconds", 0) for m in ("mixup", "erm"))
-    status = (f"{res['settings']['runs']} runs × {res['settings']['epochs']} epochs, "
-              f"training took {secs:.1f} s (stored: asking again is instant)")
+    st = res["settings"]
+    status = (f"{st['runs']} runs × {st['epochs']} epochs, training took {secs:.1f} s "
+              f"(stored: asking again is instant). {st.get('loop_label', '')}; "
+              f"{st.get('optimizer_state_label', '')}.")
     return line_probs_figure(res), error_figure(res), line_table(res), status, None, True
 
 
@@ -343,19 +397,26 @@ def moons_figure(res: dict) -> go.Figure:
     gx, gy = res["grid"]["x"], res["grid"]["y"]
     pts = np.array(res["points"])
     labels = np.array(res["labels"])
+    loop = "authors' loop (bug)" if res["settings"].get("loop") == "authors" else "correct loop"
     titles = [f"ERM (linear agreement {res['erm']['decision']['linear_agreement']:.3f})",
-              (f"mixup α={res['settings']['alpha']:g} (linear agreement "
+              (f"mixup α={res['settings']['alpha']:g}, {loop} (linear agreement "
                f"{res['mixup']['decision']['linear_agreement']:.3f})"),
-              f"Lemma 2.3 h_ε (ε={res['mixup_optimal']['eps']:g})"]
+              f"Lemma 2.3 h_ε (ε={res['mixup_optimal']['eps']:g}"
+              f"{', tuned' if res['mixup_optimal'].get('eps_tuned') else ''})"]
     fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.04,
                         shared_yaxes=True)
-    fields = [res["erm"]["decision"]["prob_mean"], res["mixup"]["decision"]["prob_mean"],
-              res["mixup_optimal"]["prob1"]]
+    def hard(m: str) -> list:  # the paper's figure: hard regions averaged over runs
+        d = res[m]["decision"]
+        return d.get("hard_mean", d["prob_mean"])
+
+    fields = [hard("erm"), hard("mixup"), res["mixup_optimal"]["prob1"]]
     for j, z in enumerate(fields, start=1):
         fig.add_trace(go.Contour(x=gx, y=gy, z=z, zmin=0, zmax=1, colorscale="RdBu",
                                  contours=dict(start=0, end=1, size=0.1), line=dict(width=0.5),
-                                 showscale=j == 3, colorbar=dict(title="p(class 1)", len=0.9),
-                                 hovertemplate="p(class 1) %{z:.3f}<extra></extra>",
+                                 showscale=j == 3, colorbar=dict(title="class 1", len=0.9),
+                                 hovertemplate=("h_ε p(class 1) %{z:.3f}" if j == 3 else
+                                                "runs predicting class 1: %{z:.2f}")
+                                 + "<extra></extra>",
                                  connectgaps=False, showlegend=False), row=1, col=j)
         fig.add_trace(go.Contour(x=gx, y=gy, z=z, showscale=False, contours=dict(
             start=0.5, end=0.5, size=1, coloring="none"), line=dict(color=INK, width=2),
@@ -377,11 +438,14 @@ def moons_figure(res: dict) -> go.Figure:
           Input("lab-moons-run", "n_clicks"), Input("lab-moons-poll", "n_intervals"),
           State("lab-moons-alpha", "value"), State("lab-moons-separation", "value"),
           State("lab-moons-runs", "value"), State("lab-moons-epochs", "value"),
+          State("lab-moons-loop", "value"), State("lab-moons-optstate", "value"),
+          State("lab-moons-draw", "value"), State("lab-moons-eps", "value"),
           State("lab-moons-job", "data"), prevent_initial_call=True)
-def run_moons(_n, _tick, alpha, separation, runs, epochs, job):
+def run_moons(_n, _tick, alpha, separation, runs, epochs, loop, optstate, draw, eps, job):
     polling = dash.ctx.triggered_id == "lab-moons-poll"
     state, res, job = fetch_lab("/lab/two-moons", dict(
-        alpha=alpha, separation=separation, runs=runs, epochs=epochs), job, polling)
+        alpha=alpha, separation=separation, runs=runs, epochs=epochs, loop=loop,
+        optimizer_state=optstate, draw=draw, eps=eps), job, polling)
     if state == "pending":
         if polling:
             return dash.no_update, res, job, False
@@ -389,10 +453,14 @@ def run_moons(_n, _tick, alpha, separation, runs, epochs, job):
     if state == "error":
         return blank_figure(f"Could not train: {res}", 420), res, None, True
     d_m, d_e = res["mixup"]["decision"], res["erm"]["decision"]
+    st = res["settings"]
     status = (f"Training error: mixup {res['mixup']['train_error']:.3f}, ERM "
               f"{res['erm']['train_error']:.3f}. A linear agreement of 1 means a straight "
               f"boundary. Mixup agrees with h_ε on {d_m['optimal_agreement']:.0%} of the "
-              f"cells where h_ε is defined (ERM: {d_e['optimal_agreement']:.0%}).")
+              f"cells where h_ε is defined (ERM: {d_e['optimal_agreement']:.0%}). "
+              f"{st.get('epochs_label', '')}; {st.get('loop_label', '')}; "
+              f"{st.get('optimizer_state_label', '')}; data: {st.get('draw', 'fixed')} "
+              f"({res.get('points_note', 'one draw')} shown).")
     return moons_figure(res), status, None, True
 
 
@@ -401,12 +469,12 @@ def run_moons(_n, _tick, alpha, separation, runs, epochs, job):
           Output("lab-assume-job", "data"), Output("lab-assume-poll", "disabled"),
           Input("lab-assume-run", "n_clicks"), Input("lab-assume-poll", "n_intervals"),
           State("lab-assume-dataset", "value"), State("lab-assume-alpha", "value"),
-          State("lab-assume-subsample", "value"), State("lab-assume-job", "data"),
-          prevent_initial_call=True)
-def run_assumption(_n, _tick, dataset, alpha, subsample, job):
+          State("lab-assume-subsample", "value"), State("lab-assume-procedure", "value"),
+          State("lab-assume-job", "data"), prevent_initial_call=True)
+def run_assumption(_n, _tick, dataset, alpha, subsample, procedure, job):
     polling = dash.ctx.triggered_id == "lab-assume-poll"
     state, res, job = fetch_lab("/lab/assumption-check", dict(
-        dataset=dataset, alpha=alpha, subsample=subsample), job, polling)
+        dataset=dataset, alpha=alpha, subsample=subsample, procedure=procedure), job, polling)
     if state == "pending":
         if polling:
             return dash.no_update, res, job, False
@@ -414,12 +482,20 @@ def run_assumption(_n, _tick, dataset, alpha, subsample, job):
     if state == "error":
         return html.P(res, className="field-error"), "", None, True
     fmt = lambda v: "–" if v is None else f"{v:.4g}"
-    rows = [html.Tr([html.Td(split), html.Td(fmt(res[split]["min"])),
+    names = {"train": "train (the subsample)" if res.get("procedure") == "authors" else "train",
+             "test": "test"}
+    rows = [html.Tr([html.Td(names[split]), html.Td(fmt(res[split]["min"])),
                      html.Td(fmt(res[split]["mean"]))])
             for split in ("train", "test") if res.get(split)]
+    if res.get("paper"):
+        rows.append(html.Tr([html.Td("paper, Table 2"), html.Td(f"{res['paper']['min']:g}"),
+                             html.Td("–")]))
     return html.Div([
         html.P(f"{res['dataset']}: {res['num_mix']} mixup points, dimension {res['dim']}, "
                f"{res['num_classes']} classes, α = {res['alpha']:g}.", className="field-help"),
+        html.P(f"{res.get('procedure_label', '')}. Normalisation: "
+               f"{res.get('normalisation', '')}.", className="field-help",
+               id="lab-assume-procedure-label"),
         html.Table([html.Thead(html.Tr([html.Th("reference points"), html.Th("min distance (ε)"),
                                         html.Th("mean distance")])), html.Tbody(rows)],
                    className="table", id="lab-assume-table"),
@@ -547,18 +623,27 @@ def grad_figure(series: list[tuple[str, dict]]) -> go.Figure:
     return _legend_below(style_figure(fig, height=420))
 
 
-@callback(Output("lab-grad", "figure"), Input("lab-runs-pick", "value"))
+@callback(Output("lab-grad", "figure"), Output("lab-grad-absent", "children"),
+          Input("lab-runs-pick", "value"))
 def show_grad(run_ids):
-    hint = ("No gradient split among the picked runs: it is recorded for runs with method "
-            "manifold-mixup and loss mse (launch one on the Runs page)")
+    hint = ("No gradient split among the picked runs: it is recorded only for manifold-mixup "
+            "runs with loss mse mixing right before the linear head (manifold_layers "
+            "['penultimate'])")
     if not run_ids:
-        return blank_figure(hint)
+        return blank_figure(hint), ""
     keys = ["grad_usual_norm", "grad_cross_norm", "grad_cross_ratio"]
     try:
         data = api().metrics_many(run_ids, keys)
-        labels = {r["id"]: run_label(r).rsplit(" (", 1)[0] for r in api().list_runs()}
+        runs = {r["id"]: r for r in api().list_runs()}
     except ApiError as exc:
-        return blank_figure(format_detail(exc.detail))
+        return blank_figure(format_detail(exc.detail)), ""
+    labels = {rid: run_label(r).rsplit(" (", 1)[0] for rid, r in runs.items()}
+    # why a picked run has none: the trainer's reason (run info summary.grad_split_absent)
+    absent = [html.Li(f"{labels.get(rid, rid[:8])}: no gradient split: "
+                      f"{(runs.get(rid) or {}).get('summary', {}).get('grad_split_absent')}")
+              for rid in run_ids
+              if ((runs.get(rid) or {}).get("summary") or {}).get("grad_split_absent")]
+    notes = html.Ul(absent, id="lab-grad-absent-list") if absent else ""
     series = []
     for rid in run_ids:
         s = data.get(rid) or {}
@@ -566,7 +651,9 @@ def show_grad(run_ids):
         if keep:
             series.append((labels.get(rid, rid[:8]),
                            {k: [s[k][i] for i in keep] for k in ["epoch", *keys]}))
-    return grad_figure(series) if series else blank_figure(hint)
+    if not series:
+        return blank_figure(hint if not absent else "No gradient split: see why below"), notes
+    return grad_figure(series), notes
 
 
 @callback(Output("lab-bottleneck-epoch", "options"), Output("lab-bottleneck-epoch", "value"),

@@ -25,7 +25,7 @@ This module imports neither torch nor ``trainer``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -42,9 +42,9 @@ router = APIRouter(prefix="/lab", tags=["lab"])
 LAB_JOB = "lab"  # job kind; the worker's task is trainer.tasks.lab_job
 
 #: Budget of one request: runs × epochs × hidden × points (multiply-adds per method up to a
-#: constant). The paper's two-moons setting (10 × 1000 × 500 × 300 = 1.5e9) fits; its
+#: constant). The paper's two-moons setting (10 × 1500 × 500 × 300 = 2.25e9) fits; its
 #: alternating line (10 × 5000 × 512 × 3 = 7.7e7) easily.
-WORK_BUDGET = 2_000_000_000
+WORK_BUDGET = 2_500_000_000
 #: Mixing streams hold runs × epochs × points partner indices (int64): 2e7 is 160 MB.
 STREAM_BUDGET = 20_000_000
 #: The decision grid's hidden activations: runs × hidden × grid² floats.
@@ -106,7 +106,14 @@ Alpha = Annotated[float, Query(gt=0, le=1e4, description="λ ~ Beta(α, α)")]
 Runs = Annotated[int, Query(ge=1, le=20, description="seeded runs averaged")]
 Seed = Annotated[int, Query(ge=0, le=2**31 - 1)]
 Lr = Annotated[float, Query(gt=0, le=1.0, description="Adam learning rate")]
-Eps = Annotated[float, Query(gt=0, le=10, description="Lemma 2.3 ball radius ε")]
+Eps = Annotated[float, Query(gt=0, le=10, description="Lemma 2.3 ball radius ε (0.1 is tuned "
+                             "to track the trained nets; the ε → 0 limit comes along)")]
+Loop = Annotated[Literal["correct", "authors"], Query(
+    description="'authors': the authors' mixup loop, which never zeroes the gradients (their "
+    "bug); 'correct': zeroed every step")]
+OptimizerState = Annotated[Literal["per-run", "shared"], Query(
+    description="'per-run': a fresh Adam per seeded run (the paper's text); 'shared': one Adam "
+    "kept across the runs, only the weights reset (the authors' code)")]
 
 
 @router.get("/alternating-line", summary="Mixup vs ERM on the alternating line X_m^k",
@@ -118,11 +125,14 @@ def alternating_line(
         alpha: Alpha = 32.0, runs: Runs = 10,
         epochs: Annotated[int, Query(ge=1, le=20_000)] = 5000,
         seed: Seed = 0, hidden: Annotated[int, Query(ge=2, le=1024)] = 512,
-        lr: Lr = 1e-3, eps: Eps = 0.1) -> dict[str, Any]:
+        lr: Lr = 1e-3, eps: Eps = 0.1, loop: Loop = "correct",
+        optimizer_state: OptimizerState = "per-run") -> dict[str, Any]:
     """``{"points", "labels" (1..k), "mixup"/"erm": {"prob_mean", "prob_std" (N, k),
     "train_error", "train_error_runs", "error_curve": {"epoch", "mean", "std"}, "seconds"},
-    "mixup_optimal": {"eps", "x", "prob" (G, k), "at_points" (N, k)}, "settings",
-    "paper"?}`` — probabilities for classes 1..k in order, mean/std over the runs.
+    "mixup_optimal": {"eps", "eps_tuned", "eps_label", "x", "prob" (G, k), "at_points"
+    (N, k), "limit": {"prob", "at_points"}}, "settings" (with "loop", "loop_label",
+    "optimizer_state", "optimizer_state_label"), "paper"?}`` — probabilities for classes
+    1..k in order, mean/std over the runs; ``limit`` is h_ε's ε → 0 limit.
     202 with a job id while a worker computes it."""
     if classes > points:
         raise _unprocessable("classes", f"must be at most points ({points}), got {classes}")
@@ -130,7 +140,7 @@ def alternating_line(
     return answer(request, store, dispatcher, {
         "experiment": "alternating-line", "points": points, "classes": classes,
         "alpha": alpha, "runs": runs, "epochs": epochs, "seed": seed, "hidden": hidden,
-        "lr": lr, "eps": eps})
+        "lr": lr, "eps": eps, "loop": loop, "optimizer_state": optimizer_state})
 
 
 @router.get("/two-moons", summary="Mixup vs ERM on two moons: decision regions",
@@ -141,21 +151,28 @@ def two_moons(
         noise: Annotated[float, Query(ge=0, le=2)] = 0.1,
         separation: Annotated[float, Query(ge=-5, le=5, description="class separation δ")] = 0.5,
         alpha: Alpha = 1.0, runs: Runs = 10,
-        epochs: Annotated[int, Query(ge=1, le=5000)] = 1000,
+        epochs: Annotated[int, Query(ge=1, le=5000, description="the paper's text: 1500; "
+                                     "the authors' code: 1000")] = 1500,
         seed: Seed = 0, hidden: Annotated[int, Query(ge=2, le=1024)] = 500,
         lr: Lr = 1e-3, grid: Annotated[int, Query(ge=10, le=120)] = 60,
-        eps: Eps = 0.1) -> dict[str, Any]:
-    """The alternating-line fields for the points (N, 2), plus per method ``decision``:
-    ``{"prob_mean", "prob_std" (grid, grid) of p(class 1) averaged over runs,
+        eps: Eps = 0.1, loop: Loop = "correct", optimizer_state: OptimizerState = "per-run",
+        draw: Annotated[Literal["per-run", "fixed"], Query(
+            description="'per-run': a fresh make_moons draw per seeded run (the authors'); "
+            "'fixed': every run on the first draw")] = "per-run") -> dict[str, Any]:
+    """The alternating-line fields for the first run's points (N, 2), plus per method
+    ``decision``: ``{"hard_mean" (grid, grid) fraction of runs predicting class 1 (the
+    paper's figure), "prob_mean", "prob_std" (grid, grid) of p(class 1) over runs,
     "class1_fraction", "linear_agreement", "optimal_agreement"}``, the axes ``grid: {"x",
-    "y"}`` and ``mixup_optimal: {"eps", "alpha", "prob1" (grid, grid), None outside
-    X_mix}``. 202 with a job id while a worker computes it."""
+    "y"}`` and ``mixup_optimal: {"eps", "eps_tuned", "eps_label", "alpha", "prob1" (grid,
+    grid), None outside X_mix, "limit_train_accuracy"}``. 202 with a job id while a worker
+    computes it."""
     check_budget("two-moons", runs=runs, epochs=epochs, hidden=hidden, points=samples,
                  grid=grid)
     return answer(request, store, dispatcher, {
         "experiment": "two-moons", "samples": samples, "noise": noise,
         "separation": separation, "alpha": alpha, "runs": runs, "epochs": epochs,
-        "seed": seed, "hidden": hidden, "lr": lr, "grid": grid, "eps": eps})
+        "seed": seed, "hidden": hidden, "lr": lr, "grid": grid, "eps": eps, "loop": loop,
+        "optimizer_state": optimizer_state, "draw": draw})
 
 
 @router.get("/assumption-check", summary="Assumption 2.9 check (Table 2) for a dataset",
@@ -168,12 +185,17 @@ def assumption_check(
         seed: Seed = 0,
         points: Annotated[int | None, Query(ge=2, le=10_000)] = None,
         classes: Annotated[int | None, Query(ge=2, le=100)] = None,
-        samples: Annotated[int | None, Query(ge=10, le=20_000)] = None) -> dict[str, Any]:
-    """``{"dataset", "alpha", "subsample", "seed", "num_mix", "dim", "num_classes",
-    "train": {"min", "mean"}, "test": {...} or null}``: distances from one epoch's mixup
-    points to the nearest point of a class other than the two mixed. 202 with a job id while
-    a worker computes it; a dataset missing on the worker fails the job (its error says
-    so)."""
+        samples: Annotated[int | None, Query(ge=10, le=20_000)] = None,
+        procedure: Annotated[Literal["authors", "product"], Query(
+            description="'authors' (reference points = the 20 % subsample, mean over them, "
+            "partners with replacement, the authors' CIFAR stds) or 'product' (mixscope's "
+            "variant: every mix against every train/test point)")] = "authors"
+) -> dict[str, Any]:
+    """``{"dataset", "procedure", "procedure_label", "normalisation", "alpha", "subsample",
+    "seed", "num_mix", "dim", "num_classes", "train": {"min", "mean"}, "test": {...} or
+    null, "paper"?: {"min"}}``: Table 2's distances between one epoch's mixup points and the
+    points of classes other than the two mixed. 202 with a job id while a worker computes
+    it; a dataset missing on the worker fails the job (its error says so)."""
     if dataset not in DATASETS:
         raise _unprocessable("dataset", f"unknown dataset {dataset!r}; choose one of "
                              f"{', '.join(DATASETS)}")
@@ -181,7 +203,7 @@ def assumption_check(
             if v is not None}
     return answer(request, store, dispatcher, {
         "experiment": "assumption-check", "dataset": dataset, "alpha": alpha,
-        "subsample": subsample, "seed": seed, "dataset_args": args})
+        "subsample": subsample, "seed": seed, "dataset_args": args, "procedure": procedure})
 
 
 @router.get("/runs/{run_id}", summary="A lab result stored with `mixscope lab --store`",
