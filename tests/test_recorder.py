@@ -13,8 +13,8 @@ import torch
 
 from backend import maths
 from backend.runconfig import RunConfig
-from tests.api_fixtures import decode
-from tests.conftest import local_client
+from api_fixtures import decode
+from conftest import local_client
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from browser import Stack, browser_available, plot_data_signature, screenshot, wait_for
 
-from tests.test_recorder import _example
+from test_recorder import _example
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
