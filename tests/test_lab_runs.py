@@ -20,6 +20,9 @@ def tiny(**over) -> RunConfig:
     base = dict(dataset="digits", dataset_args=dict(subset=120), model="mlp",
                 model_args=dict(width=32, depth=1, feature_dim=8, batchnorm=False),
                 method="manifold-mixup", loss="mse", epochs=3, batch_size=40, lr=0.05,
+                # mixing right before the linear head: where the split is the training
+                # gradient (001), so the only place it is recorded
+                manifold_layers=["penultimate"],
                 seed=5, probe=dict(clean_per_class=3, pairs_per_class_pair=2,
                                    trajectory_pairs=0),
                 record=dict(epochs=[0, 3], checkpoint_every=3))
@@ -37,55 +40,12 @@ def train(store, config: RunConfig) -> str:
     return run.id
 
 
-def _autograd_split(store, run_id: str, epoch: int) -> tuple[float, float]:
-    """Usual and cross norms of ∂L/∂(f_a, f_b) for L = Σ ½‖λ y_a + (1-λ) y_b − head(λ f_a +
-    (1-λ) f_b)‖² on the probe pairs, by autograd on the stored model of ``epoch``: the usual
-    part differentiates through one's own residual only, the cross part through the
-    partner's (the other residual detached)."""
-    from trainer import checkpoint
-    from trainer.data import load_dataset
-    from trainer.extract import features_of
-    from trainer.models import build_model
-
-    info = store.get_run(run_id)
-    cfg = RunConfig.model_validate(info.config)
-    bundle = load_dataset(cfg)
-    model = build_model(cfg, bundle.input_shape, bundle.num_classes)
-    checkpoint.load_model_tensors(model, checkpoint.load_epoch(store, run_id, epoch))
-    model.eval()
-    p = store.get_arrays(run_id, "probe")
-    X = bundle.prepare(bundle.train_x, "cpu")
-    idx = np.concatenate([p["pair_a"], p["pair_b"]])
-    feats, _ = features_of(model, X, idx, idx, np.ones(len(idx), np.float32), ["penultimate"])
-    n = len(p["pair_a"])
-    fa = torch.tensor(feats["penultimate"][:n], requires_grad=True)
-    fb = torch.tensor(feats["penultimate"][n:], requires_grad=True)
-    lam = torch.tensor(p["pair_lambda"]).float()[:, None]
-    eye = torch.eye(bundle.num_classes)
-    ya, yb = eye[np.array(p["pair_class_a"])], eye[np.array(p["pair_class_b"])]
-    head = model.classifier
-    with torch.no_grad():
-        head_w, head_b = head.weight.detach().clone(), head.bias.detach().clone()
-    lin = lambda f: f @ head_w.T + head_b
-
-    ea, eb = ya - lin(fa), yb - lin(fb)
-    usual = (0.5 * (lam * ea) ** 2).sum() + (0.5 * ((1 - lam) * eb) ** 2).sum()
-    ga_u, gb_u = torch.autograd.grad(usual, (fa, fb))
-    ea, eb = ya - lin(fa), yb - lin(fb)
-    cross = (lam * (1 - lam) * (ea.detach() * eb)).sum() + (lam * (1 - lam) * (ea * eb.detach())).sum()
-    ga_c, gb_c = torch.autograd.grad(cross, (fa, fb))
-    # the two parts add up to the full gradient of the manifold-mixup loss
-    ea, eb = ya - lin(fa), yb - lin(fb)
-    full = (0.5 * (lam * ea + (1 - lam) * eb) ** 2).sum()
-    ga, gb = torch.autograd.grad(full, (fa, fb))
-    torch.testing.assert_close(ga, ga_u + ga_c, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(gb, gb_u + gb_c, rtol=1e-4, atol=1e-6)
-    un = torch.sqrt((ga_u ** 2).sum() + (gb_u ** 2).sum()).item()
-    cn = torch.sqrt((ga_c ** 2).sum() + (gb_c ** 2).sum()).item()
-    return un, cn
 
 
 def test_gradient_split_is_recorded_for_manifold_mixup_mse(store):
+    """Recorded at the recorded epochs, consistent, and finite. That it equals autograd's
+    split of the training loss on a training-like batch is tested in
+    test_paper_procedures.py::test_gradient_split_is_the_training_gradient_on_the_losss_scale."""
     run_id = train(store, tiny())
     records = {r["epoch"]: r for r in store.epoch_metrics(run_id)}
     for epoch in (0, 3):  # the recorded epochs carry the split
@@ -94,18 +54,16 @@ def test_gradient_split_is_recorded_for_manifold_mixup_mse(store):
             assert rec.get(key) is not None and np.isfinite(rec[key]), (epoch, key)
         assert rec["grad_cross_ratio"] == pytest.approx(
             rec["grad_cross_norm"] / rec["grad_usual_norm"], rel=1e-5)
-        usual, cross = _autograd_split(store, run_id, epoch)
-        # the recorded norms may carry the loss's constant scale; the ratio does not
-        assert rec["grad_cross_ratio"] == pytest.approx(cross / usual, rel=2e-3)
-        scale = rec["grad_usual_norm"] / usual
-        assert rec["grad_cross_norm"] == pytest.approx(scale * cross, rel=2e-3)
-
+        assert rec["grad_cross_ratio"] > 0
 
 def test_no_gradient_split_for_input_mixup_or_cross_entropy(store):
-    for over in ({"method": "input-mixup"}, {"loss": "ce"}):
+    for over in ({"method": "input-mixup", "manifold_layers": None}, {"loss": "ce"},
+                 {"manifold_layers": ["input"]}):
         run_id = train(store, tiny(epochs=1, record=dict(epochs=[0, 1]), **over))
         for rec in store.epoch_metrics(run_id):
             assert rec.get("grad_cross_ratio") is None, over
+        # ... and the run says why
+        assert store.get_run(run_id).summary.get("grad_split_absent"), over
 
 
 def test_spectra_and_metrics_feed_the_flattening_and_split_plots(app, client):
