@@ -133,3 +133,23 @@ def test_no_import_cycles_among_our_modules():
 def test_the_rules_are_written_where_developers_look():
     text = (ROOT / "docs" / "contracts.md").read_text("utf-8")
     assert "tests/test_import_graph.py" in text
+
+
+def test_each_vocabulary_is_written_once():
+    """Run statuses, datasets and methods are spelled out only in backend/vocab.py."""
+    spelled = {'"queued", "running", "succeeded"': [], '"digits", "two-moons"': [],
+               '"erm", "input-mixup", "manifold-mixup"': []}
+    for name, path in MODULES.items():
+        text = path.read_text("utf-8")
+        for literal, where in spelled.items():
+            if literal in text:
+                where.append(name)
+    assert spelled == {k: ["backend.vocab"] for k in spelled}, spelled
+
+
+def test_the_api_serves_the_vocabularies(client):
+    from backend import vocab
+
+    body = client.get("/api/vocab").json()
+    assert body["run_statuses"] == list(vocab.RUN_STATUSES)
+    assert body["methods"] == list(vocab.METHODS) and "cifar100" in body["datasets"]
