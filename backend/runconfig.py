@@ -19,15 +19,21 @@ from pydantic import (
     model_validator,
 )
 
-DATASETS = ("digits", "two-moons", "alternating-line", "gaussian-mixture",
-            "fashion-mnist", "mnist", "rotated-digit", "cifar10", "cifar100")
-# factor-mixup: mix the true generative factors and render the mixed example (003 App. A);
-# only datasets rendered from known factors (rotated-digit) support it.
-METHODS = ("erm", "input-mixup", "manifold-mixup", "factor-mixup")
-LOSSES = ("ce", "mse", "bce")
-FACTOR_DATASETS = ("rotated-digit",)
-# datasets of images (channels, height, width): the deformation evaluation needs one
-IMAGE_DATASETS = ("fashion-mnist", "mnist", "rotated-digit", "cifar10", "cifar100")
+# The vocabularies live in backend.vocab (re-exported here for the config's readers).
+# factor-mixup mixes the true generative factors and renders the mixed example (003 App. A);
+# only datasets rendered from known factors (FACTOR_DATASETS) support it.
+from backend.vocab import (  # noqa: E402  (after the pydantic import block)
+    DATASETS,
+    FACTOR_DATASETS,
+    IMAGE_DATASETS,
+    LOSSES,
+    METHODS,
+    Loss,
+    Method,
+)
+
+__all__ = ["DATASETS", "FACTOR_DATASETS", "IMAGE_DATASETS", "LOSSES", "METHODS", "RunConfig",
+           "PRESETS"]
 MODEL_PATTERN = re.compile(
     r"^(mlp|mlp-bottleneck|mlp-mid-bottleneck|resnet18|preact-resnet(18|34|50)"
     r"|wrn-(\d+)-(\d+)|vit-(tiny|small|base))$")
@@ -147,7 +153,7 @@ class RunConfig(_Strict):
                        "preact-resnet18|34|50")
     model_args: ModelArgs = Field(default_factory=ModelArgs)
 
-    method: Literal["erm", "input-mixup", "manifold-mixup", "factor-mixup"] = "input-mixup"
+    method: Method = "input-mixup"
     alpha: float = Field(1.0, gt=0, le=1e4, description="λ ~ Beta(α, α)")
     mix_per: Literal["batch", "sample"] = Field("batch", description="one λ per batch or sample")
     manifold_layers: list[Text] | None = Field(
@@ -155,7 +161,7 @@ class RunConfig(_Strict):
     block_gradient: bool = Field(
         False, description="manifold mixup: no gradient flows into the layers before the "
         "mixing point (003 Fig. 6's 'gradient blocked before the mixing layer')")
-    loss: Literal["ce", "mse", "bce"] = Field(
+    loss: Loss = Field(
         "ce", description="ce: soft cross-entropy; mse: squared error of the logits; bce: "
         "binary cross-entropy of the softmax outputs against the soft target, averaged over "
         "the C outputs (Verma et al.'s manifold-mixup code)")

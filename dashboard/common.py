@@ -43,6 +43,16 @@ def api() -> ApiClient:
     return _FALLBACK["default"]
 
 
+def vocab(name: str) -> list[str]:
+    """One of the API's vocabularies (``GET /api/vocab``: ``datasets``, ``methods``,
+    ``losses``, ``run_statuses``, ...), so the forms offer what the API validates. Empty when
+    the API cannot be reached (the page says so elsewhere)."""
+    try:
+        return list(api().get("/vocab").get(name, []))
+    except Exception:  # noqa: BLE001 — an unreachable API must not break the layout
+        return []
+
+
 def empty_state(title: str, hint: str | Any = "", *, link: tuple[str, str] | None = None,
                 id: str | None = None) -> html.Div:
     """A friendly panel saying what to do when there is nothing to show yet."""

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 STORE_HELP = "Store folder (database + artifacts); default: MIXSCOPE_STORE or the per-user folder."
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+from backend.vocab import RUN_STATUSES as STATUSES  # noqa: E402
 # Columns of the readable epoch table, in this order, when present.
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece",
                  "norm_cv", "cosine_std", "alignment", "channel_radius")

@@ -47,7 +47,7 @@ TABLE9: list[tuple[str, float, tuple[float, float, float, float]]] = [
     ("zoom-out", 180, (7.98, 18.11, 18.02, 15.68)),
 ]
 PAPER_COLUMNS = ("no mixup", "input mixup α=1", "input mixup α=2", "manifold mixup α=2")
-DEFORMATION_JOB = "deformations"   # job kind; the worker's task runs execute_deformations_job
+from backend.vocab import DEFORMATION_JOB  # noqa: E402  (the worker's task runs execute_deformations_job)
 EVAL_BATCH = 1024
 
 

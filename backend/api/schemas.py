@@ -13,8 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from backend.runconfig import RunConfig, _printable
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from backend.vocab import RUN_STATUSES, JobStatus, RunStatus  # noqa: E402,F401 (re-exported)
 
 
 class B64Array(BaseModel):
@@ -166,7 +165,7 @@ class Frames(BaseModel):
 class Job(BaseModel):
     id: str
     kind: str | None = None  # extract_triple, or lab (a lab experiment: no run, no epoch)
-    status: Literal["pending", "done", "failed"]
+    status: JobStatus
     run_id: str | None = None
     epoch: int | None = None
     layer: str | None = None

@@ -7,12 +7,11 @@ code written against either style works.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JobStatus = Literal["pending", "done", "failed"]
+from backend.vocab import JobStatus, RunStatus, TERMINAL_STATUSES  # noqa: E402
 
 
 class _Info(BaseModel):
@@ -59,7 +58,7 @@ class RunInfo(_Info):
 
     @property
     def finished(self) -> bool:
-        return self.status in ("succeeded", "failed", "cancelled")
+        return self.status in TERMINAL_STATUSES
 
     @property
     def resumable(self) -> bool:

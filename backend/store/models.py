@@ -18,9 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 NO_EPOCH = -1   # artifact column value for "no epoch"
 NO_LAYER = ""   # artifact column value for "no layer"
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-JOB_STATUSES = ("pending", "done", "failed")
+from backend.vocab import JOB_STATUSES, RUN_STATUSES, TERMINAL_STATUSES  # noqa: E402,F401
 FAULTS = ("environment", "worker-died")  # runs.fault: why a failed run failed, if not its own error
 
 

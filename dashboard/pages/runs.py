@@ -12,12 +12,10 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, field_errors, format_detail
-from dashboard.common import STATUS_COLOURS, api, card, empty_state, field
+from dashboard.common import STATUS_COLOURS, api, card, empty_state, field, vocab
 
 dash.register_page(__name__, path="/runs", name="Runs", title="mixscope · Runs", order=1)
 
-DATASETS = ["digits", "two-moons", "alternating-line", "gaussian-mixture", "fashion-mnist",
-            "mnist", "rotated-digit", "cifar10", "cifar100"]
 MODELS = ["mlp", "mlp-bottleneck", "mlp-mid-bottleneck", "resnet18", "preact-resnet18",
           "preact-resnet34", "preact-resnet50", "wrn-16-4", "wrn-28-10", "wrn-40-10",
           "vit-tiny", "vit-small", "vit-base"]
@@ -50,7 +48,7 @@ def _form() -> html.Div:
             field("Name (optional)", dcc.Input(id="runs-name", type="text", className="input",
                                                placeholder="e.g. digits mixup α=1"),
                   error_id="err-name"),
-            field("Dataset", dcc.Dropdown(DATASETS, "digits", id="runs-dataset", **dd),
+            field("Dataset", dcc.Dropdown(vocab("datasets"), "digits", id="runs-dataset", **dd),
                   error_id="err-dataset"),
             field("Model", dcc.Dropdown(MODELS, "mlp", id="runs-model", **dd),
                   help="wrn-<depth>-<widen>, depth = 6n+4", error_id="err-model"),
@@ -120,7 +118,7 @@ def _filters() -> html.Div:
         dcc.Input(id="runs-filter-model", type="text", placeholder="model", debounce=True,
                   className="input runs-filter"),
         dcc.Dropdown(id="runs-filter-method", placeholder="any method", clearable=True,
-                     options=["erm", "input-mixup", "manifold-mixup", "factor-mixup"],
+                     options=vocab("methods"),
                      className="runs-filter"),
         dcc.Input(id="runs-filter-q", type="search", placeholder="name contains…",
                   debounce=True, className="input runs-filter"),

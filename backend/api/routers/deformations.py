@@ -23,7 +23,7 @@ from backend.runconfig import IMAGE_DATASETS
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["evaluation"])
 
-DEFORMATION_JOB = "deformations"  # the worker's task: trainer.tasks.deformations_job
+from backend.vocab import DEFORMATION_JOB  # noqa: E402  (the worker's task: trainer.tasks.deformations_job)
 
 
 def deformation_params(run, epoch: int | None, seed: int) -> dict[str, Any]:

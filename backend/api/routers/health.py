@@ -1,4 +1,5 @@
-"""``GET /api/health``: liveness, version and whether the database answers; ``GET /api/auth``:
+"""``GET /api/health``: liveness, version and whether the database answers; ``GET /api/vocab``:
+the vocabularies (``backend.vocab``); ``GET /api/auth``:
 what the presented token allows (the dashboard's login form checks a token with it)."""
 
 from __future__ import annotations
@@ -30,3 +31,13 @@ def auth(request: Request, settings: SettingsDep) -> dict[str, bool]:
             "read": may_read(settings, request.headers),
             "write": bool(settings.api_token) and bearer(request.headers) is not None
             and write_refusal(request) is None}
+
+
+@router.get("/vocab", summary="The vocabularies: run and job statuses, job kinds, datasets, "
+            "methods, losses")
+def vocab() -> dict[str, list[str]]:
+    """``backend.vocab`` as JSON, so the dashboard (which imports nothing of the backend)
+    offers the same choices as the API validates."""
+    from backend import vocab as v
+
+    return v.as_dict()

@@ -39,7 +39,7 @@ from backend.runconfig import DATASETS
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
-LAB_JOB = "lab"  # job kind; the worker's task is trainer.tasks.lab_job
+from backend.vocab import LAB_JOB  # noqa: E402  (job kind; the worker's task is trainer.tasks.lab_job)
 
 #: Budget of one request: runs × epochs × hidden × points (multiply-adds per method up to a
 #: constant). The paper's two-moons setting (10 × 1500 × 500 × 300 = 2.25e9) fits; its

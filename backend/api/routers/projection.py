@@ -18,7 +18,7 @@ from backend.api.schemas import Frames, JobAccepted, Projection
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["projection"])
 
-EXTRACT_JOB = "extract_triple"
+from backend.vocab import EXTRACT_JOB  # noqa: E402
 
 Epoch = Annotated[int | None, Query(ge=0, le=1_000_000,
                                     description="recorded epoch (default: the latest)")]
