@@ -542,11 +542,14 @@ def _label(r: RunResult) -> str:
 
 
 def _spectra(p: Produced, r: RunResult) -> dict[str, np.ndarray] | None:
-    epoch = max(r.run.recorded_epochs) if r.run.recorded_epochs else None
-    for info in reversed(p.store.list_artifacts(r.run.id, "spectra")):
-        if epoch is None or info.epoch == epoch:
-            return p.store.get_arrays(r.run.id, "spectra", epoch=info.epoch, layer=info.layer)
-    return None
+    """The last epoch's spectra of the run's bottleneck (else its first recorded layer)."""
+    infos = p.store.list_artifacts(r.run.id, "spectra")
+    if not infos:
+        return None
+    last = max(i.epoch for i in infos if i.epoch is not None)
+    at = [i for i in infos if i.epoch == last]
+    pick = next((i for i in at if i.layer == "bottleneck"), at[0])
+    return p.store.get_arrays(r.run.id, "spectra", epoch=pick.epoch, layer=pick.layer)
 
 
 @check("spectra_first_sv")
@@ -561,7 +564,9 @@ def spectra_first_sv(p: Produced) -> dict[str, Any]:
             continue
         pc = np.asarray(s["per_class"], np.float64)
         first = pc[:, 0]
-        out[f"first_sv_{_label(r)}"] = float(first.mean())
+        # the absolute values depend on the data and its size: compared at paper scale only
+        suffix = "" if p.scale == "paper" else "_cpu"
+        out[f"first_sv_{_label(r)}{suffix}"] = float(first.mean())
         ok = first > 0
         ratio[_label(r)] = float((pc[ok, 1:] / first[ok, None]).mean()) if ok.any() else None
         out[f"trailing_ratio_{_label(r)}"] = ratio[_label(r)]
