@@ -763,9 +763,10 @@ def evaluate(entry, produced: Produced) -> dict[str, Any]:
         if not ok:
             reasons.append(f"{key}: computed {got:.6g} vs published {pub} (tolerance {tol})"
                            if tol is not None else f"{key}: computed {got}, published {pub}")
+    notes = []
     for key, want in entry.expect.items():
         if key not in computed:
-            reasons.append(f"{key}: not computed at {produced.scale} scale")
+            notes.append(f"{key}: not computed at {produced.scale} scale")
             continue
         ok, msg = _compare_expect(key, want, computed[key])
         comparisons.append({"key": key, "expected": want, "computed": computed[key],
@@ -773,9 +774,13 @@ def evaluate(entry, produced: Produced) -> dict[str, Any]:
         if not ok:
             reasons.append(msg)
     if not comparisons:
-        reasons.append("nothing comparable was computed at this scale")
+        reasons.append(f"nothing comparable with the paper was computed at {produced.scale} "
+                       "scale")
     verdict = "agrees" if not reasons else "differs"
     if verdict == "differs" and entry.errata:
         reasons.append("see the errata: " + "; ".join(e.what for e in entry.errata))
-    return {"computed": computed, "verdict": verdict, "reasons": reasons,
+    if not any(k in computed for k in entry.published) and entry.published:
+        notes.append(f"the published numbers are for the paper scale; {produced.scale} scale "
+                     "checks the claim's direction")
+    return {"computed": computed, "verdict": verdict, "reasons": reasons + notes,
             "comparisons": comparisons}
