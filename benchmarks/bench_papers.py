@@ -79,10 +79,13 @@ def main() -> None:
         over = "" if body["seconds"] <= TARGET_S else "  OVER TARGET"
         print(f"\n{e.id:20s} {body['seconds']:7.1f} s (target ≤ {TARGET_S:.0f} s){over}  "
               f"verdict: {body['verdict']}", flush=True)
-        pub, comp = body.get("published") or {}, body.get("computed") or {}
-        for k in list(pub) + [k for k in comp if k not in pub]:
-            print(f"    {k:40s} published {_fmt(pub.get(k, '–')):>10}   computed "
-                  f"{_fmt(comp.get(k, '–')):>10}")
+        for row in body.get("side_by_side") or []:
+            note = "" if row["computed_key"] in (None, row["key"]) else \
+                f"  ({row['computed_key']})"
+            pub = "–" if row["published"] is None else row["published"]
+            comp = "–" if row["computed"] is None else row["computed"]
+            print(f"    {row['key']:40s} published {_fmt(pub):>10}   computed "
+                  f"{_fmt(comp):>10}{note}")
         for r in body.get("reasons") or []:
             print(f"    - {r}")
     counts = {v: sum(r["verdict"] == v for r in results)

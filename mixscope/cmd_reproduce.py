@@ -43,13 +43,15 @@ def _print_report(body: dict, elapsed: float | None) -> None:
     click.echo(f"{body['id']}  {body['title']}")
     click.echo(f"  claim: {body['claim']}")
     click.echo(f"  status: {body['status']}  scale: {body['scale']}")
-    pub, comp = body.get("published") or {}, body.get("computed") or {}
-    keys = list(pub) + [k for k in comp if k not in pub]
-    if keys:
-        width = max(len(k) for k in keys)
+    rows = body.get("side_by_side") or []
+    if rows:
+        width = max(len(r["key"]) for r in rows)
         click.echo(f"  {'':{width}}  {'published':>12}  {'computed':>12}")
-        for k in keys:
-            click.echo(f"  {k:{width}}  {_fmt(pub.get(k, '')):>12}  {_fmt(comp.get(k, '')):>12}")
+        for r in rows:
+            note = "" if r["computed_key"] in (None, r["key"]) else f"  ({r['computed_key']})"
+            mark = {True: "  ok", False: "  ✗"}.get(r["ok"], "")
+            click.echo(f"  {r['key']:{width}}  {_fmt(r['published'] if r['published'] is not None else ''):>12}"
+                       f"  {_fmt(r['computed'] if r['computed'] is not None else ''):>12}{mark}{note}")
     for e in body.get("errata") or []:
         click.echo(f"  erratum: {e['what']} -> {e['correct']}")
     for m in body.get("missing") or []:
@@ -104,6 +106,31 @@ def train_runs(store, settings, entry, scale, quiet: bool) -> None:
         if status != "succeeded":
             info = store.get_run(run.id)
             raise click.ClickException(f"run {run.id} {status}: {(info.error or '').strip()}")
+
+
+def compute_evaluations(store, settings, entry, scale, quiet: bool) -> None:
+    """Evaluate finished runs as their recipe asks (003 Table 9's deformed test sets), here,
+    stored like the worker's ``deformations`` job (``mixscope eval deformations``)."""
+    from trainer.deformations import evaluate_deformations
+
+    from backend.papers import runner
+
+    for spec, cfg in runner.plan(entry, scale)["runs"]:
+        names = runner.evaluations(spec)
+        if not names:
+            continue
+        run = runner.find_run(store, cfg)
+        params = runner.evaluation_params(run)
+        for name in names:
+            job = store.find_job(run.id, name, params)
+            if job is not None and job.status == "done" and store.job_result(job.id):
+                continue
+            if not quiet:
+                click.echo(f"{name} evaluation of run {run.id}", err=True)
+            result = evaluate_deformations(store, run.id, params["epoch"], params["seed"],
+                                           settings)
+            job = store.create_job(run.id, name, params)
+            store.finish_job(job.id, "done", result=result)
 
 
 def compute_labs(store, settings, entry, scale, quiet: bool) -> None:
@@ -195,6 +222,7 @@ def reproduce(entry_id, list_, scale, store_path, as_json, quiet) -> None:
 
         torch.set_num_threads(settings.torch_threads)
         train_runs(store, settings, entry, scale, quiet or as_json)
+        compute_evaluations(store, settings, entry, scale, quiet or as_json)
         compute_labs(store, settings, entry, scale, quiet or as_json)
         body = runner.report(store, entry, scale, data_dir, gpu=gpu)
         body["seconds"] = round(time.monotonic() - t0, 1)

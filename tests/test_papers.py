@@ -193,3 +193,46 @@ def test_api_papers_launch_needs_the_token(settings):
         ok = c.post("/api/papers/002/fig4/runs", json={"scale": "cpu"},
                     headers={"Authorization": "Bearer sekret"})
         assert ok.status_code == 202
+
+
+def test_cli_reproduce_evaluates_deformations(tmp_path, monkeypatch):
+    """A recipe line with ``evaluate: deformations`` (003 Table 9): the finished run is
+    evaluated on the deformed test sets, stored as the run's ``deformations`` job, and the
+    check reads the accuracies from it."""
+    from backend.papers import catalogue as cat_mod
+    from backend.store import Store
+    from mixscope.cli import main
+
+    rotated = {"dataset": "rotated-digit", "dataset_args": {"task": "A", "samples": 80,
+                                                             "test_fraction": 0.5},
+               "evaluate": "deformations"}
+    tiny = _tiny_entry("deformation_table", [{**rotated, "method": "erm"},
+                                             {**rotated, "method": "manifold-mixup",
+                                              "alpha": 2.0}],
+                       expect={"manifold_beats_none_on_rotation": True},
+                       published={"rotation_20_none": 52.96})
+    real = load_catalogue()
+    monkeypatch.setattr(cat_mod, "load_catalogue",
+                        lambda: Catalogue(papers=real.papers, entries=[*real.entries, tiny]))
+    store_path = tmp_path / "s"
+    res = CliRunner().invoke(main, ["reproduce", "000/tiny", "--json", "--store",
+                                    str(store_path)])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output.strip().splitlines()[-1])
+    assert body["verdict"] in ("agrees", "differs") and not body["needs_launch"]
+    comp = body["computed"]
+    s = Store.open(store_path)
+    try:
+        for run_id, label in zip(body["run_ids"], ("none", "manifold2")):
+            job = s.find_job(run_id, "deformations", runner.evaluation_params(s.get_run(run_id)))
+            rot20 = next(d for d in s.job_result(job.id)["deformations"]
+                         if d["kind"] == "rotation" and d["param"] == 20)
+            assert comp[f"rotation_20_{label}_cpu"] == pytest.approx(100 * rot20["accuracy"],
+                                                                     abs=1e-3)
+    finally:
+        s.close()
+    assert comp["manifold_beats_none_on_rotation"] == (
+        comp["mean_rotation_accuracy_manifold2"] > comp["mean_rotation_accuracy_none"])
+    row = next(r for r in body["side_by_side"] if r["key"] == "rotation_20_none")
+    assert row["computed_key"] == "rotation_20_none_cpu" and row["published"] == 52.96
+    assert row["ok"] is None  # other data: shown beside, never compared

@@ -30,10 +30,17 @@ class RunResult:
     spec: dict[str, Any]           # the recipe line (preset + overrides)
     run: Any | None                # backend.store RunInfo, None when not created yet
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    #: evaluations of the finished run the recipe asks for (``evaluate: deformations``):
+    #: name -> (job or None, stored result or None)
+    evals: dict[str, tuple[Any, dict[str, Any] | None]] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        return self.run is not None and self.run.status == "succeeded"
 
     @property
     def done(self) -> bool:
-        return self.run is not None and self.run.status == "succeeded"
+        return self.trained and all(res is not None for _job, res in self.evals.values())
 
     def last(self, key: str) -> float | None:
         for rec in reversed(self.epochs):
@@ -88,9 +95,15 @@ class Produced:
         for r in self.runs:
             if r.run is None:
                 out.append(f"run {r.spec.get('name') or r.spec} not created")
-            elif not r.done:
+            elif not r.trained:
                 why = f" ({r.run.error.strip().splitlines()[-1]})" if r.run.error else ""
                 out.append(f"run {r.run.id} is {r.run.status}{why}")
+            else:
+                for name, (job, res) in r.evals.items():
+                    if res is None:
+                        state = "not started" if job is None else job.status + (
+                            f" ({job.error})" if job.error else "")
+                        out.append(f"{name} evaluation of run {r.run.id}: {state}")
         for lab in self.labs:
             if lab.job is None:
                 out.append(f"lab {lab.params.get('experiment')} not computed")
@@ -677,13 +690,36 @@ def factor_mixup_images(p: Produced) -> dict[str, Any]:
             and acc > 50.0}
 
 
+def _table9_label(r: RunResult) -> str:
+    m, a = _method(r), float(r.config.get("alpha", 1.0))
+    return {"erm": "none", "input-mixup": f"input{a:g}",
+            "manifold-mixup": f"manifold{a:g}"}.get(m, m).replace(".", "")
+
+
 @check("deformation_table")
 def deformation_table(p: Produced) -> dict[str, Any]:
-    """Test accuracy under deformations when the runs have a deformation evaluation stored,
-    else the clean test accuracy of each run."""
+    """Accuracy (%) on the deformed test sets (``trainer.deformations``, stored with each
+    run's ``deformations`` job), keyed like Table 9 (``rotation_20_manifold2``; ``_cpu``
+    appended at cpu scale, whose data differ), and whether manifold mixup beats the baseline
+    on rotations on average."""
     out: dict[str, Any] = {}
+    rot: dict[str, list[float]] = {}
+    suffix = "" if p.scale == "paper" else "_cpu"
     for r in p.runs:
-        out[f"test_accuracy_{_label(r)}"] = _pct(r.last("test_accuracy"))
+        label = _table9_label(r)
+        out[f"clean_accuracy_{label}{suffix}"] = _pct(r.last("test_accuracy"))
+        _job, res = r.evals.get("deformations", (None, None))
+        for d in (res or {}).get("deformations", []):
+            kind = d["kind"].replace("-", "_")
+            out[f"{kind}_{d['param']:g}_{label}{suffix}"] = _pct(d["accuracy"])
+            if d["kind"] == "rotation":
+                rot.setdefault(label, []).append(100 * d["accuracy"])
+    manifold = next((k for k in rot if k.startswith("manifold")), None)
+    if manifold and "none" in rot:
+        out[f"mean_rotation_accuracy_{manifold}"] = float(np.mean(rot[manifold]))
+        out["mean_rotation_accuracy_none"] = float(np.mean(rot["none"]))
+        out["manifold_beats_none_on_rotation"] = bool(np.mean(rot[manifold]) >
+                                                      np.mean(rot["none"]))
     return out
 
 

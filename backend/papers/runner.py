@@ -31,6 +31,23 @@ from backend.papers.checks import LabResult, Produced, RunResult, TheoryResult, 
 from backend.runconfig import RunConfig
 
 LAB_JOB = "lab"
+#: evaluations a recipe's run line may ask for (``evaluate: deformations``): job kinds of a
+#: finished run, with params as ``GET /api/runs/{id}/deformations`` builds them
+EVALUATIONS = ("deformations",)
+
+
+def evaluations(spec: dict[str, Any]) -> list[str]:
+    wanted = spec.get("evaluate") or []
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    bad = [w for w in wanted if w not in EVALUATIONS]
+    if bad:
+        raise RecipeError(f"unknown evaluation {bad}; known: {', '.join(EVALUATIONS)}")
+    return wanted
+
+
+def evaluation_params(run) -> dict[str, Any]:
+    """The deformation job params of a finished run: its last recorded epoch, seed 0."""
+    return {"epoch": int(max(run.recorded_epochs)), "seed": 0}
 
 
 class RecipeError(ValueError):
@@ -43,6 +60,7 @@ def run_config(entry: PaperEntry, spec: dict[str, Any]) -> RunConfig:
     """The RunConfig of one recipe line, named after the entry when the line has no name."""
     over = dict(spec)
     preset = over.pop("preset", None)
+    over.pop("evaluate", None)
     over.setdefault("name", f"{entry.id} {over.get('method', '')}".strip())
     try:
         return RunConfig.from_preset(preset, **over) if preset else RunConfig.model_validate(over)
@@ -160,9 +178,16 @@ def collect(store, entry: PaperEntry, scale: Scale) -> Produced:
     all_runs = store.list_runs() if planned["runs"] else []
     for spec, cfg in planned["runs"]:
         run = find_run(store, cfg, all_runs)
-        epochs = store.epoch_metrics(run.id) if run is not None and \
-            run.status == "succeeded" else []
-        produced.runs.append(RunResult(spec=spec, run=run, epochs=epochs))
+        done = run is not None and run.status == "succeeded"
+        epochs = store.epoch_metrics(run.id) if done else []
+        evals = {}
+        for name in evaluations(spec):
+            job = store.find_job(run.id, name, evaluation_params(run)) \
+                if done and run.recorded_epochs else None
+            res = store.job_result(job.id) if job is not None and job.status == "done" \
+                else None
+            evals[name] = (job, res)
+        produced.runs.append(RunResult(spec=spec, run=run, epochs=epochs, evals=evals))
     for params in planned["lab"]:
         job = store.find_job(None, LAB_JOB, params)
         result = store.job_result(job.id) if job is not None and job.status == "done" else None
@@ -179,7 +204,7 @@ def launch(store, dispatcher, entry: PaperEntry, scale: Scale) -> dict[str, list
     planned = plan(entry, scale)
     out: dict[str, list[str]] = {"runs": [], "jobs": [], "created_runs": [], "created_jobs": []}
     all_runs = store.list_runs()
-    for _spec, cfg in planned["runs"]:
+    for spec, cfg in planned["runs"]:
         run = find_run(store, cfg, all_runs)
         if run is None or run.status in ("failed", "cancelled"):
             run = store.create_run(cfg)
@@ -187,6 +212,15 @@ def launch(store, dispatcher, entry: PaperEntry, scale: Scale) -> dict[str, list
             dispatcher.send_run(run.id)
             out["created_runs"].append(run.id)
         out["runs"].append(run.id)
+        if run.status == "succeeded" and run.recorded_epochs:
+            for name in evaluations(spec):  # evaluations of a finished run (else: later)
+                params = evaluation_params(run)
+                job = store.find_job(run.id, name, params)
+                if job is None or job.status == "failed":
+                    job = store.create_job(run.id, name, params)
+                    dispatcher.send_deformations(job.id)
+                    out["created_jobs"].append(job.id)
+                out["jobs"].append(job.id)
     for params in planned["lab"]:
         job = store.find_job(None, LAB_JOB, params)
         if job is not None and job.status == "done" and store.job_result(job.id) is None:
@@ -201,6 +235,25 @@ def launch(store, dispatcher, entry: PaperEntry, scale: Scale) -> dict[str, list
 
 
 # --- reporting ----------------------------------------------------------------------------
+
+def side_by_side(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``{"key", "published", "computed", "computed_key", "ok"}``: each published number
+    beside its computed value (or, at cpu scale, its stand-in ``<key>_cpu`` on other data),
+    then every other computed value. ``ok`` is the comparison's outcome where one was made."""
+    pub, comp = body.get("published") or {}, body.get("computed") or {}
+    ok = {c["key"]: c["ok"] for c in body.get("comparisons") or []}
+    rows, used = [], set()
+    for k, v in pub.items():
+        ck = k if k in comp else f"{k}_cpu" if f"{k}_cpu" in comp else None
+        used.add(ck)
+        rows.append({"key": k, "published": v, "computed": comp.get(ck) if ck else None,
+                     "computed_key": ck, "ok": ok.get(k)})
+    for k, v in comp.items():
+        if k not in used:
+            rows.append({"key": k, "published": None, "computed": v, "computed_key": k,
+                         "ok": ok.get(k)})
+    return rows
+
 
 def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
            gpu: bool = False, produced: Produced | None = None) -> dict[str, Any]:
@@ -218,6 +271,7 @@ def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
                     run_ids=[], job_ids=[], runs=[], jobs=[])
         return body
     body.update(evaluate(entry, produced))
+    body["side_by_side"] = side_by_side(body)
     body["run_ids"] = [r.run.id for r in produced.runs if r.run is not None]
     body["job_ids"] = [lab.job.id for lab in produced.labs if lab.job is not None]
     body["runs"] = [{"id": r.run.id if r.run else None,
@@ -231,5 +285,16 @@ def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
                      "experiment": lab.params["experiment"],
                      "status": lab.job.status if lab.job else "not created",
                      "error": lab.job.error if lab.job else None} for lab in produced.labs]
+    body["jobs"] += [{"id": job.id if job else None, "experiment": f"{name} of run {r.run.id}",
+                      "status": job.status if job else "not created",
+                      "error": job.error if job else None}
+                     for r in produced.runs for name, (job, _res) in r.evals.items()
+                     if r.trained]
+    body["job_ids"] += [job.id for r in produced.runs for _n, (job, _res) in r.evals.items()
+                        if job is not None]
+    # finished runs whose evaluation nobody has queued: POST /runs again queues it
+    body["needs_launch"] = any(r.trained and any(job is None or job.status == "failed"
+                                                 for job, _res in r.evals.values())
+                               for r in produced.runs)
     body["theory_results"] = len(produced.theory)
     return body

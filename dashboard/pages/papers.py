@@ -33,6 +33,7 @@ CALIBRATION_CHECKS = ("calibration_direction", "ece_table")
 def layout(entry: str | None = None, **_query: Any) -> html.Div:
     return html.Div([
         dcc.Store(id="papers-entry", data=entry),
+        dcc.Store(id="papers-launched"),
         html.Div([html.H2("Papers"),
                   html.P("Every figure and table of the source documents: what the paper "
                          "printed, what mixscope computes, and where the paper is wrong. Run "
@@ -105,15 +106,13 @@ def _fmt(v: Any) -> str:
 
 
 def _numbers_table(body: dict) -> html.Table:
-    pub, comp = body.get("published") or {}, body.get("computed") or {}
-    ok = {c["key"]: c["ok"] for c in body.get("comparisons") or []}
-    keys = list(pub) + [k for k in comp if k not in pub]
     rows = [html.Tr([html.Th("quantity"), html.Th("published"), html.Th("computed"),
                      html.Th("")])]
-    for k in keys:
-        mark = "" if k not in ok else ("✓" if ok[k] else "✗")
-        rows.append(html.Tr([html.Td(k), html.Td(_fmt(pub.get(k))), html.Td(_fmt(comp.get(k))),
-                             html.Td(mark)], id=f"papers-row-{k}"))
+    for r in body.get("side_by_side") or []:
+        mark = {True: "✓", False: "✗"}.get(r["ok"], "")
+        note = "" if r["computed_key"] in (None, r["key"]) else f" ({r['computed_key']})"
+        rows.append(html.Tr([html.Td(r["key"]), html.Td(_fmt(r["published"])),
+                             html.Td(_fmt(r["computed"]) + note), html.Td(mark)]))
     return html.Table(rows, className="numbers", id="papers-numbers")
 
 
@@ -173,12 +172,17 @@ def embed_url(body: dict) -> str | None:
 @callback(Output("papers-entry-body", "children"), Output("papers-progress", "children"),
           Output("papers-embed", "children"), Output("papers-poll", "disabled"),
           Input("papers-poll", "n_intervals"), Input("papers-scale", "value"),
-          State("papers-entry", "data"), State("papers-embed", "children"))
-def show_entry(_n, scale, entry: str | None, embedded):
+          State("papers-entry", "data"), State("papers-embed", "children"),
+          State("papers-launched", "data"))
+def show_entry(_n, scale, entry: str | None, embedded, launched):
     if not entry:
         return no_update, no_update, no_update, True
     try:
         body = api().get(f"/papers/{entry}", scale=scale or "cpu")
+        if launched == (scale or "cpu") and body.get("needs_launch"):
+            # runs finished since the Run click: queue their evaluations (idempotent)
+            api().launch_paper(entry, scale or "cpu")
+            body = api().get(f"/papers/{entry}", scale=scale or "cpu")
     except ApiError as exc:
         return html.Div(format_detail(exc.detail), className="error"), [], [], True
     url = embed_url(body)
@@ -186,7 +190,8 @@ def show_entry(_n, scale, entry: str | None, embedded):
                               style={"width": "100%", "height": "820px", "border": "0"}),
                   title="The live view")] if url else []
     busy = any(r["status"] in ("queued", "running") for r in body.get("runs") or []) or \
-        any(j["status"] == "pending" for j in body.get("jobs") or [])
+        any(j["status"] == "pending" for j in body.get("jobs") or []) or \
+        bool(launched and body.get("needs_launch"))
     same = _frame_src(embedded) == url
     return _entry_body(body), _progress(body), (no_update if same else embed), not busy
 
@@ -201,15 +206,16 @@ def _frame_src(children) -> str | None:
 
 @callback(Output("papers-run-status", "children"), Output("papers-poll", "disabled",
                                                           allow_duplicate=True),
+          Output("papers-launched", "data"),
           Input("papers-run", "n_clicks"), State("papers-entry", "data"),
           State("papers-scale", "value"), prevent_initial_call=True)
 def run_entry(_clicks, entry: str | None, scale: str):
     if not entry:
-        return no_update, no_update
+        return no_update, no_update, no_update
     try:
         out = api().launch_paper(entry, scale or "cpu")
     except ApiError as exc:
-        return html.Span(format_detail(exc.detail), className="error"), True
+        return html.Span(format_detail(exc.detail), className="error"), True, None
     made = len(out["created_runs"]) + len(out["created_jobs"])
     return (f"launched {made} new run(s)/job(s); reusing "
-            f"{len(out['runs']) + len(out['jobs']) - made} existing"), False
+            f"{len(out['runs']) + len(out['jobs']) - made} existing"), False, scale or "cpu"
