@@ -247,7 +247,10 @@ def trajectory(p: Produced) -> dict[str, Any]:
         ends = np.linalg.norm(a[:, -1] - a[:, 0], axis=-1)
         scale = np.linalg.norm(a - a.mean(axis=(0, 1)), axis=-1).mean()
         seps[key.removeprefix("layer:")] = float(ends.mean() / scale) if scale > 0 else None
-    order = list(r.run.layers) or list(seps)
+    info = next((i for i in p.store.list_artifacts(r.run.id, "trajectory")
+                 if i.epoch == epoch), None)
+    meta_layers = ((info.meta or {}).get("layers") or "") if info is not None else ""
+    order = [x for x in meta_layers.split(",") if x] or list(r.run.layers) or list(seps)
     layers = [name for name in order if seps.get(name) is not None] or \
         [k for k, v in seps.items() if v is not None]
     out: dict[str, Any] = {f"separation_{k}": v for k, v in seps.items()}
