@@ -50,8 +50,9 @@ def _print_report(body: dict, elapsed: float | None) -> None:
         for r in rows:
             note = "" if r["computed_key"] in (None, r["key"]) else f"  ({r['computed_key']})"
             mark = {True: "  ok", False: "  ✗"}.get(r["ok"], "")
-            click.echo(f"  {r['key']:{width}}  {_fmt(r['published'] if r['published'] is not None else ''):>12}"
-                       f"  {_fmt(r['computed'] if r['computed'] is not None else ''):>12}{mark}{note}")
+            pub = "" if r["published"] is None else _fmt(r["published"])
+            comp = "" if r["computed"] is None else _fmt(r["computed"])
+            click.echo(f"  {r['key']:{width}}  {pub:>12}  {comp:>12}{mark}{note}")
     for e in body.get("errata") or []:
         click.echo(f"  erratum: {e['what']} -> {e['correct']}")
     for m in body.get("missing") or []:
@@ -63,10 +64,9 @@ def _print_report(body: dict, elapsed: float | None) -> None:
 
 def train_runs(store, settings, entry, scale, quiet: bool) -> None:
     """Train every planned run that is not succeeded, here, resuming from checkpoints."""
+    from backend.papers import runner
     from mixscope.cmd_train import _Progress, _worker_dead, worker_id
     from trainer.loop import execute_run
-
-    from backend.papers import runner
 
     me = worker_id()
     for _spec, cfg in runner.plan(entry, scale)["runs"]:
@@ -111,9 +111,8 @@ def train_runs(store, settings, entry, scale, quiet: bool) -> None:
 def compute_evaluations(store, settings, entry, scale, quiet: bool) -> None:
     """Evaluate finished runs as their recipe asks (003 Table 9's deformed test sets), here,
     stored like the worker's ``deformations`` job (``mixscope eval deformations``)."""
-    from trainer.deformations import evaluate_deformations
-
     from backend.papers import runner
+    from trainer.deformations import evaluate_deformations
 
     for spec, cfg in runner.plan(entry, scale)["runs"]:
         names = runner.evaluations(spec)

@@ -183,8 +183,9 @@ def test_api_papers_routes(client, settings, monkeypatch):
 
 
 def test_api_papers_launch_needs_the_token(settings):
-    from backend.api.app import create_app
     from conftest import local_client
+
+    from backend.api.app import create_app
 
     s = settings.model_copy(update={"api_token": "sekret"})
     with local_client(create_app(s)) as c:
