@@ -29,6 +29,7 @@ def test_papers_page_runs_an_entry_and_shows_its_verdict(tmp_path):
                  timeout=60, what="the catalogue table")
         table = _text(d, "papers-table")
         assert "000/fig1" in table and "003/table9" in table and "out-of-scope" in table
+        screenshot(d, "papers-list")
 
         d.get(s.dash_url + "/papers?entry=002/fig4")
         wait_for(d, lambda dr: _text(dr, "papers-verdict") == "not yet run",
