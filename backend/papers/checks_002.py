@@ -62,6 +62,12 @@ def two_moons_boundary(p: Produced) -> dict[str, Any]:
         for m in ("mixup", "erm"):
             out[f"{m}_linear_agreement_sep{sep}_alpha{tag}"] = \
                 _f(res[m]["decision"]["linear_agreement"])
+    seps = sorted({float(lab.params["separation"]) for lab in p.labs})
+    if len(seps) >= 2:  # ERM's boundary at the smallest separation against the largest
+        def erm_at(sep):
+            return np.mean([lab.result["erm"]["decision"]["linear_agreement"]
+                            for lab in p.labs if float(lab.params["separation"]) == sep])
+        out["erm_more_curved_at_small_separation"] = bool(erm_at(seps[0]) < erm_at(seps[-1]))
     if p.labs:
         big = max(p.labs, key=lambda lab: lab.params["alpha"])
         mix = big.result["mixup"]["decision"]["linear_agreement"]
