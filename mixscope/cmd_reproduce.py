@@ -134,8 +134,8 @@ def compute_evaluations(store, settings, entry, scale, quiet: bool) -> None:
 
 def compute_labs(store, settings, entry, scale, quiet: bool) -> None:
     """Compute every planned lab job not done, here, as the worker's lab task does."""
-    from backend.dispatch.tasks import execute_lab_job
     from backend.papers import runner
+    from trainer.tasks import execute_lab_job
 
     for params in runner.plan(entry, scale)["lab"]:
         job = store.find_job(None, runner.LAB_JOB, params)
