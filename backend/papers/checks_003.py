@@ -135,13 +135,15 @@ def factor_mixup_table(p: Produced) -> dict[str, Any]:
     """Test accuracy (%) and NLL per method on the rotated-digit task."""
     out: dict[str, Any] = {}
     nll = {}
+    # the cpu task is mixscope's smaller rendering (other sizes and net): shown beside
+    suffix = "" if p.scale == "paper" else "_cpu"
     for r in p.runs:
         task = str((r.config.get("dataset_args") or {}).get("task", "a")).lower()
         label = {"baseline": "none", "input_mixup": "input",
                  "factor_mixup": "factor"}.get(_label(r), _label(r))
-        out[f"task_{task}_{label}_accuracy"] = _pct(r.last("test_accuracy"))
+        out[f"task_{task}_{label}_accuracy{suffix}"] = _pct(r.last("test_accuracy"))
         v = _f(r.last("test_nll") if r.last("test_nll") is not None else r.last("test_loss"))
-        out[f"task_{task}_{label}_nll"] = v
+        out[f"task_{task}_{label}_nll{suffix}"] = v
         nll[label] = v
     if all(nll.get(k) is not None for k in ("none", "input", "factor")):
         out["factor_nll_lowest"] = nll["factor"] < min(nll["none"], nll["input"])
