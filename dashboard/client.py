@@ -233,6 +233,12 @@ class ApiClient:
     def job(self, job_id: str) -> dict:
         return self.get(f"/jobs/{job_id}")
 
+    # -- papers -------------------------------------------------------------------------
+    def launch_paper(self, entry_id: str, scale: str = "cpu") -> dict:
+        """``POST /api/papers/{id}/runs``: the entry's missing runs and lab jobs (202)."""
+        return self._request("POST", f"/papers/{entry_id}/runs", json={"scale": scale},
+                             allow_pending=True)
+
     # -- theory -------------------------------------------------------------------------
     def theory_ufm(self, **params: Any) -> dict:
         """``GET /api/theory/ufm`` (m, num_classes, lambda_h, n_lambda, alpha, seed, amplify)."""

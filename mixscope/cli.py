@@ -21,6 +21,7 @@ COMMANDS = {
     "lab": ("mixscope.cmd_lab", "lab"),
     "eval": ("mixscope.cmd_eval", "eval_group"),
     "gc": ("mixscope.cmd_gc", "gc"),
+    "reproduce": ("mixscope.cmd_reproduce", "reproduce"),
 }
 
 

@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs,
         lab,
         metrics,
+        papers,
         projection,
         runs,
         spectra,
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
-                   theory, sweeps, jobs, lab, deformations):
+                   theory, sweeps, jobs, lab, deformations, papers):
         app.include_router(module.router, prefix="/api")
     _install_error_handlers(app)
     # Outermost of ours: a body over its limit is refused before anything reads it.

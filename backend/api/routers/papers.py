@@ -1,0 +1,108 @@
+"""The Papers catalogue: every figure and table of the source documents, published beside
+computed.
+
+- ``GET /api/papers`` → ``[{"id", "title", "paper", "kind", "status", "verdict"}]``
+  (``?paper=000&status=reproduced`` filter; the verdict is that of the cpu scale).
+- ``GET /api/papers/{id}?scale=cpu|paper`` → the entry (claim, published, tolerance, expect,
+  errata, recipes) with ``computed``, ``verdict``, ``reasons``, ``comparisons``, ``run_ids``,
+  ``job_ids``, ``runs``, ``jobs``, ``missing``, ``status``, ``scale``.
+- ``POST /api/papers/{id}/runs`` body ``{"scale": "cpu"|"paper"}`` (token rules as for
+  launching a run) → 202 ``{"id", "scale", "runs", "jobs", "created_runs", "created_jobs"}``:
+  the entry's missing runs and lab jobs are created and sent to the workers; existing ones
+  (same config, same params) are reused. 409 naming ``scale`` when that scale lacks data or a
+  GPU worker here (with ``missing``: what and how to provide it), 422 for an unknown scale.
+
+A GPU worker cannot be seen from the API: set ``MIXSCOPE_GPU_WORKERS=1`` where the queue has
+one, so paper-scale entries that need a GPU may be launched. Ids contain a slash (``000/fig1``):
+the routes take the paper and the entry as two path segments.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from backend.api.deps import DispatcherDep, SettingsDep, StoreDep, TokenDep
+from backend.papers import runner
+from backend.papers.catalogue import entry_status, load_catalogue
+
+router = APIRouter(prefix="/papers", tags=["papers"])
+
+
+def _gpu() -> bool:
+    return os.environ.get("MIXSCOPE_GPU_WORKERS", "").strip().lower() in ("1", "true", "yes")
+
+
+def _entry(paper: str, name: str):
+    entry = load_catalogue().get(f"{paper}/{name}")
+    if entry is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no catalogue entry {paper}/{name!r}")
+    return entry
+
+
+class LaunchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scale: Literal["cpu", "paper"] = "cpu"
+
+
+@router.get("", summary="Every figure and table of the sources, with status and verdict")
+def list_papers(store: StoreDep, settings: SettingsDep,
+                paper: Annotated[Literal["000", "001", "002", "003"] | None, Query()] = None,
+                status_: Annotated[Literal["reproduced", "needs-data", "needs-gpu",
+                                           "out-of-scope"] | None,
+                                   Query(alias="status")] = None) -> list[dict[str, Any]]:
+    data_dir = settings.resolved_data_dir
+    out = []
+    for e in load_catalogue().entries:
+        st = entry_status(e, data_dir, gpu=_gpu())
+        if (paper and e.paper != paper) or (status_ and st != status_):
+            continue
+        try:
+            verdict = runner.report(store, e, "cpu", data_dir, gpu=_gpu())["verdict"]
+        except Exception:  # noqa: BLE001 (an unreadable stored run: the entry page says why)
+            verdict = "not yet run"
+        out.append({"id": e.id, "title": e.title, "paper": e.paper, "kind": e.kind,
+                    "status": st, "verdict": verdict})
+    return out
+
+
+@router.get("/{paper}/{name}", summary="One entry: published beside computed",
+            responses={404: {"description": "no such entry"}})
+def get_paper(paper: str, name: str, store: StoreDep, settings: SettingsDep,
+              scale: Annotated[Literal["cpu", "paper"], Query()] = "cpu") -> dict[str, Any]:
+    entry = _entry(paper, name)
+    return runner.report(store, entry, scale, settings.resolved_data_dir, gpu=_gpu())
+
+
+@router.post("/{paper}/{name}/runs", dependencies=[TokenDep], status_code=202,
+             summary="Launch the entry's missing runs and lab jobs",
+             responses={404: {"description": "no such entry"},
+                        409: {"description": "the scale lacks data or a GPU here (`scale`)"},
+                        422: {"description": "bad body (the field is named)"}})
+def launch(paper: str, name: str, store: StoreDep, dispatcher: DispatcherDep,
+           settings: SettingsDep,
+           body: Annotated[LaunchBody | None, Body()] = None) -> JSONResponse:
+    entry = _entry(paper, name)
+    scale = (body or LaunchBody()).scale
+    if entry.out_of_scope:
+        return JSONResponse({"detail": [{"loc": ["path", "name"], "msg": f"{entry.id} is "
+                             f"out of scope: {entry.out_of_scope}"}]},
+                            status_code=status.HTTP_409_CONFLICT)
+    missing = runner.what_is_missing(entry, scale, settings.resolved_data_dir, gpu=_gpu())
+    if missing:
+        msg = f"scale: {scale} scale of {entry.id} cannot run here: " + "; ".join(missing)
+        return JSONResponse({"detail": [{"type": "missing", "loc": ["body", "scale"],
+                                         "msg": msg}], "message": msg, "missing": missing},
+                            status_code=status.HTTP_409_CONFLICT)
+    try:
+        ids = runner.launch(store, dispatcher, entry, scale)
+    except runner.RecipeError as exc:
+        msg = f"scale: {exc}"
+        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "scale"],
+                                         "msg": msg}], "message": msg},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return JSONResponse({"id": entry.id, "scale": scale, **ids}, status_code=202)

@@ -1,0 +1,277 @@
+"""Checks of 000 (Fisher et al., the configuration of mixup), 000 Fig. 6's theory and 001's
+gradient split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backend import maths
+from backend.papers.produced import (
+    Produced,
+    _dataset_key,
+    _f,
+    _mean_confidence,
+    _mixup_and_erm,
+    _model_family,
+    _pct,
+    check,
+    stored_triple_geometry,
+)
+
+# --- 000: the configuration of mixup ----------------------------------------------------
+
+@check("channel_geometry")
+def channel_geometry(p: Produced) -> dict[str, Any]:
+    """Channel radius (median distance of different-class λ ≈ ½ points from the centre, in
+    vertex radii) of the mixup and ERM runs, and the mixup run's same-class alignment."""
+    mix, erm = _mixup_and_erm(p)
+    out: dict[str, Any] = {}
+    if mix:
+        out["channel_radius_mixup"] = _f(mix[0].last("channel_radius"))
+        out["same_class_alignment_min"] = _f(mix[0].last("alignment"))
+        acc = _pct(mix[0].last("test_accuracy"))
+        out["test_accuracy" if p.scale == "paper" else "test_accuracy_cpu"] = acc
+    if erm:
+        out["channel_radius_erm"] = _f(erm[0].last("channel_radius"))
+    if out.get("channel_radius_mixup") is not None and out.get("channel_radius_erm") is not None:
+        out["channel_radius_mixup_gt_erm"] = out["channel_radius_mixup"] > \
+            out["channel_radius_erm"]
+    return out
+
+
+@check("loss_comparison")
+def loss_comparison(p: Produced) -> dict[str, Any]:
+    """Channel radius of the baseline, MSE-mixup and CE-mixup runs: CE bows outwards."""
+    radius: dict[str, float | None] = {}
+    for r in p.runs:
+        cfg = r.config
+        label = "erm" if cfg.get("method") == "erm" else f"{cfg.get('loss', 'ce')}_mixup"
+        radius[label] = _f(r.last("channel_radius"))
+    out: dict[str, Any] = {f"channel_radius_{k}": v for k, v in radius.items()}
+    ce, mse, erm = radius.get("ce_mixup"), radius.get("mse_mixup"), radius.get("erm")
+    if None not in (ce, mse, erm):
+        out["ce_mixup_radius_gt_mse_mixup"] = ce > mse
+        out["ce_mixup_radius_gt_erm"] = ce > erm
+    return out
+
+
+@check("trajectory")
+def trajectory(p: Produced) -> dict[str, Any]:
+    """How far apart the two ends (λ = 0 and 1) of the traced mixed pairs lie at each layer,
+    relative to the path's mean norm: the pair separates as it goes deeper."""
+    r = p.runs[0]
+    epoch = max(r.run.recorded_epochs)
+    arrays = p.store.get_arrays(r.run.id, "trajectory", epoch=epoch)
+    seps = {}
+    for key, a in arrays.items():
+        if not key.startswith("layer:"):
+            continue
+        a = np.asarray(a, np.float64)  # (P, T, d)
+        ends = np.linalg.norm(a[:, -1] - a[:, 0], axis=-1)
+        scale = np.linalg.norm(a - a.mean(axis=(0, 1)), axis=-1).mean()
+        seps[key.removeprefix("layer:")] = float(ends.mean() / scale) if scale > 0 else None
+    info = next((i for i in p.store.list_artifacts(r.run.id, "trajectory")
+                 if i.epoch == epoch), None)
+    meta_layers = ((info.meta or {}).get("layers") or "") if info is not None else ""
+    order = [x for x in meta_layers.split(",") if x] or list(r.run.layers) or list(seps)
+    layers = [name for name in order if seps.get(name) is not None] or \
+        [k for k, v in seps.items() if v is not None]
+    out: dict[str, Any] = {f"separation_{k}": v for k, v in seps.items()}
+    if len(layers) >= 2:
+        out["first_layer"], out["last_layer"] = layers[0], layers[-1]
+        out["last_layer_separation_gt_first"] = seps[layers[-1]] > seps[layers[0]]
+    return out
+
+
+@check("calibration_direction")
+def calibration_direction(p: Produced) -> dict[str, Any]:
+    """Mean test confidence (from the reliability bins) and ECE of the mixup and ERM runs."""
+    mix, erm = _mixup_and_erm(p)
+    out: dict[str, Any] = {}
+    if mix:
+        out["mean_confidence_mixup"] = _mean_confidence(mix[0])
+        out["ece_mixup"] = _f(mix[0].last("ece"))
+    if erm:
+        out["mean_confidence_erm"] = _mean_confidence(erm[0])
+        out["ece_erm"] = _f(erm[0].last("ece"))
+    if out.get("mean_confidence_mixup") is not None and out.get("mean_confidence_erm") is not None:
+        out["mean_confidence_mixup_lt_erm"] = out["mean_confidence_mixup"] < \
+            out["mean_confidence_erm"]
+    return out
+
+
+@check("etf_convergence")
+def etf_convergence(p: Produced) -> dict[str, Any]:
+    """Norm CV and cosine std of the classifier rows: their peak early in training against
+    their final value (a random initialisation starts near an ETF by chance, so the fall is
+    measured from the peak of the first half)."""
+    r = p.runs[0]
+    out: dict[str, Any] = {}
+    for key in ("norm_cv", "cosine_std"):
+        ep, v = r.series(key)
+        v, ep = v[ep >= 1], ep[ep >= 1]
+        if len(v) < 2:
+            continue
+        peak = float(v[: max(1, len(v) // 2)].max())
+        out[f"{key}_peak"], out[f"{key}_final"] = peak, float(v[-1])
+        out[f"{key}_decreases"] = float(v[-1]) < peak
+    return out
+
+
+@check("convergence_over_epochs")
+def convergence_over_epochs(p: Produced) -> dict[str, Any]:
+    """Channel radius at the first recorded epoch after initialisation, half-way, and at the
+    end of the mixup run."""
+    ep, v = p.runs[0].series("channel_radius")
+    v, ep = v[ep >= 1], ep[ep >= 1]
+    if len(v) < 2:
+        return {}
+    mid = len(v) // 2
+    return {"channel_radius_first": float(v[0]), "channel_radius_middle": float(v[mid]),
+            "channel_radius_final": float(v[-1]), "first_epoch": int(ep[0]),
+            "channel_radius_increases": float(v[-1]) > float(v[0])}
+
+
+TRIPLES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (1, 5, 9), (2, 4, 7))
+
+
+@check("triples_geometry")
+def triples_geometry(p: Produced) -> dict[str, Any]:
+    """Channel radius of several class triples, mixup against ERM, from stored activations."""
+    mix, erm = _mixup_and_erm(p)
+    if not mix or not erm:
+        return {}
+    ncls = len(mix[0].run.class_names) or 10
+    out: dict[str, Any] = {}
+    wins = []
+    for t in TRIPLES:
+        if max(t) >= ncls:
+            continue
+        a = stored_triple_geometry(p.store, mix[0].run.id, t)["channel_radius"]
+        b = stored_triple_geometry(p.store, erm[0].run.id, t)["channel_radius"]
+        name = "-".join(map(str, t))
+        out[f"channel_radius_mixup_{name}"], out[f"channel_radius_erm_{name}"] = a, b
+        if a is not None and b is not None:
+            wins.append(a > b)
+    if wins:
+        out["triples_checked"] = len(wins)
+        out["every_triple_radius_gt_erm"] = all(wins)
+    return out
+
+
+@check("accuracy_table")
+def accuracy_table(p: Produced) -> dict[str, Any]:
+    """Test accuracy (%) of each run, keyed like the table at paper scale
+    (``<model>_<dataset>_<baseline|mixup>``), and mixup's gap to its baseline."""
+    out: dict[str, Any] = {}
+    for r in p.runs:
+        cfg = r.config
+        key = f"{_model_family(cfg)}_{_dataset_key(cfg)}_" \
+              f"{'baseline' if cfg.get('method') == 'erm' else 'mixup'}"
+        out[key] = _pct(r.last("test_accuracy"))
+    gaps = []
+    for k, v in list(out.items()):
+        if k.endswith("_mixup") and v is not None and \
+                out.get(k.removesuffix("mixup") + "baseline") is not None:
+            gaps.append(out[k.removesuffix("mixup") + "baseline"] - v)
+    if gaps:
+        out["max_accuracy_drop_percent"] = max(gaps)
+        out["mixup_generalises_as_well"] = max(gaps) <= 1.5
+    return out
+
+
+@check("ece_table")
+def ece_table(p: Produced) -> dict[str, Any]:
+    """ECE of each run, keyed ``<model>_<baseline|mixup_alpha1|mixup_alpha04>``; at cpu scale
+    mixup α = 1's under-confidence shows as a higher ECE and a lower mean confidence."""
+    out: dict[str, Any] = {}
+    conf = {}
+    for r in p.runs:
+        cfg = r.config
+        if cfg.get("method") == "erm":
+            label = "baseline"
+        else:
+            label = "mixup_alpha" + f"{float(cfg.get('alpha', 1.0)):g}".replace(".", "")
+        prefix = _model_family(cfg) if p.scale == "paper" else "cpu"
+        out[f"{prefix}_{label}"] = _f(r.last("ece"))
+        conf[label] = _mean_confidence(r)
+    if p.scale == "cpu" and out.get("cpu_mixup_alpha1") is not None and \
+            out.get("cpu_baseline") is not None:
+        out["mixup_alpha1_ece_gt_baseline"] = out["cpu_mixup_alpha1"] > out["cpu_baseline"]
+        if conf.get("mixup_alpha1") is not None and conf.get("baseline") is not None:
+            out["mixup_alpha1_underconfident"] = conf["mixup_alpha1"] < conf["baseline"]
+    return out
+
+
+# --- 001: the gradient split ----------------------------------------------------------------
+
+@check("gradient_split")
+def gradient_split(p: Produced) -> dict[str, Any]:
+    """The recorded cross/usual ratio over training, and the four terms recomputed from the
+    last epoch's stored classifier and probe features, checked against the gradient of the
+    mixed squared loss computed directly."""
+    r = p.runs[0]
+    out: dict[str, Any] = {}
+    _epochs, ratio = r.series("grad_cross_ratio")
+    if len(ratio):
+        out["grad_cross_ratio_final"] = float(ratio[-1])
+        out["grad_cross_ratio_mean"] = float(ratio.mean())
+        out["cross_ratio_positive"] = bool((ratio > 0).all())
+    epoch = max(r.run.recorded_epochs)
+    probe = p.store.get_arrays(r.run.id, "probe")
+    feats = np.asarray(p.store.get_arrays(r.run.id, "activations", epoch=epoch,
+                                          layer="penultimate")["features"], np.float64)
+    head = p.store.get_arrays(r.run.id, "classifier", epoch=epoch)
+    G, b = np.asarray(head["weight"], np.float64), np.asarray(head["bias"], np.float64)
+    # the clean probe rows of each pair's partners: pick the clean row of the same dataset
+    # index when probed, else use the pair's own classes' clean means (a stand-in feature)
+    n_c = len(probe["clean_index"])
+    clean = feats[:n_c]
+    idx = {int(i): k for k, i in enumerate(probe["clean_index"])}
+    sel = [(idx.get(int(a)), idx.get(int(bb)), k) for k, (a, bb) in
+           enumerate(zip(probe["pair_a"], probe["pair_b"]))]
+    sel = [(i, j, k) for i, j, k in sel if i is not None and j is not None]
+    if sel:
+        ia, ib, k = map(np.asarray, zip(*sel))
+        fa, fb = clean[ia], clean[ib]
+        lam = np.asarray(probe["pair_lambda"], np.float64)[k]
+        C = G.shape[0]
+        ya = np.eye(C)[probe["pair_class_a"][k]]
+        yb = np.eye(C)[probe["pair_class_b"][k]]
+    else:  # no pair partner is a clean probe row: random pairs of clean rows
+        rng = np.random.default_rng(0)
+        ia, ib = rng.integers(0, n_c, 200), rng.integers(0, n_c, 200)
+        fa, fb = clean[ia], clean[ib]
+        lam = rng.uniform(0, 1, 200)
+        C = G.shape[0]
+        ya, yb = np.eye(C)[probe["clean_class"][ia]], np.eye(C)[probe["clean_class"][ib]]
+    split = maths.gradient_split(G, fa, fb, ya, yb, lam, bias=b)
+    L = lam[:, None]
+    err = (L * ya + (1 - L) * yb) - (L * fa + (1 - L) * fb) @ G.T - b
+    direct_a = -L * (err @ G)
+    direct_b = -(1 - L) * (err @ G)
+    resid = np.abs(split.usual_a + split.cross_a - direct_a).max() + \
+        np.abs(split.usual_b + split.cross_b - direct_b).max()
+    scale = np.abs(direct_a).max() + np.abs(direct_b).max()
+    out["pairs_recomputed"] = len(lam)
+    out["split_max_residual"] = float(resid / scale) if scale > 0 else float(resid)
+    out["split_sums_to_gradient"] = out["split_max_residual"] < 1e-9
+    out["cross_ratio_recomputed"] = float(split.cross_ratio)
+    return out
+
+
+# --- 000 Fig. 6: theory ---------------------------------------------------------------------
+
+@check("ufm_loss")
+def ufm_loss(p: Produced) -> dict[str, Any]:
+    """Mean loss over a triple of the UFM optimum (Theorem 3.1 with the errata) for the
+    queried λ draws, with and without amplification."""
+    out: dict[str, Any] = {}
+    for t in p.theory:
+        key = "amplified_loss" if t.params.get("amplify") else "mean_loss"
+        out[key] = float(t.result["mean_loss_triple"])
+    if "mean_loss" in out and "amplified_loss" in out:
+        out["amplification_increase"] = out["amplified_loss"] - out["mean_loss"]
+    return out

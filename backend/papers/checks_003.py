@@ -1,0 +1,200 @@
+"""Checks of 003 (Verma et al., Manifold Mixup: spectra, bottlenecks, mixing sets, the
+rotated-digit task, deformations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backend.papers.produced import (
+    Produced,
+    RunResult,
+    _f,
+    _method,
+    _pct,
+    check,
+)
+
+# --- 003: manifold mixup --------------------------------------------------------------------
+
+def _label(r: RunResult) -> str:
+    m = _method(r)
+    return {"erm": "baseline", "input-mixup": "input_mixup", "manifold-mixup": "manifold_mixup",
+            "factor-mixup": "factor_mixup"}.get(m, m.replace("-", "_"))
+
+
+def _spectra(p: Produced, r: RunResult) -> dict[str, np.ndarray] | None:
+    """The last epoch's spectra of the run's bottleneck (else its first recorded layer)."""
+    infos = p.store.list_artifacts(r.run.id, "spectra")
+    if not infos:
+        return None
+    last = max(i.epoch for i in infos if i.epoch is not None)
+    at = [i for i in infos if i.epoch == last]
+    pick = next((i for i in at if i.layer == "bottleneck"), at[0])
+    return p.store.get_arrays(r.run.id, "spectra", epoch=pick.epoch, layer=pick.layer)
+
+
+@check("spectra_first_sv")
+def spectra_first_sv(p: Produced) -> dict[str, Any]:
+    """Mean over classes of the first class-specific singular value per method, and the
+    flattening: the mean ratio of the trailing singular values to the first."""
+    out: dict[str, Any] = {}
+    ratio = {}
+    for r in p.runs:
+        s = _spectra(p, r)
+        if s is None:
+            continue
+        pc = np.asarray(s["per_class"], np.float64)
+        first = pc[:, 0]
+        # the absolute values depend on the data and its size: compared at paper scale only
+        suffix = "" if p.scale == "paper" else "_cpu"
+        out[f"first_sv_{_label(r)}{suffix}"] = float(first.mean())
+        ok = first > 0
+        ratio[_label(r)] = float((pc[ok, 1:] / first[ok, None]).mean()) if ok.any() else None
+        out[f"trailing_ratio_{_label(r)}"] = ratio[_label(r)]
+    if ratio.get("manifold_mixup") is not None and ratio.get("baseline") is not None:
+        out["manifold_flattens"] = ratio["manifold_mixup"] < ratio["baseline"]
+    return out
+
+
+@check("spectra_all_classes")
+def spectra_all_classes(p: Produced) -> dict[str, Any]:
+    """Relative difference between methods of the all-class spectrum against that of the
+    class-specific spectra (normalised to the first value): the flattening is class-specific."""
+    specs = {}
+    for r in p.runs:
+        s = _spectra(p, r)
+        if s is not None:
+            specs[_label(r)] = s
+    if "baseline" not in specs or len(specs) < 2:
+        return {}
+    base = specs["baseline"]
+    other = next(v for k, v in specs.items() if k != "baseline")
+
+    def rel(a, b):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        k = min(a.shape[-1], b.shape[-1])
+        a = a[..., :k] / np.maximum(a[..., :1], 1e-12)
+        b = b[..., :k] / np.maximum(b[..., :1], 1e-12)
+        return float(np.abs(a - b).mean())
+
+    d_all, d_cls = rel(base["all"], other["all"]), rel(base["per_class"], other["per_class"])
+    return {"all_class_difference": d_all, "class_specific_difference": d_cls,
+            "all_class_spectra_close": d_all < d_cls}
+
+
+@check("loss_ordering")
+def loss_ordering(p: Produced) -> dict[str, Any]:
+    """Final training loss per mixing set (and with the gradient blocked)."""
+    losses = {}
+    for r in p.runs:
+        cfg = r.config
+        layers = cfg.get("manifold_layers") or ["input"]
+        blocked = bool(cfg.get("block_gradient") or cfg.get("detach_before_mix"))
+        losses[("-".join(layers), blocked)] = _f(r.last("train_loss"))
+    out: dict[str, Any] = {f"train_loss_{k}{'_blocked' if b else ''}": v
+                           for (k, b), v in losses.items()}
+    free = {k: v for (k, b), v in losses.items() if not b and v is not None}
+    if len(free) >= 2:
+        deepest = list(free)[-1]  # recipe order: shallow to deep
+        out["deepest_lowest"] = free[deepest] == min(free.values())
+    blocked = [v for (k, b), v in losses.items() if b and v is not None]
+    if blocked and free:
+        out["blocked_highest"] = max(blocked) > max(free.values())
+    return out
+
+
+@check("bottleneck_2d")
+def bottleneck_2d(p: Produced) -> dict[str, Any]:
+    """Tightness of the 2-D bottleneck: mean within-class spread over the mean distance
+    between class means, per method (smaller = tighter classes, wider margins)."""
+    out: dict[str, Any] = {}
+    for r in p.runs:
+        epoch = max(r.run.recorded_epochs)
+        probe = p.store.get_arrays(r.run.id, "probe")
+        layers = [lyr for lyr in r.run.layers if lyr != "penultimate"] or ["penultimate"]
+        feats = np.asarray(p.store.get_arrays(r.run.id, "activations", epoch=epoch,
+                                              layer=layers[0])["features"], np.float64)
+        n_c = len(probe["clean_class"])
+        H, y = feats[:n_c], np.asarray(probe["clean_class"])
+        means = np.stack([H[y == c].mean(0) for c in np.unique(y)])
+        within = np.mean([np.linalg.norm(H[y == c] - means[i], axis=1).mean()
+                          for i, c in enumerate(np.unique(y))])
+        between = np.linalg.norm(means[:, None] - means[None], axis=-1)
+        between = between[np.triu_indices(len(means), 1)].mean()
+        out[f"spread_{_label(r)}"] = float(within / between) if between > 0 else None
+    if out.get("spread_manifold_mixup") is not None and out.get("spread_baseline") is not None:
+        out["manifold_tighter_than_baseline"] = out["spread_manifold_mixup"] < \
+            out["spread_baseline"]
+    return out
+
+
+@check("factor_mixup_table")
+def factor_mixup_table(p: Produced) -> dict[str, Any]:
+    """Test accuracy (%) and NLL per method on the rotated-digit task."""
+    out: dict[str, Any] = {}
+    nll = {}
+    # the cpu task is mixscope's smaller rendering (other sizes and net): shown beside
+    suffix = "" if p.scale == "paper" else "_cpu"
+    for r in p.runs:
+        task = str((r.config.get("dataset_args") or {}).get("task", "a")).lower()
+        label = {"baseline": "none", "input_mixup": "input",
+                 "factor_mixup": "factor"}.get(_label(r), _label(r))
+        out[f"task_{task}_{label}_accuracy{suffix}"] = _pct(r.last("test_accuracy"))
+        v = _f(r.last("test_nll") if r.last("test_nll") is not None else r.last("test_loss"))
+        out[f"task_{task}_{label}_nll{suffix}"] = v
+        nll[label] = v
+    if all(nll.get(k) is not None for k in ("none", "input", "factor")):
+        out["factor_nll_lowest"] = nll["factor"] < min(nll["none"], nll["input"])
+        out["input_nll_below_none"] = nll["input"] < nll["none"]
+    return out
+
+
+@check("factor_mixup_images")
+def factor_mixup_images(p: Produced) -> dict[str, Any]:
+    """The factor-mixup run trains to a useful classifier on the rendered task (its mixed
+    inputs are rendered images, so they lie on the data manifold by construction)."""
+    r = p.runs[0]
+    acc = _pct(r.last("test_accuracy"))
+    return {"test_accuracy_factor_mixup": acc,
+            "factor_mixup_images_on_manifold": _method(r) == "factor-mixup" and acc is not None
+            and acc > 50.0}
+
+
+def _table9_label(r: RunResult) -> str:
+    m, a = _method(r), float(r.config.get("alpha", 1.0))
+    return {"erm": "none", "input-mixup": f"input{a:g}",
+            "manifold-mixup": f"manifold{a:g}"}.get(m, m).replace(".", "")
+
+
+@check("deformation_table")
+def deformation_table(p: Produced) -> dict[str, Any]:
+    """Accuracy (%) on the deformed test sets (``trainer.deformations``, stored with each
+    run's ``deformations`` job), keyed like Table 9 (``rotation_20_manifold2``; ``_cpu``
+    appended at cpu scale, whose data differ), and whether manifold mixup beats the baseline
+    on rotations on average."""
+    out: dict[str, Any] = {}
+    rot: dict[str, list[float]] = {}
+    suffix = "" if p.scale == "paper" else "_cpu"
+    for r in p.runs:
+        label = _table9_label(r)
+        out[f"clean_accuracy_{label}{suffix}"] = _pct(r.last("test_accuracy"))
+        _job, res = r.evals.get("deformations", (None, None))
+        for d in (res or {}).get("deformations", []):
+            kind = d["kind"].replace("-", "_")
+            out[f"{kind}_{d['param']:g}_{label}{suffix}"] = _pct(d["accuracy"])
+            if d["kind"] == "rotation":
+                rot.setdefault(label, []).append(100 * d["accuracy"])
+    manifold = next((k for k in rot if k.startswith("manifold")), None)
+    if manifold and "none" in rot:
+        out[f"mean_rotation_accuracy_{manifold}"] = float(np.mean(rot[manifold]))
+        out["mean_rotation_accuracy_none"] = float(np.mean(rot["none"]))
+        out["manifold_beats_none_on_rotation"] = bool(np.mean(rot[manifold]) >
+                                                      np.mean(rot["none"]))
+    return out
+
+
+@check("none")
+def none(p: Produced) -> dict[str, Any]:
+    return {}

@@ -1,0 +1,300 @@
+"""Turn a catalogue entry into runs, lab jobs and theory answers in the store, and back.
+
+- :func:`plan` resolves an entry's recipe at a scale: RunConfigs (preset + overrides, named
+  after the entry), lab job params normalised exactly as ``GET /api/lab/...`` normalises a
+  query (so the same setting is the same job whichever way it was asked for), theory params.
+- :func:`collect` finds what exists (read-only): a run whose config equals the planned one,
+  its ``name`` aside, is reused, so entries that share a recipe share runs and a rerun is
+  idempotent; lab jobs by their params; theory computed directly (cheap, cached).
+- :func:`launch` creates what is missing and sends it to the workers (``POST
+  /api/papers/{id}/runs``); the CLI trains and computes in-process instead
+  (``mixscope/cmd_reproduce.py``).
+- :func:`report` is the entry as JSON with ``published``, ``computed``, ``verdict``, run and
+  job ids and what is missing.
+
+No torch: the API imports this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.papers.catalogue import PaperEntry, Scale, entry_status, what_is_missing
+from backend.papers.checks import LabResult, Produced, RunResult, TheoryResult, evaluate
+from backend.runconfig import RunConfig
+
+LAB_JOB = "lab"
+#: evaluations a recipe's run line may ask for (``evaluate: deformations``): job kinds of a
+#: finished run, with params as ``GET /api/runs/{id}/deformations`` builds them
+EVALUATIONS = ("deformations",)
+
+
+def evaluations(spec: dict[str, Any]) -> list[str]:
+    wanted = spec.get("evaluate") or []
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    bad = [w for w in wanted if w not in EVALUATIONS]
+    if bad:
+        raise RecipeError(f"unknown evaluation {bad}; known: {', '.join(EVALUATIONS)}")
+    return wanted
+
+
+def evaluation_params(run) -> dict[str, Any]:
+    """The deformation job params of a finished run: its last recorded epoch, seed 0."""
+    return {"epoch": int(max(run.recorded_epochs)), "seed": 0}
+
+
+class RecipeError(ValueError):
+    """A recipe line that does not resolve (an unknown preset or field)."""
+
+
+# --- planning -----------------------------------------------------------------------------
+
+def run_config(entry: PaperEntry, spec: dict[str, Any]) -> RunConfig:
+    """The RunConfig of one recipe line, named after the entry when the line has no name."""
+    over = dict(spec)
+    preset = over.pop("preset", None)
+    over.pop("evaluate", None)
+    over.setdefault("name", f"{entry.id} {over.get('method', '')}".strip())
+    try:
+        return RunConfig.from_preset(preset, **over) if preset else RunConfig.model_validate(over)
+    except ValueError as exc:
+        raise RecipeError(f"{entry.id}: recipe {spec}: {exc}") from None
+
+
+def config_key(config: RunConfig | dict[str, Any]) -> str:
+    """sha256 of a config's canonical JSON without its ``name``: what makes two runs the same."""
+    cfg = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
+    data = cfg.model_dump(mode="json")
+    data.pop("name", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
+
+
+def _router_defaults(experiment: str) -> dict[str, Any]:
+    """The query parameters and defaults of ``GET /api/lab/<experiment>``, read from the
+    router's own signature so both ways of asking build the same job params."""
+    from backend.api.routers import lab as lab_router
+
+    fn = {"alternating-line": lab_router.alternating_line, "two-moons": lab_router.two_moons,
+          "assumption-check": lab_router.assumption_check}.get(experiment)
+    if fn is None:
+        raise RecipeError(f"unknown lab experiment {experiment!r}")
+    out = {}
+    for name, prm in inspect.signature(fn).parameters.items():
+        if name in ("request", "store", "dispatcher"):
+            continue
+        out[name] = None if prm.default is inspect.Parameter.empty else prm.default
+    return out
+
+
+def lab_params(spec: dict[str, Any]) -> dict[str, Any]:
+    """A recipe's lab line normalised like the API: every query parameter with its default,
+    ``experiment`` added; assumption-check's dataset options under ``dataset_args``."""
+    spec = dict(spec)
+    experiment = spec.pop("experiment")
+    defaults = _router_defaults(experiment)
+    unknown = set(spec) - set(defaults)
+    if unknown:
+        raise RecipeError(f"lab {experiment}: unknown parameters {sorted(unknown)}")
+    values = {**defaults, **spec}
+    if experiment == "assumption-check":
+        args = {k: values.pop(k) for k in ("points", "classes", "samples")
+                if values.get(k) is not None}
+        for k in ("points", "classes", "samples"):
+            values.pop(k, None)
+        values["dataset_args"] = args
+    for k, v in list(values.items()):  # numbers as the API's query parsing types them
+        if isinstance(v, int) and not isinstance(v, bool) and \
+                isinstance(defaults.get(k), float):
+            values[k] = float(v)
+    return {"experiment": experiment, **values}
+
+
+def plan(entry: PaperEntry, scale: Scale) -> dict[str, list]:
+    """``{"runs": [(spec, RunConfig)], "lab": [params], "theory": [params]}``."""
+    recipe = entry.recipe(scale)
+    return {"runs": [(spec, run_config(entry, spec)) for spec in recipe.runs],
+            "lab": [lab_params(spec) for spec in recipe.lab],
+            "theory": [dict(t) for t in recipe.theory]}
+
+
+# --- theory -------------------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _theory(key: str) -> dict[str, Any]:
+    from backend import maths
+
+    p = json.loads(key)
+    if p.get("lambdas"):
+        lam = np.asarray(p["lambdas"], np.float64)
+    else:
+        lam = np.random.default_rng(p.get("seed", 0)).beta(
+            p.get("alpha", 1.0), p.get("alpha", 1.0), size=p.get("n_lambda", 5000))
+    out = maths.ufm_summary(p.get("m", 1.0), p.get("num_classes", 10), p.get("lambda_h", 1e-6),
+                            lam, bool(p.get("amplify", False)))
+    return json.loads(json.dumps(out, default=lambda o: o.tolist()
+                                 if isinstance(o, np.ndarray) else float(o)))
+
+
+def theory_answer(params: dict[str, Any]) -> dict[str, Any]:
+    """``backend.maths.ufm_summary`` for the /api/theory/ufm parameters (λ drawn as there)."""
+    return _theory(json.dumps(params, sort_keys=True))
+
+
+# --- finding and creating ------------------------------------------------------------------
+
+_RANK = {"succeeded": 0, "running": 1, "queued": 2, "failed": 3, "cancelled": 4}
+
+
+def find_run(store, config: RunConfig, runs: list | None = None):
+    """The best existing run with ``config`` (name aside): succeeded, else running, else
+    queued, else the newest failed/cancelled one; None when there is none."""
+    want = config_key(config)
+    best = None
+    for run in store.list_runs() if runs is None else runs:
+        try:
+            if config_key(run.config) != want:
+                continue
+        except ValueError:  # a config of another version: never the same run
+            continue
+        if best is None or _RANK.get(run.status, 9) < _RANK.get(best.status, 9) or \
+                (_RANK.get(run.status) == _RANK.get(best.status)
+                 and run.created_at > best.created_at):
+            best = run
+    return best
+
+
+def collect(store, entry: PaperEntry, scale: Scale) -> Produced:
+    """What the store holds for ``entry`` at ``scale``: nothing is created."""
+    planned = plan(entry, scale)
+    produced = Produced(entry=entry, scale=scale, store=store)
+    all_runs = store.list_runs() if planned["runs"] else []
+    for spec, cfg in planned["runs"]:
+        run = find_run(store, cfg, all_runs)
+        done = run is not None and run.status == "succeeded"
+        epochs = store.epoch_metrics(run.id) if done else []
+        evals = {}
+        for name in evaluations(spec):
+            job = store.find_job(run.id, name, evaluation_params(run)) \
+                if done and run.recorded_epochs else None
+            res = store.job_result(job.id) if job is not None and job.status == "done" \
+                else None
+            evals[name] = (job, res)
+        produced.runs.append(RunResult(spec=spec, run=run, epochs=epochs, evals=evals))
+    for params in planned["lab"]:
+        job = store.find_job(None, LAB_JOB, params)
+        result = store.job_result(job.id) if job is not None and job.status == "done" else None
+        produced.labs.append(LabResult(params=params, job=job, result=result))
+    for params in planned["theory"]:
+        produced.theory.append(TheoryResult(params=params, result=theory_answer(params)))
+    return produced
+
+
+def launch(store, dispatcher, entry: PaperEntry, scale: Scale) -> dict[str, list[str]]:
+    """Create the runs and lab jobs ``entry`` lacks at ``scale`` and send them to the workers.
+    Existing ones (same config / same params) are reused; failed or cancelled ones are
+    created anew. Returns ``{"runs": [ids], "jobs": [ids], "created_runs", "created_jobs"}``."""
+    planned = plan(entry, scale)
+    out: dict[str, list[str]] = {"runs": [], "jobs": [], "created_runs": [], "created_jobs": []}
+    all_runs = store.list_runs()
+    for spec, cfg in planned["runs"]:
+        run = find_run(store, cfg, all_runs)
+        if run is None or run.status in ("failed", "cancelled"):
+            run = store.create_run(cfg)
+            all_runs.append(run)
+            dispatcher.send_run(run.id)
+            out["created_runs"].append(run.id)
+        out["runs"].append(run.id)
+        if run.status == "succeeded" and run.recorded_epochs:
+            for name in evaluations(spec):  # evaluations of a finished run (else: later)
+                params = evaluation_params(run)
+                job = store.find_job(run.id, name, params)
+                if job is None or job.status == "failed":
+                    job = store.create_job(run.id, name, params)
+                    dispatcher.send_deformations(job.id)
+                    out["created_jobs"].append(job.id)
+                out["jobs"].append(job.id)
+    for params in planned["lab"]:
+        job = store.find_job(None, LAB_JOB, params)
+        if job is not None and job.status == "done" and store.job_result(job.id) is None:
+            store.finish_job(job.id, "pending")
+            dispatcher.send_lab(job.id)
+        elif job is None or job.status == "failed":
+            job = store.create_job(None, LAB_JOB, params)
+            dispatcher.send_lab(job.id)
+            out["created_jobs"].append(job.id)
+        out["jobs"].append(job.id)
+    return out
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+def side_by_side(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``{"key", "published", "computed", "computed_key", "ok"}``: each published number
+    beside its computed value (or, at cpu scale, its stand-in ``<key>_cpu`` on other data),
+    then every other computed value. ``ok`` is the comparison's outcome where one was made."""
+    pub, comp = body.get("published") or {}, body.get("computed") or {}
+    ok = {c["key"]: c["ok"] for c in body.get("comparisons") or []}
+    rows, used = [], set()
+    for k, v in pub.items():
+        ck = k if k in comp else f"{k}_cpu" if f"{k}_cpu" in comp else None
+        used.add(ck)
+        rows.append({"key": k, "published": v, "computed": comp.get(ck) if ck else None,
+                     "computed_key": ck, "ok": ok.get(k)})
+    for k, v in comp.items():
+        if k not in used:
+            rows.append({"key": k, "published": None, "computed": v, "computed_key": k,
+                         "ok": ok.get(k)})
+    return rows
+
+
+def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
+           gpu: bool = False, produced: Produced | None = None) -> dict[str, Any]:
+    """The entry as JSON with ``published``, ``computed``, ``verdict`` (and its ``reasons``,
+    ``comparisons``), ``status``, ``scale``, ``run_ids``, ``job_ids``, ``runs`` (id, name,
+    status, progress), ``jobs`` (id, status) and ``missing`` (what the scale lacks here)."""
+    body = entry.model_dump(mode="json")
+    body["status"] = entry_status(entry, data_dir, gpu=gpu)
+    body["scale"] = scale
+    body["missing"] = what_is_missing(entry, scale, data_dir, gpu=gpu)
+    try:
+        produced = produced if produced is not None else collect(store, entry, scale)
+    except RecipeError as exc:
+        body.update(computed={}, verdict="not yet run", reasons=[str(exc)], comparisons=[],
+                    run_ids=[], job_ids=[], runs=[], jobs=[])
+        return body
+    body.update(evaluate(entry, produced))
+    body["side_by_side"] = side_by_side(body)
+    body["run_ids"] = [r.run.id for r in produced.runs if r.run is not None]
+    body["job_ids"] = [lab.job.id for lab in produced.labs if lab.job is not None]
+    body["runs"] = [{"id": r.run.id if r.run else None,
+                     "name": r.run.name if r.run else r.spec.get("name"),
+                     "status": r.run.status if r.run else "not created",
+                     "progress": r.run.progress if r.run else 0.0,
+                     "current_epoch": r.run.current_epoch if r.run else 0,
+                     "total_epochs": r.run.total_epochs if r.run else None}
+                    for r in produced.runs]
+    body["jobs"] = [{"id": lab.job.id if lab.job else None,
+                     "experiment": lab.params["experiment"],
+                     "status": lab.job.status if lab.job else "not created",
+                     "error": lab.job.error if lab.job else None} for lab in produced.labs]
+    body["jobs"] += [{"id": job.id if job else None, "experiment": f"{name} of run {r.run.id}",
+                      "status": job.status if job else "not created",
+                      "error": job.error if job else None}
+                     for r in produced.runs for name, (job, _res) in r.evals.items()
+                     if r.trained]
+    body["job_ids"] += [job.id for r in produced.runs for _n, (job, _res) in r.evals.items()
+                        if job is not None]
+    # finished runs whose evaluation nobody has queued: POST /runs again queues it
+    body["needs_launch"] = any(r.trained and any(job is None or job.status == "failed"
+                                                 for job, _res in r.evals.values())
+                               for r in produced.runs)
+    body["theory_results"] = len(produced.theory)
+    return body

@@ -1,0 +1,233 @@
+"""``mixscope reproduce``: run a figure or table of the source papers and compare.
+
+- ``mixscope reproduce --list [--json]``: every catalogue entry with its status.
+- ``mixscope reproduce ID [--scale cpu|paper] [--json]``: finds or creates the entry's runs
+  (a run with the same config, name aside, is reused; an unfinished one resumes from its
+  checkpoint) and trains the missing ones here with a progress bar, as ``mixscope train``
+  does; computes its lab experiments as the API's lab jobs would (stored with the job, so
+  ``GET /api/lab/...`` then answers them) and its theory queries; then prints published
+  beside computed and the verdict. ``--json`` prints the entry with ``published``,
+  ``computed`` and ``verdict`` filled.
+
+A paper-scale entry whose dataset files or GPU are absent here says what is missing and how
+to provide it, shows the published numbers and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+
+def _gpu() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001 (no torch build: no GPU)
+        return False
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _print_report(body: dict, elapsed: float | None) -> None:
+    click.echo(f"{body['id']}  {body['title']}")
+    click.echo(f"  claim: {body['claim']}")
+    click.echo(f"  status: {body['status']}  scale: {body['scale']}")
+    rows = body.get("side_by_side") or []
+    if rows:
+        width = max(len(r["key"]) for r in rows)
+        click.echo(f"  {'':{width}}  {'published':>12}  {'computed':>12}")
+        for r in rows:
+            note = "" if r["computed_key"] in (None, r["key"]) else f"  ({r['computed_key']})"
+            mark = {True: "  ok", False: "  ✗"}.get(r["ok"], "")
+            pub = "" if r["published"] is None else _fmt(r["published"])
+            comp = "" if r["computed"] is None else _fmt(r["computed"])
+            click.echo(f"  {r['key']:{width}}  {pub:>12}  {comp:>12}{mark}{note}")
+    for e in body.get("errata") or []:
+        click.echo(f"  erratum: {e['what']} -> {e['correct']}")
+    for m in body.get("missing") or []:
+        click.echo(f"  missing: {m}")
+    click.echo(f"verdict: {body['verdict']}" + (f" ({elapsed:.1f} s)" if elapsed else ""))
+    for r in body.get("reasons") or []:
+        click.echo(f"  - {r}")
+
+
+def train_runs(store, settings, entry, scale, quiet: bool) -> None:
+    """Train every planned run that is not succeeded, here, resuming from checkpoints."""
+    from backend.papers import runner
+    from mixscope.cmd_train import _Progress, _worker_dead, worker_id
+    from trainer.loop import execute_run
+
+    me = worker_id()
+    for _spec, cfg in runner.plan(entry, scale)["runs"]:
+        run = runner.find_run(store, cfg)
+        if run is not None and run.status == "succeeded":
+            continue
+        if run is None or run.status in ("failed", "cancelled"):
+            run = store.create_run(cfg)
+            click.echo(f"new run {run.id} ({run.name})", err=True)
+        if run.status == "queued":
+            if not store.claim_run(run.id, me):
+                raise click.ClickException(f"run {run.id} was claimed by another worker")
+        elif run.status == "running":
+            beat = run.heartbeat_at
+            from datetime import datetime, timezone
+
+            age = None if beat is None else (datetime.now(timezone.utc) - (
+                beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc))).total_seconds()
+            if not (_worker_dead(run.worker) or age is None
+                    or age > settings.heartbeat_timeout_s):
+                raise click.ClickException(
+                    f"run {run.id} is being trained by {run.worker} right now; wait for it "
+                    f"and run this command again")
+            click.echo(f"resuming run {run.id} ({run.name}) from epoch {run.current_epoch}",
+                       err=True)
+        else:
+            click.echo(f"training run {run.id} ({run.name})", err=True)
+        bar = _Progress(cfg.epochs, quiet)
+        try:
+            status = execute_run(store, run.id, worker=me, progress=bar)
+        except KeyboardInterrupt:
+            bar.close()
+            click.echo(f"\ninterrupted: run {run.id} stays unfinished; run the same command "
+                       f"again to resume it", err=True)
+            sys.exit(130)
+        bar.close()
+        if status != "succeeded":
+            info = store.get_run(run.id)
+            raise click.ClickException(f"run {run.id} {status}: {(info.error or '').strip()}")
+
+
+def compute_evaluations(store, settings, entry, scale, quiet: bool) -> None:
+    """Evaluate finished runs as their recipe asks (003 Table 9's deformed test sets), here,
+    stored like the worker's ``deformations`` job (``mixscope eval deformations``)."""
+    from backend.papers import runner
+    from trainer.deformations import evaluate_deformations
+
+    for spec, cfg in runner.plan(entry, scale)["runs"]:
+        names = runner.evaluations(spec)
+        if not names:
+            continue
+        run = runner.find_run(store, cfg)
+        params = runner.evaluation_params(run)
+        for name in names:
+            job = store.find_job(run.id, name, params)
+            if job is not None and job.status == "done" and store.job_result(job.id):
+                continue
+            if not quiet:
+                click.echo(f"{name} evaluation of run {run.id}", err=True)
+            result = evaluate_deformations(store, run.id, params["epoch"], params["seed"],
+                                           settings)
+            job = store.create_job(run.id, name, params)
+            store.finish_job(job.id, "done", result=result)
+
+
+def compute_labs(store, settings, entry, scale, quiet: bool) -> None:
+    """Compute every planned lab job not done, here, as the worker's lab task does."""
+    from backend.papers import runner
+    from trainer.tasks import execute_lab_job
+
+    for params in runner.plan(entry, scale)["lab"]:
+        job = store.find_job(None, runner.LAB_JOB, params)
+        if job is not None and job.status == "done" and store.job_result(job.id) is not None:
+            continue
+        if job is None or job.status == "failed":
+            job = store.create_job(None, runner.LAB_JOB, params)
+        if not quiet:
+            click.echo(f"lab {params['experiment']} (job {job.id}): "
+                       + ", ".join(f"{k}={v}" for k, v in params.items()
+                                   if k in ("alpha", "runs", "epochs", "points", "classes",
+                                            "separation", "dataset")), err=True)
+        t0 = time.monotonic()
+        if execute_lab_job(store, job.id, settings) != "done":
+            raise click.ClickException(f"lab job {job.id} failed: {store.get_job(job.id).error}")
+        if not quiet:
+            click.echo(f"  done in {time.monotonic() - t0:.1f} s", err=True)
+
+
+@click.command("reproduce")
+@click.argument("entry_id", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the catalogue with statuses.")
+@click.option("--scale", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
+              help="cpu: this machine in minutes; paper: the paper's models and data.")
+@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
+              help="Store folder (default: the per-user store).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def reproduce(entry_id, list_, scale, store_path, as_json, quiet) -> None:
+    """Reproduce a figure or table of the source papers and compare with the published
+    numbers. Example: mixscope reproduce 000/fig6 --json"""
+    from backend.papers.catalogue import entry_status, load_catalogue
+    from backend.settings import settings_for_store
+
+    cat = load_catalogue()
+    settings = settings_for_store(store_path)
+    data_dir = settings.resolved_data_dir
+    if list_:
+        rows = [{"id": e.id, "title": e.title, "paper": e.paper, "kind": e.kind,
+                 "status": entry_status(e, data_dir)} for e in cat.entries]
+        if as_json:
+            click.echo(json.dumps(rows))
+            return
+        for r in rows:
+            click.echo(f"{r['id']:22s} {r['status']:13s} {r['title']}")
+        return
+    if not entry_id:
+        raise click.UsageError("give an entry ID (see --list) or --list")
+    entry = cat.get(entry_id)
+    if entry is None:
+        raise click.BadParameter(f"unknown entry {entry_id!r}; see `mixscope reproduce "
+                                 f"--list`", param_hint="'ID'")
+
+    from backend.papers import runner
+    from backend.store import Store
+
+    gpu = _gpu() if scale == "paper" else False
+    store = Store(settings)
+    store.migrate()
+    try:
+        if entry.out_of_scope:
+            body = runner.report(store, entry, scale, data_dir, gpu=gpu)
+            click.echo(json.dumps(body) if as_json else f"{entry.id}: out of scope: "
+                       f"{entry.out_of_scope}")
+            sys.exit(2)
+        missing = runner.what_is_missing(entry, scale, data_dir, gpu=gpu)
+        if missing:
+            body = runner.report(store, entry, scale, data_dir, gpu=gpu)
+            if as_json:
+                click.echo(json.dumps(body))
+            else:
+                _print_report(body, None)
+                click.echo(f"cannot run {entry.id} at {scale} scale here:", err=True)
+                for m in missing:
+                    click.echo(f"  {m}", err=True)
+            sys.exit(2)
+        try:
+            runner.plan(entry, scale)
+        except runner.RecipeError as exc:
+            raise click.ClickException(str(exc)) from None
+        t0 = time.monotonic()
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+        train_runs(store, settings, entry, scale, quiet or as_json)
+        compute_evaluations(store, settings, entry, scale, quiet or as_json)
+        compute_labs(store, settings, entry, scale, quiet or as_json)
+        body = runner.report(store, entry, scale, data_dir, gpu=gpu)
+        body["seconds"] = round(time.monotonic() - t0, 1)
+        if as_json:
+            click.echo(json.dumps(body))
+        else:
+            _print_report(body, body["seconds"])
+    finally:
+        store.close()
