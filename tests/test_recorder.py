@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from api_fixtures import decode
+from conftest import local_client
 
 from backend import maths
 from backend.runconfig import RunConfig
-from api_fixtures import decode
-from conftest import local_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,6 +24,22 @@ def _example(name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def expected_points(rec, model, classes) -> np.ndarray:
+    """The simplex projection of a class triple computed straight from the model's features
+    on the probe (``backend.maths.project_triple``), as the API should answer it."""
+    with torch.no_grad():
+        model.eval()
+        H = model.forward_features(rec.probe_inputs()).numpy()
+    W = model.head.weight.detach().numpy()
+    probe = rec._probe
+    n_c = len(probe["clean_index"])
+    cls_a = np.concatenate([probe["clean_class"], probe["pair_class_a"]])
+    cls_b = np.concatenate([probe["clean_class"], probe["pair_class_b"]])
+    rows = np.flatnonzero(np.isin(cls_a, classes) & np.isin(cls_b, classes))
+    mu = H[:n_c].astype(np.float64).mean(0)
+    return maths.project_triple(W, H[rows], tuple(classes), centre=mu).points
 
 
 def test_import_is_light():
@@ -51,24 +67,14 @@ def test_cutmix_example_recorded_locally(settings, app):
     for key in ("test_accuracy", "ece", "train_accuracy", "norm_cv", "nc1", "alignment",
                 "channel_radius"):
         assert last[key] is not None, key
-    with torch.no_grad():
-        model.eval()
-        H = model.forward_features(rec.probe_inputs()).numpy()
-    W = model.head.weight.detach().numpy()
-    probe = rec._probe
-    n_c = len(probe["clean_index"])
     with local_client(app) as client:
         runs = client.get("/api/runs").json()
         runs = runs["runs"] if isinstance(runs, dict) else runs
         assert rec.run_id in [r["id"] for r in runs]
         body = client.get(f"/api/runs/{rec.run_id}/projection",
                           params={"epoch": 2, "classes": "3,1,7"}).json()
-    cls_a = np.concatenate([probe["clean_class"], probe["pair_class_a"]])
-    cls_b = np.concatenate([probe["clean_class"], probe["pair_class_b"]])
-    rows = np.flatnonzero(np.isin(cls_a, [3, 1, 7]) & np.isin(cls_b, [3, 1, 7]))
-    mu = H[:n_c].astype(np.float64).mean(0)
-    ref = maths.project_triple(W, H[rows], (3, 1, 7), centre=mu).points
-    np.testing.assert_allclose(decode(body["points"]), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(decode(body["points"]), expected_points(rec, model, (3, 1, 7)),
+                               rtol=1e-4, atol=1e-4)
     store.close()
 
 

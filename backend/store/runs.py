@@ -41,11 +41,12 @@ class RunStore(StoreBase):
 
     # runs -----------------------------------------------------------------------
     def create_run(self, config: RunConfig | Mapping[str, Any],
-                   sweep_id: str | None = None) -> RunInfo:
-        """A new run with status ``queued``; the config is validated and stored as JSON."""
+                   sweep_id: str | None = None, run_id: str | None = None) -> RunInfo:
+        """A new run with status ``queued``; the config is validated and stored as JSON.
+        ``run_id``: the id to give it (a recorded run's, derived from its client's key)."""
         cfg = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
         now = utcnow()
-        run = Run(id=new_id(), name=cfg.name or default_run_name(cfg), status="queued",
+        run = Run(id=run_id or new_id(), name=cfg.name or default_run_name(cfg), status="queued",
                   config=cfg.model_dump(mode="json"), created_at=now, current_epoch=0,
                   total_epochs=cfg.epochs, progress=0.0, cancel_requested=False,
                   sweep_id=sweep_id, class_names=[], layers=[], recorded_epochs=[],

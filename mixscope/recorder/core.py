@@ -23,7 +23,6 @@ The run is claimed by worker ``recorder`` (status ``running``) until :meth:`Reco
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,22 +30,8 @@ import numpy as np
 import torch
 
 from backend.runconfig import RunConfig
-from backend.store.info import Claim
-from backend.store.runs import EXTERNAL_WORKER as WORKER
 from mixscope.recorder import epoch as epoch_record
-
-
-def _open_store(store: Any):
-    from backend.settings import Settings
-    from backend.store import Store
-
-    if isinstance(store, Store):
-        return store
-    if store is not None and "://" in str(store):  # a database URL
-        st = Store(Settings(database_url=str(store)))
-        st.migrate()
-        return st
-    return Store.open(store)
+from mixscope.recorder.sinks import LocalSink
 
 
 def _as_tensor(x: Any) -> torch.Tensor:
@@ -62,6 +47,11 @@ class Recorder:
         num_classes: number of classes when there are no names.
         store: a store folder or a database URL (local mode); ``None``: the MIXSCOPE_*
             settings / per-user folder.
+        api: URL of a running mixscope API (remote mode, instead of ``store``): arrays go
+            to its ``/api/ingest`` routes, chunked and retried (``mixscope.recorder.remote``).
+        token: the API's token (``MIXSCOPE_API_TOKEN``) in remote mode.
+        remote: options of the remote sink (``retry_for`` seconds, ``chunk_bytes``,
+            ``max_pending`` epochs in memory, ``timeout``).
         config: free-form JSON-able description of the user's training, stored as given.
         epochs: planned number of epochs (progress in the runs list); optional.
         probe: overrides of the probe settings (``RunConfig.probe``), e.g.
@@ -74,7 +64,8 @@ class Recorder:
                  num_classes: int | None = None, store: Any = None, api: str | None = None,
                  token: str | None = None, config: Mapping[str, Any] | None = None,
                  epochs: int | None = None, probe: Mapping[str, Any] | None = None,
-                 dtype: str = "float32", default_triple: tuple[int, int, int] = (0, 1, 2)):
+                 dtype: str = "float32", default_triple: tuple[int, int, int] = (0, 1, 2),
+                 remote: Mapping[str, Any] | None = None):
         if class_names is None and num_classes is None:
             raise ValueError("class_names: give class_names or num_classes")
         if class_names is not None:
@@ -87,8 +78,8 @@ class Recorder:
             raise ValueError(f"num_classes: need at least 2 classes, got {num_classes}")
         self.num_classes = C = int(num_classes)
         self.class_names = class_names or [str(c) for c in range(C)]
-        if api is not None:
-            raise NotImplementedError("api: remote recording is not available yet; use store=")
+        if api is not None and store is not None:
+            raise ValueError("api: give store= (local) or api= (remote), not both")
         try:
             self.config = RunConfig.model_validate({
                 "name": name, "source": "external",
@@ -100,17 +91,19 @@ class Recorder:
             })
         except Exception as exc:  # pydantic names the field already
             raise ValueError(f"config: {exc}") from exc
-        self.store = _open_store(store)
-        info = self.store.create_run(self.config)
-        self.run_id = info.id
-        attempt = self.store.claim_run(self.run_id, WORKER)
-        self.claim = Claim(WORKER, attempt) if attempt is not None else None
-        self.store.update_run_info(self.run_id, class_names=self.class_names, layers=[])
+        if api is None:
+            self._sink: Any = LocalSink(store)
+        else:
+            from mixscope.recorder.remote import RemoteSink
+
+            self._sink = RemoteSink(api, token, **dict(remote or {}))
+        #: the local store (None in remote mode)
+        self.store = self._sink.store
+        self.run_id = self._sink.start(self.config, self.class_names)
         self._probe: dict[str, np.ndarray] | None = None
         self._inputs: torch.Tensor | None = None
         self._logged: list[int] = []
         self._width: dict[str, int] = {}
-        self._host = socket.gethostname()
         self.finished = False
 
     # -- probe --------------------------------------------------------------------------------
@@ -132,10 +125,8 @@ class Recorder:
             raise ValueError(f"train_labels: classes must be in 0..{self.num_classes - 1}")
         self.config = self.config.model_copy(update={"seed": int(seed)})
         probe = build_probe(self.config, y, self.num_classes)
-        self.store.put_arrays(self.run_id, "probe", probe)
+        self._sink.put_probe(probe)
         self._probe, self._inputs = probe, X
-        n_probe = len(probe["clean_index"]) + len(probe["pair_a"])
-        self.store.update_run_info(self.run_id, num_probe=n_probe)
         return probe
 
     @property
@@ -230,20 +221,19 @@ class Recorder:
             probe, self.num_classes, self._width, features=features,
             classifier_weight=classifier_weight, classifier_bias=classifier_bias,
             test_probs=test_probs, test_labels=test_labels, layers=layers)
-        metrics = epoch_record.write_epoch(self.store, self.run_id, int(epoch), self.config,
-                                           probe, self.num_classes, arrays, train_loss,
-                                           claim=self.claim)
+        parts = epoch_record.epoch_parts(epoch, self.config, probe, self.num_classes, arrays,
+                                         train_loss)
+        self._sink.put_epoch(parts)
         self._width.setdefault("penultimate", arrays["features"].shape[1])
         for k, v in arrays["layers"].items():
             self._width.setdefault(k, v.shape[1])
         self._logged.append(int(epoch))
-        self.store.update_run_info(self.run_id, recorded_epochs=self._logged,
-                                   layers=[*arrays["layers"], "penultimate"],
-                                   claim=self.claim)
-        total = max(self.config.epochs, 1)
-        self.store.heartbeat(self.run_id, int(epoch), min(epoch / total, 1.0), None,
-                             claim=self.claim)
-        return metrics
+        return parts.metrics
+
+    def flush(self) -> None:
+        """Remote mode: wait until every logged epoch is recorded by the API (``finish``
+        does this too). Local mode: nothing to wait for."""
+        self._sink.flush()
 
     def _check_epoch(self, epoch: Any) -> None:
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
@@ -257,8 +247,11 @@ class Recorder:
         """Mark the run finished (``succeeded``, ``failed`` or ``cancelled``)."""
         if self.finished:
             return
-        self.store.finish_run(self.run_id, status, error, claim=self.claim)
         self.finished = True
+        try:
+            self._sink.finish(status, error)
+        finally:
+            self._sink.close()
 
     def __enter__(self) -> Recorder:  # noqa: PYI034 (no Self on 3.10)
         return self

@@ -1,9 +1,7 @@
 """One recorded epoch of an external run: checks that name the bad argument, then the same
 artifacts and metric keys as ``trainer.loop`` / ``trainer.extract`` (computed by the same
-``trainer.metrics`` helpers), written through the same ``Store`` calls.
-
-Artifacts are written before the epoch's metrics row and before ``recorded_epochs`` grows, so
-a reader never sees an epoch listed whose arrays are missing.
+``trainer.metrics`` helpers), as the ``backend.recorded.EpochParts`` that a sink writes (a
+local store, or the API through ``/api/ingest``: both by ``backend.recorded.write_epoch``).
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.recorded import EpochParts
 from backend.runconfig import RunConfig
 
 
@@ -134,25 +133,19 @@ def epoch_metrics(config: RunConfig, probe: Mapping[str, np.ndarray], num_classe
     return out
 
 
-def write_epoch(store, run_id: str, epoch: int, config: RunConfig,
-                probe: Mapping[str, np.ndarray], num_classes: int, arrays: Mapping[str, Any],
-                train_loss: float | None, claim=None) -> dict[str, Any]:
-    """Store one epoch: activations + spectra per layer, the classifier, then the metrics."""
+def epoch_parts(epoch: int, config: RunConfig, probe: Mapping[str, np.ndarray],
+                num_classes: int, arrays: Mapping[str, Any],
+                train_loss: float | None) -> EpochParts:
+    """The epoch as stored: metrics, spectra of the clean rows of every layer (from the
+    float32 features) and activations in the run's ``record.dtype``."""
     from trainer.extract import spectra_arrays
 
     metrics = epoch_metrics(config, probe, num_classes, arrays, train_loss)
     dtype = np.float16 if config.record.dtype == "float16" else np.float32
     n_c = len(probe["clean_index"])
-    kw = {} if claim is None else {"claim": claim}
+    acts, spectra = {}, {}
     for name, A in [*arrays["layers"].items(), ("penultimate", arrays["features"])]:
-        store.put_arrays(run_id, "activations",
-                         {"features": np.ascontiguousarray(A.astype(dtype))},
-                         epoch=epoch, layer=name, **kw)
-        store.put_arrays(run_id, "spectra",
-                         spectra_arrays(A[:n_c], probe["clean_class"], num_classes),
-                         epoch=epoch, layer=name, **kw)
-    store.put_arrays(run_id, "classifier",
-                     {"weight": np.ascontiguousarray(arrays["weight"]),
-                      "bias": np.ascontiguousarray(arrays["bias"])}, epoch=epoch, **kw)
-    store.record_epoch(run_id, epoch, metrics, **kw)
-    return metrics
+        acts[name] = np.ascontiguousarray(A.astype(dtype))
+        spectra[name] = spectra_arrays(A[:n_c], probe["clean_class"], num_classes)
+    return EpochParts(int(epoch), acts, spectra, np.ascontiguousarray(arrays["weight"]),
+                      np.ascontiguousarray(arrays["bias"]), metrics)

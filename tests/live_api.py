@@ -1,0 +1,60 @@
+"""The real API (uvicorn) as a subprocess on a free loopback port, which a test can stop and
+start again on the same port (a network cut) over the same store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from browser import ROOT, _env, free_port
+
+
+class LiveAPI:
+    def __init__(self, store: Path, token: str | None = None, port: int | None = None):
+        self.store, self.token = Path(store), token
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> LiveAPI:
+        env = _env(self.store)
+        if self.token:
+            env["MIXSCOPE_API_TOKEN"] = self.token
+        self.store.mkdir(parents=True, exist_ok=True)
+        log = open(self.store.parent / f"api-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "backend.api.app:create_app",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the API exited with {self.proc.returncode}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.2)
+        raise RuntimeError(f"the API did not answer within {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def get(self, path: str, **kw):
+        r = requests.get(f"{self.url}{path}", timeout=30, **kw)
+        r.raise_for_status()
+        return r.json()
