@@ -5,7 +5,7 @@ researcher already has. Three things are added for mixscope: a ``Recorder``, one
 ``rec.probe(...)`` and one ``rec.log(...)`` per epoch (epoch 0 = before training).
 
     python examples/cutmix_digits.py --store ~/mixscope-store --epochs 5
-    python examples/cutmix_digits.py --api http://host:8000 --token $TOKEN   # remote (later)
+    python examples/cutmix_digits.py --api http://host:8000 --token $TOKEN   # a remote mixscope
 """
 
 from __future__ import annotations
