@@ -22,6 +22,7 @@ COMMANDS = {
     "eval": ("mixscope.cmd_eval", "eval_group"),
     "gc": ("mixscope.cmd_gc", "gc"),
     "reproduce": ("mixscope.cmd_reproduce", "reproduce"),
+    "import": ("mixscope.cmd_import", "import_cmd"),
 }
 
 
