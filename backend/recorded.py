@@ -61,6 +61,9 @@ class EpochParts:
     weight: np.ndarray
     bias: np.ndarray
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: optional layer-wise trajectories: ``lambdas`` (T,), ``pair_a``/``pair_b`` (P,) and
+    #: ``layer:<name>`` (P, T, d) for layers of ``activations`` (artifact kind ``trajectory``)
+    trajectory: dict[str, np.ndarray] | None = None
 
 
 # -- the wire format -------------------------------------------------------------------------
@@ -71,6 +74,8 @@ def pack_epoch(parts: EpochParts) -> bytes:
     tensors = {f"activations/{k}": np.ascontiguousarray(v) for k, v in parts.activations.items()}
     for layer, sp in parts.spectra.items():
         tensors.update({f"spectra/{k}/{layer}": np.ascontiguousarray(v) for k, v in sp.items()})
+    for k, v in (parts.trajectory or {}).items():
+        tensors[f"trajectory/{k}"] = np.ascontiguousarray(v)
     tensors["classifier/weight"] = np.ascontiguousarray(parts.weight, np.float32)
     tensors["classifier/bias"] = np.ascontiguousarray(parts.bias, np.float32)
     meta = {"format": EPOCH_FORMAT, "epoch": str(int(parts.epoch)),
@@ -120,10 +125,13 @@ def unpack_epoch(data: bytes) -> EpochParts:
     arrays = load_arrays(data)
     acts: dict[str, np.ndarray] = {}
     spectra: dict[str, dict[str, np.ndarray]] = {}
+    traj: dict[str, np.ndarray] = {}
     for name, a in arrays.items():
         group, _, rest = name.partition("/")
         if group == "activations" and rest:
             acts[rest] = a
+        elif group == "trajectory" and rest:
+            traj[rest] = a
         elif group == "spectra" and "/" in rest:
             key, _, layer = rest.partition("/")
             spectra.setdefault(layer, {})[key] = a
@@ -133,7 +141,7 @@ def unpack_epoch(data: bytes) -> EpochParts:
         raise RecordedRunError("classifier_weight: the epoch has no classifier/weight and "
                                "classifier/bias tensors")
     return EpochParts(epoch, acts, spectra, arrays["classifier/weight"],
-                      arrays["classifier/bias"], metrics)
+                      arrays["classifier/bias"], metrics, traj or None)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -200,6 +208,34 @@ def check_epoch(parts: EpochParts, *, num_classes: int, num_probe: int,
     if b.shape != (C,):
         raise RecordedRunError(f"classifier_bias: expected shape ({C},), got {b.shape}")
     _finite(b, "classifier_bias")
+    if parts.trajectory is not None:
+        check_trajectory(parts.trajectory, {k: v.shape[1] for k, v in parts.activations.items()})
+
+
+def check_trajectory(t: Mapping[str, np.ndarray], widths: Mapping[str, int]) -> None:
+    """RecordedRunError naming ``trajectory`` unless ``t`` holds ``lambdas`` (T,) in [0, 1],
+    ``pair_a``/``pair_b`` (P,) and ``layer:<name>`` (P, T, width) for recorded layers."""
+    for k in ("lambdas", "pair_a", "pair_b"):
+        if k not in t or np.asarray(t[k]).ndim != 1:
+            raise RecordedRunError(f"trajectory: {k} (a 1-D array) missing")
+    lam = np.asarray(t["lambdas"])
+    P, T = len(t["pair_a"]), len(lam)
+    if len(t["pair_b"]) != P or T < 2 or lam.dtype.kind != "f" or \
+            not ((lam >= 0) & (lam <= 1)).all():
+        raise RecordedRunError("trajectory: pair_b must match pair_a and lambdas hold >= 2 "
+                               "values in [0, 1]")
+    layers = [k for k in t if k.startswith("layer:")]
+    if not layers or set(t) - {"lambdas", "pair_a", "pair_b", *layers}:
+        raise RecordedRunError("trajectory: expected lambdas, pair_a, pair_b and layer:<name> "
+                               "arrays")
+    for k in layers:
+        name, a = k[len("layer:"):], t[k]
+        if name not in widths:
+            raise RecordedRunError(f"trajectory: layer {name!r} has no activations this epoch")
+        if a.shape != (P, T, widths[name]):
+            raise RecordedRunError(f"trajectory: {k} has shape {a.shape}, expected "
+                                   f"({P}, {T}, {widths[name]})")
+        _finite(a, f"trajectory[{k!r}]")
 
 
 def check_probe(probe: Mapping[str, np.ndarray], num_classes: int) -> None:
@@ -306,6 +342,9 @@ def write_epoch(store, run: RunInfo, parts: EpochParts, claim: Claim,
         store.put_arrays(run.id, "spectra", {k: np.asarray(parts.spectra[layer][k], np.float32)
                                              for k in SPECTRA_KEYS},
                          epoch=epoch, layer=layer, claim=claim)
+    if parts.trajectory:
+        store.put_arrays(run.id, "trajectory", dict(parts.trajectory), epoch=epoch,
+                         meta={"layers": ",".join(layers)}, claim=claim)
     store.put_arrays(run.id, "classifier", {"weight": parts.weight, "bias": parts.bias},
                      epoch=epoch, meta={"upload_sha256": digest} if digest else None,
                      claim=claim)

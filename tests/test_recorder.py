@@ -160,3 +160,37 @@ def test_find_head_of_common_models():
     net = timm.create_model("resnet10t", num_classes=4, pretrained=False)
     f, head = find_head(net)
     assert head is net.get_classifier() and f(torch.zeros(2, 3, 32, 32)).shape == (2, 512)
+
+
+def test_logged_layers_give_trajectories(settings, app):
+    """Per-layer features logged with ``layers=`` make the Trajectory page's data: each
+    trajectory pair mixed over the λ grid, traced through the layers."""
+    from mixscope import Recorder
+
+    torch.manual_seed(0)
+    body = torch.nn.Sequential(torch.nn.Linear(4, 12), torch.nn.ReLU())
+    neck = torch.nn.Sequential(torch.nn.Linear(12, 6), torch.nn.ReLU())
+    head = torch.nn.Linear(6, 4)  # 4 classes: 3 centred class means would be dependent
+    model = torch.nn.Sequential(body, neck, head)
+    rec = Recorder(name="layers", num_classes=4, store=settings.store,
+                   probe={"clean_per_class": 5, "pairs_per_class_pair": 4,
+                          "trajectory_pairs": 3, "trajectory_lambdas": 5})
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.normal(size=(60, 4)), dtype=torch.float32)
+    rec.probe(X, np.arange(60) % 4)
+    for epoch in (0, 1):
+        rec.log(epoch, model, features=lambda x: neck(body(x)), classifier=head,
+                layers={"body": body})
+    rec.finish()
+    with local_client(app) as client:
+        r = client.get(f"/api/runs/{rec.run_id}/trajectory", params={"epoch": 1})
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert t["layers"] == ["body", "penultimate"] and len(t["lambdas"]) == 5
+    pts = decode(t["points"])
+    assert pts.shape == (3, 2, 5, 2) and np.isfinite(pts).all()
+    stored = rec.store.get_arrays(rec.run_id, "trajectory", epoch=1)
+    with torch.no_grad():
+        want = body(rec.trajectory_inputs()).numpy().reshape(3, 5, 12)
+    np.testing.assert_allclose(stored["layer:body"], want, rtol=1e-5, atol=1e-6)
+    rec.store.close()

@@ -85,7 +85,7 @@ class Recorder:
                 "name": name, "source": "external",
                 "external_config": dict(config or {}),
                 "epochs": int(epochs) if epochs else 10_000,
-                "probe": {"trajectory_pairs": 0, **dict(probe or {})},
+                "probe": dict(probe or {}),
                 "record": {"dtype": dtype, "mode": "eval",
                            "default_triple": list(default_triple) if C >= 3 else [0, 1, 2]},
             })
@@ -141,6 +141,17 @@ class Recorder:
         a, b, lam = probe_index(self._need_probe())
         sl = slice(start, stop)
         return mixed_batch(self._inputs, a[sl], b[sl], lam[sl])
+
+    def trajectory_inputs(self) -> torch.Tensor:
+        """The inputs of the layer-wise trajectories: each trajectory pair of the probe mixed
+        over the λ grid, pair-major ((P * T, ...): reshape outputs to (P, T, d))."""
+        from trainer.extract import mixed_batch
+
+        p = self._need_probe()
+        lam = epoch_record.trajectory_lambdas(self.config)
+        P, T = len(p["trajectory_a"]), len(lam)
+        return mixed_batch(self._inputs, np.repeat(p["trajectory_a"], T),
+                           np.repeat(p["trajectory_b"], T), np.tile(lam, P))
 
     def _need_probe(self) -> dict[str, np.ndarray]:
         if self._probe is None:
@@ -199,28 +210,44 @@ class Recorder:
                             probs.append(torch.softmax(h @ Wt.T + bt, 1).cpu().numpy())
                 test_probs = np.concatenate(probs) if probs else np.zeros((0, self.num_classes))
                 test_labels = yt
+            trajectory = None
+            if layers and len(self._need_probe()["trajectory_a"]):
+                # layer-wise trajectories (the Trajectory page) when layers are logged
+                xt = self.trajectory_inputs()
+                P = len(self._probe["trajectory_a"])
+                fns = {**dict(layers), "penultimate": features}
+                trajectory = {}
+                for k, fn in fns.items():
+                    arg = "features" if k == "penultimate" else f"layers[{k!r}]"
+                    rows = np.concatenate([_rows(fn(xt[s:s + batch_size].to(dev)), arg)
+                                           for s in range(0, len(xt), batch_size)])
+                    trajectory[k] = rows.reshape(P, len(xt) // P, -1)
         H = np.concatenate(feats) if feats else np.zeros((0, W.shape[1]), np.float32)
         return self.log_arrays(epoch, features=H, classifier_weight=W, classifier_bias=b,
                                test_probs=test_probs, test_labels=test_labels,
                                layers={k: np.concatenate(v) for k, v in extra.items()},
-                               train_loss=train_loss)
+                               train_loss=train_loss, trajectory=trajectory)
 
     def log_arrays(self, epoch: int, *, features: Any, classifier_weight: Any,
                    classifier_bias: Any = None, test_probs: Any = None, test_labels: Any = None,
                    layers: Mapping[str, Any] | None = None,
-                   train_loss: float | None = None) -> dict[str, Any]:
+                   train_loss: float | None = None,
+                   trajectory: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Record an epoch from arrays already computed on the probe inputs
         (:meth:`probe_inputs`, rows in probe order).
 
         features: (n_probe, d) penultimate features; classifier_weight (C, d) and
         classifier_bias (C,) or None; test_probs (n, C) softmax outputs and test_labels (n,);
-        layers: ``{name: (n_probe, k)}`` extra layers. Returns the epoch's metrics."""
+        layers: ``{name: (n_probe, k)}`` extra layers; trajectory: optional ``{layer: (P, T,
+        k)}`` outputs on :meth:`trajectory_inputs` (layers among ``"penultimate"`` and
+        ``layers``), shown by the Trajectory page. Returns the epoch's metrics."""
         probe = self._need_probe()
         self._check_epoch(epoch)
         arrays = epoch_record.validate(
             probe, self.num_classes, self._width, features=features,
             classifier_weight=classifier_weight, classifier_bias=classifier_bias,
-            test_probs=test_probs, test_labels=test_labels, layers=layers)
+            test_probs=test_probs, test_labels=test_labels, layers=layers,
+            trajectory=trajectory)
         parts = epoch_record.epoch_parts(epoch, self.config, probe, self.num_classes, arrays,
                                          train_loss)
         self._sink.put_epoch(parts)

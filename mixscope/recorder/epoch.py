@@ -35,7 +35,8 @@ def _array(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
 def validate(probe: Mapping[str, np.ndarray], num_classes: int, widths: Mapping[str, int], *,
              features: Any, classifier_weight: Any, classifier_bias: Any = None,
              test_probs: Any = None, test_labels: Any = None,
-             layers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             layers: Mapping[str, Any] | None = None,
+             trajectory: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Checked float32 arrays of one epoch; ValueError naming the argument otherwise.
 
     widths: the feature width of each layer at the first logged epoch (must not change)."""
@@ -65,7 +66,7 @@ def validate(probe: Mapping[str, np.ndarray], num_classes: int, widths: Mapping[
     if b.shape != (C,):
         raise ValueError(f"classifier_bias: expected shape ({C},), got {b.shape}")
     out: dict[str, Any] = {"features": H, "weight": W, "bias": b, "layers": {},
-                           "test_probs": None, "test_labels": None}
+                           "test_probs": None, "test_labels": None, "trajectory": None}
     for name, arr in (layers or {}).items():
         key = f"layers[{name!r}]"
         if name == "penultimate" or not isinstance(name, str) or not name or len(name) > 100:
@@ -92,6 +93,43 @@ def validate(probe: Mapping[str, np.ndarray], num_classes: int, widths: Mapping[
         if len(y) and (y.min() < 0 or y.max() >= C):
             raise ValueError(f"test_labels: classes must be in 0..{C - 1}")
         out["test_probs"], out["test_labels"] = P, y
+    if trajectory is not None:
+        out["trajectory"] = _trajectory(probe, trajectory, {
+            "penultimate": H.shape[1], **{k: v.shape[1] for k, v in out["layers"].items()}})
+    return out
+
+
+def trajectory_lambdas(config: RunConfig) -> np.ndarray:
+    """The λ grid of the layer-wise trajectories (``probe.trajectory_lambdas`` points)."""
+    return np.linspace(0.0, 1.0, config.probe.trajectory_lambdas, dtype=np.float32)
+
+
+def _trajectory(probe: Mapping[str, np.ndarray], traj: Mapping[str, Any],
+                widths: Mapping[str, int]) -> dict[str, np.ndarray]:
+    P = len(probe["trajectory_a"])
+    if P == 0:
+        raise ValueError("trajectory: the probe has no trajectory pairs "
+                         "(probe={'trajectory_pairs': 0})")
+    out: dict[str, np.ndarray] = {}
+    T = None
+    for name, arr in traj.items():
+        key = f"trajectory[{name!r}]"
+        if name not in widths:
+            raise ValueError(f"{key}: no such layer logged this epoch (features are "
+                             "'penultimate')")
+        A = _array(arr, key)
+        T = T or (A.shape[1] if A.ndim == 3 else None)
+        if A.ndim != 3 or A.shape != (P, T, widths[name]):
+            raise ValueError(f"{key}: expected ({P}, T, {widths[name]}) for the "
+                             f"{P} trajectory pairs, got shape {A.shape}")
+        if not np.isfinite(A).all():
+            raise ValueError(f"{key}: NaN/inf values")
+        out[f"layer:{name}"] = A
+    if T is None or T < 2:
+        raise ValueError("trajectory: give (P, T, d) arrays with T >= 2 λ values")
+    out["lambdas"] = np.linspace(0.0, 1.0, T, dtype=np.float32)
+    out["pair_a"] = np.asarray(probe["trajectory_a"], np.int64)
+    out["pair_b"] = np.asarray(probe["trajectory_b"], np.int64)
     return out
 
 
@@ -148,4 +186,4 @@ def epoch_parts(epoch: int, config: RunConfig, probe: Mapping[str, np.ndarray],
         acts[name] = np.ascontiguousarray(A.astype(dtype))
         spectra[name] = spectra_arrays(A[:n_c], probe["clean_class"], num_classes)
     return EpochParts(int(epoch), acts, spectra, np.ascontiguousarray(arrays["weight"]),
-                      np.ascontiguousarray(arrays["bias"]), metrics)
+                      np.ascontiguousarray(arrays["bias"]), metrics, arrays.get("trajectory"))

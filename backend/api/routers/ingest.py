@@ -119,6 +119,7 @@ def _staging(run_id: str, epoch: int) -> str:
 def _staged_chunks(store, run_id: str, epoch: int) -> list[int]:
     files = store.files
     folder = files.full(_staging(run_id, epoch))
+    files.fs.invalidate_cache(folder)  # object stores cache listings (s3fs)
     try:
         names = [str(p).rsplit("/", 1)[-1] for p in files.fs.ls(folder, detail=False)]
     except (FileNotFoundError, OSError):
