@@ -32,6 +32,38 @@ def _worker_name(proc: subprocess.Popen) -> str:
     return f"{socket.gethostname()}:{proc.pid}"
 
 
+def _write_lock_is_free(db_path) -> bool:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def _pause_outside_a_write(worker, settings, store, rid) -> None:
+    """SIGSTOP the worker at a moment it holds neither SQLite write lock (store, broker).
+
+    A process frozen inside a SQLite write transaction stalls every other writer of that
+    file until it wakes: that is SQLite's single-writer design (deployments with several
+    workers use PostgreSQL), not the fencing this test is about. So: pause, look, and if
+    the worker was caught mid-write, let it go on to its next epoch and try again."""
+    dbs = [settings.store / "mixscope.db", settings.store / "broker.db"]
+    for _ in range(50):
+        os.kill(worker.proc.pid, signal.SIGSTOP)
+        if all(_write_lock_is_free(db) for db in dbs if db.exists()):
+            return
+        os.kill(worker.proc.pid, signal.SIGCONT)
+        seen = len(store.epoch_metrics(rid))
+        wait_for(lambda: len(store.epoch_metrics(rid)) > seen, 120, "A's next epoch", worker)
+    raise AssertionError("the worker held a write lock at each of 50 pauses")
+
+
 def test_a_paused_worker_that_wakes_after_its_run_was_requeued_writes_nothing(tmp_path):
     """Worker A trains; A is paused (SIGSTOP: alive, but silent) past the heartbeat timeout;
     worker B's sweeper requeues the run and B claims it (attempt 2); A wakes up while B
@@ -46,7 +78,7 @@ def test_a_paused_worker_that_wakes_after_its_run_was_requeued_writes_nothing(tm
         b = None
         try:
             wait_for(lambda: len(store.epoch_metrics(rid)) >= 4, 120, "4 epochs by A", a)
-            os.kill(a.proc.pid, signal.SIGSTOP)
+            _pause_outside_a_write(a, settings, store, rid)
             paused_at = max(e["epoch"] for e in store.epoch_metrics(rid))
             b = Worker(settings, tmp_path / "b.log")
             wait_for(lambda: store.get_run(rid).attempt == 2
