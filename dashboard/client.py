@@ -192,6 +192,11 @@ class ApiClient:
         """``{"ok", "checked", "damaged": [{"kind", "epoch", "layer", "reason", ...}]}``."""
         return self._request("GET", f"/runs/{run_id}/health")
 
+    def footprint(self, run_id: str) -> dict:
+        """Bytes the run stores: ``{"bytes_total", "bytes_per_recorded_epoch",
+        "recorded_epochs", "by_kind"}`` (``GET /api/runs/{id}/footprint``)."""
+        return self.get(f"/runs/{run_id}/footprint")
+
     def classes(self, run_id: str) -> list[str]:
         return self.get(f"/runs/{run_id}/classes")["classes"]
 

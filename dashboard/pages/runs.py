@@ -1,5 +1,10 @@
-# ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
-"""Runs: launch a training run from a form and follow every run in a live table."""
+# ruff: noqa: C408  (dict(...) reads better than literals for keyword arguments)
+"""Runs: launch a training run from a form, follow every run in a live table, and open one
+run's detail (the bytes it stores, per artifact kind and per recorded epoch).
+
+The parts live in ``dashboard/runs/`` (the form, the table, the detail); this module lays
+the page out and wires its callbacks. ``/runs?run=ID`` opens that run's detail.
+"""
 
 from __future__ import annotations
 
@@ -7,103 +12,15 @@ import json
 from typing import Any
 
 import dash
-import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
-from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, field_errors, format_detail
-from dashboard.common import STATUS_COLOURS, api, card, empty_state, field, vocab
+from dashboard.common import api, card, empty_state, vocab
+from dashboard.runs.footprint import run_detail
+from dashboard.runs.form import ERROR_SLOTS, build_config, error_slot, launch_form
+from dashboard.runs.table import health_message, runs_table
 
 dash.register_page(__name__, path="/runs", name="Runs", title="mixscope · Runs", order=1)
-
-MODELS = ["mlp", "mlp-bottleneck", "mlp-mid-bottleneck", "resnet18", "preact-resnet18",
-          "preact-resnet34", "preact-resnet50", "wrn-16-4", "wrn-28-10", "wrn-40-10",
-          "vit-tiny", "vit-small", "vit-base"]
-# Optimiser presets: the recipes of the papers, as RunConfig fields.
-OPT_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "sgd-cosine": ("SGD · momentum 0.9 · Nesterov · cosine",
-                   dict(optimizer="sgd", momentum=0.9, nesterov=True, schedule="cosine")),
-    "sgd-step": ("SGD · momentum 0.9 · ÷10 at 30/50/90 % (WRN paper)",
-                 dict(optimizer="sgd", momentum=0.9, nesterov=False, schedule="step",
-                      lr_milestones=[0.3, 0.5, 0.9])),
-    "adam-cosine": ("Adam · cosine (ViT paper)", dict(optimizer="adam", schedule="cosine")),
-    "adamw-cosine": ("AdamW · cosine", dict(optimizer="adamw", schedule="cosine")),
-    "adam-constant": ("Adam · constant lr (data-dependency paper)",
-                      dict(optimizer="adam", schedule="constant")),
-}
-# Form field -> RunConfig field(s) whose 422 messages it shows.
-ERROR_SLOTS = ["name", "dataset", "model", "method", "alpha", "loss", "fixed_etf", "optimizer",
-               "lr", "weight_decay", "epochs", "batch_size", "record", "seed",
-               "manifold_layers", "block_gradient", "dataset_args", "extra"]
-
-
-def _num(id_: str, value: float, **kw: Any) -> dcc.Input:
-    return dcc.Input(id=id_, type="number", value=value, className="input", debounce=False, **kw)
-
-
-def _form() -> html.Div:
-    dd = dict(clearable=False, className="dropdown")
-    return card([
-        html.Div([
-            field("Name (optional)", dcc.Input(id="runs-name", type="text", className="input",
-                                               placeholder="e.g. digits mixup α=1"),
-                  error_id="err-name"),
-            field("Dataset", dcc.Dropdown(vocab("datasets"), "digits", id="runs-dataset", **dd),
-                  error_id="err-dataset"),
-            field("Model", dcc.Dropdown(MODELS, "mlp", id="runs-model", **dd),
-                  help="wrn-<depth>-<widen>, depth = 6n+4", error_id="err-model"),
-            field("Method", dcc.Dropdown(
-                [{"label": "Input mixup", "value": "input-mixup"},
-                 {"label": "Manifold mixup", "value": "manifold-mixup"},
-                 {"label": "Factor mixup (rotated-digit)", "value": "factor-mixup"},
-                 {"label": "ERM (no mixup)", "value": "erm"}], "input-mixup",
-                id="runs-method", **dd), error_id="err-method"),
-            field("α  (λ ~ Beta(α, α))", _num("runs-alpha", 1.0, step="any"),
-                  error_id="err-alpha"),
-            field("Loss", dcc.Dropdown([{"label": "Cross-entropy", "value": "ce"},
-                                        {"label": "MSE", "value": "mse"},
-                                        {"label": "BCE on softmax (Verma et al.)",
-                                         "value": "bce"}], "ce",
-                                       id="runs-loss", **dd), error_id="err-loss"),
-            field("Classifier", dcc.Checklist(
-                [{"label": " fixed simplex ETF", "value": "etf"}], [], id="runs-fixed-etf",
-                className="checklist"), error_id="err-fixed_etf"),
-            field("Optimiser preset", dcc.Dropdown(
-                [{"label": v[0], "value": k} for k, v in OPT_PRESETS.items()], "sgd-cosine",
-                id="runs-optimizer", **dd), error_id="err-optimizer"),
-            field("Learning rate", _num("runs-lr", 0.05, step="any"), error_id="err-lr"),
-            field("Weight decay", _num("runs-wd", 0.01, step="any"),
-                  error_id="err-weight_decay"),
-            field("Epochs", _num("runs-epochs", 30, step=1, min=1), error_id="err-epochs"),
-            field("Batch size", _num("runs-batch", 128, step=1, min=0), help="0 = full batch",
-                  error_id="err-batch_size"),
-            field("Recorded epochs", dcc.Input(id="runs-record", type="text", value="auto",
-                                               className="input"),
-                  help="'auto' (dense early, sparse later) or a list such as 0,1,5,10,30",
-                  error_id="err-record"),
-            field("Seed", _num("runs-seed", 0, step=1, min=0), error_id="err-seed"),
-            field("Mixing layers", dcc.Input(id="runs-manifold-layers", type="text",
-                                             className="input", placeholder="model default"),
-                  help="manifold mixup: comma-separated, e.g. input,block1,block2",
-                  error_id="err-manifold_layers"),
-            field("Gradient", dcc.Checklist(
-                [{"label": " block before the mixing layer", "value": "block"}], [],
-                id="runs-block-gradient", className="checklist"),
-                error_id="err-block_gradient"),
-            field("Task (rotated-digit)", dcc.Dropdown(["A", "B", "C"], "A", id="runs-task",
-                                                       **dd), error_id="err-dataset_args"),
-            field("More fields (JSON)", dcc.Textarea(
-                id="runs-extra", className="input",
-                placeholder='{"model_args": {"bottleneck_dim": 12, "activation": "leaky-relu"}}'),
-                help="any RunConfig fields, merged last", error_id="err-extra"),
-        ], className="form-grid"),
-        html.Div([
-            html.Button("Launch run", id="runs-launch", className="btn btn-primary",
-                        n_clicks=0),
-            html.Div(id="runs-launch-msg", className="form-message"),
-        ], className="form-actions"),
-    ], title="Launch a run", className="launch-card")
-
 
 PAGE_SIZE = 50  # rows in the DOM at once: the server filters and pages a thousand runs
 
@@ -112,7 +29,7 @@ def _filters() -> html.Div:
     """Filters the API applies (status, dataset, model, method, name text)."""
     return html.Div([
         dcc.Dropdown(id="runs-filter-status", placeholder="any status", clearable=True,
-                     options=list(STATUS_COLOURS), className="runs-filter"),
+                     options=vocab("run_statuses"), className="runs-filter"),
         dcc.Input(id="runs-filter-dataset", type="text", placeholder="dataset", debounce=True,
                   className="input runs-filter"),
         dcc.Input(id="runs-filter-model", type="text", placeholder="model", debounce=True,
@@ -126,13 +43,17 @@ def _filters() -> html.Div:
                                          "flexWrap": "wrap", "marginBottom": "0.5rem"})
 
 
-def layout(**_query: Any) -> html.Div:
+def layout(run: str | None = None, **_query: Any) -> html.Div:
     return html.Div([
         html.Div([html.H2("Runs"),
                   html.P("Train a network with or without mixup; its geometry is recorded at "
                          "chosen epochs and shows up on the Explore page.",
                          className="lede")], className="page-head"),
-        _form(),
+        launch_form(),
+        # the run picked with its Details button (or ?run=ID): above the table, in sight
+        dcc.Store(id="runs-selected", data=run),
+        dcc.Store(id="runs-detail-signature"),
+        html.Div(id="runs-detail"),
         card([
             dcc.Interval(id="runs-interval", interval=2000),
             dcc.Store(id="runs-refresh", data=0),
@@ -150,59 +71,6 @@ def layout(**_query: Any) -> html.Div:
 
 
 # -- launching ------------------------------------------------------------------------------
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def build_config(name, dataset, model, method, alpha, loss, fixed_etf, opt_preset, lr, wd,
-                 epochs, batch, record, seed, manifold_layers=None, block_gradient=None,
-                 task=None, extra=None) -> dict:
-    """The RunConfig JSON for the form's values (validation is the API's job).
-
-    ``extra`` is a JSON object of any further RunConfig fields, merged last; text that is not
-    a JSON object raises ValueError (the form shows it beside the field)."""
-    cfg: dict[str, Any] = dict(dataset=dataset, model=model, method=method, alpha=alpha,
-                               loss=loss, fixed_etf=bool(fixed_etf), lr=lr, weight_decay=wd,
-                               epochs=epochs, batch_size=batch, seed=seed)
-    layers = [t.strip() for t in (manifold_layers or "").split(",") if t.strip()]
-    if layers:
-        cfg["manifold_layers"] = layers
-    if block_gradient:
-        cfg["block_gradient"] = True
-    if dataset == "rotated-digit" and task:
-        cfg["dataset_args"] = {"task": task}
-    cfg.update(OPT_PRESETS.get(opt_preset, ("", {}))[1])
-    if name:
-        cfg["name"] = name
-    rec = (record or "auto").strip()
-    if rec.lower() == "auto":
-        cfg["record"] = {"epochs": "auto"}
-    else:
-        try:
-            cfg["record"] = {"epochs": [int(x) for x in rec.replace(" ", ",").split(",") if x]}
-        except ValueError:
-            cfg["record"] = {"epochs": rec}  # let the API name the field
-    if extra and extra.strip():
-        try:
-            more = json.loads(extra)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc.msg}") from exc
-        if not isinstance(more, dict):
-            raise ValueError("give a JSON object of RunConfig fields")
-        cfg = _merge(cfg, more)
-    return cfg
-
-
-def _slot(key: str) -> str:
-    head = key.split(".")[0]
-    if head in ("momentum", "nesterov", "schedule", "lr_milestones"):
-        return "optimizer"
-    return head if head in ERROR_SLOTS else ""
-
-
 @callback(
     Output("runs-launch-msg", "children"), Output("runs-launch-msg", "className"),
     *[Output(f"err-{s}", "children") for s in ERROR_SLOTS],
@@ -233,7 +101,7 @@ def launch(n, *values):
         if exc.status == 422:
             general = []
             for key, msg in field_errors(exc.detail).items():
-                slot = _slot(key)
+                slot = error_slot(key)
                 if slot:
                     errors[slot] = f"{errors[slot]} {msg}".strip()
                 else:
@@ -251,146 +119,6 @@ def launch(n, *values):
 
 
 # -- the live table -------------------------------------------------------------------------
-def _fmt_eta(eta: float | None) -> str:
-    if eta is None:
-        return ""
-    eta = round(eta)
-    if eta >= 3600:
-        return f"ETA {eta // 3600}h {eta % 3600 // 60:02d}m"
-    if eta >= 60:
-        return f"ETA {eta // 60}m {eta % 60:02d}s"
-    return f"ETA {eta}s"
-
-
-def _fmt(v: Any, pct: bool = False) -> str:
-    if not isinstance(v, (int, float)):
-        return "–"
-    return f"{100 * v:.1f} %" if pct else f"{v:.3f}"
-
-
-def _row(run: dict) -> html.Tr:
-    cfg = run.get("config") or {}
-    status = run.get("status", "?")
-    progress = float(run.get("progress") or 0.0)
-    if status == "succeeded":
-        progress = 1.0
-    epoch, total = run.get("current_epoch") or 0, run.get("total_epochs") or cfg.get("epochs")
-    eta = _fmt_eta(run.get("eta_s")) if status == "running" else ""
-    summary = run.get("summary") or {}
-    method = cfg.get("method", "?")
-    desc = f"{cfg.get('dataset', '?')} · {cfg.get('model', '?')} · {method}" + (
-        f" α={cfg.get('alpha')}" if method != "erm" else "") + (
-        " · ETF" if cfg.get("fixed_etf") else "") + f" · {cfg.get('loss', 'ce')}"
-    if cfg.get("source") == "external":  # recorded from the user's own loop
-        ext = cfg.get("external_config") or {}
-        desc = "recorded externally" + "".join(
-            f" · {ext[k]}" for k in ("dataset", "model", "method") if k in ext)
-    rid = run["id"]
-    actions = [dcc.Link("Open", href=f"/explore?run={rid}", className="btn btn-small",
-                        id={"type": "run-open", "index": rid})]
-    if status in ("queued", "running"):
-        actions.append(html.Button("Cancel", id={"type": "run-cancel", "index": rid},
-                                   className="btn btn-small btn-warn", n_clicks=0))
-    if run.get("resumable"):  # failed through a full disk, a lost connection...
-        actions.append(html.Button("Resume", id={"type": "run-resume", "index": rid},
-                                   className="btn btn-small btn-primary", n_clicks=0,
-                                   title="Queue it again from its last good checkpoint"))
-    if status in ("running", "succeeded", "failed", "cancelled"):
-        actions.append(html.Button("Check files", id={"type": "run-check", "index": rid},
-                                   className="btn btn-small", n_clicks=0,
-                                   title="Read every artifact back and name damaged ones"))
-    actions.append(html.Button("Delete", id={"type": "run-delete", "index": rid},
-                               className="btn btn-small btn-danger", n_clicks=0))
-    return html.Tr([
-        html.Td([html.Div(run.get("name") or cfg.get("name") or rid[:8], className="run-name"),
-                 html.Div(desc, className="run-desc"),
-                 *([html.Div((run.get("error") or "").splitlines()[0][:200],
-                             className="run-error", id={"type": "run-error", "index": rid})]
-                   if status == "failed" and run.get("error") else [])]),
-        html.Td(html.Span(status, className="badge",
-                          style={"backgroundColor": STATUS_COLOURS.get(status, "#868e96")}),
-                className="run-status"),
-        html.Td([
-            html.Div(html.Div(className="bar-fill", style={"width": f"{100 * progress:.1f}%"}),
-                     className="bar"),
-            html.Div(f"epoch {epoch} / {total}" + (f" · {eta}" if eta else ""),
-                     className="bar-text"),
-        ], className="progress-cell"),
-        html.Td(_fmt(summary.get("test_accuracy"), pct=True), className="num"),
-        html.Td(_fmt(summary.get("ece")), className="num"),
-        html.Td(_fmt(summary.get("channel_radius")), className="num"),
-        html.Td((run.get("created_at") or "")[:16].replace("T", " "), className="muted"),
-        html.Td(actions, className="actions"),
-    ], id={"type": "run-row", "index": rid}, className=f"row-{status}")
-
-
-def health_message(rid: str, health: dict) -> html.Div:
-    """What ``GET /api/runs/{id}/health`` found, one damaged file per line."""
-    if health.get("ok"):
-        return html.Div(f"All {health.get('checked', 0)} artifact files of {rid[:8]} read back "
-                        f"as written.", id="run-health")
-    items = []
-    for d in health.get("damaged", []):
-        where = d["kind"] + (f", epoch {d['epoch']}" if d.get("epoch") is not None else "") + (
-            f", layer {d['layer']}" if d.get("layer") else "")
-        items.append(html.Li(f"{where}: {d['reason']}"))
-    return html.Div([html.Div(f"{len(items)} damaged file(s) in {rid[:8]}:"),
-                     html.Ul(items)], id="run-health", className="error")
-
-
-def sweep_figure(runs: list[dict]) -> go.Figure:
-    """A sweep's summary: α against test accuracy, ECE and channel radius, one point a run."""
-    done = sorted((r for r in runs if (r.get("summary") or {})),
-                  key=lambda r: float((r.get("config") or {}).get("alpha") or 0.0))
-    alpha = [float((r.get("config") or {}).get("alpha") or 0.0) for r in done]
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("Test accuracy", "ECE",
-                                                        "Channel radius"))
-    for col, key in enumerate(("test_accuracy", "ece", "channel_radius"), start=1):
-        fig.add_trace(go.Scatter(x=alpha, y=[(r["summary"] or {}).get(key) for r in done],
-                                 mode="lines+markers", name=key, showlegend=False,
-                                 text=[r.get("name") or r["id"][:8] for r in done]),
-                      row=1, col=col)
-        fig.update_xaxes(title_text="α", row=1, col=col)
-    fig.update_layout(height=240, margin=dict(l=40, r=10, t=30, b=40))
-    return fig
-
-
-def _sweep_rows(sweep_id: str, runs: list[dict]) -> list:
-    """A sweep's runs as one group: a heading row, a summary plot of all its runs (not just
-    this page's), and its rows on this page."""
-    try:
-        everyone, _ = api().page_runs(sweep_id=sweep_id, limit=1000)
-    except ApiError:
-        everyone = runs
-    head = html.Tr(html.Td([
-        html.Div(f"Sweep {sweep_id[:8]} · {len(everyone)} runs", className="run-name"),
-        dcc.Graph(figure=sweep_figure(everyone), id={"type": "sweep-summary", "index": sweep_id},
-                  config={"displaylogo": False, "displayModeBar": False}),
-    ], colSpan=8), className="sweep-group", id={"type": "sweep-group", "index": sweep_id})
-    return [head] + [_row(r) for r in runs]
-
-
-def runs_table(runs: list[dict]) -> html.Table:
-    head = html.Thead(html.Tr([html.Th(h) for h in (
-        "Run", "Status", "Progress", "Test acc.", "ECE", "Channel radius", "Created", "")]))
-    runs = sorted(runs, key=lambda r: r.get("created_at") or "", reverse=True)
-    body: list = []
-    grouped: dict[str, list[dict]] = {}
-    for r in runs:  # a sweep's runs sit together where its newest run is
-        sid = r.get("sweep_id")
-        if not sid:
-            body.append(r)
-        elif sid not in grouped:
-            grouped[sid] = [r]
-            body.append(sid)
-        else:
-            grouped[sid].append(r)
-    rows: list = []
-    for item in body:
-        rows += _sweep_rows(item, grouped[item]) if isinstance(item, str) else [_row(item)]
-    return html.Table([head, html.Tbody(rows)], className="runs-table")
-
-
 @callback(Output("runs-page", "data"),
           Input("runs-prev", "n_clicks"), Input("runs-next", "n_clicks"),
           Input("runs-filter-status", "value"), Input("runs-filter-dataset", "value"),
@@ -464,3 +192,33 @@ def run_action(_cancel, _delete, _resume, _check, refresh):
     except ApiError as exc:
         msg = f"Could not {trig['type'].split('-')[1]} {rid[:8]}: {format_detail(exc.detail)}"
     return msg, (refresh or 0) + 1
+
+
+# -- one run's detail -----------------------------------------------------------------------
+@callback(Output("runs-selected", "data"),
+          Input({"type": "run-details", "index": ALL}, "n_clicks"), prevent_initial_call=True)
+def select_run(_clicks):
+    if not ctx.triggered_id or not (ctx.triggered and ctx.triggered[0].get("value")):
+        return no_update  # buttons (re)appearing with the table, not a click
+    return ctx.triggered_id["index"]
+
+
+@callback(Output("runs-detail", "children"), Output("runs-detail-signature", "data"),
+          Input("runs-selected", "data"), Input("runs-interval", "n_intervals"),
+          Input("runs-refresh", "data"), State("runs-detail-signature", "data"))
+def show_detail(run_id, _n, _refresh, signature):
+    """The picked run's detail, redrawn only when its status or footprint changed."""
+    if not run_id:
+        return None, None
+    try:
+        run, footprint = api().get_run(run_id), api().footprint(run_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return html.P(f"Run {run_id[:8]} no longer exists.", className="muted",
+                          id="runs-footprint-summary"), None
+        return html.P(f"Could not read {run_id[:8]}: {format_detail(exc.detail)}",
+                      className="form-message error"), None
+    sig = json.dumps([run_id, run.get("status"), footprint], sort_keys=True, default=str)
+    if sig == signature:
+        return no_update, no_update
+    return run_detail(run, footprint), sig
