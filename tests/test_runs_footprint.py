@@ -1,0 +1,110 @@
+"""The footprint on the Runs page (issue 14 target 5): a run's Details show the bytes it stores
+per artifact kind and per recorded epoch, exactly the figures of ``GET /api/runs/{id}/footprint``
+and in the words ``mixscope runs show`` prints.
+
+A synthetic finished run (real arrays, real store: ``tests/dashboard_seed.py``) is served by
+the real API and dashboard; the browser test clicks the run's Details button in headless
+Chromium and reads the drawn bar chart back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from browser import Stack, browser_available, screenshot, start_chrome, stop_chrome, wait_for
+from dashboard_seed import seed_synthetic_run
+
+SMALL = {"classes": 4, "clean_per_class": 10, "pairs_per_class_pair": 8, "seed": 5,
+         "epochs": (0, 1, 3)}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from backend.settings import settings_for_store
+    from backend.store import Store
+
+    store_dir = tmp_path_factory.mktemp("footprint") / "store"
+    store = Store(settings_for_store(store_dir))
+    store.migrate()
+    run_id = seed_synthetic_run(store, name="footprint run", **SMALL)
+    time.sleep(0.01)
+    other = seed_synthetic_run(store, name="other run", **{**SMALL, "epochs": (0, 2)})
+    store.close()
+    s = Stack(store_dir, worker=False).start()
+    s.run_id, s.other = run_id, other
+    yield s
+    s.stop()
+
+
+def _footprint(stack, run_id):
+    r = requests.get(f"{stack.api_url}/api/runs/{run_id}/footprint", timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_detail_figures_are_the_apis(stack, monkeypatch):
+    """The detail's bar, table and sentence are built from the API's footprint unchanged."""
+    from backend.store.footprint import human_bytes as cli_bytes
+    from dashboard.runs import footprint as fp
+
+    got = _footprint(stack, stack.run_id)
+    assert got["recorded_epochs"] == 3 and got["bytes_total"] > 0
+    fig = fp.footprint_figure(got)
+    drawn = dict(zip(fig.data[0].y, fig.data[0].x))
+    assert drawn == got["by_kind"]
+    assert fp.summary_text(got) == (
+        f"{cli_bytes(got['bytes_total'])} in all, {cli_bytes(got['bytes_per_recorded_epoch'])} "
+        f"per recorded epoch ({got['recorded_epochs']} epochs hold artifacts)")
+    for n in (0, 1023, 1024, 5 * 2**20 + 7, 3 * 2**30, None):
+        assert fp.human_bytes(n) == cli_bytes(n)
+    # where a footprint names dtypes, the table shows them (either shape the API may use)
+    assert fp.kinds({"by_kind": {"activations": {"bytes": 10, "dtype": "float16"}, "probe": 4},
+                     "dtypes": {"probe": "int64"}}) == [("activations", 10, "float16"),
+                                                        ("probe", 4, "int64")]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_runs_page_detail_shows_the_apis_footprint(stack):
+    reason = browser_available()
+    if reason:
+        pytest.skip(reason)
+    from backend.store.footprint import human_bytes as cli_bytes
+
+    want = _footprint(stack, stack.run_id)
+    d = start_chrome()
+    try:
+        d.get(f"{stack.dash_url}/runs")
+        button = wait_for(d, lambda dr: dr.find_element(
+            "css selector", f"[id*='run-details'][id*='{stack.run_id}']"),
+            what="the run's Details button")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        button.click()
+        drawn = wait_for(d, lambda dr: dr.execute_script("""
+            const host = document.getElementById('runs-footprint-graph');
+            const gd = host && host.querySelector('.js-plotly-plot');
+            return gd && gd.data && gd.data.length ? JSON.stringify(
+                [Array.from(gd.data[0].y), Array.from(gd.data[0].x)]) : null;"""),
+            timeout=60, what="the footprint bars")
+        kinds, sizes = json.loads(drawn)
+        assert dict(zip(kinds, sizes)) == want["by_kind"]
+        summary = d.find_element("id", "runs-footprint-summary").text
+        assert cli_bytes(want["bytes_total"]) + " in all" in summary
+        assert cli_bytes(want["bytes_per_recorded_epoch"]) + " per recorded epoch" in summary
+        table = d.find_element("id", "runs-footprint-table").text
+        assert all(k in table for k in want["by_kind"])
+        screenshot(d, "runs-footprint")
+
+        # a link opens another run's detail directly
+        other = _footprint(stack, stack.other)
+        d.get(f"{stack.dash_url}/runs?run={stack.other}")
+        wait_for(d, lambda dr: f"{other['recorded_epochs']} epochs hold artifacts" in (
+            dr.execute_script("const e = document.getElementById('runs-footprint-summary');"
+                              "return e ? e.innerText : ''") or ""), timeout=60,
+                 what="the other run's footprint")
+        assert "other run" in d.find_element("id", "runs-detail").text
+    finally:
+        stop_chrome(d)
