@@ -40,4 +40,5 @@ def as_dict() -> dict[str, list[str]]:
     return {"run_statuses": list(RUN_STATUSES), "terminal_statuses": list(TERMINAL_STATUSES),
             "job_statuses": list(JOB_STATUSES), "job_kinds": list(JOB_KINDS),
             "datasets": list(DATASETS), "image_datasets": list(IMAGE_DATASETS),
+            "factor_datasets": list(FACTOR_DATASETS),
             "methods": list(METHODS), "losses": list(LOSSES)}

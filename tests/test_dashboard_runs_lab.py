@@ -1,6 +1,11 @@
-"""The footprint on the Runs page (issue 14 target 5): a run's Details show the bytes it stores
-per artifact kind and per recorded epoch, exactly the figures of ``GET /api/runs/{id}/footprint``
-and in the words ``mixscope runs show`` prints.
+"""The Runs and Lab pages' parts against the real API (``dashboard/runs/``, ``dashboard/lab/``,
+``dashboard/jobpanel.py``):
+
+- the footprint on the Runs page (issue 14 target 5): a run's Details show the bytes it stores
+  per artifact kind and per recorded epoch, exactly the figures of
+  ``GET /api/runs/{id}/footprint`` and in the words ``mixscope runs show`` prints;
+- the forms offer the API's vocabularies (issue 12: one home for each concept);
+- the job panel's protocol: a lab job is pending, polled, and its failure shown.
 
 A synthetic finished run (real arrays, real store: ``tests/dashboard_seed.py``) is served by
 the real API and dashboard; the browser test clicks the run's Details button in headless
@@ -37,6 +42,16 @@ def stack(tmp_path_factory):
     s.run_id, s.other = run_id, other
     yield s
     s.stop()
+
+
+@pytest.fixture
+def api_client(stack, monkeypatch):
+    """The pages' ``api()`` outside a request: a client of the stack's API."""
+    from dashboard import common
+    from dashboard.client import ApiClient
+
+    monkeypatch.setitem(common._FALLBACK, "default", ApiClient(stack.api_url))
+    return common.api()
 
 
 def _footprint(stack, run_id):
@@ -108,3 +123,62 @@ def test_runs_page_detail_shows_the_apis_footprint(stack):
         assert "other run" in d.find_element("id", "runs-detail").text
     finally:
         stop_chrome(d)
+
+
+def _options(component) -> list:
+    return [o["value"] if isinstance(o, dict) else o for o in component.options]
+
+
+def _find(tree, id_):
+    """The component with ``id_`` in a Dash layout tree, or None."""
+    if getattr(tree, "id", None) == id_:
+        return tree
+    children = getattr(tree, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if child is not None and hasattr(child, "to_plotly_json"):
+            found = _find(child, id_)
+            if found is not None:
+                return found
+    return None
+
+
+def test_forms_offer_the_apis_vocabularies(stack, api_client):
+    from dash import html
+
+    from backend import vocab
+    from dashboard.lab import experiments
+    from dashboard.runs.form import launch_form
+
+    served = requests.get(f"{stack.api_url}/api/vocab", timeout=30).json()
+    assert served["factor_datasets"] == list(vocab.FACTOR_DATASETS)
+    form = launch_form()
+    assert _options(_find(form, "runs-dataset")) == list(vocab.DATASETS)
+    assert sorted(_options(_find(form, "runs-method"))) == sorted(vocab.METHODS)
+    assert sorted(_options(_find(form, "runs-loss"))) == sorted(vocab.LOSSES)
+    assume = _find(html.Div(experiments.assumption_section()), "lab-assume-dataset")
+    assert _options(assume) == [d for d in vocab.DATASETS if d not in vocab.FACTOR_DATASETS]
+
+
+def test_job_panel_polls_a_pending_job_and_shows_its_failure(stack, api_client):
+    """No worker: the lab job stays pending while polled; marked failed, the panel says why."""
+    from backend.settings import settings_for_store
+    from backend.store import Store
+    from dashboard.jobpanel import fetch_job_result
+
+    path = "/lab/assumption-check"
+    params = {"dataset": "digits", "alpha": 7.0, "subsample": 0.1, "procedure": "authors"}
+    state, message, job = fetch_job_result(path, params, None, polling=False)
+    assert state == "pending" and message == f"computing… (job {job['job_id']})"
+    assert job["params"] == params
+    # a poll asks about the job with the params it was asked with, not the form's new ones
+    state, message, again = fetch_job_result(path, {**params, "alpha": 99.0}, job, polling=True)
+    assert (state, again) == ("pending", job)
+
+    store = Store(settings_for_store(stack.store))
+    try:
+        store.finish_job(job["job_id"], "failed", error="the worker ran out of memory")
+    finally:
+        store.close()
+    state, message, gone = fetch_job_result(path, params, job, polling=True)
+    assert state == "error" and gone is None
+    assert message == "the job failed: the worker ran out of memory"
