@@ -207,9 +207,14 @@ def select_run(_clicks):
           Input("runs-selected", "data"), Input("runs-interval", "n_intervals"),
           Input("runs-refresh", "data"), State("runs-detail-signature", "data"))
 def show_detail(run_id, _n, _refresh, signature):
-    """The picked run's detail, redrawn only when its status or footprint changed."""
+    """The picked run's detail, redrawn only when its status or footprint changed (a finished
+    run's is not asked again on every tick of the table's timer)."""
     if not run_id:
         return None, None
+    shown = json.loads(signature) if signature else None
+    if (ctx.triggered_id == "runs-interval" and shown and shown[0] == run_id
+            and shown[1].get("finished_at")):
+        return no_update, no_update
     try:
         run, footprint = api().get_run(run_id), api().footprint(run_id)
     except ApiError as exc:
@@ -218,7 +223,8 @@ def show_detail(run_id, _n, _refresh, signature):
                           id="runs-footprint-summary"), None
         return html.P(f"Could not read {run_id[:8]}: {format_detail(exc.detail)}",
                       className="form-message error"), None
-    sig = json.dumps([run_id, run.get("status"), footprint], sort_keys=True, default=str)
+    sig = json.dumps([run_id, {k: run.get(k) for k in ("status", "finished_at")}, footprint],
+                     sort_keys=True, default=str)
     if sig == signature:
         return no_update, no_update
     return run_detail(run, footprint), sig
