@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.errors import InvalidInput, field_of
 from backend.runconfig import RunConfig
 from backend.store.common import jsonable
 from backend.store.info import Claim, RunInfo
@@ -37,17 +38,16 @@ SPECTRA_KEYS = ("per_class", "all", "per_class_uncentred", "all_uncentred")
 MAX_LAYER_NAME = 100
 
 
-class RecordedRunError(ValueError):
-    """A request that does not fit the recorded run; ``str`` starts with the field's name.
-    ``conflict``: the run's state refuses it (409), not the input's shape (422)."""
+class RecordedRunError(InvalidInput):
+    """A request that does not fit the recorded run; the message starts with the field's
+    name (``"<field>: <reason>"``), which ``field`` holds. ``conflict``: the run's state
+    refuses it (409), not the input's shape (422)."""
 
     def __init__(self, message: str, conflict: bool = False):
-        super().__init__(message)
+        super().__init__(message, field=field_of(message), where="body")
         self.conflict = conflict
-
-    @property
-    def field(self) -> str:
-        return str(self).split(":", 1)[0]
+        if conflict:
+            self.status_code = 409
 
 
 @dataclass

@@ -28,6 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from backend.errors import InvalidInput
 from backend.runconfig import RunConfig
 
 FLOAT = 4
@@ -77,11 +78,15 @@ class MemoryEstimate:
         return sum(self.parts.values())
 
 
-class MemoryBudgetError(ValueError):
-    """A run estimated to need more memory than a worker has; the message names the fields."""
+class MemoryBudgetError(InvalidInput):
+    """A run estimated to need more memory than a worker has; the message names the fields
+    (``fields``: every config field that drives the estimate; ``field`` the first)."""
+
+    error_type = "memory_budget"
 
     def __init__(self, reason: str, fields: list[str], estimate: MemoryEstimate, budget: int):
-        super().__init__(f"{', '.join(fields)}: {reason}")
+        super().__init__(f"{', '.join(fields)}: {reason}", field=fields[0] if fields else None,
+                         where="body")
         self.reason = reason
         self.fields = fields
         self.estimate = estimate

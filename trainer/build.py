@@ -12,11 +12,16 @@ import contextlib
 
 import torch
 
+from backend.errors import InvalidInput, field_of
 from backend.runconfig import RunConfig
 
 
-class ConfigError(ValueError):
-    """A config the pydantic model accepts but this dataset/model cannot run; names the field."""
+class ConfigError(InvalidInput):
+    """A config the pydantic model accepts but this dataset/model cannot run; the message
+    starts with the field (``"<field>: <reason>"``), which ``field`` holds."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field=field_of(message), where="body")
 
 
 def resolve_device(name: str) -> torch.device:

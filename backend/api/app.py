@@ -16,11 +16,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from backend.api.limits import UPLOAD_PREFIXES, BodyLimit, echoed_errors
-from backend.api.projection import ProjectionService, QueryError
+from backend.api.projection import ProjectionService
 from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
-from backend.resources import MemoryBudgetError
+from backend.errors import MixscopeError
 from backend.settings import Settings, get_settings
+from backend.store.errors import ArtifactDamaged, ArtifactUnavailable
 from backend.version import __version__
 
 log = logging.getLogger("mixscope.api")
@@ -93,14 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    from backend.store.errors import (
-        ArtifactDamaged,
-        ArtifactNotFound,
-        ArtifactUnavailable,
-        RunFinished,
-        RunNotFound,
-        RunNotResumable,
-    )
+    """The one place errors become HTTP answers: FastAPI's validation errors, and every
+    :class:`backend.errors.MixscopeError` by its ``status_code`` (see :func:`error_response`)."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -113,50 +108,46 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": errors, "message": message, "error_count": total},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
-    @app.exception_handler(MemoryBudgetError)
-    async def _too_big(request: Request, exc: MemoryBudgetError) -> JSONResponse:
-        detail = [{"type": "memory_budget", "loc": ["body", *f.split(".")], "msg": f"{f}: "
-                   f"{exc.reason}"} for f in exc.fields]
-        return JSONResponse({"detail": detail, "message": str(exc), "error_count": len(detail)},
-                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-
-    @app.exception_handler(QueryError)
-    async def _bad_query(request: Request, exc: QueryError) -> JSONResponse:
-        return query_error_response(exc.field, str(exc), getattr(exc, "where", "query"))
-
-    @app.exception_handler(RunNotFound)
-    async def _missing(request: Request, exc: RunNotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
-
-    @app.exception_handler(RunFinished)
-    async def _finished(request: Request, exc: RunFinished) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
-
-    @app.exception_handler(RunNotResumable)
-    async def _not_resumable(request: Request, exc: RunNotResumable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
-
-    @app.exception_handler(ArtifactDamaged)
-    async def _damaged(request: Request, exc: ArtifactDamaged) -> JSONResponse:
-        # A file that is missing, truncated or corrupted: named, never a bare 500.
-        return JSONResponse({"detail": str(exc), "run_id": exc.run_id, "kind": exc.kind,
-                             "epoch": exc.epoch, "layer": exc.layer, "reason": exc.reason},
-                            status_code=status.HTTP_409_CONFLICT)
-
-    @app.exception_handler(ArtifactUnavailable)
-    async def _unavailable(request: Request, exc: ArtifactUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "run_id": exc.run_id, "kind": exc.kind,
-                             "epoch": exc.epoch, "layer": exc.layer},
-                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-
-    @app.exception_handler(ArtifactNotFound)
-    async def _no_artifact(request: Request, exc: ArtifactNotFound) -> JSONResponse:
-        # An index row the run should have but lacks (still running, or deleted meanwhile).
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    @app.exception_handler(MixscopeError)
+    async def _mixscope_error(request: Request, exc: MixscopeError) -> JSONResponse:
+        return error_response(exc)
 
 
-def query_error_response(field: str, message: str, where: str = "query") -> JSONResponse:
-    """A 422 shaped like FastAPI's own (``detail[].loc``) with the field in the message."""
-    msg = f"{field}: {message}"
-    return JSONResponse({"detail": [{"type": "value_error", "loc": [where, field], "msg": msg}],
-                         "message": msg}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+def error_response(exc: MixscopeError) -> JSONResponse:
+    """The answer to ``exc``:
+
+    - 422 (:class:`InvalidInput`, e.g. ``QueryError``, ``MemoryBudgetError``,
+      ``RecordedRunError``): shaped like FastAPI's own, ``{"detail": [{"type", "loc": [where,
+      *field], "msg": "<field>: ..."}], "message", "error_count"}``, one entry per field;
+    - ``ArtifactDamaged`` (409) / ``ArtifactUnavailable`` (503): ``{"detail", "run_id",
+      "kind", "epoch", "layer"[, "reason"]}``;
+    - anything else (404 ``RunNotFound`` and the other ``NotFound``, 409 ``Conflict``):
+      ``{"detail": message}``.
+    """
+    code = exc.status_code
+    if code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        return _invalid_input(exc)
+    body: dict = {"detail": str(exc)}
+    if isinstance(exc, (ArtifactDamaged, ArtifactUnavailable)):
+        # A file that is missing, truncated or corrupted (or unreachable): named, never a 500.
+        body.update(run_id=exc.run_id, kind=exc.kind, epoch=exc.epoch, layer=exc.layer)
+        if isinstance(exc, ArtifactDamaged):
+            body["reason"] = exc.reason
+    return JSONResponse(body, status_code=code)
+
+
+def _invalid_input(exc: MixscopeError) -> JSONResponse:
+    text = str(exc)
+    fields = list(getattr(exc, "fields", None) or [exc.field])
+    error_type = getattr(exc, "error_type", "value_error")
+    detail = []
+    for field in fields:
+        if field is None:
+            detail.append({"type": error_type, "loc": [exc.where], "msg": text})
+            continue
+        reason = getattr(exc, "reason", None) or text.removeprefix(f"{field}: ")
+        detail.append({"type": error_type, "loc": [exc.where, *field.split(".")],
+                       "msg": f"{field}: {reason}"})
+    message = detail[0]["msg"] if len(detail) == 1 else text
+    return JSONResponse({"detail": detail, "message": message, "error_count": len(detail)},
+                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -1,43 +1,51 @@
-"""FastAPI dependencies (``Annotated`` aliases): settings, store, dispatcher, the current run,
-and the token check of mutating routes."""
+"""FastAPI dependencies (``Annotated`` aliases): settings, store, dispatcher, the projection
+service, the current run, and the token check of mutating routes. Routers take these as
+parameters and never read ``request.app.state`` themselves."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from backend.api.projection import ProjectionService
+from backend.api.queries import RunId  # noqa: F401 (re-exported: the path parameter type)
 from backend.api.security import is_loopback, write_refusal  # noqa: F401 (re-exported)
 from backend.dispatch.client import Dispatcher
 from backend.settings import Settings
+from backend.store.errors import RunNotFound
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """The settings this app was created with (``backend.settings.get_settings`` is the
+    environment's, read once per process; the app's may differ, e.g. ``--store``)."""
     return request.app.state.settings
 
 
-def get_store(request: Request):
+def app_store(request: Request):
     return request.app.state.store
 
 
-def get_dispatcher(request: Request) -> Dispatcher:
+def app_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[Any, Depends(get_store)]  # a backend.store.Store
-DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+def app_projections(request: Request) -> ProjectionService:
+    return request.app.state.projections
 
-RunId = Annotated[str, Path(description="run id", min_length=1, max_length=64,
-                            examples=["3f2a9c1d"])]
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+StoreDep = Annotated[Any, Depends(app_store)]  # a backend.store.Store
+DispatcherDep = Annotated[Dispatcher, Depends(app_dispatcher)]
+ProjectionsDep = Annotated[ProjectionService, Depends(app_projections)]
 
 
 def get_run(run_id: RunId, store: StoreDep):
-    """The run of the path, or 404."""
+    """The run of the path, or ``RunNotFound`` (404)."""
     run = store.get_run(run_id)
     if run is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id!r} not found")
+        raise RunNotFound(run_id)
     return run
 
 

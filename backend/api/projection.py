@@ -37,18 +37,9 @@ from typing import Any
 import numpy as np
 
 from backend.api.encoding import encode_array
+from backend.errors import QueryError  # noqa: F401 (re-exported: its old home)
 
 KIND_CODES = {"clean": 0, "same": 1, "different": 2}
-
-
-class QueryError(ValueError):
-    """Bad query parameter (or body field: ``where="body"``); ``field`` names it (the API
-    answers 422)."""
-
-    def __init__(self, field: str, message: str, where: str = "query"):
-        super().__init__(message)
-        self.field = field
-        self.where = where
 
 
 class NotCovered(Exception):

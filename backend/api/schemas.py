@@ -77,6 +77,12 @@ class Run(BaseModel):
         "summary": {"test_accuracy": 0.95, "ece": 0.08}}]})
 
 
+
+def to_run(info) -> Run:
+    """The API's view of a store ``RunInfo``: its fields plus ``resumable``."""
+    return Run.model_validate({**info.model_dump(), "resumable": info.resumable})
+
+
 class Classes(BaseModel):
     classes: list[str]
     model_config = ConfigDict(json_schema_extra={"examples": [{"classes": ["0", "1", "2"]}]})

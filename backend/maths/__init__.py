@@ -49,15 +49,18 @@ from backend.maths.mixup_optimal import (
 from backend.maths.simplex import (
     TripleProjection,
     class_mean_rows,
+    lambda_on_lower_class,
     orthonormal_frame,
     project_triple,
     triangle_vertices,
 )
 from backend.maths.spectra import class_spectra, mean_first_singular
 from backend.maths.ufm import (
+    ParameterError,
     UFMSolution,
     amplification,
     etf,
+    etf_triple_rows,
     loss_from_coefs,
     mean_loss_triple,
     minimise_point,
@@ -71,10 +74,10 @@ from backend.maths.ufm import (
 )
 
 __all__ = [
-    "KIND_CLEAN", "KIND_DIFFERENT", "KIND_SAME",
+    "KIND_CLEAN", "KIND_DIFFERENT", "KIND_SAME", "ParameterError",
     "GradientSplit", "MixupOptimal", "Reliability", "TripleProjection", "UFMSolution",
     "alignment", "alternating_line", "amplification", "bin_index", "channel_radius",
-    "class_mean_rows", "class_means", "class_spectra", "cosine_std", "ece", "etf", "gradient_split", "grid_2d",
+    "class_mean_rows", "class_means", "class_spectra", "cosine_std", "ece", "etf", "etf_triple_rows", "gradient_split", "grid_2d", "lambda_on_lower_class",
     "loss_from_coefs", "mce", "mean_first_singular", "mean_loss_triple", "minimise_point",
     "minimise_ufm",
     "mixup_optimal", "mixup_optimal_limit", "reference_to_mix_distances",

@@ -41,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["TripleProjection", "class_mean_rows", "orthonormal_frame", "project_triple",
+__all__ = ["TripleProjection", "class_mean_rows", "lambda_on_lower_class", "orthonormal_frame", "project_triple",
            "triangle_vertices"]
 
 #: angles of the vertices of classes a, b, c: a on top, then clockwise.
@@ -204,3 +204,17 @@ def class_mean_rows(H: np.ndarray, labels: np.ndarray, classes: Sequence[int],
     if centre is not None:
         out = out - np.asarray(centre, dtype=np.float64).reshape(1, -1)
     return out
+
+
+def lambda_on_lower_class(class_a: np.ndarray, class_b: np.ndarray, lam: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orient mixed pairs the way every picture colours them: ``(lower, upper, λ on lower)``
+    for pairs whose ``lam`` is the weight on ``class_a``. The probe draws ``class_a <=
+    class_b`` already (then this is the identity); a pair given the other way round gets
+    ``1 - lam``. Same-class pairs keep their λ."""
+    a = np.asarray(class_a)
+    b = np.asarray(class_b)
+    lam = np.asarray(lam)
+    swap = a > b
+    return np.where(swap, b, a), np.where(swap, a, b), np.where(swap, 1.0 - lam, lam)
+

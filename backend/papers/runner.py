@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.errors import InvalidInput
 from backend.papers.catalogue import PaperEntry, Scale, entry_status, what_is_missing
 from backend.papers.checks import LabResult, Produced, RunResult, TheoryResult, evaluate
 from backend.runconfig import RunConfig
@@ -50,8 +51,12 @@ def evaluation_params(run) -> dict[str, Any]:
     return {"epoch": int(max(run.recorded_epochs)), "seed": 0}
 
 
-class RecipeError(ValueError):
-    """A recipe line that does not resolve (an unknown preset or field)."""
+class RecipeError(InvalidInput):
+    """A recipe line that does not resolve (an unknown preset or field); the API names the
+    request's ``scale`` as the field (a recipe is chosen by it)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="scale", where="body")
 
 
 # --- planning -----------------------------------------------------------------------------

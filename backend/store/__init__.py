@@ -8,6 +8,7 @@ from backend.store.errors import (
     ArtifactNotFound,
     ArtifactUnavailable,
     Fenced,
+    JobNotFound,
     RunFinished,
     RunNotFound,
     RunNotResumable,
@@ -17,5 +18,5 @@ from backend.store.info import ArtifactInfo, Claim, JobInfo, RunInfo, SweepInfo
 from backend.store.store import ANY, Store
 
 __all__ = ["ANY", "ArtifactDamaged", "ArtifactInfo", "ArtifactNotFound", "ArtifactUnavailable",
-           "Claim", "Fenced", "JobInfo", "RunFinished", "RunInfo", "RunNotFound",
+           "Claim", "Fenced", "JobInfo", "JobNotFound", "RunFinished", "RunInfo", "RunNotFound",
            "RunNotResumable", "Store", "StoreError", "SweepInfo"]

@@ -1,25 +1,38 @@
 """Errors raised by :class:`backend.store.Store`.
 
-They subclass :class:`LookupError` / :class:`RuntimeError` so callers that do not know the
-store can still catch them generically (the API maps them to 404 / 409).
+Each is a :class:`backend.errors.MixscopeError` of its HTTP class (``NotFound`` 404,
+``Conflict`` 409, ``Unavailable`` 503), so it also is the :class:`LookupError` /
+:class:`RuntimeError` callers that do not know the store catch generically; the API maps
+them in one place (``backend.api.app``). A missing run is :class:`RunNotFound` everywhere
+(store, API, trainer).
 """
 
 from __future__ import annotations
 
+from backend.errors import Conflict, MixscopeError, NotFound, Unavailable
 
-class StoreError(Exception):
+
+class StoreError(MixscopeError):
     """Base class of every store error."""
 
 
-class RunNotFound(StoreError, LookupError):
-    """No run with this id (never created, or deleted)."""
+class RunNotFound(StoreError, NotFound):
+    """No run with this id (never created, or deleted): the one "missing run" error."""
 
     def __init__(self, run_id: str):
-        super().__init__(f"run {run_id!r} not found")
+        super().__init__(f"run {run_id!r} not found", field="run_id", where="path")
         self.run_id = run_id
 
 
-class RunFinished(StoreError, RuntimeError):
+class JobNotFound(StoreError, NotFound):
+    """No job with this id."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"job {job_id!r} not found", field="job_id", where="path")
+        self.job_id = job_id
+
+
+class RunFinished(StoreError, Conflict):
     """The run is already terminal (succeeded, failed or cancelled): it cannot be cancelled."""
 
     def __init__(self, run_id: str, status: str):
@@ -28,7 +41,7 @@ class RunFinished(StoreError, RuntimeError):
         self.status = status
 
 
-class ArtifactNotFound(StoreError, KeyError):
+class ArtifactNotFound(StoreError, NotFound, KeyError):
     """No artifact row for (run, kind, epoch, layer). A ``KeyError`` so ``except KeyError``
     works, but printed without KeyError's quoting."""
 
@@ -41,11 +54,8 @@ class ArtifactNotFound(StoreError, KeyError):
         super().__init__(msg)
         self.run_id, self.kind, self.epoch, self.layer = run_id, kind, epoch, layer
 
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
 
-
-class Fenced(StoreError, RuntimeError):
+class Fenced(StoreError, Conflict):
     """A write carried a claim that is no longer the run's: the run was requeued (and maybe
     claimed by another worker), cancelled, finished or deleted since. The writer must stop
     without touching the run again."""
@@ -55,7 +65,7 @@ class Fenced(StoreError, RuntimeError):
         self.run_id, self.claim = run_id, claim
 
 
-class RunNotResumable(StoreError, RuntimeError):
+class RunNotResumable(StoreError, Conflict):
     """Only a run that failed through an environment fault can be resumed."""
 
     def __init__(self, run_id: str, status: str, fault: str | None):
@@ -75,7 +85,7 @@ def _where(kind: str, epoch: int | None, layer: str | None) -> str:
     return out
 
 
-class ArtifactDamaged(StoreError, RuntimeError):
+class ArtifactDamaged(StoreError, Conflict):
     """An indexed artifact file is missing, truncated or does not match its checksum.
     The API answers 409 naming the run, the epoch and the layer."""
 
@@ -87,7 +97,7 @@ class ArtifactDamaged(StoreError, RuntimeError):
         self.path, self.reason = path, reason
 
 
-class ArtifactUnavailable(StoreError, RuntimeError):
+class ArtifactUnavailable(StoreError, Unavailable):
     """The artifact store could not be reached (a network or permission error, not a bad
     file). The API answers 503."""
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from backend.store.base import StoreBase
 from backend.store.common import jsonable, new_id
-from backend.store.errors import RunNotFound
+from backend.store.errors import JobNotFound, RunNotFound
 from backend.store.info import JobInfo, SweepInfo
 from backend.store.models import JOB_STATUSES, Job, Run, Sweep, utcnow
 
@@ -102,7 +102,7 @@ class JobStore(StoreBase):
             res = s.execute(sa.update(Job).where(Job.id == job_id).values(**values)
                             .execution_options(synchronize_session=False))
             if res.rowcount != 1:
-                raise LookupError(f"job {job_id!r} not found")
+                raise JobNotFound(job_id)
 
     def job_result(self, job_id: str) -> dict[str, Any] | None:
         """The JSON result stored with a job by :meth:`finish_job`, or None."""

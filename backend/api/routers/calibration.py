@@ -8,8 +8,8 @@ import numpy as np
 from fastapi import APIRouter, Query
 
 from backend.api.deps import RunDep, StoreDep
-from backend.api.projection import QueryError
 from backend.api.schemas import Bins, Calibration
+from backend.errors import QueryError
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["calibration"])
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from backend.api.deps import DispatcherDep, RunDep, StoreDep, require_token
-from backend.api.projection import QueryError
 from backend.api.schemas import JobAccepted
+from backend.errors import Conflict, QueryError
 from backend.runconfig import IMAGE_DATASETS
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["evaluation"])
@@ -59,8 +59,7 @@ def deformations(request: Request, run: RunDep, store: StoreDep, dispatcher: Dis
     "deformations": [{"kind", "param", "label", "accuracy", "paper"}]}``; 202 with a job id
     while a worker computes it. Accuracies are fractions; ``paper`` holds 003's (in %)."""
     if run.status != "succeeded":
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"run {run.id} is {run.status}: evaluate a finished run")
+        raise Conflict(f"run {run.id} is {run.status}: evaluate a finished run")
     params = deformation_params(run, epoch, seed)
     job = store.find_job(run.id, DEFORMATION_JOB, params)
     if job is not None and job.status == "done":

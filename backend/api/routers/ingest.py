@@ -27,7 +27,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
 from backend import recorded
-from backend.api.deps import RunId, StoreDep, TokenDep
+from backend.api.deps import StoreDep, TokenDep
+from backend.api.queries import RunId
+from backend.errors import Conflict
 from backend.store.errors import Fenced, RunNotFound
 
 router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[TokenDep])
@@ -79,24 +81,18 @@ class FinishRequest(BaseModel):
     error: str | None = Field(None, max_length=4000)
 
 
-def _refusal(exc: Exception) -> HTTPException:
-    if isinstance(exc, recorded.RecordedRunError):
-        if exc.conflict:
-            return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [
-            {"type": "value_error", "loc": ["body", exc.field], "msg": str(exc)}])
+def _refusal(exc: Exception) -> Exception:
+    """What the app's handlers answer for ``exc``: a lost claim reads as the run no longer
+    running (409); RecordedRunError (422 naming the field, or 409) and RunNotFound as is."""
     if isinstance(exc, Fenced):
-        return HTTPException(status.HTTP_409_CONFLICT,
-                             "run: no longer running (finished, cancelled or deleted)")
-    if isinstance(exc, RunNotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-    raise exc
+        return Conflict("run: no longer running (finished, cancelled or deleted)")
+    return exc
 
 
 def _run(store, run_id: str):
     run = store.get_run(run_id)
     if run is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id!r} not found")
+        raise RunNotFound(run_id)
     return run
 
 

@@ -3,22 +3,22 @@ experiment)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter
 
 from backend.api.deps import StoreDep
+from backend.api.queries import JobId
 from backend.api.schemas import Job
+from backend.store.errors import JobNotFound
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=Job, summary="Status of an on-demand job",
             responses={404: {"description": "no such job"}})
-def get_job(job_id: Annotated[str, Path(min_length=1, max_length=64)], store: StoreDep) -> Job:
+def get_job(job_id: JobId, store: StoreDep) -> Job:
     job = store.get_job(job_id)
     if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+        raise JobNotFound(job_id)
     p = job.params or {}
     if job.kind != "extract_triple":  # a lab job: its params are the experiment's query
         return Job(id=job.id, kind=job.kind, status=job.status, run_id=job.run_id,

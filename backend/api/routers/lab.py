@@ -28,13 +28,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, RunDep, StoreDep, require_token
+from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, require_token
 from backend.api.encoding import encode_array
-from backend.api.projection import QueryError
 from backend.api.schemas import JobAccepted
+from backend.errors import NotFound, QueryError
 from backend.runconfig import DATASETS
 
 router = APIRouter(prefix="/lab", tags=["lab"])
@@ -213,7 +213,7 @@ def stored(run: RunDep, store: StoreDep) -> dict[str, Any]:
     the arrays of ``trainer.lab.save_to_store`` (NaN as null)."""
     infos = store.list_artifacts(run.id, "lab")
     if not infos:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {run.id!r} has no lab record")
+        raise NotFound(f"run {run.id!r} has no lab record", field="run_id", where="path")
     arrays = store.get_arrays(run.id, "lab")
     meta = infos[0].meta or {}
 
@@ -233,7 +233,7 @@ def stored(run: RunDep, store: StoreDep) -> dict[str, Any]:
             summary="A 2-D layer's probe representations, unprojected (mlp-bottleneck runs)",
             responses={404: {"description": "no such run"},
                        422: {"description": "epoch/layer not recorded, or the layer is not 2-D"}})
-def representations(run: RunDep, store: StoreDep, request: Request,
+def representations(run: RunDep, store: StoreDep, service: ProjectionsDep,
                     epoch: Annotated[int | None, Query(ge=0)] = None,
                     layer: Annotated[str | None, Query(max_length=200)] = None,
                     max_points: Annotated[int, Query(ge=10, le=100_000)] = 5000,
@@ -243,7 +243,6 @@ def representations(run: RunDep, store: StoreDep, request: Request,
     (n, 2), "class_a", "class_b": b64 int16 (n,), "lam": b64 float32 (n,) (weight on a),
     "kind": b64 int16 (n,) (0 clean, 1 same-class, 2 different-class)}``, rows in probe
     order, a seeded subsample of at most ``max_points``."""
-    service = request.app.state.projections
     recorded = list(run.recorded_epochs)
     if not recorded:
         raise QueryError("epoch", f"run {run.id} has no recorded epochs yet "

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from backend.api.deps import RunDep, StoreDep
-from backend.api.projection import QueryError
 from backend.api.schemas import MultiMetrics, RunMetrics
+from backend.errors import QueryError
 
 router = APIRouter(tags=["metrics"])
 

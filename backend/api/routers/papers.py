@@ -22,11 +22,12 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from backend.api.deps import DispatcherDep, SettingsDep, StoreDep, TokenDep
+from backend.errors import NotFound
 from backend.papers import runner
 from backend.papers.catalogue import entry_status, load_catalogue
 
@@ -40,7 +41,7 @@ def _gpu() -> bool:
 def _entry(paper: str, name: str):
     entry = load_catalogue().get(f"{paper}/{name}")
     if entry is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no catalogue entry {paper}/{name!r}")
+        raise NotFound(f"no catalogue entry {paper}/{name!r}")
     return entry
 
 
@@ -98,11 +99,5 @@ def launch(paper: str, name: str, store: StoreDep, dispatcher: DispatcherDep,
         return JSONResponse({"detail": [{"type": "missing", "loc": ["body", "scale"],
                                          "msg": msg}], "message": msg, "missing": missing},
                             status_code=status.HTTP_409_CONFLICT)
-    try:
-        ids = runner.launch(store, dispatcher, entry, scale)
-    except runner.RecipeError as exc:
-        msg = f"scale: {exc}"
-        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "scale"],
-                                         "msg": msg}], "message": msg},
-                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    ids = runner.launch(store, dispatcher, entry, scale)  # RecipeError: 422 naming `scale`
     return JSONResponse({"id": entry.id, "scale": scale, **ids}, status_code=202)

@@ -9,32 +9,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, RunDep, StoreDep
-from backend.api.projection import KIND_CODES, Filters, NotCovered, ProjectionService, QueryError
+from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep
+from backend.api.projection import KIND_CODES, Filters, NotCovered
+from backend.api.queries import (
+    Centre,
+    ClassesQ,
+    Epoch,
+    Kinds,
+    LamMax,
+    LamMin,
+    Layer,
+    MaxPoints,
+    Seed,
+)
 from backend.api.schemas import Frames, JobAccepted, Projection
+from backend.errors import QueryError
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["projection"])
 
 from backend.vocab import EXTRACT_JOB  # noqa: E402
-
-Epoch = Annotated[int | None, Query(ge=0, le=1_000_000,
-                                    description="recorded epoch (default: the latest)")]
-Layer = Annotated[str | None, Query(max_length=200, description="layer (default penultimate)")]
-ClassesQ = Annotated[str | None, Query(max_length=100, pattern=r"^[0-9, ]*$",
-                                       description="three distinct class indices a,b,c "
-                                       "(default: the run's default triple); a on top",
-                                       examples=["0,1,2"])]
-Kinds = Annotated[str, Query(max_length=100, description="comma list of clean, same, "
-                             "different", examples=["same,different"])]
-LamMin = Annotated[float, Query(ge=0, le=1, description="smallest λ of pairs shown")]
-LamMax = Annotated[float, Query(ge=0, le=1, description="largest λ of pairs shown")]
-MaxPoints = Annotated[int | None, Query(ge=1, le=1_000_000,
-                                        description="cap on points (random subsample)")]
-Seed = Annotated[int, Query(ge=0, le=2**32 - 1, description="seed of the subsample")]
-Centre = Annotated[bool, Query(description="subtract the mean of all clean probe features")]
 
 _202 = {202: {"model": JobAccepted, "description": "triple not covered by the probe set: "
               "extraction queued, ask again later"},
@@ -72,12 +68,11 @@ def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: s
 
 @router.get("/projection", response_model=Projection, responses=_202,
             summary="Projection of one epoch onto a class triple")
-def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Request,
-               epoch: Epoch = None, layer: Layer = None, classes: ClassesQ = None,
+def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
+               svc: ProjectionsDep, epoch: Epoch = None, layer: Layer = None, classes: ClassesQ = None,
                kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0,
                lam_max: LamMax = 1.0, max_points: MaxPoints = None, seed: Seed = 0,
                centre: Centre = True):
-    svc: ProjectionService = request.app.state.projections
     epoch, layer, triple = svc.resolve(run, epoch, layer, classes)
     f = make_filters(kinds, lam_min, lam_max, max_points, seed, centre)
     try:
@@ -91,7 +86,7 @@ def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request:
 
 @router.get("/frames", response_model=Frames, responses=_202,
             summary="Projections of every recorded epoch of a triple (same points in each)")
-def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Request,
+def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
            layer: Layer = None, classes: ClassesQ = None,
            kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0, lam_max: LamMax = 1.0,
            max_points: MaxPoints = None, seed: Seed = 0, centre: Centre = True,
@@ -104,7 +99,6 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, request: Req
     """Every recorded epoch's frame, or one page of them (``epoch_from``, ``epoch_to``,
     ``limit``): long runs load progressively, and an uncovered triple extracts only the
     page asked for, so its first frames come before the whole history is extracted."""
-    svc: ProjectionService = request.app.state.projections
     _epoch, layer, triple = svc.resolve(run, None, layer, classes)
     f = make_filters(kinds, lam_min, lam_max, max_points, seed, centre)
     all_epochs = list(run.recorded_epochs)

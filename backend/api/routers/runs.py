@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
-from backend.api.deps import DispatcherDep, RunDep, StoreDep, TokenDep
+from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, TokenDep
 from backend.api.schemas import (
     Classes,
     DamagedArtifact,
@@ -17,6 +17,7 @@ from backend.api.schemas import (
     Run,
     RunHealth,
     RunStatus,
+    to_run,
 )
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
@@ -32,10 +33,6 @@ _LAUNCH_EXAMPLES = {
     "erm": {"summary": "the same with plain ERM",
             "value": {"dataset": "digits", "method": "erm", "epochs": 100}},
 }
-
-
-def to_run(info) -> Run:
-    return Run.model_validate({**info.model_dump(), "resumable": info.resumable})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Run,
@@ -129,7 +126,7 @@ def health(run: RunDep, store: StoreDep) -> RunHealth:
                responses={404: {"description": "no such run"},
                           503: {"description": "the rows are gone but the files could not "
                                                "be removed now"}})
-def delete(run: RunDep, store: StoreDep, request: Request) -> Response:
+def delete(run: RunDep, store: StoreDep, projections: ProjectionsDep) -> Response:
     """Cancels the run if it is still going, then removes its rows and its folder. Deleting
     the row fences its worker off (no write of it lands afterwards), so the folder's removal
     does not race the worker; the worker stops at its next step."""
@@ -138,7 +135,7 @@ def delete(run: RunDep, store: StoreDep, request: Request) -> Response:
             store.request_cancel(run.id)
     with contextlib.suppress(RunNotFound):  # a concurrent delete got there first
         store.delete_run(run.id)
-    request.app.state.projections.forget_run(run.id)
+    projections.forget_run(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

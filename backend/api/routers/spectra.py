@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from backend.api.deps import RunDep, StoreDep
+from backend.api.deps import ProjectionsDep, RunDep, StoreDep
 from backend.api.schemas import Spectra
 from backend.maths.spectra import mean_first_singular
 
@@ -18,12 +18,12 @@ router = APIRouter(prefix="/runs/{run_id}", tags=["spectra"])
             summary="Per-class and overall singular values per recorded epoch",
             responses={404: {"description": "no such run"},
                        422: {"description": "unknown layer"}})
-def spectra(run: RunDep, store: StoreDep, request: Request,
+def spectra(run: RunDep, store: StoreDep, svc: ProjectionsDep,
             layer: Annotated[str | None, Query(max_length=200)] = None,
             centred: Annotated[bool, Query(description="False: SVD of the raw representations "
                                            "(003 App. G; runs recorded before it have only "
                                            "centred spectra)")] = True) -> Spectra:
-    layer = request.app.state.projections.resolve_layer(run, layer)
+    layer = svc.resolve_layer(run, layer)
     suffix = "" if centred else "_uncentred"
     epochs, per_class, all_, first = [], [], [], []
     for e in run.recorded_epochs:

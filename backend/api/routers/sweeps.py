@@ -6,13 +6,12 @@ import copy
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, HTTPException, Path, status
+from fastapi import APIRouter, Body, Path, status
 from pydantic import ValidationError
 
 from backend.api.deps import DispatcherDep, StoreDep, TokenDep
-from backend.api.projection import QueryError
-from backend.api.routers.runs import to_run
-from backend.api.schemas import Sweep, SweepRequest
+from backend.api.schemas import Sweep, SweepRequest, to_run
+from backend.errors import NotFound, QueryError
 from backend.resources import MemoryBudgetError, check_memory
 from backend.runconfig import RunConfig
 
@@ -103,5 +102,5 @@ def get_sweep(sweep_id: Annotated[str, Path(min_length=1, max_length=64)],
               store: StoreDep) -> Sweep:
     info = store.get_sweep(sweep_id)
     if info is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id!r} not found")
+        raise NotFound(f"sweep {sweep_id!r} not found", field="sweep_id", where="path")
     return sweep_out(store, info)

@@ -1,7 +1,7 @@
 """``GET /api/theory/ufm``: the UFM optimum of mixup (Theorem 3.1 with the errata) for the
 dashboard's overlay: the CLI's JSON fields (``backend.maths.ufm_summary``) plus the optimal
 features of classes 0, 1, 2 of the simplex ETF projected like the empirical plot
-(as ``backend.maths.ufm_projection``; class 0 on top, λ the weight on the lower class)."""
+(``backend.maths.ufm_projection``; class 0 on top, λ the weight on the lower class)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ import numpy as np
 from fastapi import APIRouter, Query
 
 from backend.api.encoding import encode_array
-from backend.api.projection import QueryError
 from backend.api.schemas import TheoryProjection
+from backend.errors import QueryError
 
 router = APIRouter(prefix="/theory", tags=["theory"])
-
-PARAMS = ("m", "num_classes", "lambda_h", "lambdas", "n_lambda", "alpha", "seed", "amplify")
 
 
 def finite(x: Any) -> Any:
@@ -50,33 +48,16 @@ def parse_lambdas(text: str | None, n_lambda: int, alpha: float, seed: int) -> n
     return lam
 
 
-def etf_rows3(num_classes: int, m: float) -> np.ndarray:
-    """Rows 0, 1, 2 of the simplex ETF ``m·sqrt(C/(C-1))·(I - 11ᵀ/C)`` (``maths.etf``),
-    written in the orthonormal basis (e0, e1, e2, u), u ∝ 1 - e0 - e1 - e2, that spans
-    them: (3, 4). An isometry of their span, so projections are the same as with the
-    (C, C) ETF, without forming C-dimensional features (C may be in the thousands)."""
-    C = num_classes
-    W = np.zeros((3, 4))
-    W[:, :3] = np.eye(3) - 1.0 / C
-    W[:, 3] = -np.sqrt(C - 3.0) / C
-    return m * np.sqrt(C / (C - 1.0)) * W
-
-
 def theory_projection(m, num_classes, lambda_h, lam, amplify) -> dict[str, Any]:
-    """``maths.optimal_features`` of the triple (0, 1, 2) projected with
-    ``maths.project_triple`` (no centring: the optimal features have mean zero), as
-    ``maths.ufm_projection`` does, in the 4-d span of the three ETF rows."""
+    """``maths.ufm_projection`` of the triple (0, 1, 2), b64-encoded for the overlay."""
     from backend import maths
 
-    sol = maths.solve_ufm(m, num_classes, lambda_h, lam, amplify=amplify)
-    W3 = etf_rows3(num_classes, m)
-    f = maths.optimal_features(sol, (0, 1, 2), W3)
-    proj = maths.project_triple(W3, f["features"], (0, 1, 2), centre=None)
+    p = maths.ufm_projection(m, num_classes, lambda_h, lam, amplify=amplify)
     return TheoryProjection(
-        points=encode_array(proj.points), lam=encode_array(f["lam"]),
-        kind=encode_array(f["kind"], "int16"), class_a=encode_array(f["class_a"], "int16"),
-        class_b=encode_array(f["class_b"], "int16"),
-        vertices=np.asarray(proj.vertices, np.float64).tolist()).model_dump()
+        points=encode_array(p["points"]), lam=encode_array(p["lam"]),
+        kind=encode_array(p["kind"], "int16"), class_a=encode_array(p["class_a"], "int16"),
+        class_b=encode_array(p["class_b"], "int16"),
+        vertices=np.asarray(p["vertices"], np.float64).tolist()).model_dump()
 
 
 @router.get("/ufm", summary="UFM optimum of mixup and its projection",
@@ -100,8 +81,6 @@ def ufm(m: Annotated[float, Query(gt=0, le=1000, description="ETF multiplier m")
     try:
         body = dict(maths.ufm_summary(m, num_classes, lambda_h, lam, amplify))
         body["projection"] = theory_projection(m, num_classes, lambda_h, lam, amplify)
-    except ValueError as exc:  # the maths names the parameter it rejects
-        msg = str(exc)
-        field = next((p for p in PARAMS if msg.startswith(p)), "m")
-        raise QueryError(field, msg) from None
+    except maths.ParameterError as exc:  # the maths names the parameter it rejects
+        raise QueryError(exc.parameter, str(exc)) from None
     return finite(body)

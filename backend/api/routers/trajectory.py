@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from backend.api.deps import RunDep, StoreDep
+from backend.api.deps import ProjectionsDep, RunDep, StoreDep
 from backend.api.encoding import encode_array
-from backend.api.projection import QueryError
-from backend.api.routers.projection import ClassesQ, Epoch
+from backend.api.queries import ClassesQ, Epoch
 from backend.api.schemas import Trajectory
+from backend.errors import QueryError
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["trajectory"])
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/runs/{run_id}", tags=["trajectory"])
             summary="Projected layer-wise trajectories of the traced pairs at an epoch",
             responses={404: {"description": "no such run"},
                        422: {"description": "epoch not recorded, bad classes, no trajectory"}})
-def trajectory(run: RunDep, store: StoreDep, request: Request, epoch: Epoch = None,
+def trajectory(run: RunDep, store: StoreDep, svc: ProjectionsDep, epoch: Epoch = None,
                classes: ClassesQ = None,
                centre: Annotated[bool, Query(description="subtract each layer's clean mean")]
                = True) -> Trajectory:
@@ -32,7 +32,6 @@ def trajectory(run: RunDep, store: StoreDep, request: Request, epoch: Epoch = No
     from backend import maths
     from backend.api.projection import class_mean_basis
 
-    svc = request.app.state.projections
     epoch, _, triple = svc.resolve(run, epoch, None, classes)
     if not store.has_arrays(run.id, "trajectory", epoch=epoch):
         raise QueryError("epoch", f"no trajectories recorded at epoch {epoch}")
