@@ -1,6 +1,8 @@
 """mixscope: explore the geometry that mixup training gives a network's activations."""
 
-__version__ = "0.1.0"
+from backend.version import __version__  # the one source: the installed package's metadata
+
+__all__ = ["Recorder", "__version__"]
 
 
 def __getattr__(name: str):

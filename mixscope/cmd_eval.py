@@ -13,7 +13,8 @@ import json
 
 import click
 
-from mixscope.cmd_runs import STORE_HELP, _open, _resolve
+from mixscope.cmd_runs import _open, _resolve
+from mixscope.options import store_option
 
 
 @click.group("eval")
@@ -27,8 +28,7 @@ def eval_group() -> None:
               help="recorded epoch to evaluate (default: the last)")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0,
               help="seed of the random deformation parameters")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help=STORE_HELP)
+@store_option
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def deformations(run_id: str, epoch: int | None, seed: int, store_path: str | None,
                  as_json: bool) -> None:

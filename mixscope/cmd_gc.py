@@ -6,11 +6,11 @@ import json
 
 import click
 
-from mixscope.cmd_runs import STORE_HELP
+from mixscope.options import store_option
 
 
 @click.command("gc")
-@click.option("--store", "store_path", default=None, help=STORE_HELP)
+@store_option
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @click.option("--min-age", "min_age_s", type=click.FloatRange(min=0), default=3600.0,
               show_default=True, help="Leave files younger than this many seconds (a write "

@@ -15,7 +15,7 @@ import json
 
 import click
 
-from mixscope.cmd_runs import STORE_HELP
+from mixscope.options import store_option
 
 #: argument of ``import_weights`` -> the flag that sets it
 FLAGS = {"model": "--model", "weights": "--weights", "dataset": "--dataset",
@@ -38,8 +38,7 @@ FLAGS = {"model": "--model", "weights": "--weights", "dataset": "--dataset",
 @click.option("--name", default=None, help="a name for the run")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, help="probe draw seed")
 @click.option("--device", default="cpu", help="torch device (cpu, cuda)")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help=STORE_HELP)
+@store_option
 @click.option("--json", "as_json", is_flag=True, help="print the new run as JSON")
 def import_cmd(model: str, weights: str, dataset: str, epoch: int, config_file: str | None,
                name: str | None, seed: int, device: str, store_path: str | None,

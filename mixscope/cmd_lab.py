@@ -17,6 +17,8 @@ import json
 
 import click
 
+from mixscope.options import store_option
+
 STORE_HELP = ("Also save the result as run-like records in this store folder "
               "(database + artifacts).")
 POS_FLOAT = click.FloatRange(min=0, min_open=True)
@@ -100,8 +102,7 @@ def _common(f):
                      help="'per-run': a fresh Adam per seeded run (independent runs, the "
                           "paper's text); 'shared': one Adam kept across the runs, only the "
                           "weights reset (the authors' code)."),
-        click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-                     help=STORE_HELP),
+        store_option(help=STORE_HELP),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
     ]
     for o in reversed(opts):
@@ -224,8 +225,7 @@ def two_moons_cmd(samples: int, noise: float, separation: float, grid_size: int,
               show_default=True, help="'authors': the authors' code (reference points = the "
               "subsample, mean over them, partners with replacement, their CIFAR stds); "
               "'product': mixscope's variant (every mix against every train/test point).")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help="Store folder whose data folder holds the image datasets.")
+@store_option(help="Store folder whose data folder holds the image datasets.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def assumption_check_cmd(dataset: str, alpha: float, subsample: float, seed: int,
                          points: int | None, classes: int | None, samples: int | None,

@@ -21,6 +21,8 @@ import time
 
 import click
 
+from mixscope.options import store_option
+
 
 def _gpu() -> bool:
     try:
@@ -65,10 +67,11 @@ def _print_report(body: dict, elapsed: float | None) -> None:
 def train_runs(store, settings, entry, scale, quiet: bool) -> None:
     """Train every planned run that is not succeeded, here, resuming from checkpoints."""
     from backend.papers import runner
-    from mixscope.cmd_train import _Progress, _worker_dead, worker_id
+    from backend.store.workers import local_worker_dead, worker_name
+    from mixscope.cmd_train import _Progress
     from trainer.loop import execute_run
 
-    me = worker_id()
+    me = worker_name("cli")
     for _spec, cfg in runner.plan(entry, scale)["runs"]:
         run = runner.find_run(store, cfg)
         if run is not None and run.status == "succeeded":
@@ -85,7 +88,7 @@ def train_runs(store, settings, entry, scale, quiet: bool) -> None:
 
             age = None if beat is None else (datetime.now(timezone.utc) - (
                 beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc))).total_seconds()
-            if not (_worker_dead(run.worker) or age is None
+            if not (local_worker_dead(run.worker, "cli") or age is None
                     or age > settings.heartbeat_timeout_s):
                 raise click.ClickException(
                     f"run {run.id} is being trained by {run.worker} right now; wait for it "
@@ -160,8 +163,7 @@ def compute_labs(store, settings, entry, scale, quiet: bool) -> None:
 @click.option("--list", "list_", is_flag=True, help="List the catalogue with statuses.")
 @click.option("--scale", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="cpu: this machine in minutes; paper: the paper's models and data.")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help="Store folder (default: the per-user store).")
+@store_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def reproduce(entry_id, list_, scale, store_path, as_json, quiet) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
-STORE_HELP = "Store folder (database + artifacts); default: MIXSCOPE_STORE or the per-user folder."
 from backend.vocab import RUN_STATUSES as STATUSES  # noqa: E402
+from mixscope.options import store_option
+
 # Columns of the readable epoch table, in this order, when present.
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "ece",
                  "norm_cv", "cosine_std", "alignment", "channel_radius")
@@ -59,8 +60,7 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help=STORE_HELP)
+@store_option
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of runs.")
 def list_cmd(store_path: str | None, status: str | None, as_json: bool) -> None:
@@ -85,8 +85,7 @@ def list_cmd(store_path: str | None, status: str | None, as_json: bool) -> None:
 
 @runs.command("show")
 @click.argument("run_id")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help=STORE_HELP)
+@store_option
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"run": RunInfo, "epochs": [per-epoch metrics]} as JSON.')
 def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
@@ -141,8 +140,7 @@ def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
 
 @runs.command("resume")
 @click.argument("run_id")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help=STORE_HELP)
+@store_option
 def resume_cmd(run_id: str, store_path: str | None) -> None:
     """Queue again a run that failed through an environment fault (disk full or read-only,
     a lost database connection); a worker resumes it from its last good checkpoint."""

@@ -26,10 +26,8 @@ from pathlib import Path
 
 import click
 
-STORE_HELP = ("Store folder (database, artifacts, broker); default: MIXSCOPE_STORE or the "
-              "per-user data folder.")
-store_option = click.option("--store", "store_path", type=click.Path(file_okay=False),
-                            default=None, help=STORE_HELP)
+from mixscope.options import log_level_option, store_option
+
 host_option = click.option("--host", default="127.0.0.1", show_default=True,
                            help="Interface to listen on. Anything but loopback needs a token "
                            "(MIXSCOPE_API_TOKEN; else one is kept in <store>/api-token).")
@@ -115,8 +113,7 @@ def queue_demo(store, dispatcher) -> list[str]:
 @store_option
 @host_option
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@log_level_option()
 def api(store_path: str | None, host: str, port: int, log_level: str) -> None:
     """Serve the HTTP API (FastAPI under uvicorn)."""
     import uvicorn
@@ -124,7 +121,6 @@ def api(store_path: str | None, host: str, port: int, log_level: str) -> None:
     from backend.api.app import create_app
 
     settings = _settings(store_path)
-    _export_store(settings)
     token = _ensure_token(host, settings)
     settings = _settings(store_path, api_host=host, api_token=token)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
@@ -135,19 +131,16 @@ def api(store_path: str | None, host: str, port: int, log_level: str) -> None:
 
 @click.command()
 @store_option
-@click.option("--loglevel", default="INFO", show_default=True)
+@log_level_option()
 @click.option("--name", default=None, help="Celery node name (default mixscope-<pid>@<host>).")
-def worker(store_path: str | None, loglevel: str, name: str | None) -> None:
+def worker(store_path: str | None, log_level: str, name: str | None) -> None:
     """Run one trainer worker: one task at a time, prefetch 1, late acknowledgement."""
     settings = _settings(store_path)
-    _export_store(settings)
-    from backend.settings import get_settings
-
-    get_settings.cache_clear()  # celery_app reads the environment we just set
     from backend.dispatch.celery_app import QUEUE
     from backend.store import Store
-    from trainer.worker import app, install_fast_stop
+    from trainer.worker import install_fast_stop, worker_app
 
+    app = worker_app(settings)  # the tasks use these settings too (trainer.tasks)
     Store(settings).migrate()
     install_fast_stop()
     try:  # import torch and the trainer now, not inside the first claimed run
@@ -155,7 +148,7 @@ def worker(store_path: str | None, loglevel: str, name: str | None) -> None:
     except ImportError as exc:
         click.echo(f"warning: the trainer cannot be imported ({exc}); runs will fail", err=True)
     app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--queues={QUEUE}",
-                     f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
+                     f"--loglevel={log_level.upper()}", "--without-gossip", "--without-mingle",
                      f"--hostname={name or f'mixscope-{os.getpid()}@%h'}"])
 
 
@@ -360,7 +353,7 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
         children.start("api", ["api", "--store", str(settings.store), "--host", host,
                                "--port", str(api_port), "--log-level", "warning"])
         children.start("worker", ["worker", "--store", str(settings.store),
-                                  "--loglevel", "WARNING"])
+                                  "--log-level", "warning"])
         with_dash = dashboard_available()
         if with_dash:
             children.start("dashboard", ["dashboard", "--api-url", api_url, "--host", host,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import click
 
 from backend.runconfig import DATASETS, LOSSES, METHODS
+from mixscope.options import store_option
 
 # flag name -> RunConfig field path (dotted); used to build the config and to name the flag
 # in errors about its value.
@@ -138,36 +137,14 @@ def config_hash(config) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def worker_id() -> str:
-    return f"cli:{socket.gethostname()}:{os.getpid()}"
-
-
-def _worker_dead(worker: str | None) -> bool:
-    """A CLI worker on this host whose process is gone."""
-    if not worker or not worker.startswith("cli:"):
-        return False
-    try:
-        _, host, pid = worker.rsplit(":", 2)
-        pid_i = int(pid)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid_i, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def find_resumable(store, config, heartbeat_timeout_s: float):
     """An unfinished run with an identical config: (run, how) with how in
     {"queued", "takeover"}, or (run, "busy") when a live worker trains it, or (None, None)."""
     from datetime import datetime, timezone
 
     from pydantic import ValidationError
+
+    from backend.store.workers import local_worker_dead
 
     want = config_hash(config)
     busy = None
@@ -186,7 +163,7 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
             if beat is not None:
                 beat = beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc)
                 age = (datetime.now(timezone.utc) - beat).total_seconds()
-            if _worker_dead(run.worker) or age is None or age > heartbeat_timeout_s:
+            if local_worker_dead(run.worker, "cli") or age is None or age > heartbeat_timeout_s:
                 return run, "takeover"
             busy = run
     return (busy, "busy") if busy is not None else (None, None)
@@ -248,8 +225,7 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
 @click.option("--batchnorm/--no-batchnorm", default=None, help="mlp: BatchNorm layers")
 @click.option("--keep-classes", callback=_csv(int), default=None,
               help="train and test on these classes only, e.g. 0,1,2,3,4")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help="store folder (default: the per-user data folder)")
+@store_option
 @click.option("--new", "force_new", is_flag=True, help="never resume: always start a new run")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(preset, config_file, store_path, force_new, quiet, **flags) -> None:
@@ -262,6 +238,7 @@ def train(preset, config_file, store_path, force_new, quiet, **flags) -> None:
 
     from backend.settings import settings_for_store
     from backend.store import Store
+    from backend.store.workers import worker_name
 
     settings = settings_for_store(store_path)
     _check_memory(config, settings)
@@ -277,7 +254,7 @@ def train(preset, config_file, store_path, force_new, quiet, **flags) -> None:
     store.migrate()
     run, how = (None, None) if force_new else \
         find_resumable(store, config, settings.heartbeat_timeout_s)
-    me = worker_id()
+    me = worker_name("cli")
     if how == "busy":
         raise click.ClickException(
             f"run {run.id} with this config is being trained by {run.worker} right now; "

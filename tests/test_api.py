@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from backend import maths
 from backend.api.app import create_app
 from backend.settings import Settings
+from backend.version import __version__
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def field_named(resp, field: str) -> bool:
 def test_health(client):
     r = client.get("/api/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "version": "0.1.0", "database": "ok"}
+    assert r.json() == {"status": "ok", "version": __version__, "database": "ok"}
 
 
 def test_launch_queues_run_and_sends_message(client, settings):

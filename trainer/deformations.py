@@ -123,13 +123,14 @@ def evaluate_deformations(store, run_id: str, epoch: int | None = None, seed: in
     Raises ValueError naming the field (``epoch``, ``dataset``) when it cannot be done.
     """
     from backend.runconfig import RunConfig
+    from backend.store.errors import RunNotFound
     from trainer import checkpoint
     from trainer.build import build_for_config, resolve_device
     from trainer.data import load_dataset
 
     info = store.get_run(run_id)
     if info is None:
-        raise KeyError(f"run {run_id} not found")
+        raise RunNotFound(run_id)
     config = RunConfig.model_validate(info.config)
     recorded = [e for e in (info.recorded_epochs or [])
                 if checkpoint.has_checkpoint(store, run_id, e)]
@@ -140,10 +141,7 @@ def evaluate_deformations(store, run_id: str, epoch: int | None = None, seed: in
     elif epoch not in recorded:
         raise ValueError(f"epoch: {epoch} has no model snapshot; recorded: {recorded}")
     if settings is None:
-        settings = getattr(store, "settings", None)
-    if settings is None:
-        from backend.settings import get_settings
-        settings = get_settings()
+        settings = store.settings
     bundle = load_dataset(config, settings.resolved_data_dir, settings.allow_download)
     if len(bundle.input_shape) != 3:
         raise ValueError(f"dataset: deformations need an image dataset, not {config.dataset!r}")

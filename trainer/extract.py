@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from backend.runconfig import RunConfig
+from backend.store.errors import RunNotFound
 from trainer.build import autocast, build_for_config, resolve_device
 from trainer.probe import triple_rows
 
@@ -196,14 +197,14 @@ def extract_triple(store, run_id: str, epoch: int, layer: str, classes) -> None:
 
     info = store.get_run(run_id)
     if info is None:
-        raise KeyError(f"run {run_id} not found")
+        raise RunNotFound(run_id)
     config = RunConfig.model_validate(info.config)
     classes = tuple(int(c) for c in classes)
     key = ",".join(str(c) for c in sorted(classes))
     for art in store.list_artifacts(run_id, "extract_cache"):
         if art.epoch == epoch and art.layer == layer and (art.meta or {}).get("classes") == key:
             return
-    settings = getattr(store, "settings", None)
+    settings = store.settings
     device = resolve_device(config.device)
     bundle = _load_bundle(config, settings, load_dataset)
     num_classes = len(bundle.class_names)
@@ -238,9 +239,6 @@ def extract_triple(store, run_id: str, epoch: int, layer: str, classes) -> None:
 
 
 def _load_bundle(config, settings, load_dataset):
-    if settings is None:
-        from backend.settings import get_settings
-        settings = get_settings()
     data_keys = {"dataset", "dataset_args", "seed"}
     key = (config.model_dump_json(include=data_keys), str(settings.resolved_data_dir),
            settings.allow_download)

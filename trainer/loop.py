@@ -145,13 +145,11 @@ def check_config(config: RunConfig, model, num_classes: int) -> list[str]:
     return layers
 
 
-def validate_config(config: RunConfig, settings=None) -> None:
-    """Everything ``execute_run`` checks before training, without a store (for the CLI)."""
+def validate_config(config: RunConfig, settings) -> None:
+    """Everything ``execute_run`` checks before training, without a store (for the CLI):
+    ``settings`` says where the data is."""
     from trainer.data import load_dataset
 
-    if settings is None:
-        from backend.settings import get_settings
-        settings = get_settings()
     resolve_device(config.device)
     bundle = load_dataset(config, settings.resolved_data_dir, settings.allow_download)
     num_classes = len(bundle.class_names)
@@ -191,9 +189,8 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
         store = ClaimedStore(store, run_id, Claim(worker, attempt))
     info = store.get_run(run_id)
     if info is None:
-        raise KeyError(f"run {run_id} not found")
-    settings = getattr(store, "settings", None)
-    threads = settings.torch_threads if settings is not None else 1
+        raise RunNotFound(run_id)
+    threads = store.settings.torch_threads
     try:
         config = RunConfig.model_validate(info.config)
         # numpy/scipy metrics between epochs: BLAS threads beyond the torch budget only
@@ -277,10 +274,7 @@ class _Session:
 
         cfg = self.config
         self.device = resolve_device(cfg.device)
-        settings = getattr(self.store, "settings", None)
-        if settings is None:
-            from backend.settings import get_settings
-            settings = get_settings()
+        settings = self.store.settings
         if self.device.type == "cpu":
             torch.set_num_threads(settings.torch_threads)
         try:

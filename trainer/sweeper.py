@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
+from backend.store.workers import local_pid, pid_alive
 
 log = logging.getLogger("mixscope.dispatch")
 
@@ -47,26 +47,15 @@ def resend_pending_jobs(store, app) -> list[str]:
     return sent
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def requeue_dead_local(store, floor_s: float = 10.0) -> list[str]:
     """Requeue running runs whose worker was a process on this host that no longer exists
     (stopped with ``mixscope up``'s Ctrl-C, or killed), without waiting for the heartbeat
     timeout. Waits until their last heartbeat is ``floor_s`` old (the trainer beats every
     2 s), then calls ``store.requeue_stale(floor_s)``. Returns the ids requeued."""
-    host = socket.gethostname()
     dead = []
     for r in store.list_runs(status="running"):
-        h, _, pid = (r.worker or "").rpartition(":")
-        if h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        pid = local_pid(r.worker)
+        if pid is not None and pid != os.getpid() and not pid_alive(pid):
             dead.append(r)
     if not dead:
         return []

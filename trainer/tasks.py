@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
 import traceback
@@ -22,25 +20,37 @@ from functools import lru_cache
 from celery import shared_task
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING
-from backend.settings import get_settings
+from backend.settings import Settings, get_settings
 from backend.store.errors import Fenced, RunNotFound
 from backend.store.info import Claim
+from backend.store.workers import worker_name
 
 log = logging.getLogger("mixscope.dispatch")
+
+_settings: Settings | None = None
+
+
+def configure_worker(settings: Settings) -> None:
+    """Make ``settings`` this worker process's (``mixscope worker --store`` passes its own);
+    without a call the environment's are used (``celery -A trainer.worker worker``)."""
+    global _settings
+    _settings = settings
+    worker_store.cache_clear()
+
+
+def worker_settings() -> Settings:
+    """The settings of this worker process (see :func:`configure_worker`)."""
+    return _settings if _settings is not None else get_settings()
 
 
 @lru_cache(maxsize=1)
 def worker_store():
-    """The store of this worker process (from the environment's settings), migrated once."""
+    """The store of this worker process (from :func:`worker_settings`), migrated once."""
     from backend.store import Store
 
-    store = Store(get_settings())
+    store = Store(worker_settings())
     store.migrate()
     return store
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @shared_task(name=RUN_TRAINING, acks_late=True, reject_on_worker_lost=True)
@@ -59,7 +69,7 @@ def run_training(run_id: str) -> str:
 
     claim = Claim(worker, attempt)
     log.info("run %s claimed by %s (attempt %d)", run_id, worker, attempt)
-    keepalive = KeepAlive(store, run_id, claim, get_settings().heartbeat_timeout_s)
+    keepalive = KeepAlive(store, run_id, claim, store.settings.heartbeat_timeout_s)
     keepalive.start()
     try:
         status = execute_run(store, run_id, worker=worker, attempt=attempt)
@@ -150,7 +160,8 @@ def extract_triple_job(job_id: str) -> str:
 @shared_task(name=LAB_JOB, acks_late=True)
 def lab_job(job_id: str) -> str:
     """Compute a lab experiment (``/api/lab/...``) and store its JSON with the job."""
-    return execute_lab_job(worker_store(), job_id, get_settings())
+    store = worker_store()
+    return execute_lab_job(store, job_id, store.settings)
 
 
 def execute_lab_job(store, job_id: str, settings) -> str:
@@ -204,12 +215,13 @@ def deformations_job(job_id: str) -> str:
     _configure_torch()
     from trainer.deformations import execute_deformations_job  # lazily: importing stays cheap
 
-    return execute_deformations_job(worker_store(), job_id, get_settings())
+    store = worker_store()
+    return execute_deformations_job(store, job_id, store.settings)
 
 
 def _configure_torch() -> None:
     import torch
 
-    torch.set_num_threads(get_settings().torch_threads)
+    torch.set_num_threads(worker_settings().torch_threads)
 
 

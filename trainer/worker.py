@@ -1,9 +1,10 @@
 """The worker side of dispatch: the Celery app a trainer worker runs, and what every worker
 does besides its tasks (:mod:`trainer.tasks`).
 
-``celery -A trainer.worker worker`` (or ``mixscope worker``, which adds the settings below)
-finds the module attribute ``app``, built from the environment's settings with
-:func:`backend.dispatch.celery_app.make_celery`; the API only sends by task name
+``mixscope worker --store ...`` builds the app for its settings with :func:`worker_app`;
+``celery -A trainer.worker worker`` finds the module attribute ``app``, created on first
+access (not at import) from the environment's settings. Either way it is
+:func:`backend.dispatch.celery_app.make_celery`'s; the API only sends by task name
 (:class:`backend.dispatch.client.Dispatcher`) and never imports this package.
 
 A worker that dies (SIGKILL, power loss) leaves its run ``running`` with a heartbeat that
@@ -20,22 +21,45 @@ import logging
 import signal
 import threading
 
+from celery import Celery
 from celery.exceptions import WorkerTerminate
 from celery.signals import worker_ready, worker_shutdown
 
 from backend.dispatch.celery_app import RUN_TRAINING, make_celery
-from backend.settings import get_settings
+from backend.settings import Settings
 from trainer.sweeper import (
     clean_orphan_files,
     requeue_dead_local,
     resend_pending_jobs,
     sweep_stale,
 )
-from trainer.tasks import worker_store
+from trainer.tasks import configure_worker, worker_settings, worker_store
 
 log = logging.getLogger("mixscope.dispatch")
 
-app = make_celery(include=["trainer.tasks"])
+_app: Celery | None = None
+
+
+def worker_app(settings: Settings | None = None) -> Celery:
+    """This process's worker Celery app (tasks of :mod:`trainer.tasks`), created once.
+    ``settings`` (``mixscope worker``'s) become the worker's (:func:`configure_worker`);
+    without them the environment's are used. Calling it again with other settings after
+    the app exists is an error: one worker process serves one store."""
+    global _app
+    if settings is not None:
+        if _app is not None and settings != worker_settings():
+            raise RuntimeError("the worker app already exists for other settings")
+        configure_worker(settings)
+    if _app is None:
+        _app = make_celery(worker_settings(), include=["trainer.tasks"])
+    return _app
+
+
+def __getattr__(name: str):
+    # `celery -A trainer.worker` reads `app`: created here on first access, not at import
+    if name == "app":
+        return worker_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- the stale-run sweeper -------------------------------------------------------------------
@@ -47,7 +71,7 @@ class _Sweeper(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        settings = get_settings()
+        settings = worker_settings()
         timeout = settings.heartbeat_timeout_s
         interval = min(max(timeout / 3.0, 0.5), 60.0)
         first = True
@@ -74,7 +98,7 @@ _sweeper: _Sweeper | None = None
 @worker_ready.connect
 def _start_sweeper(sender=None, **_kw) -> None:
     global _sweeper
-    _sweeper = _Sweeper(getattr(sender, "app", None) or app)
+    _sweeper = _Sweeper(getattr(sender, "app", None) or worker_app())
     _sweeper.start()
 
 

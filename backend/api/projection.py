@@ -139,7 +139,7 @@ def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, se
     kind, lam = probe.kind[rows], probe.lam[rows]
     ca, cb = probe.class_a[rows], probe.class_b[rows]
     arrows = np.asarray(proj.arrows, dtype=np.float64)
-    metrics, radius = triple_metrics(pts, kind, lam, ca, cb, classes, arrows)
+    metrics, radius = frame_metrics(pts, kind, lam, ca, cb, classes, arrows)
     longest = float(np.linalg.norm(arrows, axis=1).max())
     arrows = arrows * (radius / longest) if longest > 0 else arrows
     unit = np.asarray(proj.vertices, dtype=np.float64)          # (3, 2) unit vertices a, b, c
@@ -173,7 +173,7 @@ def class_mean_basis(features: np.ndarray, probe: ProbeRows, classes: tuple[int,
     return out
 
 
-def triple_metrics(points, kind, lam, class_a, class_b, classes, arrows
+def frame_metrics(points, kind, lam, class_a, class_b, classes, arrows
                    ) -> tuple[dict[str, float | None], float]:
     """(``{"alignment", "channel_radius"}``, vertex radius) of a projected triple with
     :func:`backend.maths.projection_metrics`. A metric that is undefined (e.g. no

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from backend.runconfig import RunConfig, _printable
+from backend.version import __version__
 
 from backend.vocab import RUN_STATUSES, JobStatus, RunStatus  # noqa: E402,F401 (re-exported)
 
@@ -33,7 +34,7 @@ class Health(BaseModel):
     database: str = Field(description='"ok", or the error that reaching the database raised')
 
     model_config = ConfigDict(json_schema_extra={
-        "examples": [{"status": "ok", "version": "0.1.0", "database": "ok"}]})
+        "examples": [{"status": "ok", "version": __version__, "database": "ok"}]})
 
 
 class Run(BaseModel):

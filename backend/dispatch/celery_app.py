@@ -24,7 +24,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from backend.settings import Settings, get_settings
+from backend.settings import Settings
 
 #: Task names: the API sends by name so it never imports the trainer.
 RUN_TRAINING = "mixscope.run_training"
@@ -35,10 +35,9 @@ SWEEP_STALE = "mixscope.sweep_stale"
 QUEUE = "mixscope"
 
 
-def make_celery(settings: Settings | None = None, include: Sequence[str] = ()) -> Celery:
+def make_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
     """A Celery app for ``settings``. Creating it opens no connection. ``include``: modules
     that define tasks (the worker's ``trainer.tasks``; none for a sender)."""
-    settings = settings or get_settings()
     broker = settings.resolved_broker_url
     if broker.startswith("sqla+sqlite:///"):
         # kombu's SQLAlchemy transport creates its tables but not the folder.

@@ -20,6 +20,10 @@ class ClaimedStore:
     def __init__(self, store: Any, run_id: str, claim: Claim):
         self.store, self.run_id, self.claim = store, run_id, claim
 
+    @property
+    def settings(self) -> Any:  # the wrapped store's (a Store always has settings)
+        return self.store.settings
+
     def __getattr__(self, name: str) -> Any:  # reads, and writes to other runs
         return getattr(self.store, name)
 
