@@ -11,6 +11,7 @@ from fastapi import Path, Query
 RunId = Annotated[str, Path(description="run id", min_length=1, max_length=64,
                             examples=["3f2a9c1d"])]
 JobId = Annotated[str, Path(min_length=1, max_length=64)]
+EpochPath = Annotated[int, Path(ge=0, le=1_000_000, description="the recorded epoch")]
 
 Epoch = Annotated[int | None, Query(ge=0, le=1_000_000,
                                     description="recorded epoch (default: the latest)")]

@@ -28,13 +28,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from backend import recorded
 from backend.api.deps import StoreDep, TokenDep
+from backend.api.queries import EpochPath as Epoch
 from backend.api.queries import RunId
 from backend.errors import Conflict
 from backend.store.errors import Fenced, RunNotFound
 
 router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[TokenDep])
 
-Epoch = Annotated[int, Path(ge=0, le=1_000_000, description="the recorded epoch")]
 ChunkIndex = Annotated[int, Path(ge=0, le=99_999, description="0-based chunk number")]
 _BINARY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
     "schema": {"type": "string", "format": "binary"}}}}}
