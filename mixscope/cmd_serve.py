@@ -8,8 +8,10 @@ the others keep serving), and stops them all on Ctrl-C or SIGTERM. The children'
 to ``<store>/logs/{api,worker,dashboard}.log``; the console keeps URLs, restarts and errors.
 
 Every command takes ``--store`` (the embedded default: SQLite, local artifacts and a SQLite
-broker in one folder); the children get it as ``MIXSCOPE_STORE``. Other ``MIXSCOPE_*``
-variables (database, artifact and broker URLs, token) pass through unchanged.
+broker in one folder); ``up`` passes it to its children as ``--store`` (settings travel as
+arguments, never by changing this process's environment). Other ``MIXSCOPE_*`` variables
+(database, artifact and broker URLs) pass through unchanged; the API token a non-loopback
+``up`` generates reaches the API child in its environment (never on a command line).
 """
 
 from __future__ import annotations
@@ -44,16 +46,11 @@ def _settings(store_path: str | None, **extra):
     return Settings(**{**s.model_dump(), **extra}) if extra else s
 
 
-def _export_store(settings) -> None:
-    """Children (and lazily built settings in this process) see the same store."""
-    os.environ["MIXSCOPE_STORE"] = str(settings.store)
-
-
 def _ensure_token(host: str, settings) -> str | None:
     """The API token for a server listening on ``host``: the configured one, else (beyond
-    loopback) the one kept in ``<store>/api-token`` (created once, mode 600). The token is
-    exported to this process's environment for the API child, and never printed: the
-    console names the file."""
+    loopback) the one kept in ``<store>/api-token`` (created once, mode 600). It is never
+    printed (the console names the file); ``up`` hands it to its API child in the child's
+    environment."""
     from backend.api.deps import is_loopback
 
     if settings.api_token or is_loopback(host):
@@ -67,7 +64,6 @@ def _ensure_token(host: str, settings) -> str | None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(token + "\n")
-    os.environ["MIXSCOPE_API_TOKEN"] = token
     click.echo(f"The API listens on {host}: launch, cancel and delete need the token in\n"
                f"  {path}  (send 'Authorization: Bearer <token>', or log in to the dashboard"
                f" with it;\n  set MIXSCOPE_API_TOKEN to choose it)")
@@ -319,7 +315,6 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
     from trainer.sweeper import requeue_dead_local
 
     settings = _settings(store_path)
-    _export_store(settings)
     Path(settings.store).mkdir(parents=True, exist_ok=True)
     token = _ensure_token(host, settings)
     store = Store(settings)
@@ -333,13 +328,15 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
 
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     api_url = f"http://{local}:{api_port}"
-    os.environ["MIXSCOPE_API_URL"] = api_url
     log_dir = Path(settings.store) / "logs"
     children = Supervisor(log_dir)
 
     from backend.api.deps import is_loopback
 
-    dash_env = os.environ.copy()
+    child_env = {**os.environ, "MIXSCOPE_API_URL": api_url}
+    if token:
+        child_env["MIXSCOPE_API_TOKEN"] = token
+    dash_env = dict(child_env)
     if not is_loopback(host):  # a dashboard others can reach holds no token: users log in
         dash_env.pop("MIXSCOPE_API_TOKEN", None)
         dash_env.pop("MIXSCOPE_READ_TOKEN", None)
@@ -351,9 +348,10 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
     try:
         click.echo(f"starting mixscope (store {settings.store}; logs in {log_dir})")
         children.start("api", ["api", "--store", str(settings.store), "--host", host,
-                               "--port", str(api_port), "--log-level", "warning"])
+                               "--port", str(api_port), "--log-level", "warning"],
+                       env=child_env)
         children.start("worker", ["worker", "--store", str(settings.store),
-                                  "--log-level", "warning"])
+                                  "--log-level", "warning"], env=child_env)
         with_dash = dashboard_available()
         if with_dash:
             children.start("dashboard", ["dashboard", "--api-url", api_url, "--host", host,

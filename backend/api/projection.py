@@ -174,7 +174,7 @@ def class_mean_basis(features: np.ndarray, probe: ProbeRows, classes: tuple[int,
 
 
 def frame_metrics(points, kind, lam, class_a, class_b, classes, arrows
-                   ) -> tuple[dict[str, float | None], float]:
+                  ) -> tuple[dict[str, float | None], float]:
     """(``{"alignment", "channel_radius"}``, vertex radius) of a projected triple with
     :func:`backend.maths.projection_metrics`. A metric that is undefined (e.g. no
     different-class points with λ near ½) is None; without clean or same-class points to
