@@ -12,7 +12,7 @@ import math
 import click
 import numpy as np
 
-from backend.maths import ufm_summary
+from backend.maths import ParameterError, ufm_summary
 
 
 @click.group()
@@ -76,7 +76,10 @@ def ufm(m: float, num_classes: int, lambda_h: float, lambdas: str | None, n_lamb
             raise click.BadParameter(f"must be > 0, got {alpha}", param_hint="'--alpha'")
         lams = np.random.default_rng(seed).beta(alpha, alpha, n_lambda).tolist()
 
-    out = ufm_summary(m, num_classes, lambda_h, lams, amplify=amplify)
+    try:
+        out = ufm_summary(m, num_classes, lambda_h, lams, amplify=amplify)
+    except ParameterError as exc:  # the maths names the parameter (e.g. the solver's limits)
+        raise click.BadParameter(str(exc), param_hint=f"'--{exc.parameter.replace('_', '-')}'")
     if as_json:
         click.echo(json.dumps(out))
         return

@@ -254,3 +254,13 @@ def test_ufm_projection_needs_no_c_dimensional_features():
     np.testing.assert_allclose(compact["points"], full.points, atol=1e-5)
     big = maths.ufm_projection(1.0, 50_000, 1e-6, lam)
     assert big["points"].shape == (9 * lam.size, 2) and np.isfinite(big["points"]).all()
+
+
+@pytest.mark.parametrize("query, field", [("lambda_h=5e-324", "lambda_h"),
+                                          ("m=5e-324", "m")])
+def test_the_ufm_route_names_the_field_at_the_solvers_limits(client, query, field):
+    """Parameters the schema allows but the solve cannot take answer 422 naming the field
+    the maths names (``ParameterError``), never a 500."""
+    r = client.get(f"/api/theory/ufm?lambdas=0.5&{query}")
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", field]

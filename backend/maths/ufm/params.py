@@ -18,6 +18,10 @@ class ParameterError(ValueError):
         self.parameter = parameter
 
 
+#: the μ = λ_H (C-1)/(C m²) the solve handles (far beyond any meaningful setting)
+MU_RANGE = (1e-180, 1e250)
+
+
 def _check_params(m: float, num_classes: int, lambda_h: float) -> tuple[float, int, float]:
     m = float(m)
     if not np.isfinite(m) or m <= 0:
@@ -29,6 +33,17 @@ def _check_params(m: float, num_classes: int, lambda_h: float) -> tuple[float, i
     if not np.isfinite(lambda_h) or lambda_h <= 0:
         raise ParameterError("lambda_h",
                              f"lambda_h must be a positive number, got {lambda_h}")
+    # the solve works in μ = λ_H (C-1)/(C m²): keep it inside the range of normal doubles
+    # with room for its brackets (1/((C-1)μ) and 1e-200/μ must stay finite and non-zero)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        mu = np.float64(lambda_h) * (num_classes - 1) / (num_classes * np.float64(m) ** 2)
+    if not MU_RANGE[0] <= mu <= MU_RANGE[1]:
+        small = mu < MU_RANGE[0]
+        raise ParameterError(
+            "lambda_h" if small else "m",
+            f"{'lambda_h' if small else 'm'}: λ_H (C-1)/(C m²) = {float(mu):.3g} is outside "
+            f"[{MU_RANGE[0]:g}, {MU_RANGE[1]:g}], the range the solver handles; "
+            + ("raise lambda_h or lower m" if small else "raise m or lower lambda_h"))
     return m, int(num_classes), lambda_h
 
 
