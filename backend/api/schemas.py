@@ -78,7 +78,6 @@ class Run(BaseModel):
         "summary": {"test_accuracy": 0.95, "ece": 0.08}}]})
 
 
-
 def to_run(info) -> Run:
     """The API's view of a store ``RunInfo``: its fields plus ``resumable``."""
     return Run.model_validate({**info.model_dump(), "resumable": info.resumable})
