@@ -11,13 +11,9 @@ from typing import Any
 import numpy as np
 
 from backend import maths
+from backend.jsonsafe import finite_or_none
 
-
-def _f(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
+_f = finite_or_none
 
 
 def test_metrics(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, Any]:

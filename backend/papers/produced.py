@@ -4,7 +4,6 @@ and the registry of checks that read it (``backend.papers.checks`` evaluates the
 numpy only (no torch): the API uses this module.
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from backend import maths
+from backend.jsonsafe import finite_or_none
 
 
 @dataclass
@@ -114,11 +114,7 @@ def check(name: str):
 
 # --- helpers ------------------------------------------------------------------------------
 
-def _f(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
+_f = finite_or_none
 
 
 def _method(r: RunResult) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
+from backend.jsonsafe import json_safe
 from backend.runconfig import RunConfig
 
 
@@ -30,27 +28,7 @@ def default_run_name(cfg: RunConfig) -> str:
     return f"{cfg.dataset}-{cfg.model}-{cfg.method}-a{cfg.alpha:g}"
 
 
-def jsonable(x: Any, where: str = "value") -> Any:
-    """``x`` as plain JSON: numpy scalars and small arrays become Python numbers and lists,
-    NaN and ±inf become ``None`` (JSON has neither; PostgreSQL rejects them)."""
-    if x is None or isinstance(x, (bool, str)):
-        return x
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist(), where)
-    if isinstance(x, Mapping):
-        return {str(k): jsonable(v, f"{where}.{k}") for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v, f"{where}[{i}]") for i, v in enumerate(x)]
-    if hasattr(x, "item") and callable(x.item):  # a torch scalar tensor
-        return jsonable(x.item(), where)
-    raise TypeError(f"{where}: {type(x).__name__} is not JSON-serialisable")
+jsonable = json_safe  # the store's name for it (metrics, params, reports)
 
 
 def is_scalar(v: Any) -> bool:

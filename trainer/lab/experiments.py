@@ -6,8 +6,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainer.lab.training import (AUTHORS_CODE_POINT1, PAPER_TABLE1, LabSettings, MethodRuns,
-                                  train_batched)
+from backend.jsonsafe import array_json
+from trainer.lab.training import (
+    AUTHORS_CODE_POINT1,
+    PAPER_TABLE1,
+    LabSettings,
+    MethodRuns,
+    train_batched,
+)
 
 #: Lemma 2.3's ε = 0.1 was *tuned* so that h_ε tracks the trained nets on X_3^2 (h_ε(1) =
 #: 0.14, 0.54, 0.64 at α = 1, 32, 128 against 0.15, 0.60, 0.67 trained); h_ε depends strongly
@@ -100,8 +106,7 @@ def run_methods(x: np.ndarray, y: np.ndarray, num_classes: int, settings: LabSet
 
 def _nan_to_none(a: np.ndarray, digits: int = 5) -> list:
     """Nested lists for JSON, with NaN (no mix reaches the ball: x ∉ X_mix) as None."""
-    a = np.asarray(a, dtype=np.float64).round(digits)
-    return np.where(np.isnan(a), None, a).tolist()
+    return array_json(a, digits)
 
 
 def optimal_line(x: np.ndarray, y: np.ndarray, num_classes: int, alpha: float, eps: float,

@@ -35,11 +35,12 @@ from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, re
 from backend.api.encoding import encode_array
 from backend.api.schemas import JobAccepted
 from backend.errors import NotFound, QueryError
+from backend.jsonsafe import array_json
 from backend.runconfig import DATASETS
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
-from backend.vocab import LAB_JOB  # noqa: E402  (job kind; the worker's task is trainer.tasks.lab_job)
+from backend.vocab import LAB_JOB
 
 #: Budget of one request: runs × epochs × hidden × points (multiply-adds per method up to a
 #: constant). The paper's two-moons setting (10 × 1500 × 500 × 300 = 2.25e9) fits; its
@@ -217,16 +218,9 @@ def stored(run: RunDep, store: StoreDep) -> dict[str, Any]:
     arrays = store.get_arrays(run.id, "lab")
     meta = infos[0].meta or {}
 
-    def plain(a: np.ndarray) -> list:
-        a = np.asarray(a)
-        if a.dtype.kind == "f":
-            a = a.astype(np.float64)
-            return np.where(np.isnan(a), None, a.round(6)).tolist()
-        return a.tolist()
-
     return {"run_id": run.id, "experiment": meta.get("experiment"),
             "method": meta.get("method"), "runs": int(meta.get("runs", 0) or 0),
-            "arrays": {k: plain(v) for k, v in arrays.items()}}
+            "arrays": {k: array_json(v, 6) for k, v in arrays.items()}}
 
 
 @router.get("/runs/{run_id}/representations",

@@ -5,7 +5,6 @@ features of classes 0, 1, 2 of the simplex ETF projected like the empirical plot
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 import numpy as np
@@ -14,23 +13,9 @@ from fastapi import APIRouter, Query
 from backend.api.encoding import encode_array
 from backend.api.schemas import TheoryProjection
 from backend.errors import QueryError
+from backend.jsonsafe import json_safe
 
 router = APIRouter(prefix="/theory", tags=["theory"])
-
-
-def finite(x: Any) -> Any:
-    """JSON-safe: NaN and ±inf become null (JSON has neither)."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [finite(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return finite(x.tolist())
-    if isinstance(x, np.generic):
-        return finite(x.item())
-    return x
 
 
 def parse_lambdas(text: str | None, n_lambda: int, alpha: float, seed: int) -> np.ndarray:
@@ -83,4 +68,4 @@ def ufm(m: Annotated[float, Query(gt=0, le=1000, description="ETF multiplier m")
         body["projection"] = theory_projection(m, num_classes, lambda_h, lam, amplify)
     except maths.ParameterError as exc:  # the maths names the parameter it rejects
         raise QueryError(exc.parameter, str(exc)) from None
-    return finite(body)
+    return json_safe(body)
