@@ -18,10 +18,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from backend.probe_rows import probe_index, triple_rows  # noqa: F401 (probe_index: re-exported)
 from backend.runconfig import RunConfig
 from backend.store.errors import RunNotFound
 from trainer.build import autocast, build_for_config, resolve_device
-from trainer.probe import triple_rows
 
 EXTRACT_BATCH = 2048
 
@@ -45,18 +45,6 @@ def network_mode(model: torch.nn.Module, mode: str) -> Iterator[None]:
         for buf, copy in saved:
             buf.copy_(copy)
         model.train(was_training)
-
-
-def probe_index(probe: dict[str, np.ndarray], rows: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per probe row: (index_a, index_b, λ) with clean rows as (i, i, 1)."""
-    ci = probe["clean_index"]
-    a = np.concatenate([ci, probe["pair_a"]])
-    b = np.concatenate([ci, probe["pair_b"]])
-    lam = np.concatenate([np.ones(len(ci), np.float32), probe["pair_lambda"].astype(np.float32)])
-    if rows is not None:
-        a, b, lam = a[rows], b[rows], lam[rows]
-    return a, b, lam
 
 
 def mixed_batch(X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.ndarray) -> torch.Tensor:
@@ -176,10 +164,6 @@ def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, mo
         store.put_arrays(run_id, "trajectory", arrays, epoch=epoch,
                          meta={"layers": ",".join(all_layers)})  # network order
     return feats["penultimate"], logits
-
-
-def default_triple_rows(probe: dict[str, np.ndarray], triple) -> np.ndarray:
-    return triple_rows(probe, tuple(triple))
 
 
 # --- on demand ---------------------------------------------------------------------------------

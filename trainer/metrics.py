@@ -155,7 +155,7 @@ def stored_triple_metrics(store, run_id: str, epoch: int, triple: tuple[int, int
                           layer: str = "penultimate") -> dict[str, Any]:
     """Alignment and channel radius of any covered triple from the *stored* activations and
     classifier of a recorded epoch (what the dashboard shows)."""
-    from trainer.probe import probe_rows_info, triple_rows
+    from backend.probe_rows import probe_rows_info, triple_rows
 
     probe = store.get_arrays(run_id, "probe")
     feats = np.asarray(store.get_arrays(run_id, "activations", epoch=epoch,

@@ -16,6 +16,7 @@ from itertools import combinations_with_replacement
 
 import numpy as np
 
+from backend.probe_rows import probe_rows_info, triple_rows  # noqa: F401 (their home)
 from backend.runconfig import RunConfig
 
 KIND = "probe"
@@ -129,24 +130,6 @@ def build_probe(config: RunConfig, train_labels: np.ndarray, num_classes: int
     out["trajectory_a"] = np.asarray(ta, np.int64)
     out["trajectory_b"] = np.asarray(tb, np.int64)
     return out
-
-
-def triple_rows(probe: dict[str, np.ndarray], classes: tuple[int, int, int]) -> np.ndarray:
-    """Row indices (into probe order: clean then pairs) of the points of a class triple."""
-    s = np.asarray(sorted(classes))
-    clean = np.flatnonzero(np.isin(probe["clean_class"], s))
-    pairs = np.flatnonzero(np.isin(probe["pair_class_a"], s) & np.isin(probe["pair_class_b"], s))
-    return np.concatenate([clean, len(probe["clean_index"]) + pairs])
-
-
-def probe_rows_info(probe: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Per selected probe row: ``class_a``, ``class_b``, ``lam`` (weight on class_a) and
-    ``is_clean`` (clean rows read as (c, c, 1))."""
-    n_c = len(probe["clean_index"])
-    ca = np.concatenate([probe["clean_class"], probe["pair_class_a"]])[rows]
-    cb = np.concatenate([probe["clean_class"], probe["pair_class_b"]])[rows]
-    lam = np.concatenate([np.ones(n_c, np.float32), probe["pair_lambda"]])[rows]
-    return {"class_a": ca, "class_b": cb, "lam": lam, "is_clean": rows < n_c}
 
 
 def load_or_create(store, run_id: str, config: RunConfig, train_labels: np.ndarray,

@@ -38,8 +38,7 @@ import numpy as np
 
 from backend.api.encoding import encode_array
 from backend.errors import QueryError  # noqa: F401 (re-exported: its old home)
-
-KIND_CODES = {"clean": 0, "same": 1, "different": 2}
+from backend.probe_rows import KIND_CODES, ProbeRows
 
 
 class NotCovered(Exception):
@@ -54,43 +53,6 @@ class Filters:
     max_points: int | None = None
     seed: int = 0
     centre: bool = True
-
-
-@dataclass
-class ProbeRows:
-    """Per probe row (clean rows then pairs): classes, λ on ``class_a``, kind, dataset indices.
-
-    All arrays have shape (n_c + n_p,)."""
-
-    class_a: np.ndarray
-    class_b: np.ndarray
-    lam: np.ndarray
-    kind: np.ndarray
-    index_a: np.ndarray
-    index_b: np.ndarray
-    num_clean: int
-
-    @classmethod
-    def from_arrays(cls, p: dict[str, np.ndarray]) -> ProbeRows:
-        cc = np.asarray(p["clean_class"], np.int64)
-        ci = np.asarray(p["clean_index"], np.int64)
-        pa, pb = np.asarray(p["pair_class_a"], np.int64), np.asarray(p["pair_class_b"], np.int64)
-        return cls(
-            class_a=np.concatenate([cc, pa]), class_b=np.concatenate([cc, pb]),
-            lam=np.concatenate([np.ones(len(cc), np.float32),
-                                np.asarray(p["pair_lambda"], np.float32)]),
-            kind=np.concatenate([np.zeros(len(cc), np.int16),
-                                 np.where(pa == pb, 1, 2).astype(np.int16)]),
-            index_a=np.concatenate([ci, np.asarray(p["pair_a"], np.int64)]),
-            index_b=np.concatenate([ci, np.asarray(p["pair_b"], np.int64)]),
-            num_clean=len(cc))
-
-    def covers(self, classes: tuple[int, int, int]) -> bool:
-        """True when every class pair of the triple (same-class pairs included) has a pair."""
-        pairs = self.kind != 0
-        have = set(zip(self.class_a[pairs].tolist(), self.class_b[pairs].tolist()))
-        have |= {(b, a) for a, b in have}
-        return all((i, j) in have for i in classes for j in classes)
 
 
 @dataclass

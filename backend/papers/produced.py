@@ -12,6 +12,7 @@ import numpy as np
 
 from backend import maths
 from backend.jsonsafe import finite_or_none
+from backend.probe_rows import ProbeRows
 
 
 @dataclass
@@ -164,17 +165,10 @@ def stored_triple_geometry(store, run_id: str, triple: tuple[int, int, int],
     feats = np.asarray(store.get_arrays(run_id, "activations", epoch=epoch,
                                         layer="penultimate")["features"], np.float64)
     W = np.asarray(store.get_arrays(run_id, "classifier", epoch=epoch)["weight"], np.float64)
-    n_c = len(probe["clean_index"])
-    centre = feats[:n_c].mean(axis=0)
-    s = np.asarray(sorted(triple))
-    clean = np.flatnonzero(np.isin(probe["clean_class"], s))
-    pairs = np.flatnonzero(np.isin(probe["pair_class_a"], s) & np.isin(probe["pair_class_b"], s))
-    rows = np.concatenate([clean, n_c + pairs])
-    ca = np.concatenate([probe["clean_class"], probe["pair_class_a"]])[rows]
-    cb = np.concatenate([probe["clean_class"], probe["pair_class_b"]])[rows]
-    lam = np.concatenate([np.ones(n_c, np.float32), probe["pair_lambda"]])[rows]
-    kind = np.where(rows < n_c, maths.KIND_CLEAN,
-                    np.where(ca == cb, maths.KIND_SAME, maths.KIND_DIFFERENT))
+    p = ProbeRows.from_arrays(probe)
+    centre = feats[:p.num_clean].mean(axis=0)
+    rows = p.rows_of(triple)
+    ca, cb, lam, kind = p.class_a[rows], p.class_b[rows], p.lam[rows], p.kind[rows]
     proj = maths.project_triple(W, feats[rows], tuple(triple), centre=centre)
     m = maths.projection_metrics(proj.points, kind, ca, cb, lam, proj.arrows, tuple(triple))
     return {"alignment": _f(m["alignment"]), "channel_radius": _f(m["channel_radius"])}

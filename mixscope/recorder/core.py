@@ -136,7 +136,8 @@ class Recorder:
 
     def probe_inputs(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """The (mixed) model inputs of probe rows ``start:stop`` (clean rows, then pairs)."""
-        from trainer.extract import mixed_batch, probe_index
+        from backend.probe_rows import probe_index
+        from trainer.extract import mixed_batch
 
         a, b, lam = probe_index(self._need_probe())
         sl = slice(start, stop)

@@ -136,8 +136,8 @@ def _trajectory(probe: Mapping[str, np.ndarray], traj: Mapping[str, Any],
 def epoch_metrics(config: RunConfig, probe: Mapping[str, np.ndarray], num_classes: int,
                   arrays: Mapping[str, Any], train_loss: float | None) -> dict[str, Any]:
     """The metric keys of ``trainer.loop`` (docs/contracts.md), from the epoch's arrays."""
+    from backend.probe_rows import probe_rows_info, triple_rows
     from trainer.metrics import classifier_metrics, test_metrics, triple_metrics
-    from trainer.probe import probe_rows_info, triple_rows
 
     H, W, b = arrays["features"], arrays["weight"], arrays["bias"]
     n_c = len(probe["clean_index"])

@@ -36,6 +36,7 @@ from backend.api.encoding import encode_array
 from backend.api.schemas import JobAccepted
 from backend.errors import NotFound, QueryError
 from backend.jsonsafe import array_json
+from backend.probe_rows import ProbeRows
 from backend.runconfig import DATASETS
 
 router = APIRouter(prefix="/lab", tags=["lab"])
@@ -250,13 +251,8 @@ def representations(run: RunDep, store: StoreDep, service: ProjectionsDep,
     if feats.ndim != 2 or feats.shape[1] != 2:
         raise QueryError("layer", f"layer {layer!r} has {feats.shape[-1]} dimensions; only a "
                          "2-D layer (model mlp-bottleneck, penultimate) is shown directly")
-    probe = store.get_arrays(run.id, "probe")
-    n_c = len(probe["clean_class"])
-    class_a = np.concatenate([probe["clean_class"], probe["pair_class_a"]])
-    class_b = np.concatenate([probe["clean_class"], probe["pair_class_b"]])
-    lam = np.concatenate([np.ones(n_c, np.float32), probe["pair_lambda"]])
-    kind = np.concatenate([np.zeros(n_c, np.int16),
-                           np.where(probe["pair_class_a"] == probe["pair_class_b"], 1, 2)])
+    probe = ProbeRows.from_arrays(store.get_arrays(run.id, "probe"))
+    class_a, class_b, lam, kind = probe.class_a, probe.class_b, probe.lam, probe.kind
     n = min(len(feats), len(class_a))
     keep = np.arange(n)
     if n > max_points:
