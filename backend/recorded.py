@@ -334,11 +334,19 @@ def write_epoch(store, run: RunInfo, parts: EpochParts, claim: Claim,
     """Store one checked epoch: activations and spectra per layer, the classifier, the
     metrics row, then ``recorded_epochs`` and the heartbeat. ``digest``: sha256 of the
     packed epoch, kept so a repeated upload is told from a different one."""
+    from backend.activations import activation_arrays
+    from backend.probe_rows import ProbeRows
+
     epoch = int(parts.epoch)
     layers = [k for k in parts.activations if k != "penultimate"] + ["penultimate"]
+    config = RunConfig.model_validate(run.config)
+    probe = ProbeRows.from_arrays(store.get_arrays(run.id, "probe"))
     for layer in layers:
-        store.put_arrays(run.id, "activations", {"features": parts.activations[layer]},
-                         epoch=epoch, layer=layer, claim=claim)
+        arrays, meta = activation_arrays(
+            parts.activations[layer], probe, requested=config.record.dtype, weight=parts.weight,
+            default_triple=config.record.default_triple, num_classes=len(run.class_names))
+        store.put_arrays(run.id, "activations", arrays, epoch=epoch, layer=layer, meta=meta,
+                         claim=claim)
         store.put_arrays(run.id, "spectra", {k: np.asarray(parts.spectra[layer][k], np.float32)
                                              for k in SPECTRA_KEYS},
                          epoch=epoch, layer=layer, claim=claim)

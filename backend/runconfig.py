@@ -137,7 +137,10 @@ class RecordArgs(_Strict):
         "of the model)")
     mode: Literal["eval", "train"] = Field(
         "eval", description="BatchNorm mode while extracting (train-mode statistics restored)")
-    dtype: Literal["float16", "float32"] = "float32"
+    dtype: Literal["float16", "float32"] = Field(
+        "float16", description="stored activations: float16 (per layer and epoch, float32 "
+        "when rounding would move a projected point by more than 1e-3 of the triangle's "
+        "size) or float32 always")
     checkpoint_every: int = Field(10, ge=1, le=10_000,
                                   description="epochs between rolling checkpoints")
     default_triple: tuple[ClassIndex, ClassIndex, ClassIndex] = (0, 1, 2)

@@ -9,8 +9,18 @@ the server) next to the unpaginated list of every run.
 
     python benchmarks/bench_scale.py [--runs 1000] [--requests 60]
 
-Targets: ``GET /api/runs`` p50 <= 50 ms with 1 000 runs (target 6). The other targets of the
-issue are printed as "not measured here" with where they stand (see the closing lines).
+Then (targets 2 and 5, ``--only-wide`` for just these) three 10-class runs of 24 recorded
+epochs at d = 512 written the way the trainer writes them: float16 (the default), float32,
+and float16 asked of large activations. It prints the footprint per recorded epoch of each
+dtype, the bytes read per frame against the triple's own rows (nothing cached), the largest
+distance between float16 and float32 projected points (in units of the vertex radius), what
+the writer did with the large activations, and ``GET /frames`` of random triples with 8 and
+32 concurrent clients against an API in its own process.
+
+Targets: ``GET /api/runs`` p50 <= 50 ms with 1 000 runs (target 6); bytes read per frame
+<= 2x the triple's own bytes, frames p50 <= 150 ms (8 clients) and <= 600 ms (32) (target
+2); float16 points within 1e-3 of float32 (target 5). The other targets of the issue are
+printed as "not measured here" with where they stand (see the closing lines).
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
+import numpy as np
 
 from backend.settings import Settings
 from backend.store import Store
@@ -114,6 +127,209 @@ def time_frames_in_pages(client: httpx.Client, run_id: str, page: int) -> dict:
     return {"first": first, "all": time.perf_counter() - t0, "frames": frames}
 
 
+# --- target 2 (read only a triple's rows) and target 5's float16 check, at d = 512 ----------
+
+C_WIDE, CLEAN_WIDE, PAIRS_WIDE = 10, 50, 91   # benchmarks/bench_api.py's digits-like layout
+
+
+def wide_run(store: Store, d: int, epochs: int, dtype: str, offset: float = 0.0,
+             seed: int = 0) -> str:
+    """A 10-class run (50 clean rows per class, 91 pairs per class pair: 5 505 probe rows)
+    with ``epochs`` recorded epochs of d-wide activations, stored the way the trainer stores
+    them (:func:`backend.activations.activation_arrays`: ``record.dtype`` = ``dtype``, float16
+    checked per layer and epoch, the clean mean beside the rows). ``offset`` is added to
+    every feature (a large one is what unnormalised ReLU features look like)."""
+    import itertools
+
+    from backend.activations import activation_arrays
+    from backend.probe_rows import ProbeRows
+    from backend.runconfig import RunConfig
+
+    rng = np.random.default_rng(seed)
+    run = store.create_run(RunConfig(epochs=epochs - 1, name=f"wide d={d} {dtype}",
+                                     record={"epochs": list(range(epochs)), "dtype": dtype}))
+    cc = np.repeat(np.arange(C_WIDE), CLEAN_WIDE)
+    cp = np.array([p for p in itertools.combinations_with_replacement(range(C_WIDE), 2)
+                   for _ in range(PAIRS_WIDE)])
+    lam = rng.uniform(0, 1, len(cp)).astype(np.float32)
+    probe = {"clean_index": np.arange(len(cc), dtype=np.int64), "clean_class": cc,
+             "pair_a": rng.integers(0, 1347, len(cp)), "pair_b": rng.integers(0, 1347, len(cp)),
+             "pair_class_a": cp[:, 0].astype(np.int64), "pair_class_b": cp[:, 1].astype(np.int64),
+             "pair_lambda": lam}
+    store.put_arrays(run.id, "probe", probe)
+    rows = ProbeRows.from_arrays(probe)
+    W = rng.normal(size=(C_WIDE, d)).astype(np.float32)
+    for e in range(epochs):
+        H = np.concatenate([W[cc], lam[:, None] * W[cp[:, 0]] + (1 - lam[:, None]) * W[cp[:, 1]]])
+        H = (H + rng.normal(scale=1.0 / (1 + 0.2 * e), size=H.shape) + offset).astype(np.float32)
+        arrays, meta = activation_arrays(H, rows, requested=dtype, weight=W,
+                                         default_triple=(0, 1, 2), num_classes=C_WIDE)
+        store.put_arrays(run.id, "activations", arrays, epoch=e, layer="penultimate", meta=meta)
+        store.put_arrays(run.id, "classifier", {"weight": W, "bias": np.zeros(C_WIDE, np.float32)},
+                         epoch=e)
+    store.update_run_info(run.id, class_names=[str(i) for i in range(C_WIDE)],
+                          layers=["penultimate"], recorded_epochs=list(range(epochs)),
+                          num_probe=len(rows))
+    return run.id
+
+
+def bytes_read_per_frame(settings: Settings, run_id: str, triples: list) -> dict:
+    """Bytes read from the artifact root for the frames of ``triples`` (a fresh store and
+    projection service: nothing cached), against the bytes of the triples' own rows."""
+    from backend.api.projection import Filters, ProjectionService
+    from backend.store.ranged import READS
+
+    store = Store(settings)
+    svc = ProjectionService(store)
+    run = store.get_run(run_id)
+    probe = svc.probe_rows(run_id)
+    arts = store.artifact_rows(run_id, "activations", layer="penultimate")
+    READS.reset()
+    svc.probe_rows(run_id)
+    own = 0
+    for t in triples:
+        svc.frames(run, run.recorded_epochs, "penultimate", t, Filters())
+        n = len(probe.rows_of(t))
+        for e in run.recorded_epochs:
+            head = store.files.ranged.header(store.files.full(arts[e].path), ("bench", e))
+            dtype, shape, _, _ = head.arrays["features"]
+            own += n * shape[1] * dtype.itemsize
+    read = READS.reset()
+    return {"read": read, "own": own, "ratio": read / own,
+            "whole": sum(int(a.size) for a in arts.values()) * len(triples)}
+
+
+def frames_p50_concurrent(base: str, run_id: str, clients: int, per_client: int,
+                          seed: int) -> tuple[float, float, int]:
+    """p50 and p95 (ms) of ``GET /frames`` of random triples, ``clients`` threads at once."""
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    perms = list(itertools.permutations(range(C_WIDE), 3))
+    rng = np.random.default_rng(seed)
+    picks = [perms[i] for i in rng.choice(len(perms), clients * per_client, replace=False)]
+    barrier = threading.Barrier(clients)
+
+    def client(k: int) -> list[float]:
+        out = []
+        with httpx.Client(base_url=base, timeout=600) as c:
+            barrier.wait()
+            for t in picks[k * per_client:(k + 1) * per_client]:
+                t0 = time.perf_counter()
+                r = c.get(f"/api/runs/{run_id}/frames",
+                          params={"classes": ",".join(map(str, t))})
+                out.append(1000 * (time.perf_counter() - t0))
+                r.raise_for_status()
+        return out
+
+    with ThreadPoolExecutor(clients) as pool:
+        times = [x for xs in pool.map(client, range(clients)) for x in xs]
+    return statistics.median(times), float(np.percentile(times, 95)), len(times)
+
+
+def projection_deviation(settings: Settings, run16: str, run32: str, triples: list
+                         ) -> tuple[float, int]:
+    """Largest distance between a point of a float16 run's frame and of the float32 run's
+    (same features), in units of the frame's vertex radius, over ``triples`` and every
+    epoch; and how many frames were compared."""
+    from backend.api.encoding import decode_array
+    from backend.api.projection import Filters, ProjectionService
+
+    store = Store(settings)
+    svc = ProjectionService(store, cache_size=8)
+    a, b = store.get_run(run16), store.get_run(run32)
+    worst, n = 0.0, 0
+    for t in triples:
+        for fa, fb in zip(svc.frames(a, a.recorded_epochs, "penultimate", t, Filters()),
+                          svc.frames(b, b.recorded_epochs, "penultimate", t, Filters())):
+            pa, pb = decode_array(fa["points"]), decode_array(fb["points"])
+            worst = max(worst, float(np.linalg.norm(pa - pb, axis=1).max() / fb["radius"]))
+            n += 1
+    return worst, n
+
+
+def serve_process(settings: Settings) -> tuple[subprocess.Popen, str]:
+    """The API in its own process (the clients' threads must not share its GIL)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MIXSCOPE_STORE": str(settings.store),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory",
+                             "backend.api.app:create_app", "--host", "127.0.0.1", "--port",
+                             str(port), "--log-level", "warning"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(timeout=5) as c:
+        for _ in range(600):
+            try:
+                if c.get(f"{base}/api/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+    return proc, base
+
+
+def wide_section(args) -> None:
+    """Targets 2 and 5 at d = args.wide_d (its own store)."""
+    import itertools
+
+    from backend.store.footprint import human_bytes, run_footprint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(store=Path(tmp) / "store", database_url=None, artifact_url=None)
+        store = Store(settings)
+        store.migrate()
+        d, E = args.wide_d, args.wide_epochs
+        t0 = time.perf_counter()
+        r16 = wide_run(store, d, E, "float16")
+        r32 = wide_run(store, d, E, "float32")
+        big = wide_run(store, d, min(E, 4), "float16", offset=args.big_offset, seed=1)
+        print(f"\nwide runs: {E} recorded epochs, d = {d}, 5 505 probe rows, built in "
+              f"{time.perf_counter() - t0:.1f} s")
+        f16, f32 = run_footprint(store, r16), run_footprint(store, r32)
+        print(f"  footprint per recorded epoch (target 5): float32 "
+              f"{human_bytes(f32['bytes_per_recorded_epoch'])}, float16 (the default) "
+              f"{human_bytes(f16['bytes_per_recorded_epoch'])}: ratio "
+              f"{f16['bytes_per_recorded_epoch'] / f32['bytes_per_recorded_epoch']:.2f} "
+              f"(activations dtype {f16['activations_dtype']} / {f32['activations_dtype']})")
+        combos = list(itertools.combinations(range(C_WIDE), 3))
+        rng = np.random.default_rng(7)
+        picks = [combos[i] for i in rng.choice(len(combos), args.wide_triples, replace=False)]
+        for label, rid in (("float16", r16), ("float32", r32)):
+            b = bytes_read_per_frame(settings, rid, picks)
+            print(f"  bytes read per frame ({label}, {len(picks)} random triples x {E} epochs, "
+                  f"nothing cached): {human_bytes(b['read'] / len(picks) / E)} for "
+                  f"{human_bytes(b['own'] / len(picks) / E)} of the triple's own rows: "
+                  f"ratio {b['ratio']:.2f} (target <= 2); reading whole files would be "
+                  f"{b['whole'] / b['own']:.1f}x")
+        dev, n = projection_deviation(settings, r16, r32, picks)
+        checks = [float(a.meta.get("float16_deviation", "nan"))
+                  for a in store.list_artifacts(r16, "activations")]
+        print(f"  float16 vs float32 projected points (target 5: within 1e-3 of the vertex "
+              f"radius): max deviation {dev:.2e} over {n} frames; the writer's own check "
+              f"(default + 3 triples per epoch) max {max(checks):.2e}")
+        bigf = run_footprint(store, big)
+        bigc = [float(a.meta.get("float16_deviation", "nan"))
+                for a in store.list_artifacts(big, "activations")]
+        print(f"  large activations (every feature + {args.big_offset:g}): float16 would move "
+              f"points by up to {max(bigc):.2e} of the radius, so the writer stored "
+              f"{bigf['activations_dtypes']} (float32 fallback per layer and epoch)")
+        proc, base = serve_process(settings)
+        try:
+            with httpx.Client(base_url=base, timeout=600) as c:   # warm: probe, imports
+                c.get(f"/api/runs/{r16}/frames", params={"classes": "0,1,2"}).raise_for_status()
+            print(f"  GET /frames of a random triple ({E} epochs, d = {d}, float16), "
+                  "concurrent clients, API in its own process:")
+            for clients, target in ((8, 150), (32, 600)):
+                p50, p95, n = frames_p50_concurrent(base, r16, clients, args.wide_per_client,
+                                                    seed=clients)
+                print(f"    {clients:2d} clients: p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  "
+                      f"({n} requests)  target p50 <= {target} ms: ratio {p50 / target:.2f}")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1000)
@@ -121,7 +337,25 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=200, help="recorded epochs of the long run")
     ap.add_argument("--d", type=int, default=64, help="feature width of the long run "
                     "(64 keeps 200 epochs at ~1.4 MB each on a CPU machine)")
+    ap.add_argument("--wide-d", type=int, default=512, help="feature width of the wide runs "
+                    "(targets 2 and 5)")
+    ap.add_argument("--wide-epochs", type=int, default=24)
+    ap.add_argument("--wide-triples", type=int, default=10,
+                    help="random triples for bytes read and the float16 deviation")
+    ap.add_argument("--wide-per-client", type=int, default=3,
+                    help="frames requests per concurrent client")
+    ap.add_argument("--big-offset", type=float, default=300.0,
+                    help="offset of the large-activation run (float16 fallback)")
+    ap.add_argument("--only-wide", action="store_true", help="only targets 2 and 5")
     args = ap.parse_args()
+    if not args.only_wide:
+        thousand_runs_and_long_run(args)
+    wide_section(args)
+    print("\nnot measured by this benchmark yet (issue 14): targets 1 (see bench_demo_digits.py "
+          "and bench_trainer.py), 3 (the 100-class store), 7; target 8 is bench_gpu_wrn.py")
+
+
+def thousand_runs_and_long_run(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(store=Path(tmp) / "store", database_url=None, artifact_url=None)
         store = Store(settings)
@@ -165,9 +399,6 @@ def main() -> None:
         finally:
             server.should_exit = True
             thread.join(30)
-    print("\nnot measured by this benchmark yet (issue 14): targets 1 (see bench_demo_digits.py "
-          "and bench_trainer.py), 2 (bytes read per frame; bench_api.py times frames), 3 "
-          "(the 100-class store), 5's float16 check, 7; target 8 is bench_gpu_wrn.py")
 
 
 if __name__ == "__main__":

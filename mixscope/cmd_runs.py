@@ -117,7 +117,8 @@ def show_cmd(run_id: str, store_path: str | None, as_json: bool) -> None:
             ("recorded epochs", ", ".join(map(str, run.recorded_epochs)) or None),
             ("stored", (f"{human_bytes(footprint['bytes_total'])} in all, "
                         f"{human_bytes(footprint['bytes_per_recorded_epoch'])} per recorded "
-                        f"epoch ({footprint['recorded_epochs']} epochs hold artifacts)"))]
+                        f"epoch ({footprint['recorded_epochs']} epochs hold artifacts)")),
+            ("activations dtype", footprint["activations_dtype"])]
     width = max(len(k) for k, _ in info)
     for k, v in info:
         click.echo(f"{k.ljust(width)}  {_fmt(v)}")

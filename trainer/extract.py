@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from backend.probe_rows import probe_index, triple_rows  # noqa: F401 (probe_index: re-exported)
+from backend.activations import activation_arrays
+from backend.probe_rows import ProbeRows, probe_index, triple_rows  # noqa: F401 (re-exported)
 from backend.runconfig import RunConfig
 from backend.store.errors import RunNotFound
 from trainer.build import autocast, build_for_config, resolve_device
@@ -133,20 +134,22 @@ def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, mo
     """Extract and store everything of one recorded epoch. Returns the penultimate features
     (n_probe, d) float32 and the logits (n_probe, C) of the probe points, so the caller can
     compute its metrics without a second pass."""
-    a, b, lam = probe_index(probe)
-    n_c = len(probe["clean_index"])
+    rows = ProbeRows.from_arrays(probe)
+    a, b, lam = probe_index(rows)
+    n_c = rows.num_clean
     all_layers = list(model.layer_names)
     traced = config.probe.trajectory_pairs > 0
     feats, logits = features_of(model, X, a, b, lam, all_layers if traced else layers,
                                 mode=config.record.mode)
-    dtype = np.float16 if config.record.dtype == "float16" else np.float32
+    head = classifier_arrays(model)
     for name in layers:
-        store.put_arrays(run_id, "activations",
-                         {"features": np.ascontiguousarray(feats[name].astype(dtype))},
-                         epoch=epoch, layer=name)
+        arrays, meta = activation_arrays(
+            feats[name], rows, requested=config.record.dtype, weight=head["weight"],
+            default_triple=config.record.default_triple, num_classes=num_classes)
+        store.put_arrays(run_id, "activations", arrays, epoch=epoch, layer=name, meta=meta)
         sp = spectra_arrays(feats[name][:n_c], probe["clean_class"], num_classes)
         store.put_arrays(run_id, "spectra", sp, epoch=epoch, layer=name)
-    store.put_arrays(run_id, "classifier", classifier_arrays(model), epoch=epoch)
+    store.put_arrays(run_id, "classifier", head, epoch=epoch)
     if traced:
         # Every layer of the network, whatever record.layers stores: P × T points are cheap,
         # and each layer's clean class means (C, d) let the API project a layer whose probe
@@ -216,10 +219,11 @@ def extract_triple(store, run_id: str, epoch: int, layer: str, classes) -> None:
     X = bundle.prepare(bundle.train_x, device)
     a, b, lam = probe_index(sub)
     feats, _ = features_of(model, X, a, b, lam, [layer], mode=config.record.mode)
-    dtype = np.float16 if config.record.dtype == "float16" else np.float32
-    store.put_arrays(run_id, "extract_cache",
-                     {"features": feats[layer].astype(dtype), **sub},
-                     epoch=epoch, layer=layer, meta={"classes": key})
+    arrays, meta = activation_arrays(
+        feats[layer], ProbeRows.from_arrays(sub), requested=config.record.dtype,
+        weight=classifier_arrays(model)["weight"], default_triple=s, num_classes=num_classes)
+    store.put_arrays(run_id, "extract_cache", {**arrays, **sub},
+                     epoch=epoch, layer=layer, meta={**meta, "classes": key})
 
 
 def _load_bundle(config, settings, load_dataset):

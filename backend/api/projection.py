@@ -38,7 +38,7 @@ import numpy as np
 
 from backend.api.encoding import encode_array
 from backend.errors import QueryError  # noqa: F401 (re-exported: its old home)
-from backend.probe_rows import KIND_CODES, ProbeRows
+from backend.probe_rows import KIND_CODES, ProbeRows, row_ranges
 
 
 class NotCovered(Exception):
@@ -84,8 +84,9 @@ def select(probe: ProbeRows, classes: tuple[int, int, int], f: Filters) -> Selec
 
 def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, sel: Selection,
                   classes: tuple[int, int, int], centre: np.ndarray | None) -> dict[str, Any]:
-    """One frame: project the selected rows of ``features`` (N, d) with classifier ``weight``
-    (C, d), subtracting ``centre`` (d,) if given. Returns the JSON-ready fields of
+    """One frame: project ``features`` (len(sel.rows), d), the rows ``sel.rows`` of the probe,
+    with the classifier rows ``weight`` (3, d) of ``classes`` (in that order), subtracting
+    ``centre`` (d,) if given. Returns the JSON-ready fields of
     :class:`backend.api.schemas.Frame` except epoch, layer and class names.
 
     ``radius`` is the vertex radius of :func:`backend.maths.projection_metrics` (mean
@@ -96,7 +97,7 @@ def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, se
     from backend import maths
 
     rows, keep = sel.rows, sel.keep
-    proj = maths.project_triple(weight, features[rows], classes, centre=centre)
+    proj = maths.project_triple(weight, features, (0, 1, 2), centre=centre)
     pts = np.asarray(proj.points, dtype=np.float32)
     kind, lam = probe.kind[rows], probe.lam[rows]
     ca, cb = probe.class_a[rows], probe.class_b[rows]
@@ -133,6 +134,17 @@ def class_mean_basis(features: np.ndarray, probe: ProbeRows, classes: tuple[int,
     out = np.zeros((max(classes) + 1, rows.shape[1]))
     out[list(classes)] = rows
     return out
+
+
+def class_mean_rows_of(features: np.ndarray, probe: ProbeRows, rows: np.ndarray,
+                       classes: tuple[int, int, int], global_mean: np.ndarray) -> np.ndarray:
+    """:func:`class_mean_basis` from a triple's own rows (``features`` holds the rows
+    ``rows``): the (3, d) clean class means of ``classes`` minus ``global_mean``."""
+    from backend import maths
+
+    clean = rows < probe.num_clean
+    return maths.class_mean_rows(features[clean], probe.class_a[rows][clean], classes,
+                                 global_mean)
 
 
 def frame_metrics(points, kind, lam, class_a, class_b, classes, arrows
@@ -229,6 +241,7 @@ class ProjectionService:
         self.store = store
         self.cache = LRU(cache_size)
         self._probes = LRU(16)  # run id -> ProbeRows (fixed at run creation)
+        self._selections = LRU(256)  # (run, triple, filters) -> Selection; coverage
 
     # validation ----------------------------------------------------------------------
     def resolve(self, run, epoch: int | None, layer: str | None, classes: str | None
@@ -272,7 +285,12 @@ class ProjectionService:
         return rows
 
     def covered(self, run_id: str, classes: tuple[int, int, int]) -> bool:
-        return self.probe_rows(run_id).covers(classes)
+        key = ("covers", run_id, tuple(sorted(classes)))
+        hit = self._selections.get(key)
+        if hit is None:
+            hit = self.probe_rows(run_id).covers(classes)
+            self._selections.put(key, hit)
+        return hit
 
     def _extract_cache(self, run_id: str, epoch: int, layer: str,
                        classes: tuple[int, int, int]) -> dict[str, np.ndarray] | None:
@@ -289,45 +307,89 @@ class ProjectionService:
             return []
         return [e for e in epochs if self._extract_cache(run.id, e, layer, classes) is None]
 
+    def _selection(self, run_id: str, probe: ProbeRows, classes: tuple[int, int, int],
+                   f: Filters, cached: bool = True) -> Selection:
+        """The triple's rows and the shown subset: the same at every epoch (cached)."""
+        key = ("selection", run_id, classes, f)
+        sel = self._selections.get(key) if cached else None
+        if sel is None:
+            sel = select(probe, classes, f)
+            if cached:
+                self._selections.put(key, sel)
+        return sel
+
+    def _clean_mean(self, run_id: str, epoch: int, layer: str, num_clean: int,
+                    row: Any = None) -> np.ndarray:
+        """The mean of every class's clean rows of activations written before
+        ``clean_mean`` was stored with them (computed from the clean rows, then cached)."""
+        key = ("clean_mean", run_id, epoch, layer)
+        mean = self._selections.get(key)
+        if mean is None:
+            clean = self.store.get_rows(run_id, "activations", {"features": [(0, num_clean)]},
+                                        epoch=epoch, layer=layer, row=row)["features"]
+            mean = np.asarray(clean, np.float64).mean(axis=0)
+            self._selections.put(key, mean)
+        return mean
+
+    def frames(self, run, epochs: list[int], layer: str, classes: tuple[int, int, int],
+               f: Filters) -> list[dict[str, Any]]:
+        """:meth:`frame` of each epoch, with the index rows of the activations and
+        classifiers looked up in two queries instead of two per epoch."""
+        found = (self.store.artifact_rows(run.id, "activations", layer=layer),
+                 self.store.artifact_rows(run.id, "classifier"))
+        return [self.frame(run, e, layer, classes, f, _rows=(found[0].get(e), found[1].get(e)))
+                for e in epochs]
+
     def frame(self, run, epoch: int, layer: str, classes: tuple[int, int, int],
-              f: Filters) -> dict[str, Any]:
+              f: Filters, _rows: tuple[Any, Any] = (None, None)) -> dict[str, Any]:
         """The projection (Frame fields) of one epoch; raises NotCovered when the triple
-        needs an on-demand extraction that has not happened yet."""
+        needs an on-demand extraction that has not happened yet.
+
+        Reads only the triple's rows of the epoch's activations (a few contiguous ranges:
+        :func:`backend.probe_rows.row_ranges`), the stored clean mean, and the classifier's
+        three rows of the triple (``Store.get_rows``)."""
         key = (run.id, epoch, layer, classes, f)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        probe = main = self.probe_rows(run.id)
-        if probe.covers(classes):
-            feats = main_feats = self.store.get_arrays(run.id, "activations", epoch=epoch,
-                                                       layer=layer)["features"]
+        main = self.probe_rows(run.id)
+        mean: np.ndarray | None = None
+        if self.covered(run.id, classes):
+            probe = main
+            sel = self._selection(run.id, probe, classes, f)
+            ranges = row_ranges(sel.rows)
+            parts = self.store.get_rows(run.id, "activations", {"features": ranges,
+                                                                "clean_mean": None},
+                                        epoch=epoch, layer=layer, row=_rows[0])
+            feats = parts["features"]
+            if "clean_mean" in parts:
+                mean = np.asarray(parts["clean_mean"], np.float64)
         else:
             cache = self._extract_cache(run.id, epoch, layer, classes)
             if cache is None:
                 raise NotCovered()
-            feats = cache["features"]
             probe = ProbeRows.from_arrays(cache)
-            main_feats = None
-            if self.store.has_arrays(run.id, "activations", epoch=epoch, layer=layer):
-                main_feats = self.store.get_arrays(run.id, "activations", epoch=epoch,
-                                                   layer=layer)["features"]
-        centre = None
-        if f.centre:  # all classes' clean rows (the extraction's own when nothing else)
-            src, n = (main_feats, main.num_clean) if main_feats is not None else \
-                (feats, probe.num_clean)
-            centre = np.asarray(src[:n], dtype=np.float64).mean(axis=0)
-        weight = self.store.get_arrays(run.id, "classifier", epoch=epoch)["weight"]
+            sel = self._selection(run.id, probe, classes, f, cached=False)
+            feats = cache["features"][sel.rows]
+            if not self.store.has_arrays(run.id, "activations", epoch=epoch, layer=layer):
+                # all classes' clean rows unknown: the extraction's own
+                mean = np.asarray(cache["features"][:probe.num_clean], np.float64).mean(0)
+
+        def global_mean() -> np.ndarray:
+            return mean if mean is not None else \
+                self._clean_mean(run.id, epoch, layer, main.num_clean, _rows[0])
+
+        centre = global_mean() if f.centre else None
+        weight = self.store.get_rows(run.id, "classifier",
+                                     {"weight": [(c, c + 1) for c in classes]},
+                                     epoch=epoch, row=_rows[1])["weight"]
         basis = "classifier"
         if np.shape(weight)[1] != np.shape(feats)[1]:  # a layer the classifier does not read
-            src, n = (main_feats, main.num_clean) if main_feats is not None else \
-                (feats, probe.num_clean)
             try:
-                weight = class_mean_basis(feats, probe, classes,
-                                          np.asarray(src[:n], np.float64).mean(axis=0))
+                weight = class_mean_rows_of(feats, probe, sel.rows, classes, global_mean())
             except ValueError as exc:
                 raise QueryError("layer", f"layer {layer!r}: {exc}") from None
             basis = "class-means"
-        sel = select(probe, classes, f)
         try:
             body = project_frame(feats, weight, probe, sel, classes, centre)
         except ValueError as exc:  # degenerate rows: e.g. two classes with the same mean
@@ -342,6 +404,7 @@ class ProjectionService:
     def forget_run(self, run_id: str) -> None:
         self.cache.drop(lambda k: k[0] == run_id)
         self._probes.drop(lambda k: k == run_id)
+        self._selections.drop(lambda k: k[1] == run_id)
 
 
 def _short(xs: list[int], n: int = 12) -> str:

@@ -94,7 +94,9 @@ def orthonormal_frame(rows: np.ndarray) -> np.ndarray:
     if rows.shape[0] != 3 or np.any(norms == 0) or not np.all(np.isfinite(rows)):
         raise ValueError("the triple needs three finite, non-zero classifier rows")
     w_star = rows / norms
-    u, s, vt = np.linalg.svd(w_star, full_matrices=True)
+    # full matrices only when d < 3 (u must be 3×3 below); for d >= 3 the thin SVD has
+    # everything used and avoids a d×d vt (4 ms at d = 512)
+    u, s, vt = np.linalg.svd(w_star, full_matrices=w_star.shape[1] < 3)
     k = min(3, w_star.shape[1])
     s = np.pad(s, (0, 3 - s.size))
     tol = 1e-10 * s[0]

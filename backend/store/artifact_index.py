@@ -17,6 +17,7 @@ from backend.store.common import ANY, check_meta
 from backend.store.errors import ArtifactDamaged, ArtifactNotFound, ArtifactUnavailable
 from backend.store.info import ArtifactInfo, Claim
 from backend.store.models import NO_EPOCH, NO_LAYER, Artifact, utcnow
+from backend.store.ranged import BLOCKS_META, block_digests, parse_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +43,8 @@ class ArtifactIndex(StoreBase):
                             epoch=None if a.epoch == NO_EPOCH else a.epoch,
                             layer=None if a.layer == NO_LAYER else a.layer,
                             path=a.path, url=self.files.url(a.path), size=a.size,
-                            sha256=a.sha256, meta=a.meta, created_at=a.created_at)
+                            sha256=a.sha256, created_at=a.created_at,
+                            meta={k: v for k, v in (a.meta or {}).items() if k != BLOCKS_META})
 
     def _find_artifact(self, run_id: str, kind: str, epoch: int | None,
                        layer: str | None) -> Any:
@@ -55,7 +57,8 @@ class ArtifactIndex(StoreBase):
                 t.c.run_id == run_id, t.c.kind == k, t.c.epoch == e, t.c.layer == lay)).first()
 
     def _put_file(self, run_id: str, kind: str, epoch: int | None, layer: str | None,
-                  data: bytes, meta: dict[str, str], claim: Claim | None = None) -> ArtifactInfo:
+                  data: bytes, meta: dict[str, str], claim: Claim | None = None,
+                  blocks: bool = False) -> ArtifactInfo:
         """Stage the bytes, then in one write transaction: check that the run exists (and
         that ``claim`` is still the run's), move the file into place and upsert its row.
         Deleting the run or requeueing it takes the same lock, so once either has committed no
@@ -64,6 +67,9 @@ class ArtifactIndex(StoreBase):
         rel = artifact_relpath(run_id, kind, epoch, layer)
         staged = self.files.stage(rel, data)
         now = utcnow()
+        digests = block_digests(data) if blocks else None
+        if digests:  # ranged reads check these (backend.store.ranged); not in the file itself
+            meta = {**meta, BLOCKS_META: digests}
         try:
             with self._core_tx() as conn:
                 self._fence(conn, run_id, claim)
@@ -166,7 +172,7 @@ class ArtifactIndex(StoreBase):
             clean[str(name)] = np.ascontiguousarray(a)
         m = check_meta(meta)
         return self._put_file(run_id, kind, epoch, layer, save(clean, metadata=m or None), m,
-                              claim)
+                              claim, blocks=True)
 
     def get_arrays(self, run_id: str, kind: str, *, epoch: int | None = None,
                    layer: str | None = None) -> dict[str, np.ndarray]:
@@ -178,6 +184,43 @@ class ArtifactIndex(StoreBase):
         try:
             return self.files.load_numpy(row.path, (row.size, row.created_at.isoformat()),
                                          size=row.size, sha256=row.sha256)
+        except (DamagedFile, OSError) as exc:
+            raise self._damaged(row, exc) from exc
+
+    def artifact_rows(self, run_id: str, kind: str, *, layer: str | None = None
+                      ) -> dict[int | None, Any]:
+        """Epoch -> index row of every artifact of ``kind`` (and ``layer``) of a run, in one
+        query: pass them to :meth:`get_rows` (``row=``) when reading many epochs."""
+        k, _, lay = self._key(kind, None, layer)
+        t = Artifact.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.run_id == run_id, t.c.kind == k,
+                                                   t.c.layer == lay)).all()
+        return {None if r.epoch == NO_EPOCH else r.epoch: r for r in rows}
+
+    def get_rows(self, run_id: str, kind: str, parts: Mapping[str, Any], *,
+                 epoch: int | None = None, layer: str | None = None,
+                 row: Any = None) -> dict[str, np.ndarray]:
+        """Row ranges of arrays of one artifact: ``parts`` maps an array name to a list of
+        ``(start, stop)`` row ranges (``None``: the whole array); each answer is those rows
+        concatenated. Names the file lacks are left out. Large files written with block
+        digests are read in ranges (only the blocks that hold the rows, each checked against
+        its digest); others are loaded whole (verified, cached) and sliced. Raises like
+        :meth:`get_arrays`. ``row``: the index row from :meth:`artifact_rows` (saves a
+        query)."""
+        if row is None:
+            row = self._find_artifact(run_id, kind, epoch, layer)
+        if row is None:
+            raise ArtifactNotFound(run_id, kind, epoch, layer)
+        version = (row.size, row.created_at.isoformat())
+        blocks = parse_blocks((row.meta or {}).get(BLOCKS_META))
+        try:
+            if blocks is None or row.size is None:
+                arrays = self.files.load_numpy(row.path, version, size=row.size,
+                                               sha256=row.sha256)
+                return {n: _take(arrays[n], rr) for n, rr in parts.items() if n in arrays}
+            return self.files.ranged.read(row.path, version, parts, size=row.size,
+                                          blocks=blocks)
         except (DamagedFile, OSError) as exc:
             raise self._damaged(row, exc) from exc
 
@@ -260,3 +303,12 @@ class ArtifactIndex(StoreBase):
         for p in paths:
             self.files.remove(p)
         return len(paths)
+
+
+def _take(a: np.ndarray, ranges: Any) -> np.ndarray:
+    if ranges is None:
+        return a
+    ranges = list(ranges)
+    if len(ranges) == 1:
+        return a[ranges[0][0]:ranges[0][1]]
+    return np.concatenate([a[s:e] for s, e in ranges]) if ranges else a[:0]

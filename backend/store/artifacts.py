@@ -12,7 +12,8 @@ Reads can be verified against the size and SHA-256 recorded at write time
 (:class:`DamagedFile` says what is wrong).
 Reads of local files are memory-mapped (a parsed safetensors header plus ``numpy`` views of
 one ``np.memmap``): loading an (n, d) activation set costs a header read, not a copy.
-No pickle anywhere.
+Row ranges of large files are read without the rest (``ArtifactFiles.ranged``,
+:mod:`backend.store.ranged`). No pickle anywhere.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
+from backend.store.ranged import READS, DamagedFile, RangedReader, _size_reason
+
 # Object stores whose PUT is already atomic: writing under a temporary name and renaming
 # would only double the traffic (a "rename" there is copy + delete).
 _ATOMIC_PUT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
@@ -49,10 +52,6 @@ _NP_DTYPES = {
 
 TMP_DIR = ".tmp"
 _HOST = socket.gethostname()
-
-
-class DamagedFile(Exception):
-    """A file that is missing, truncated, or not what was written; the message says which."""
 
 
 @dataclass
@@ -135,6 +134,7 @@ class ArtifactFiles:
         self._cache_bytes = cache_bytes
         self._heap: dict[Hashable, int] = {}
         self._lock = threading.Lock()
+        self.ranged = RangedReader(self, _NP_DTYPES)
 
     # paths ------------------------------------------------------------------
     def full(self, rel: str) -> str:
@@ -290,7 +290,9 @@ class ArtifactFiles:
 
     # reading ----------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:
-        return self.fs.cat_file(self.full(rel))
+        data = self.fs.cat_file(self.full(rel))
+        READS.add(len(data))
+        return data
 
     def verify(self, rel: str, size: int | None, sha256: str | None,
                data: bytes | None = None) -> None:
@@ -303,6 +305,7 @@ class ArtifactFiles:
                 if size is not None and actual != size:
                     raise DamagedFile(_size_reason(actual, size))
                 if sha256 is not None:
+                    READS.add(actual)
                     h = hashlib.sha256()
                     with open(self.full(rel), "rb") as f:
                         for chunk in iter(lambda: f.read(1 << 22), b""):
@@ -342,6 +345,8 @@ class ArtifactFiles:
         heap = 0
         if self.local:
             self.verify(rel, size, sha256)
+            if sha256 is None:  # not hashed: the mapping pages it in (count it whole)
+                READS.add(size or 0)
             try:
                 arrays = mmap_safetensors(target)
             except (ValueError, KeyError, TypeError, struct.error) as exc:
@@ -382,12 +387,6 @@ class ArtifactFiles:
         with self._lock:
             for k in [k for k in self._cache if k[0] == target]:
                 self._drop(k)
-
-
-def _size_reason(actual: int, expected: int) -> str:
-    if actual < expected:
-        return f"truncated: {actual} of {expected} bytes"
-    return f"{actual} bytes where {expected} were written"
 
 
 def _mtime(entry: dict, default: float) -> float:

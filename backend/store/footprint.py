@@ -10,19 +10,29 @@ from typing import Any
 
 
 def run_footprint(store, run_id: str) -> dict[str, Any]:
-    """``{"bytes_total", "bytes_per_recorded_epoch", "recorded_epochs", "by_kind"}``:
-    ``bytes_per_recorded_epoch`` is the epoch-bound artifacts' bytes (activations,
-    classifier, snapshots, ...) over the number of epochs that hold any, or None."""
+    """``{"bytes_total", "bytes_per_recorded_epoch", "recorded_epochs", "by_kind",
+    "activations_dtype", "activations_dtypes"}``: ``bytes_per_recorded_epoch`` is the
+    epoch-bound artifacts' bytes (activations, classifier, snapshots, ...) over the number
+    of epochs that hold any, or None; ``activations_dtypes`` counts the activation files per
+    stored dtype (``float16``, ``float32``, ``unknown`` for files written before the dtype
+    was recorded) and ``activations_dtype`` is the only one, ``"mixed"``, or None."""
     by_kind: dict[str, int] = {}
     per_epoch: dict[int, int] = {}
+    dtypes: dict[str, int] = {}
     for a in store.list_artifacts(run_id):
         by_kind[a.kind] = by_kind.get(a.kind, 0) + int(a.size)
+        if a.kind == "activations":
+            k = (a.meta or {}).get("dtype", "unknown")
+            dtypes[k] = dtypes.get(k, 0) + 1
         if a.epoch is not None:
             per_epoch[a.epoch] = per_epoch.get(a.epoch, 0) + int(a.size)
     epoch_bytes = sum(per_epoch.values())
     return {"bytes_total": sum(by_kind.values()),
             "bytes_per_recorded_epoch": epoch_bytes / len(per_epoch) if per_epoch else None,
-            "recorded_epochs": len(per_epoch), "by_kind": dict(sorted(by_kind.items()))}
+            "recorded_epochs": len(per_epoch), "by_kind": dict(sorted(by_kind.items())),
+            "activations_dtype": (next(iter(dtypes)) if len(dtypes) == 1 else
+                                  "mixed" if dtypes else None),
+            "activations_dtypes": dict(sorted(dtypes.items()))}
 
 
 def human_bytes(n: float | None) -> str:

@@ -56,7 +56,8 @@ class Recorder:
         epochs: planned number of epochs (progress in the runs list); optional.
         probe: overrides of the probe settings (``RunConfig.probe``), e.g.
             ``{"clean_per_class": 20, "pairs_per_class_pair": 40}``.
-        dtype: ``"float32"`` or ``"float16"`` stored activations.
+        dtype: ``"float16"`` (default; float32 per layer where rounding would move the
+            picture, ``backend.activations``) or ``"float32"`` stored activations.
         default_triple: the class triple whose alignment/channel radius is tracked per epoch.
     """
 
@@ -64,7 +65,7 @@ class Recorder:
                  num_classes: int | None = None, store: Any = None, api: str | None = None,
                  token: str | None = None, config: Mapping[str, Any] | None = None,
                  epochs: int | None = None, probe: Mapping[str, Any] | None = None,
-                 dtype: str = "float32", default_triple: tuple[int, int, int] = (0, 1, 2),
+                 dtype: str = "float16", default_triple: tuple[int, int, int] = (0, 1, 2),
                  remote: Mapping[str, Any] | None = None):
         if class_names is None and num_classes is None:
             raise ValueError("class_names: give class_names or num_classes")

@@ -175,15 +175,23 @@ def epoch_parts(epoch: int, config: RunConfig, probe: Mapping[str, np.ndarray],
                 num_classes: int, arrays: Mapping[str, Any],
                 train_loss: float | None) -> EpochParts:
     """The epoch as stored: metrics, spectra of the clean rows of every layer (from the
-    float32 features) and activations in the run's ``record.dtype``."""
+    float32 features) and activations in the run's ``record.dtype`` (float16 falls back to
+    float32 per layer when rounding would move the picture: ``backend.activations``)."""
+    from backend.activations import activation_arrays
+    from backend.probe_rows import ProbeRows
     from trainer.extract import spectra_arrays
 
     metrics = epoch_metrics(config, probe, num_classes, arrays, train_loss)
-    dtype = np.float16 if config.record.dtype == "float16" else np.float32
-    n_c = len(probe["clean_index"])
+    rows = ProbeRows.from_arrays(probe)
+    n_c = rows.num_clean
     acts, spectra = {}, {}
     for name, A in [*arrays["layers"].items(), ("penultimate", arrays["features"])]:
-        acts[name] = np.ascontiguousarray(A.astype(dtype))
+        # float16 where the picture allows it (checked here, where float32 still exists)
+        stored, _ = activation_arrays(A, rows, requested=config.record.dtype,
+                                      weight=arrays["weight"],
+                                      default_triple=config.record.default_triple,
+                                      num_classes=num_classes)
+        acts[name] = stored["features"]
         spectra[name] = spectra_arrays(A[:n_c], probe["clean_class"], num_classes)
     return EpochParts(int(epoch), acts, spectra, np.ascontiguousarray(arrays["weight"]),
                       np.ascontiguousarray(arrays["bias"]), metrics, arrays.get("trajectory"))

@@ -110,7 +110,7 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: Project
     if missing:
         return queue_extraction(store, dispatcher, run.id, missing, layer, triple)
     try:
-        out = [svc.frame(run, e, layer, triple, f) for e in epochs]
+        out = svc.frames(run, epochs, layer, triple, f)
     except NotCovered:  # another triple's extraction replaced the cache since the check
         return queue_extraction(store, dispatcher, run.id, epochs, layer, triple)
     return JSONResponse({"run_id": run.id, "layer": layer, "classes": list(triple),

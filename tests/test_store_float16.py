@@ -1,0 +1,99 @@
+"""Activations stored in float16 by default (issue 14, target 5): a real tiny trained run's
+float16 projection stays within 1e-3 (of the vertex radius) of its float32 one; activations
+that float16 would distort fall back to float32 per layer; the footprint says the dtype."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from backend.activations import FLOAT16_TOLERANCE, activation_arrays, float16_deviation
+from backend.api.encoding import decode_array
+from backend.api.projection import Filters, ProjectionService
+from backend.probe_rows import ProbeRows
+from backend.runconfig import RunConfig
+from backend.settings import Settings
+from backend.store import Store
+from backend.store.footprint import run_footprint
+from trainer.loop import execute_run
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(Settings(store=tmp_path / "store", database_url=None, artifact_url=None))
+    s.migrate()
+    return s
+
+
+def _config(dtype: str | None) -> RunConfig:
+    cfg = {"dataset": "digits", "dataset_args": {"subset": 300}, "model": "mlp",
+           "model_args": {"width": 64, "depth": 1, "feature_dim": 32},
+           "method": "input-mixup", "epochs": 3, "batch_size": 32, "lr": 0.05, "seed": 5,
+           "probe": {"clean_per_class": 8, "pairs_per_class_pair": 6, "trajectory_pairs": 0},
+           "record": {"epochs": [0, 3], "checkpoint_every": 10}}
+    if dtype is not None:
+        cfg["record"]["dtype"] = dtype
+    return RunConfig.model_validate(cfg)
+
+
+def _train(store, config) -> str:
+    run = store.create_run(config)
+    assert store.claim_run(run.id, "test")
+    assert execute_run(store, run.id) == "succeeded"
+    return run.id
+
+
+def test_default_float16_projection_matches_float32(store):
+    r16 = _train(store, _config(None))              # the default: float16
+    r32 = _train(store, _config("float32"))         # same seed: the same training
+    assert RunConfig().record.dtype == "float16"
+    f16, f32 = run_footprint(store, r16), run_footprint(store, r32)
+    assert f16["activations_dtype"] == "float16" and f32["activations_dtype"] == "float32"
+    a16 = store.get_arrays(r16, "activations", epoch=3, layer="penultimate")
+    a32 = store.get_arrays(r32, "activations", epoch=3, layer="penultimate")
+    assert a16["features"].dtype == np.float16 and a32["features"].dtype == np.float32
+    # the same network, so the float16 file is the float32 one rounded
+    np.testing.assert_allclose(a16["features"].astype(np.float32), a32["features"],
+                               rtol=2e-3, atol=1e-3)
+    [meta] = [a.meta for a in store.list_artifacts(r16, "activations") if a.epoch == 3]
+    assert float(meta["float16_deviation"]) <= FLOAT16_TOLERANCE
+    svc = ProjectionService(store)
+    run16, run32 = store.get_run(r16), store.get_run(r32)
+    worst = 0.0
+    for t in itertools.combinations(range(10), 3):
+        for fa, fb in zip(svc.frames(run16, run16.recorded_epochs, "penultimate", t, Filters()),
+                          svc.frames(run32, run32.recorded_epochs, "penultimate", t, Filters())):
+            pa, pb = decode_array(fa["points"]), decode_array(fb["points"])
+            assert pa.shape == pb.shape and fa["basis"] == "classifier"
+            worst = max(worst, float(np.linalg.norm(pa - pb, axis=1).max() / fb["radius"]))
+    assert 0 < worst <= FLOAT16_TOLERANCE, worst
+
+
+def test_float16_falls_back_where_it_would_move_points():
+    rng = np.random.default_rng(0)
+    C, d = 4, 24
+    W = rng.normal(size=(C, d)).astype(np.float32)
+    probe = ProbeRows.from_arrays({
+        "clean_index": np.arange(4 * C), "clean_class": np.repeat(np.arange(C), 4),
+        "pair_a": np.arange(10), "pair_b": np.arange(10),
+        "pair_class_a": np.array([0, 0, 0, 1, 1, 2, 0, 1, 2, 3]),
+        "pair_class_b": np.array([0, 1, 2, 1, 2, 2, 3, 3, 3, 3]),
+        "pair_lambda": rng.uniform(size=10).astype(np.float32)})
+    H = (W[probe.class_a] + 0.3 * rng.normal(size=(len(probe), d))).astype(np.float32)
+    small, meta = activation_arrays(H, probe, requested="float16", weight=W,
+                                    default_triple=(0, 1, 2), num_classes=C)
+    assert small["features"].dtype == np.float16 and meta["dtype"] == "float16"
+    np.testing.assert_allclose(small["clean_mean"], H[:16].mean(0), rtol=1e-6)
+    big, meta = activation_arrays(H + 3000.0, probe, requested="float16", weight=W,
+                                  default_triple=(0, 1, 2), num_classes=C)
+    assert big["features"].dtype == np.float32 and meta["dtype"] == "float32"
+    assert float(meta["float16_deviation"]) > FLOAT16_TOLERANCE
+    assert float16_deviation(H + 3000.0, probe, W, [(1, 2, 3)]) > FLOAT16_TOLERANCE
+    kept, meta = activation_arrays(H, probe, requested="float32", weight=W,
+                                   default_triple=(0, 1, 2), num_classes=C)
+    assert kept["features"].dtype == np.float32 and "float16_deviation" not in meta
