@@ -53,15 +53,19 @@ def test_default_float16_projection_matches_float32(store):
     r32 = _train(store, _config("float32"))         # same seed: the same training
     assert RunConfig().record.dtype == "float16"
     f16, f32 = run_footprint(store, r16), run_footprint(store, r32)
-    assert f16["activations_dtype"] == "float16" and f32["activations_dtype"] == "float32"
+    assert f32["activations_dtype"] == "float32"
+    # each epoch in float16 exactly when its measured deviation allows (the trained epoch
+    # does; the initialisation, whose classes barely separate, may not: measured 3e-3 here)
+    for art in store.list_artifacts(r16, "activations"):
+        ok = float(art.meta["float16_deviation"]) <= FLOAT16_TOLERANCE
+        assert art.meta["dtype"] == ("float16" if ok else "float32"), art.meta
+    assert f16["activations_dtypes"].get("float16", 0) >= 1
     a16 = store.get_arrays(r16, "activations", epoch=3, layer="penultimate")
     a32 = store.get_arrays(r32, "activations", epoch=3, layer="penultimate")
     assert a16["features"].dtype == np.float16 and a32["features"].dtype == np.float32
     # the same network, so the float16 file is the float32 one rounded
     np.testing.assert_allclose(a16["features"].astype(np.float32), a32["features"],
                                rtol=2e-3, atol=1e-3)
-    [meta] = [a.meta for a in store.list_artifacts(r16, "activations") if a.epoch == 3]
-    assert float(meta["float16_deviation"]) <= FLOAT16_TOLERANCE
     svc = ProjectionService(store)
     run16, run32 = store.get_run(r16), store.get_run(r32)
     worst = 0.0
