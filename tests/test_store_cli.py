@@ -101,7 +101,8 @@ def test_footprint_route(client, store):
                             epoch=1).size
     body = client.get(f"/api/runs/{run.id}/footprint").json()
     assert body == {"bytes_total": size, "bytes_per_recorded_epoch": size,
-                    "recorded_epochs": 1, "by_kind": {"classifier": size}}
+                    "recorded_epochs": 1, "by_kind": {"classifier": size},
+                    "activations_dtype": None, "activations_dtypes": {}, "dtypes": {}}
     assert client.get("/api/runs/nope/footprint").status_code == 404
 
 

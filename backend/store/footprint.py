@@ -15,7 +15,8 @@ def run_footprint(store, run_id: str) -> dict[str, Any]:
     epoch-bound artifacts' bytes (activations, classifier, snapshots, ...) over the number
     of epochs that hold any, or None; ``activations_dtypes`` counts the activation files per
     stored dtype (``float16``, ``float32``, ``unknown`` for files written before the dtype
-    was recorded) and ``activations_dtype`` is the only one, ``"mixed"``, or None."""
+    was recorded) and ``activations_dtype`` is the only one, ``"mixed"``, or None;
+    ``dtypes`` maps kind -> dtype for the kinds that have one (activations)."""
     by_kind: dict[str, int] = {}
     per_epoch: dict[int, int] = {}
     dtypes: dict[str, int] = {}
@@ -32,7 +33,10 @@ def run_footprint(store, run_id: str) -> dict[str, Any]:
             "recorded_epochs": len(per_epoch), "by_kind": dict(sorted(by_kind.items())),
             "activations_dtype": (next(iter(dtypes)) if len(dtypes) == 1 else
                                   "mixed" if dtypes else None),
-            "activations_dtypes": dict(sorted(dtypes.items()))}
+            "activations_dtypes": dict(sorted(dtypes.items())),
+            # the Runs page's footprint table shows a dtype column from this map
+            "dtypes": ({"activations": next(iter(dtypes)) if len(dtypes) == 1 else "mixed"}
+                       if dtypes else {})}
 
 
 def human_bytes(n: float | None) -> str:
