@@ -103,3 +103,60 @@ def test_rows_of_every_epoch_in_one_query(store):
     got = store.get_rows(run.id, "activations", {"features": [(1, 2)]}, epoch=2,
                          layer="penultimate", row=found[2])["features"]
     assert got.tolist() == [[2.0, 2.0]]
+
+
+def test_frames_read_their_rows_and_match_the_old_layout(store):
+    """The same activations written the old way (rows only, read whole) and the new way
+    (clean mean beside them, block digests, ranged reads) give the same frames; the new way
+    reads about the triple's own bytes."""
+    import itertools
+
+    from backend.activations import activation_arrays
+    from backend.api.encoding import decode_array
+    from backend.api.projection import Filters, ProjectionService
+    from backend.probe_rows import ProbeRows
+
+    rng = np.random.default_rng(1)
+    C, d = 6, 128
+    cc = np.repeat(np.arange(C), 30)
+    cp = np.array([p for p in itertools.combinations_with_replacement(range(C), 2)
+                   for _ in range(25)])
+    probe = {"clean_index": np.arange(len(cc)), "clean_class": cc,
+             "pair_a": np.arange(len(cp)), "pair_b": np.arange(len(cp)),
+             "pair_class_a": cp[:, 0], "pair_class_b": cp[:, 1],
+             "pair_lambda": rng.uniform(size=len(cp)).astype(np.float32)}
+    rows = ProbeRows.from_arrays(probe)
+    W = rng.normal(size=(C, d)).astype(np.float32)
+    lam = rows.lam[:, None]
+    H = (lam * W[rows.class_a] + (1 - lam) * W[rows.class_b] + 3.0
+         + 0.2 * rng.normal(size=(len(rows), d))).astype(np.float32)
+    ids = {}
+    for how in ("old", "new"):
+        run = store.create_run({"name": how, "record": {"epochs": [0]}})
+        store.put_arrays(run.id, "probe", probe)
+        if how == "old":
+            arrays = {"features": H}
+        else:
+            arrays, meta = activation_arrays(H, rows, requested="float32", weight=W,
+                                             default_triple=(0, 1, 2), num_classes=C)
+        info = store.put_arrays(run.id, "activations", arrays, epoch=0, layer="penultimate")
+        store.put_arrays(run.id, "classifier", {"weight": W, "bias": np.zeros(C, np.float32)},
+                         epoch=0)
+        store.update_run_info(run.id, class_names=[str(c) for c in range(C)],
+                              layers=["penultimate"], recorded_epochs=[0], num_probe=len(rows))
+        ids[how] = (store.get_run(run.id), info)
+    assert "clean_mean" in store.get_arrays(ids["new"][0].id, "activations", epoch=0,
+                                            layer="penultimate")
+    svc = ProjectionService(store)
+    for t in [(0, 1, 2), (5, 3, 1), (2, 4, 0)]:
+        READS.reset()
+        [new] = svc.frames(ids["new"][0], [0], "penultimate", t, Filters())
+        read = READS.reset()
+        [old] = svc.frames(ids["old"][0], [0], "penultimate", t, Filters())
+        for k in ("points", "lam", "kind", "index_a"):
+            np.testing.assert_allclose(decode_array(new[k]), decode_array(old[k]), rtol=1e-5,
+                                       atol=1e-5)
+        assert new["radius"] == pytest.approx(old["radius"], rel=1e-5)
+        own = len(rows.rows_of(t)) * d * 4
+        assert read <= 2 * own, (read, own)                # the target's ratio
+        assert read < ids["new"][1].size / 2

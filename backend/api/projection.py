@@ -320,11 +320,15 @@ class ProjectionService:
 
     def _clean_mean(self, run_id: str, epoch: int, layer: str, num_clean: int,
                     row: Any = None) -> np.ndarray:
-        """The mean of every class's clean rows of activations written before
-        ``clean_mean`` was stored with them (computed from the clean rows, then cached)."""
+        """The mean of every class's clean rows: the stored ``clean_mean``, or for
+        activations written before it, computed from the clean rows (then cached)."""
         key = ("clean_mean", run_id, epoch, layer)
         mean = self._selections.get(key)
         if mean is None:
+            parts = self.store.get_rows(run_id, "activations", {"clean_mean": None},
+                                        epoch=epoch, layer=layer, row=row)
+            if "clean_mean" in parts:
+                return np.asarray(parts["clean_mean"], np.float64)
             clean = self.store.get_rows(run_id, "activations", {"features": [(0, num_clean)]},
                                         epoch=epoch, layer=layer, row=row)["features"]
             mean = np.asarray(clean, np.float64).mean(axis=0)

@@ -192,6 +192,14 @@ def papyan_collapse(W: np.ndarray, H: np.ndarray, labels: np.ndarray) -> dict[st
 
 
 # --------------------------------------------------------------------------- projected triple
+def _among(a: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+    """``np.isin(a, classes)`` for a few classes, by comparisons (a frame's hot path)."""
+    out = np.zeros(np.shape(a), bool)
+    for c in classes:
+        out |= a == c
+    return out
+
+
 def vertex_geometry(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray,
                     class_b: np.ndarray, classes: Sequence[int]
                     ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -230,11 +238,12 @@ def alignment(points: np.ndarray, labels: np.ndarray, arrows: np.ndarray,
     if P.shape[0] == 0:
         return float("nan")
     c0 = np.zeros(2) if centre is None else np.asarray(centre, dtype=np.float64)
-    index = {int(c): k for k, c in enumerate(classes)}
-    try:
-        which = np.array([index[int(c)] for c in np.asarray(labels)])
-    except KeyError as exc:
-        raise ValueError(f"label {exc.args[0]} is not in the triple {tuple(classes)}") from None
+    labels = np.asarray(labels)
+    which = np.full(labels.shape, -1)
+    for k, c in enumerate(classes):   # three comparisons: no Python loop over the points
+        which[labels == c] = k
+    if (which < 0).any():
+        raise ValueError(f"label {labels[which < 0][0]} is not in the triple {tuple(classes)}")
     A = np.asarray(arrows, dtype=np.float64)
     A = A / np.linalg.norm(A, axis=1, keepdims=True)
     off = P - c0
@@ -269,7 +278,7 @@ def projection_metrics(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray
     kind = np.asarray(kind)
     ca = np.asarray(class_a)
     cb = np.asarray(class_b)
-    inside = np.isin(ca, list(classes)) & np.isin(cb, list(classes))
+    inside = _among(ca, classes) & _among(cb, classes)
     centre, _, radius = vertex_geometry(P[inside], kind[inside], ca[inside], cb[inside], classes)
     same = inside & (kind == KIND_SAME)
     diff = inside & (kind == KIND_DIFFERENT)
