@@ -101,3 +101,12 @@ def test_float16_falls_back_where_it_would_move_points():
     kept, meta = activation_arrays(H, probe, requested="float32", weight=W,
                                    default_triple=(0, 1, 2), num_classes=C)
     assert kept["features"].dtype == np.float32 and "float16_deviation" not in meta
+
+
+def test_paper_runs_stored_in_float32_still_count():
+    """A reproduction's run found by config: the stored dtype is not part of what makes two
+    runs the same, so runs recorded in float32 before the default changed still count."""
+    from backend.papers.runner import config_key
+
+    old = RunConfig(record={"dtype": "float32"}).model_dump(mode="json")
+    assert config_key(old) == config_key(RunConfig()) != config_key(RunConfig(lr=0.1))

@@ -74,10 +74,13 @@ def run_config(entry: PaperEntry, spec: dict[str, Any]) -> RunConfig:
 
 
 def config_key(config: RunConfig | dict[str, Any]) -> str:
-    """sha256 of a config's canonical JSON without its ``name``: what makes two runs the same."""
+    """sha256 of a config's canonical JSON without its ``name`` and ``record.dtype``: what
+    makes two runs the same (the stored dtype changes no number a check reads, and runs
+    stored in float32 before float16 became the default still count)."""
     cfg = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
     data = cfg.model_dump(mode="json")
     data.pop("name", None)
+    data.get("record", {}).pop("dtype", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"))
                           .encode()).hexdigest()
 
