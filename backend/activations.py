@@ -96,21 +96,26 @@ def float16_deviation(features: np.ndarray, probe: ProbeRows, weight: np.ndarray
                       ) -> float:
     """Largest ‖p16 − p32‖ / radius over the points of ``triples``: p32 projected from the
     float32 ``features``, p16 from the same rows rounded to float16 (both centred on the
-    float32 clean mean, as stored). Without a triple to draw (fewer than three classes), the
-    largest row error over the mean distance of the centred rows from zero."""
+    float32 clean mean, as stored). Without a triple to draw (fewer than three classes, or a
+    layer too narrow to project, e.g. a 2-D bottleneck), the largest row error over the mean
+    distance of the centred rows from the clean mean."""
     H32 = np.asarray(features, np.float32)
     H16 = H32.astype(np.float16)
     mu = clean_mean(H32, probe.num_clean) if centre is None else centre
-    if not triples:
-        err = np.linalg.norm(H16.astype(np.float64) - H32, axis=1).max() if len(H32) else 0.0
-        scale = np.linalg.norm(H32 - mu, axis=1).mean() if len(H32) else 1.0
-        return float(err / scale) if scale > 0 else 0.0
-    worst = 0.0
+    worst, measured = 0.0, 0
     for t in triples:
-        p32, radius = triple_points(H32, probe, t, weight, mu)
-        p16, _ = triple_points(H16, probe, t, weight, mu)
+        try:
+            p32, radius = triple_points(H32, probe, t, weight, mu)
+            p16, _ = triple_points(H16, probe, t, weight, mu)
+        except ValueError:  # a triple this layer cannot draw (e.g. 2-D features)
+            continue
         worst = max(worst, float(np.linalg.norm(p16 - p32, axis=1).max() / radius))
-    return worst
+        measured += 1
+    if measured:
+        return worst
+    err = np.linalg.norm(H16.astype(np.float64) - H32, axis=1).max() if len(H32) else 0.0
+    scale = np.linalg.norm(H32 - mu, axis=1).mean() if len(H32) else 1.0
+    return float(err / scale) if scale > 0 else 0.0
 
 
 def activation_arrays(features: np.ndarray, probe: ProbeRows, *, requested: str,

@@ -110,3 +110,21 @@ def test_paper_runs_stored_in_float32_still_count():
 
     old = RunConfig(record={"dtype": "float32"}).model_dump(mode="json")
     assert config_key(old) == config_key(RunConfig()) != config_key(RunConfig(lr=0.1))
+
+
+def test_a_layer_no_triple_can_be_drawn_of_is_still_measured():
+    """A 2-D bottleneck (the lab's representations): three classifier rows in 2-D are
+    dependent, so the row error is measured instead of a projection."""
+    rng = np.random.default_rng(2)
+    probe = ProbeRows.from_arrays({
+        "clean_index": np.arange(9), "clean_class": np.repeat(np.arange(3), 3),
+        "pair_a": np.arange(6), "pair_b": np.arange(6),
+        "pair_class_a": np.array([0, 0, 0, 1, 1, 2]), "pair_class_b": np.array([0, 1, 2, 1, 2, 2]),
+        "pair_lambda": rng.uniform(size=6).astype(np.float32)})
+    H = rng.normal(size=(len(probe), 2)).astype(np.float32)
+    W = rng.normal(size=(3, 2)).astype(np.float32)
+    dev = float16_deviation(H, probe, W, [(0, 1, 2)])
+    assert 0 < dev < FLOAT16_TOLERANCE
+    arrays, meta = activation_arrays(H, probe, requested="float16", weight=W,
+                                     default_triple=(0, 1, 2), num_classes=3)
+    assert meta["dtype"] == "float16" and arrays["features"].shape == (15, 2)
