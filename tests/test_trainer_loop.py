@@ -74,7 +74,9 @@ def test_lr_schedules():
 
 
 def test_run_writes_a_consistent_store(store):
-    cfg = tiny()
+    # float32 asked for: the rows are read back as written (the float16 default and its
+    # fallback are tests/test_store_float16.py's)
+    cfg = tiny(record={"dtype": "float32"})
     run_id = start(store, cfg)
     reports = []
     assert execute_run(store, run_id, progress=reports.append) == "succeeded"
@@ -122,7 +124,7 @@ def test_stored_activations_match_the_model(store):
     from trainer.data import load_dataset
     from trainer.loop import build_for_config
 
-    cfg = tiny(epochs=2)
+    cfg = tiny(epochs=2, record={"dtype": "float32"})   # compared exactly with the model
     run_id = start(store, cfg)
     execute_run(store, run_id)
     bundle = load_dataset(cfg)
