@@ -40,9 +40,9 @@ def expansions(tree: ast.AST) -> list[int]:
                 if any(x.startswith("clean_") for x in s) and \
                         any(x.startswith("pair_") for x in s):
                     lines.append(node.lineno)
-        elif isinstance(node, ast.Compare):
-            if {"pair_class_a", "pair_class_b"} <= _strings(node):
-                lines.append(node.lineno)
+        elif isinstance(node, ast.Compare) and {"pair_class_a", "pair_class_b"} <= \
+                _strings(node):
+            lines.append(node.lineno)
     return lines
 
 

@@ -137,7 +137,7 @@ def test_frames_read_their_rows_and_match_the_old_layout(store):
         if how == "old":
             arrays = {"features": H}
         else:
-            arrays, meta = activation_arrays(H, rows, requested="float32", weight=W,
+            arrays, _ = activation_arrays(H, rows, requested="float32", weight=W,
                                              default_triple=(0, 1, 2), num_classes=C)
         info = store.put_arrays(run.id, "activations", arrays, epoch=0, layer="penultimate")
         store.put_arrays(run.id, "classifier", {"weight": W, "bias": np.zeros(C, np.float32)},
