@@ -56,11 +56,10 @@ from backend.store.errors import ArtifactUnavailable, Fenced, RunNotFound
 from backend.store.info import Claim
 from trainer import checkpoint
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
-from trainer.extract import (features_of, probe_index, record_epoch_artifacts,
-                             train_set_features, triple_rows)
-from trainer.metrics import (classifier_metrics, grad_split_absent_reason, run_notes,
-                             test_metrics, train_set_metrics, training_grad_split,
-                             triple_metrics)
+from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
+from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics  # noqa: F401 (EVAL_BATCH: API)
+from trainer.extract import triple_rows
+from trainer.metrics import grad_split_absent_reason, run_notes
 from trainer.models.base import mix_states
 from trainer.probe import load_or_create, probe_rows_info
 from trainer.schedule import lr_at, recorded_epochs
@@ -72,7 +71,6 @@ ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errn
                       errno.EACCES, errno.EPERM, errno.ENOMEM}
 HEARTBEAT_S = 2.0
 CANCEL_POLL_S = 0.25
-EVAL_BATCH = 4096
 
 
 #: Test-only pause (tests kill a run at a known epoch, never at a guessed time): after epoch
@@ -108,53 +106,6 @@ class EpochReport:
     eta_s: float | None
     resumed_from: int | None = None
     recorded: bool = False
-
-
-def check_config(config: RunConfig, model, num_classes: int) -> list[str]:
-    """Checks that need the dataset and model; returns the layers to record.
-
-    Raises ConfigError naming the field (record.layers, manifold_layers, record.default_triple,
-    probe.triples, fixed_etf)."""
-    names = list(model.layer_names)
-    # "all": every layer of the model (the demo preset's choice, whatever its depth)
-    wanted = set(names) if "all" in config.record.layers else \
-        {"penultimate", *config.record.layers}
-    bad = sorted(wanted - set(names))
-    if bad:
-        raise ConfigError(f"record.layers: model {config.model} has no layer(s) "
-                          f"{', '.join(map(repr, bad))}; it has {', '.join(names)}")
-    layers = [n for n in names if n in wanted]  # network order, penultimate last
-    if config.method == "manifold-mixup" and config.manifold_layers:
-        points = list(model.supported_mixing_points)
-        bad = [n for n in config.manifold_layers if n not in points]
-        if bad:
-            raise ConfigError(f"manifold_layers: {', '.join(map(repr, bad))} not mixing points "
-                              f"of {config.model}; choose from {', '.join(points)}")
-    trip = config.record.default_triple
-    if num_classes < 3:
-        pass  # a two-class dataset has no triple; triple metrics are then None
-    elif any(c < 0 or c >= num_classes for c in trip):
-        raise ConfigError(f"record.default_triple: {list(trip)} out of range for "
-                          f"{num_classes} classes (0..{num_classes - 1})")
-    for t in config.probe.triples or []:
-        if any(c < 0 or c >= num_classes for c in t) or len(set(t)) != 3:
-            raise ConfigError(f"probe.triples: {list(t)} needs three distinct classes in "
-                              f"0..{num_classes - 1}")
-    if config.fixed_etf and model.feature_dim < num_classes:
-        raise ConfigError(f"fixed_etf: d={model.feature_dim} < C={num_classes}")
-    return layers
-
-
-def validate_config(config: RunConfig, settings) -> None:
-    """Everything ``execute_run`` checks before training, without a store (for the CLI):
-    ``settings`` says where the data is."""
-    from trainer.data import load_dataset
-
-    resolve_device(config.device)
-    bundle = load_dataset(config, settings.resolved_data_dir, settings.allow_download)
-    num_classes = len(bundle.class_names)
-    model = build_for_config(config, bundle, num_classes)
-    check_config(config, model, num_classes)
 
 
 def environment_fault(exc: BaseException) -> bool:
@@ -257,7 +208,7 @@ def _generator(seed: int, purpose: int) -> torch.Generator:
 
 
 @dataclass
-class _Session:
+class _Session(EpochMetrics):
     store: Any
     run_id: str
     config: RunConfig
@@ -451,81 +402,6 @@ class _Session:
         mean_loss = float(torch.stack(losses).float() @ w / w.sum())
         train_time = time.monotonic() - t0
         return mean_loss, train_time
-
-    # -- metrics ----------------------------------------------------------------------------
-    @torch.no_grad()
-    def _logits(self, X: torch.Tensor, idx: np.ndarray | None = None) -> torch.Tensor:
-        self.model.eval()
-        out = []
-        n = len(X) if idx is None else len(idx)
-        with autocast(self.device):
-            for s in range(0, n, EVAL_BATCH):
-                xb = X[s:s + EVAL_BATCH] if idx is None else \
-                    X[torch.as_tensor(idx[s:s + EVAL_BATCH], device=self.device)]
-                out.append(self.model(xb).float())
-        return torch.cat(out) if out else torch.zeros(0, self.num_classes, device=self.device)
-
-    def _eval_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The training loss (``config.loss``) of clean examples against one-hot targets."""
-        if self.config.loss in ("mse", "bce"):
-            from trainer.mixup import LOSSES
-
-            return LOSSES[self.config.loss](logits, F.one_hot(y, self.num_classes).float())
-        return F.cross_entropy(logits, y)
-
-    def _epoch_metrics(self, epoch: int, train_loss: float | None) -> dict[str, Any]:
-        """The epoch's metrics: test loss/accuracy/calibration over the test set; clean train
-        accuracy, classifier/NC metrics and the default triple's alignment and channel radius
-        on the probe set (its clean points are a fixed class-balanced training subset, so one
-        small pass serves all of them; at recorded epochs the extraction pass itself)."""
-        cfg = self.config
-        out: dict[str, Any] = {}
-        if len(self.Yt):
-            logits = self._logits(self.Xt)
-            out["test_loss"] = float(self._eval_loss(logits, self.Yt))
-            # mean negative log-likelihood of the softmax, whatever the loss (003 Table 8)
-            out["test_nll"] = float(F.cross_entropy(logits, self.Yt))
-            out["test_accuracy"] = float((logits.argmax(1) == self.Yt).float().mean())
-            probs = torch.softmax(logits, 1).cpu().numpy()
-            out.update(test_metrics(probs, self.Yt.cpu().numpy()))
-        else:
-            out.update(test_loss=None, test_nll=None, test_accuracy=None, ece=None, mce=None,
-                       reliability=None)
-        W = self.model.classifier.weight.detach().float().cpu().numpy()
-        if epoch in self.recorded:
-            pen, logits = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, self.model,
-                                                 self.X, self.probe, self.layers,
-                                                 self.num_classes)
-            checkpoint.save_epoch(self.store, self.run_id, epoch, self.model)
-            clean, clean_logits = pen[:self.n_clean], logits[:self.n_clean]
-            trip = pen[self.triple_rows] if self.triple else None
-            out.update(train_set_metrics(W, train_set_features(self.model, self.X),
-                                         self.Y.cpu().numpy()))
-            if self.grad_split_absent is None:
-                out.update(training_grad_split(self.model, self.X, self.T, cfg, epoch))
-        else:
-            rows = np.arange(self.n_clean)
-            if self.triple:
-                rows = np.union1d(rows, self.triple_rows)
-            a, b, lam = probe_index(self.probe, rows)
-            feats, logits = features_of(self.model, self.X, a, b, lam, ["penultimate"],
-                                        mode=cfg.record.mode)
-            pen_rows = feats["penultimate"]
-            clean, clean_logits = pen_rows[:self.n_clean], logits[:self.n_clean]
-            trip = pen_rows[np.searchsorted(rows, self.triple_rows)] if self.triple else None
-        if cfg.record.mode != "eval":  # accuracy is always that of the deployed (eval) network
-            clean_logits = self._logits(self.X, self.probe["clean_index"]).cpu().numpy()
-        yc = self.probe["clean_class"]
-        out["train_accuracy"] = float((clean_logits.argmax(1) == yc).mean()) if len(yc) else None
-        out["train_loss"] = train_loss if train_loss is not None else float(self._eval_loss(
-            torch.as_tensor(clean_logits), torch.as_tensor(yc)))
-        out.update(classifier_metrics(W, clean, yc))
-        if self.triple:
-            out.update(triple_metrics(W, trip, self.triple_info, self.triple,
-                                      clean.mean(axis=0)))
-        else:
-            out.update(alignment=None, channel_radius=None)
-        return out
 
 
 SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_nll",

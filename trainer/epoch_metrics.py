@@ -1,0 +1,103 @@
+"""The metrics of one epoch of a run (keys in docs/contracts.md), as a part of the training
+session (``trainer.loop``): the test pass, the probe estimates, and at recorded epochs the
+extraction of ``trainer.extract`` whose features serve the metrics without a second pass.
+
+:class:`EpochMetrics` is mixed into the loop's session; it reads the session's model, data
+(``X``/``Y``/``T``, ``Xt``/``Yt``), probe, config and recorded epochs, and writes nothing
+but the recorded epoch's artifacts and snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainer import checkpoint
+from trainer.build import autocast
+from trainer.extract import features_of, probe_index, record_epoch_artifacts, train_set_features
+from trainer.metrics import (classifier_metrics, test_metrics, train_set_metrics,
+                             training_grad_split, triple_metrics)
+
+EVAL_BATCH = 4096
+
+
+class EpochMetrics:
+    """The per-epoch metrics of a training session (see the module docstring)."""
+
+    @torch.no_grad()
+    def _logits(self, X: torch.Tensor, idx: np.ndarray | None = None) -> torch.Tensor:
+        self.model.eval()
+        out = []
+        n = len(X) if idx is None else len(idx)
+        with autocast(self.device):
+            for s in range(0, n, EVAL_BATCH):
+                xb = X[s:s + EVAL_BATCH] if idx is None else \
+                    X[torch.as_tensor(idx[s:s + EVAL_BATCH], device=self.device)]
+                out.append(self.model(xb).float())
+        return torch.cat(out) if out else torch.zeros(0, self.num_classes, device=self.device)
+
+    def _eval_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training loss (``config.loss``) of clean examples against one-hot targets."""
+        if self.config.loss in ("mse", "bce"):
+            from trainer.mixup import LOSSES
+
+            return LOSSES[self.config.loss](logits, F.one_hot(y, self.num_classes).float())
+        return F.cross_entropy(logits, y)
+
+    def _epoch_metrics(self, epoch: int, train_loss: float | None) -> dict[str, Any]:
+        """The epoch's metrics: test loss/accuracy/calibration over the test set; clean train
+        accuracy, classifier/NC metrics and the default triple's alignment and channel radius
+        on the probe set (its clean points are a fixed class-balanced training subset, so one
+        small pass serves all of them; at recorded epochs the extraction pass itself)."""
+        cfg = self.config
+        out: dict[str, Any] = {}
+        if len(self.Yt):
+            logits = self._logits(self.Xt)
+            out["test_loss"] = float(self._eval_loss(logits, self.Yt))
+            # mean negative log-likelihood of the softmax, whatever the loss (003 Table 8)
+            out["test_nll"] = float(F.cross_entropy(logits, self.Yt))
+            out["test_accuracy"] = float((logits.argmax(1) == self.Yt).float().mean())
+            probs = torch.softmax(logits, 1).cpu().numpy()
+            out.update(test_metrics(probs, self.Yt.cpu().numpy()))
+        else:
+            out.update(test_loss=None, test_nll=None, test_accuracy=None, ece=None, mce=None,
+                       reliability=None)
+        W = self.model.classifier.weight.detach().float().cpu().numpy()
+        if epoch in self.recorded:
+            pen, logits = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, self.model,
+                                                 self.X, self.probe, self.layers,
+                                                 self.num_classes)
+            checkpoint.save_epoch(self.store, self.run_id, epoch, self.model)
+            clean, clean_logits = pen[:self.n_clean], logits[:self.n_clean]
+            trip = pen[self.triple_rows] if self.triple else None
+            out.update(train_set_metrics(W, train_set_features(self.model, self.X),
+                                         self.Y.cpu().numpy()))
+            if self.grad_split_absent is None:
+                out.update(training_grad_split(self.model, self.X, self.T, cfg, epoch))
+        else:
+            rows = np.arange(self.n_clean)
+            if self.triple:
+                rows = np.union1d(rows, self.triple_rows)
+            a, b, lam = probe_index(self.probe, rows)
+            feats, logits = features_of(self.model, self.X, a, b, lam, ["penultimate"],
+                                        mode=cfg.record.mode)
+            pen_rows = feats["penultimate"]
+            clean, clean_logits = pen_rows[:self.n_clean], logits[:self.n_clean]
+            trip = pen_rows[np.searchsorted(rows, self.triple_rows)] if self.triple else None
+        if cfg.record.mode != "eval":  # accuracy is always that of the deployed (eval) network
+            clean_logits = self._logits(self.X, self.probe["clean_index"]).cpu().numpy()
+        yc = self.probe["clean_class"]
+        out["train_accuracy"] = float((clean_logits.argmax(1) == yc).mean()) if len(yc) else None
+        out["train_loss"] = train_loss if train_loss is not None else float(self._eval_loss(
+            torch.as_tensor(clean_logits), torch.as_tensor(yc)))
+        out.update(classifier_metrics(W, clean, yc))
+        if self.triple:
+            out.update(triple_metrics(W, trip, self.triple_info, self.triple,
+                                      clean.mean(axis=0)))
+        else:
+            out.update(alignment=None, channel_radius=None)
+        return out
+
