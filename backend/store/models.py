@@ -57,7 +57,11 @@ class Run(Base):
     __tablename__ = "runs"
     # newest-first pages of one status or one sweep (migration 0004_runs_listing)
     __table_args__ = (sa.Index("ix_runs_status_created_at", "status", "created_at"),
-                      sa.Index("ix_runs_sweep_created_at", "sweep_id", "created_at"))
+                      sa.Index("ix_runs_sweep_created_at", "sweep_id", "created_at"),
+                      # the Runs page's config filters (migration 0005_runs_config_columns)
+                      sa.Index("ix_runs_dataset_created_at", "dataset", "created_at"),
+                      sa.Index("ix_runs_model_created_at", "model", "created_at"),
+                      sa.Index("ix_runs_method_created_at", "method", "created_at"))
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -85,6 +89,11 @@ class Run(Base):
     recorded_epochs: Mapped[list[Any]]
     num_probe: Mapped[int | None]
     summary: Mapped[dict[str, Any]]
+    # copies of config["dataset" | "model" | "method"] (set once at creation, never changed):
+    # filtering a JSON path reads every row's config; a column uses its index
+    dataset: Mapped[str | None] = mapped_column(sa.String(100))
+    model: Mapped[str | None] = mapped_column(sa.String(100))
+    method: Mapped[str | None] = mapped_column(sa.String(100))
 
 
 class EpochMetric(Base):

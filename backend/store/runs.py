@@ -47,7 +47,8 @@ class RunStore(StoreBase):
         cfg = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
         now = utcnow()
         run = Run(id=run_id or new_id(), name=cfg.name or default_run_name(cfg), status="queued",
-                  config=cfg.model_dump(mode="json"), created_at=now, current_epoch=0,
+                  config=cfg.model_dump(mode="json"), dataset=cfg.dataset, model=cfg.model,
+                  method=cfg.method, created_at=now, current_epoch=0,
                   total_epochs=cfg.epochs, progress=0.0, cancel_requested=False,
                   sweep_id=sweep_id, class_names=[], layers=[], recorded_epochs=[],
                   summary={})
@@ -72,17 +73,17 @@ class RunStore(StoreBase):
     def _runs_filter(self, q, status: str | None, sweep_id: str | None,
                      dataset: str | None, model: str | None, method: str | None,
                      text: str | None):
-        # filters run in SQL (status and sweep use indexes; the config fields are JSON paths
-        # that SQLite and PostgreSQL both evaluate) so a page never loads every run
+        # filters run in SQL on indexed columns (status, sweep, and dataset/model/method:
+        # copies of the config's fields, migration 0005) so a page never loads every run
         if status is not None:
             if status not in RUN_STATUSES:
                 raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
             q = q.where(Run.status == status)
         if sweep_id is not None:
             q = q.where(Run.sweep_id == sweep_id)
-        for key, value in (("dataset", dataset), ("model", model), ("method", method)):
+        for column, value in ((Run.dataset, dataset), (Run.model, model), (Run.method, method)):
             if value is not None:
-                q = q.where(Run.config[key].as_string() == value)
+                q = q.where(column == value)
         if text:
             pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%") \
                 .replace("_", "\\_") + "%"
