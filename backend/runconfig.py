@@ -111,6 +111,11 @@ class ProbeArgs(_Strict):
     clean_per_class: int = Field(50, ge=1, le=5000)
     pairs_per_class_pair: int = Field(100, ge=1, le=5000,
                                       description="mixed pairs for every class pair")
+    triple_pairs_per_class_pair: int | None = Field(
+        None, ge=1, le=50_000,
+        description="dense pictures: mixed pairs for each class pair inside `triples` and "
+        "record.default_triple (16 667 gives a triple's view 100 000 points); None: "
+        "pairs_per_class_pair. Per-epoch metrics keep using pairs_per_class_pair of them")
     lambda_distribution: Literal["uniform", "beta", "training"] = Field(
         "uniform", description="probe λ: uniform, Beta(lambda_alpha, lambda_alpha), or "
         "'training': the run's own Beta(alpha, alpha) (same as training)")

@@ -24,6 +24,23 @@ from trainer.metrics import (classifier_metrics, test_metrics, train_set_metrics
 EVAL_BATCH = 4096
 
 
+def metric_rows(probe: dict[str, np.ndarray], rows: np.ndarray, per_pair: int) -> np.ndarray:
+    """The probe rows among ``rows`` (sorted) that the per-epoch metrics use: every clean row
+    and the first ``per_pair`` pairs of each class pair, in probe order. A dense probe
+    (``probe.triple_pairs_per_class_pair``) thus keeps the per-epoch cost of the plain one;
+    its extra pairs serve the pictures."""
+    n_c = len(probe["clean_index"])
+    pair = rows[rows >= n_c] - n_c
+    if len(pair) == 0:
+        return rows
+    key = probe["pair_class_a"][pair].astype(np.int64) * (1 << 20) + probe["pair_class_b"][pair]
+    order = np.argsort(key, kind="stable")
+    first = np.searchsorted(key[order], key[order], side="left")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order)) - first
+    return np.concatenate([rows[rows < n_c], n_c + pair[rank < per_pair]])
+
+
 class EpochMetrics:
     """The per-epoch metrics of a training session (see the module docstring)."""
 

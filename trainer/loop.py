@@ -57,7 +57,7 @@ from backend.store.info import Claim
 from trainer import checkpoint
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
-from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics  # noqa: F401 (EVAL_BATCH: API)
+from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, metric_rows  # noqa: F401
 from trainer.extract import triple_rows
 from trainer.metrics import grad_split_absent_reason, run_notes
 from trainer.models.base import mix_states
@@ -260,9 +260,10 @@ class _Session(EpochMetrics):
         self.recorded = recorded_epochs(cfg)
         trip = cfg.record.default_triple
         self.triple = tuple(trip) if C >= 3 else None
-        self.triple_rows = triple_rows(self.probe, self.triple) if self.triple else None
-        self.triple_info = probe_rows_info(self.probe, self.triple_rows) if self.triple else None
         self.n_clean = len(self.probe["clean_index"])
+        self.triple_rows = metric_rows(self.probe, triple_rows(self.probe, self.triple),
+                                       cfg.probe.pairs_per_class_pair) if self.triple else None
+        self.triple_info = probe_rows_info(self.probe, self.triple_rows) if self.triple else None
         self.grad_split_absent = grad_split_absent_reason(cfg, self.model.mixing_points)
 
     def _optimizer(self) -> torch.optim.Optimizer:

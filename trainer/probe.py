@@ -58,31 +58,44 @@ def covered_classes(probe: dict[str, np.ndarray]) -> set[tuple[int, int]]:
     return set(zip(probe["pair_class_a"].tolist(), probe["pair_class_b"].tolist()))
 
 
-def draw_pairs(labels: np.ndarray, class_pairs: list[tuple[int, int]], per_pair: int,
+def dense_class_pairs(config: RunConfig) -> set[tuple[int, int]]:
+    """Class pairs (i <= j) drawn ``probe.triple_pairs_per_class_pair`` times: those inside
+    the configured triples and the default triple (empty when the option is unset)."""
+    if config.probe.triple_pairs_per_class_pair is None:
+        return set()
+    triples = list(config.probe.triples or []) + [tuple(config.record.default_triple)]
+    return {(a, b) for t in triples for a, b in combinations_with_replacement(sorted(t), 2)}
+
+
+def draw_pairs(labels: np.ndarray, class_pairs: list[tuple[int, int]],
+               per_pair: int | dict[tuple[int, int], int],
                rng: np.random.Generator, distribution: str, alpha: float
                ) -> dict[str, np.ndarray]:
-    """``per_pair`` mixed pairs for each class pair; λ uniform or Beta(alpha, alpha).
+    """``per_pair`` mixed pairs for each class pair (a dict: per class pair); λ uniform or
+    Beta(alpha, alpha).
 
     Same-class pairs use two different examples when the class has at least two.
     """
     by_class = {c: np.flatnonzero(labels == c) for pair in class_pairs for c in pair}
+    counts = per_pair if isinstance(per_pair, dict) else dict.fromkeys(class_pairs, per_pair)
     a_idx, b_idx, ca, cb = [], [], [], []
     for i, j in class_pairs:
+        k = counts[(i, j)]
         pool_i, pool_j = by_class[i], by_class[j]
         if len(pool_i) == 0 or len(pool_j) == 0:
             continue
-        a = rng.choice(pool_i, size=per_pair, replace=len(pool_i) < per_pair)
+        a = rng.choice(pool_i, size=k, replace=len(pool_i) < k)
         if i == j and len(pool_i) > 1:
             # partner: another example of the same class (shift within the class pool)
             pos = np.searchsorted(pool_i, a)
-            shift = rng.integers(1, len(pool_i), size=per_pair)
+            shift = rng.integers(1, len(pool_i), size=k)
             b = pool_i[(pos + shift) % len(pool_i)]
         else:
-            b = rng.choice(pool_j, size=per_pair, replace=len(pool_j) < per_pair)
+            b = rng.choice(pool_j, size=k, replace=len(pool_j) < k)
         a_idx.append(a)
         b_idx.append(b)
-        ca.append(np.full(per_pair, i))
-        cb.append(np.full(per_pair, j))
+        ca.append(np.full(k, i))
+        cb.append(np.full(k, j))
     n = sum(len(x) for x in a_idx)
     if distribution == "beta":
         lam = rng.beta(alpha, alpha, size=n)
@@ -112,8 +125,11 @@ def build_probe(config: RunConfig, train_labels: np.ndarray, num_classes: int
     out = {"clean_index": np.concatenate(clean_idx).astype(np.int64),
            "clean_class": np.concatenate(clean_cls).astype(np.int64)}
     dist, alpha, _ = probe_lambda(config)
-    out.update(draw_pairs(labels, probe_class_pairs(config, num_classes),
-                          p.pairs_per_class_pair, rng, dist, alpha))
+    pairs = probe_class_pairs(config, num_classes)
+    dense = dense_class_pairs(config)
+    counts = {pair: p.triple_pairs_per_class_pair if pair in dense else p.pairs_per_class_pair
+              for pair in pairs}
+    out.update(draw_pairs(labels, pairs, counts, rng, dist, alpha))
     # Trajectory pairs: different-class pairs spread over the default triple's classes
     # (over the first classes that have examples when there is no usable triple).
     present = [c for c in range(num_classes) if (labels == c).any()]
