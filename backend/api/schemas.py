@@ -166,6 +166,10 @@ class Frames(BaseModel):
     # starts (null on the last page)
     all_epochs: list[int] = []
     next_epoch_from: int | None = None
+    # an uncovered triple part-way through its extraction: the page's epochs after the ready
+    # ones (ascending; next_epoch_from is then the first of them) and the job extracting
+    pending: list[int] = []
+    job_id: str | None = None
 
 
 class Job(BaseModel):

@@ -51,10 +51,19 @@ def make_filters(kinds: str, lam_min: float, lam_max: float, max_points: int | N
                    seed=seed, centre=centre)
 
 
-def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: str,
-                     classes: tuple[int, int, int]) -> JSONResponse:
-    """Find or create the extraction job of (epochs, layer, triple) and answer 202."""
+def extraction_job(store, dispatcher, run_id: str, epochs: list[int], layer: str,
+                   classes: tuple[int, int, int]) -> str:
+    """The id of a job extracting (epochs, layer, triple): one still in flight that covers
+    these epochs (a page asked again while its first epochs are done), else found or
+    created and sent to a worker. A job extracts its epochs in ascending order, caching each
+    as it goes, so the first frame is ready before the last."""
     params = {"epochs": sorted(epochs), "layer": layer, "classes": sorted(classes)}
+    for job in store.list_jobs(run_id, status="pending"):
+        p = job.params
+        if job.kind == EXTRACT_JOB and p.get("layer") == layer and \
+                sorted(p.get("classes", [])) == params["classes"] and \
+                set(epochs) <= set(p.get("epochs", [])):
+            return job.id
     job = store.find_job(run_id, EXTRACT_JOB, params)
     if job is None or job.status == "failed":
         job = store.create_job(run_id, EXTRACT_JOB, params)
@@ -62,7 +71,14 @@ def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: s
     elif job.status == "done":  # its cache was replaced by another triple's since: redo
         store.finish_job(job.id, "pending")
         dispatcher.send_extract(job.id)
-    return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
+    return job.id
+
+
+def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: str,
+                     classes: tuple[int, int, int]) -> JSONResponse:
+    """Find or create the extraction job of (epochs, layer, triple) and answer 202."""
+    job_id = extraction_job(store, dispatcher, run_id, epochs, layer, classes)
+    return JSONResponse(JobAccepted(job_id=job_id).model_dump(),
                         status_code=status.HTTP_202_ACCEPTED)
 
 
@@ -98,7 +114,12 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: Project
                "page: at most this many frames"))] = None):
     """Every recorded epoch's frame, or one page of them (``epoch_from``, ``epoch_to``,
     ``limit``): long runs load progressively, and an uncovered triple extracts only the
-    page asked for, so its first frames come before the whole history is extracted."""
+    page asked for, so its first frames come before the whole history is extracted.
+
+    An uncovered triple whose extraction has done the page's first epochs answers 200 with
+    their frames, ``pending`` (the page's epochs after them, ascending), ``job_id`` and
+    ``next_epoch_from`` = the first pending epoch: ask again from there for the rest while
+    they stream in. None done yet: 202 with the job id."""
     _epoch, layer, triple = svc.resolve(run, None, layer, classes)
     f = make_filters(kinds, lam_min, lam_max, max_points, seed, centre)
     all_epochs = list(run.recorded_epochs)
@@ -107,12 +128,21 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: Project
     epochs = epochs[:limit] if limit is not None else epochs
     after = rest[0] if rest else None  # the next page of this range starts there
     missing = svc.missing_epochs(run, epochs, layer, triple)
-    if missing:
+    # the page's ready epochs up to its first missing one (an extraction goes in ascending
+    # order, so that prefix grows), the rest pending: a client appending pages in order
+    # just asks again from next_epoch_from
+    cut = epochs.index(missing[0]) if missing else len(epochs)
+    if missing and cut == 0:
         return queue_extraction(store, dispatcher, run.id, missing, layer, triple)
+    ready, pending = epochs[:cut], epochs[cut:]
     try:
-        out = svc.frames(run, epochs, layer, triple, f)
+        out = svc.frames(run, ready, layer, triple, f)
     except NotCovered:  # another triple's extraction replaced the cache since the check
         return queue_extraction(store, dispatcher, run.id, epochs, layer, triple)
-    return JSONResponse({"run_id": run.id, "layer": layer, "classes": list(triple),
-                         "epochs": epochs, "frames": out, "all_epochs": all_epochs,
-                         "next_epoch_from": after})
+    body = {"run_id": run.id, "layer": layer, "classes": list(triple), "epochs": ready,
+            "frames": out, "all_epochs": all_epochs,
+            "next_epoch_from": pending[0] if pending else after,
+            "pending": pending, "job_id": None}
+    if missing:  # the first epochs are in: show them while the rest extract
+        body["job_id"] = extraction_job(store, dispatcher, run.id, missing, layer, triple)
+    return JSONResponse(body)
