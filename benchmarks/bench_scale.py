@@ -1,5 +1,6 @@
-"""At scale (issue 14): a thousand runs listed and filtered over loopback HTTP, and a
-200-epoch run whose frames load in pages.
+"""At scale (issue 14): a thousand runs listed and filtered over loopback HTTP, a real
+100-class run whose uncovered triple streams in, and a 200-epoch run whose frames load in
+pages.
 
 Builds from scratch, through the real ``Store`` API (SQLite in a temporary folder), 1 000 runs
 over 4 datasets, 2 models and 4 methods, 40 of them in 4 sweeps of α, finished runs with a
@@ -16,6 +17,12 @@ dtype, the bytes read per frame against the triple's own rows (nothing cached), 
 distance between float16 and float32 projected points (in units of the vertex radius), what
 the writer did with the large activations, and ``GET /frames`` of random triples with 8 and
 32 concurrent clients against an API in its own process.
+
+Then (target 3) a real 100-class run: WRN-16-4 on the CPU on generated CIFAR-100 files (the
+real pickle format, read by torchvision), few images and one epoch so a CPU machine builds it
+in minutes; its probe covers only the configured triples. An uncovered triple is asked for
+the way Explore asks (time to its first frame and to all frames) while a thread runs the
+queued extraction job with the Celery task's body; then what float16 model snapshots change.
 
 Targets: ``GET /api/runs`` p50 <= 50 ms with 1 000 runs (target 6); bytes read per frame
 <= 2x the triple's own bytes, frames p50 <= 150 ms (8 clients) and <= 600 ms (32) (target
@@ -330,6 +337,157 @@ def wide_section(args) -> None:
             proc.wait(30)
 
 
+def hundred_class_run(store: Store, settings: Settings, per_class: int, epochs: int) -> dict:
+    """A real 100-class run: generated CIFAR-100 files in torchvision's on-disk format
+    (``trainer.dataset_files``), WRN-16-4 on the CPU, the probe covering only the configured
+    triples (100 classes > ``probe.max_all_pairs_classes``), every epoch recorded."""
+    from backend.runconfig import RunConfig
+    from trainer import data, dataset_files
+    from trainer.loop import execute_run
+
+    root = settings.resolved_data_dir
+    dataset_files.write_cifar100(root, n_train=100 * per_class, n_test=100)
+    data.TORCHVISION_CLASSES.update(dataset_files.verified_classes(root))
+    cfg = RunConfig(dataset="cifar100", model="wrn-16-4", device="cpu", epochs=epochs,
+                    batch_size=50, name="100 classes",
+                    probe={"clean_per_class": 1, "pairs_per_class_pair": 4,
+                           "triples": [[0, 1, 2], [10, 20, 30]], "trajectory_pairs": 0},
+                    # float32 here so the float16 snapshot can be measured against it
+                    record={"epochs": list(range(epochs + 1)), "layers": ["penultimate"],
+                            "default_triple": [0, 1, 2], "dtype": "float32"})
+    run = store.create_run(cfg)
+    store.claim_run(run.id, "bench")
+    t0 = time.perf_counter()
+    status = execute_run(store, run.id)
+    assert status == "succeeded", store.get_run(run.id).error
+    return {"id": run.id, "train_s": time.perf_counter() - t0}
+
+
+def float16_snapshot_effect(store: Store, settings: Settings, run_id: str, epoch: int,
+                            classes: tuple[int, int, int]) -> dict:
+    """What storing an epoch's model snapshot in float16 (``checkpoint.half_where_it_fits``,
+    ``record.dtype = "float16"``) changes: its bytes, and the projection of the points an
+    on-demand extraction draws for ``classes`` (the extract_cache rows), extracted with the
+    float32 snapshot and with its float16 copy, each projected on its own classifier rows.
+    The change is in units of the picture's extent (the largest |point| of the float32 one)."""
+    import numpy as np
+    import torch
+
+    from backend import maths
+    from backend.runconfig import RunConfig
+    from trainer import checkpoint
+    from trainer.build import build_for_config
+    from trainer.data import load_dataset
+    from trainer.extract import features_of, probe_index
+
+    cfg = RunConfig.model_validate(store.get_run(run_id).config)
+    bundle = load_dataset(cfg, settings.resolved_data_dir, False)
+    full = checkpoint.load_epoch(store, run_id, epoch)
+    half = checkpoint.half_where_it_fits(full)
+    sub = store.get_arrays(run_id, "extract_cache", epoch=epoch, layer="penultimate")
+    a, b, lam = probe_index(sub)
+    X = bundle.prepare(bundle.train_x, torch.device("cpu"))
+    points = []
+    for tensors in (full, half):
+        model = build_for_config(cfg, bundle, len(bundle.class_names))
+        checkpoint.load_model_tensors(model, tensors)
+        feats, _ = features_of(model, X, a, b, lam, ["penultimate"], mode=cfg.record.mode)
+        H = feats["penultimate"]
+        W = model.classifier.weight.detach().float().numpy()
+        n_c = len(sub["clean_index"])
+        points.append(maths.project_triple(W, H, classes, centre=H[:n_c].mean(0)).points)
+    extent = float(np.abs(points[0]).max())
+    return {"bytes32": sum(t.nbytes for t in full.values()),
+            "bytes16": sum(t.nbytes for t in half.values()),
+            "max_shift": float(np.abs(points[1] - points[0]).max()) / extent}
+
+
+def extraction_worker(store: Store, stop: threading.Event) -> threading.Thread:
+    """Runs the extraction jobs the API queues, with the body of the Celery task
+    (``trainer.tasks.extract_triple_job``: each epoch in the job's ascending order, cached as
+    it is done) in a thread of this process instead of a worker process."""
+    from trainer.extract import extract_triple
+
+    def loop() -> None:
+        while not stop.is_set():
+            jobs = [j for j in store.list_jobs(status="pending") if j.kind == "extract_triple"]
+            for job in jobs:
+                p = job.params
+                for epoch in p["epochs"]:
+                    extract_triple(store, job.run_id, int(epoch), p["layer"],
+                                   tuple(p["classes"]))
+                store.finish_job(job.id, "done")
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def time_uncovered_frames(client: httpx.Client, run_id: str, classes: str) -> dict:
+    """Seconds until an uncovered triple's first frame and until every frame, asking like
+    Explore: the first page, then again from ``next_epoch_from`` while epochs are pending."""
+    url = f"/api/runs/{run_id}/frames"
+    t0 = time.perf_counter()
+    first, frames, nxt, asks = None, [], 0, 0
+    while nxt is not None:
+        r = client.get(url, params={"classes": classes, "epoch_from": nxt, "limit": 24})
+        asks += 1
+        if r.status_code == 202:  # nothing of this page extracted yet
+            time.sleep(0.1)
+            continue
+        r.raise_for_status()
+        body = r.json()
+        frames += body["epochs"]
+        if frames and first is None:
+            first = time.perf_counter() - t0
+        nxt = body["next_epoch_from"]
+        if body.get("pending"):
+            time.sleep(0.1)
+    return {"first": first, "all": time.perf_counter() - t0, "epochs": frames, "asks": asks}
+
+
+def hundred_class_section(args) -> None:
+    """Target 3: the 100-class run, an uncovered triple's first and last frame, and what
+    float16 snapshots would change."""
+    import torch
+
+    from backend.store.footprint import human_bytes, run_footprint
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(store=Path(tmp) / "store", database_url=None, artifact_url=None)
+        store = Store(settings)
+        store.migrate()
+        big = hundred_class_run(store, settings, args.per_class, args.classes_epochs)
+        fp100 = run_footprint(store, big["id"])
+        print(f"\n100-class run (target 3): CIFAR-100 format, {100 * args.per_class} images, "
+              f"WRN-16-4 on CPU, {args.classes_epochs} epoch(s), epochs 0..{args.classes_epochs}"
+              f" recorded, trained and recorded in {big['train_s']:.0f} s; snapshot footprint "
+              f"{human_bytes(fp100['bytes_per_recorded_epoch'])} per recorded epoch "
+              f"({human_bytes(fp100['bytes_total'])} in all)")
+        server, thread, port = serve(settings)
+        stop = threading.Event()
+        worker = extraction_worker(store, stop)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+                u = time_uncovered_frames(c, big["id"], "40,50,60")
+                print(f"uncovered triple 40,50,60 chosen (extraction on demand from each "
+                      f"epoch's snapshot): first frame {1000 * u['first']:.0f} ms, all "
+                      f"{len(u['epochs'])} frames {1000 * u['all']:.0f} ms ({u['asks']} requests;"
+                      " target 3: the first epoch shows while the others stream in)")
+            fx = float16_snapshot_effect(store, settings, big["id"], 0, (40, 50, 60))
+            print(f"float16 snapshots (checkpoint.half_where_it_fits; the loop keeps float32): "
+                  f"{fx['bytes32'] / 2**20:.1f} -> {fx['bytes16'] / 2**20:.1f} MiB per recorded "
+                  f"epoch's model; triple 40,50,60 extracted from it moves by at most "
+                  f"{fx['max_shift']:.1e} of the picture's extent (float16's bound: 1e-3)")
+        finally:
+            stop.set()
+            worker.join(60)
+            server.should_exit = True
+            thread.join(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1000)
@@ -347,12 +505,19 @@ def main() -> None:
     ap.add_argument("--big-offset", type=float, default=300.0,
                     help="offset of the large-activation run (float16 fallback)")
     ap.add_argument("--only-wide", action="store_true", help="only targets 2 and 5")
+    ap.add_argument("--per-class", type=int, default=2,
+                    help="training images per class of the 100-class run (WRN-16-4 on CPU)")
+    ap.add_argument("--classes-epochs", type=int, default=1,
+                    help="training epochs of the 100-class run (each one recorded)")
     args = ap.parse_args()
     if not args.only_wide:
         thousand_runs_and_long_run(args)
+        hundred_class_section(args)
     wide_section(args)
-    print("\nnot measured by this benchmark yet (issue 14): targets 1 (see bench_demo_digits.py "
-          "and bench_trainer.py), 3 (the 100-class store), 7; target 8 is bench_gpu_wrn.py")
+    print("\nnot measured by this benchmark (issue 14): target 1 is bench_demo_digits.py's and "
+          "bench_trainer.py's; 7's redraw is bench_browser.py's (its data side, "
+          "probe.triple_pairs_per_class_pair serving 100 000 points of a triple, is "
+          "tests/test_probe_density.py); target 8 is bench_gpu_wrn.py")
 
 
 def thousand_runs_and_long_run(args) -> None:

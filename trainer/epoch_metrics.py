@@ -56,6 +56,22 @@ class EpochMetrics:
                 out.append(self.model(xb).float())
         return torch.cat(out) if out else torch.zeros(0, self.num_classes, device=self.device)
 
+    def _train_set_features(self, probe_pen: np.ndarray) -> np.ndarray:
+        """Penultimate features (n, d) of every training example, eval mode. The probe's
+        clean rows are training examples: an eval-mode extraction has just computed them
+        (same network, same inputs), so only the other examples go through the network."""
+        if self.config.record.mode != "eval":
+            return train_set_features(self.model, self.X)
+        if getattr(self, "_unprobed", None) is None:
+            self._unprobed = np.setdiff1d(np.arange(self.n), self.probe["clean_index"])
+        rest = self._unprobed
+        out = np.empty((self.n, probe_pen.shape[1]), np.float32)
+        out[self.probe["clean_index"]] = probe_pen[:self.n_clean]
+        for s in range(0, len(rest), EVAL_BATCH):  # index by chunks: no copy of the whole X
+            idx = torch.as_tensor(rest[s:s + EVAL_BATCH], device=self.device)
+            out[rest[s:s + EVAL_BATCH]] = train_set_features(self.model, self.X[idx])
+        return out
+
     def _eval_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The training loss (``config.loss``) of clean examples against one-hot targets."""
         if self.config.loss in ("mse", "bce"):
@@ -90,7 +106,7 @@ class EpochMetrics:
             checkpoint.save_epoch(self.store, self.run_id, epoch, self.model)
             clean, clean_logits = pen[:self.n_clean], logits[:self.n_clean]
             trip = pen[self.triple_rows] if self.triple else None
-            out.update(train_set_metrics(W, train_set_features(self.model, self.X),
+            out.update(train_set_metrics(W, self._train_set_features(pen),
                                          self.Y.cpu().numpy()))
             if self.grad_split_absent is None:
                 out.update(training_grad_split(self.model, self.X, self.T, cfg, epoch))
