@@ -127,9 +127,30 @@ def load_latest(store, run_id: str) -> dict[str, torch.Tensor] | None:
     return store.get_tensors(run_id, KIND, epoch=None)
 
 
-def save_epoch(store, run_id: str, epoch: int, model: torch.nn.Module) -> None:
-    """Model-only snapshot of a recorded epoch (for on-demand extraction)."""
-    store.put_tensors(run_id, KIND, model_tensors(model), epoch=epoch)
+FLOAT16_MAX = 65504.0
+
+
+def half_where_it_fits(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """float32 tensors as float16 where every value is finite and within float16's range
+    (the rest, and integer tensors, unchanged): a snapshot at half the bytes."""
+    out = {}
+    for name, t in tensors.items():
+        if t.dtype == torch.float32 and t.numel() and bool(torch.isfinite(t).all()) and \
+                float(t.abs().max()) <= FLOAT16_MAX:
+            t = t.to(torch.float16)
+        out[name] = t
+    return out
+
+
+def save_epoch(store, run_id: str, epoch: int, model: torch.nn.Module,
+               half: bool = False) -> None:
+    """Model-only snapshot of a recorded epoch (for on-demand extraction); ``half``: its
+    float32 tensors stored as float16 where they fit (:func:`half_where_it_fits`; loading
+    casts them back to the model's dtype). What that changes in an extracted projection is
+    measured by benchmarks/bench_scale.py."""
+    tensors = model_tensors(model)
+    store.put_tensors(run_id, KIND, half_where_it_fits(tensors) if half else tensors,
+                      epoch=epoch)
 
 
 def load_epoch(store, run_id: str, epoch: int) -> dict[str, torch.Tensor]:
