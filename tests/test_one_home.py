@@ -264,3 +264,26 @@ def test_the_ufm_route_names_the_field_at_the_solvers_limits(client, query, fiel
     r = client.get(f"/api/theory/ufm?lambdas=0.5&{query}")
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["query", field]
+
+
+# --- NaN -> null ----------------------------------------------------------------------------
+def test_nan_becomes_null_in_one_place():
+    """Only backend/jsonsafe.py turns non-finite numbers into None (JSON has neither)."""
+    pattern = re.compile(r"is(?:finite|nan)\([^)]*\)[^\n]*\bNone\b|\bNone\b[^\n]*is(?:finite|nan)\(")
+    bad = [f"{_rel(path)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+           for path, text in _sources() if _rel(path) != "backend/jsonsafe.py"
+           for m in pattern.finditer(text)]
+    assert not bad, "\n".join(bad)
+
+
+def test_json_safe_turns_every_non_finite_number_into_null():
+    from backend.jsonsafe import array_json, finite_or_none, json_safe
+
+    got = json_safe({"a": np.float32("nan"), "b": [1.5, float("inf"), np.int64(3)],
+                     "c": np.array([[-np.inf, 2.0]])})
+    assert got == {"a": None, "b": [1.5, None, 3], "c": [[None, 2.0]]}
+    assert json.dumps(got, allow_nan=False)
+    assert array_json(np.array([0.123456789, np.nan]), 3) == [0.123, None]
+    assert finite_or_none(None) is None and finite_or_none(np.float64(2)) == 2.0
+    with pytest.raises(TypeError, match="value.x"):
+        json_safe({"x": object()})

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from backend.api.encoding import encode_array
-from backend.errors import QueryError  # noqa: F401 (re-exported: its old home)
+from backend.errors import QueryError
+from backend.jsonsafe import finite_or_none
 from backend.probe_rows import KIND_CODES, ProbeRows, row_ranges
 
 
@@ -159,19 +160,12 @@ def frame_metrics(points, kind, lam, class_a, class_b, classes, arrows
         m = maths.projection_metrics(points, kind, class_a, class_b, lam, arrows, classes)
     except ValueError:
         m = {}
-    radius = _finite(m.get("radius"))
+    radius = finite_or_none(m.get("radius"))
     if radius is None or radius <= 0:
         radius = float(np.linalg.norm(points, axis=1).max()) if len(points) else 1.0
         radius = radius if np.isfinite(radius) and radius > 0 else 1.0
-    return ({"alignment": _finite(m.get("alignment")),
-             "channel_radius": _finite(m.get("channel_radius"))}, float(radius))
-
-
-def _finite(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
+    return ({"alignment": finite_or_none(m.get("alignment")),
+             "channel_radius": finite_or_none(m.get("channel_radius"))}, float(radius))
 
 
 def _pairs(a) -> list[list[float]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from backend.jsonsafe import finite_or_none
 from backend.runconfig import RunConfig
 from backend.store.base import StoreBase
 from backend.store.common import default_run_name, is_scalar, jsonable, new_id
@@ -161,7 +162,7 @@ class RunStore(StoreBase):
         With ``claim``: only while it is the run's (else :class:`Fenced`)."""
         p = float(progress)
         p = 0.0 if not math.isfinite(p) else min(max(p, 0.0), 1.0)
-        eta = None if eta_s is None or not math.isfinite(float(eta_s)) else float(eta_s)
+        eta = finite_or_none(eta_s)
         with self._core_tx() as s:
             # a beat arriving after the run finished (the worker's keep-alive thread read the
             # row just before) must not rewind its final epoch and progress
