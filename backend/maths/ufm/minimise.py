@@ -40,11 +40,22 @@ def minimise_point(m: float, num_classes: int, lambda_h: float, lam: float,
         t[i] += lam
         t[j] += 1.0 - lam
 
-    res = optimize.minimize(
-        lambda h: point_loss_and_grad(h, W, t, lambda_h)[:2], np.zeros(W.shape[1]), jac=True,
-        hess=lambda h: point_loss_and_grad(h, W, t, lambda_h)[2], method="trust-exact",
-        options={"gtol": 1e-13, "maxiter": 2000},
-    )
+    def fun(h):
+        return point_loss_and_grad(h, W, t, lambda_h)[:2]
+
+    def hess(h):
+        return point_loss_and_grad(h, W, t, lambda_h)[2]
+
+    h0 = np.zeros(W.shape[1])
+    try:
+        res = optimize.minimize(fun, h0, jac=True, hess=hess, method="trust-exact",
+                                options={"gtol": 1e-13, "maxiter": 2000})
+    except ValueError:
+        # scipy's trust-exact can take the square root of a discriminant that rounding made
+        # slightly negative (a step exactly on the trust boundary); the Krylov variant solves
+        # the same subproblem without that intersection.
+        res = optimize.minimize(fun, h0, jac=True, hess=hess, method="trust-krylov",
+                                options={"gtol": 1e-13, "maxiter": 2000})
     return res.x, float(res.fun)
 
 
