@@ -230,6 +230,7 @@ def _login_page(nxt: str, error: str):
     """A plain form (works without JavaScript); the token is never written back into it."""
     err = f'<p class="login-error" id="login-error">{escape(error)}</p>' if error else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>mixscope · log in</title>
+<link rel="stylesheet" href="/assets/palette.css">
 <link rel="stylesheet" href="/assets/style.css"></head><body class="login-body">
 <main class="login-card"><h1>mixscope</h1>
 <p>Paste the API token (<code>MIXSCOPE_API_TOKEN</code>) to launch, cancel and delete runs,

@@ -12,19 +12,19 @@ from flask import current_app, has_app_context
 
 from dashboard.client import ApiClient
 
-# One palette for the whole app (also in assets/style.css and assets/explore.js).
-INK = "#1f2933"
-MUTED = "#6b7785"
-ACCENT = "#3b5bdb"
-SAME_CLASS = "#e8590c"      # same-class mixup points
-CLEAN = "#495057"           # clean (unmixed) probe points
-LAMBDA_SCALE = "Viridis"    # λ on the lower class of a pair, 0 -> 1
-RUN_COLOURS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#0b7285", "#5f3dc4",
-               "#a61e4d"]
-STATUS_COLOURS = {"queued": "#868e96", "running": "#3b5bdb", "succeeded": "#2b8a3e",
-                  "failed": "#c92a2a", "cancelled": "#e67700"}
-FONT = ('-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", '
-        'Arial, sans-serif')
+# The palette is defined once, in assets/palette.css (dashboard/palette.py reads it); the
+# names are re-exported here for the pages.
+from dashboard.palette import (  # noqa: F401
+    ACCENT,
+    CLEAN,
+    FONT,
+    INK,
+    LAMBDA_SCALE,
+    MUTED,
+    RUN_COLOURS,
+    SAME_CLASS,
+    STATUS_COLOURS,
+)
 
 _FALLBACK: dict[str, ApiClient] = {}
 

@@ -1,9 +1,11 @@
 # ruff: noqa: C408  (dict(...) reads better than literals for Plotly keyword arguments)
-"""Server-side Plotly figures shared by several pages (the Explore page draws its main
-simplex in the browser, see ``assets/explore.js``; these are the others)."""
+"""Server-side Plotly figures shared by several pages, and the data helpers of the simplex
+views. The simplex itself is drawn by one renderer, in the browser (``assets/simplex.js``):
+the Explore page's main and compared views, its small multiples and their SVG/PNG export."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
@@ -11,7 +13,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.client import decode_array
-from dashboard.common import CLEAN, INK, LAMBDA_SCALE, MUTED, SAME_CLASS, style_figure
+from dashboard.common import INK, MUTED, style_figure
+from dashboard.palette import SERIES_COLOURS
 
 
 def decode_projection(proj: dict) -> dict[str, Any]:
@@ -26,85 +29,30 @@ def decode_projection(proj: dict) -> dict[str, Any]:
     return out
 
 
-def lam_on_lower(proj: dict) -> np.ndarray:
-    """λ as the weight on the lower class of each pair (the API's λ weighs partner a)."""
-    lam = np.asarray(proj["lam"], dtype=np.float64)
-    if "class_a" in proj and "class_b" in proj:
-        swap = np.asarray(proj["class_a"]) > np.asarray(proj["class_b"])
-        lam = np.where(swap, 1.0 - lam, lam)
-    return lam
+def lam_on_lower(lam: Any, class_a: Any, class_b: Any) -> np.ndarray:
+    """λ as the weight on the lower class of each pair: the API's λ weighs partner ``a``, so
+    it flips where ``class_a > class_b``. Every λ colour scale of the dashboard uses this
+    (the browser renderer receives it precomputed, see :func:`lower_lambda_array`)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return np.where(np.asarray(class_a) > np.asarray(class_b), 1.0 - lam, lam)
 
 
-def simplex_traces(proj: dict, *, showscale: bool = True, size: int = 4,
-                   kinds: tuple[int, ...] = (1, 2)) -> list[go.BaseTraceType]:
-    """Scattergl traces for a decoded projection: different-class points coloured by λ,
-    same-class points in their own colour, the triangle and the classifier arrows (black)."""
-    pts, kind = proj["points"], np.asarray(proj["kind"])
-    lam = lam_on_lower(proj)
-    traces: list[go.BaseTraceType] = []
-    if 0 in kinds and (kind == 0).any():
-        m = kind == 0
-        traces.append(go.Scattergl(x=pts[m, 0], y=pts[m, 1], mode="markers", name="clean",
-                                   marker=dict(color=CLEAN, size=size, symbol="circle-open"),
-                                   hoverinfo="skip"))
-    if 2 in kinds and (kind == 2).any():
-        m = kind == 2
-        traces.append(go.Scattergl(
-            x=pts[m, 0], y=pts[m, 1], mode="markers", name="different class",
-            marker=dict(color=lam[m], colorscale=LAMBDA_SCALE, cmin=0, cmax=1, size=size,
-                        opacity=0.85, showscale=showscale,
-                        colorbar=dict(title=dict(text="λ", side="top"), thickness=10, len=0.6,
-                                      outlinewidth=0)),
-            customdata=lam[m], hovertemplate="λ = %{customdata:.3f}<extra></extra>"))
-    if 1 in kinds and (kind == 1).any():
-        m = kind == 1
-        traces.append(go.Scattergl(x=pts[m, 0], y=pts[m, 1], mode="markers", name="same class",
-                                   marker=dict(color=SAME_CLASS, size=size, opacity=0.9),
-                                   hoverinfo="skip"))
-    v = np.asarray(proj.get("vertices") or [], dtype=float).reshape(-1, 2)
-    if len(v) == 3:
-        traces.append(go.Scatter(x=[*v[:, 0], v[0, 0]], y=[*v[:, 1], v[0, 1]], mode="lines",
-                                 line=dict(color="#adb5bd", width=1, dash="dot"),
-                                 hoverinfo="skip", showlegend=False))
-    arrows = np.asarray(proj.get("arrows") or [], dtype=float).reshape(-1, 2)
-    if len(arrows):
-        xs, ys = [], []
-        for a in arrows:
-            xs += [0.0, a[0], None]
-            ys += [0.0, a[1], None]
-        traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="black", width=2),
-                                 name="classifier", hoverinfo="skip", showlegend=False))
-    return traces
+def encode_array(values: Any, dtype: str = "float32") -> dict:
+    """A b64 array (the API's wire format, which the browser's ``decode`` reads)."""
+    arr = np.ascontiguousarray(np.asarray(values, dtype=dtype))
+    return {"dtype": dtype, "shape": list(arr.shape),
+            "data": base64.b64encode(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
+            .decode("ascii")}
 
 
-def extent(proj: dict) -> float:
-    """Half-width of a square view holding every point and vertex."""
-    m = float(proj.get("radius") or 1.0)
-    pts = proj.get("points")
-    if pts is not None and len(pts):
-        m = max(m, float(np.abs(pts).max()))
-    return 1.12 * m
+def lower_lambda_array(frame: dict) -> dict | None:
+    """λ on the lower class of every point of a frame (JSON, b64 arrays), as a b64 float32
+    array for the browser renderer; None for a frame without points."""
+    if not frame or frame.get("lam") is None:
+        return None
+    return encode_array(lam_on_lower(decode_array(frame["lam"]), decode_array(frame["class_a"]),
+                                     decode_array(frame["class_b"])))
 
-
-def simplex_axes(fig: go.Figure, R: float, row: int | None = None, col: int | None = None):
-    """Square, axis-free view of [-R, R]² (equal aspect)."""
-    kw = dict(row=row, col=col) if row else {}
-    fig.update_xaxes(range=[-R, R], visible=False, **kw)
-    fig.update_yaxes(range=[-R, R], visible=False, **kw)
-
-
-def class_labels(fig: go.Figure, proj: dict, names: list[str], R: float,
-                 xref: str = "x", yref: str = "y") -> None:
-    v = np.asarray(proj.get("vertices") or [], dtype=float).reshape(-1, 2)
-    for k, name in enumerate(names[: len(v)]):
-        r = float(np.hypot(*v[k])) or 1.0
-        fig.add_annotation(x=v[k, 0] * (1 + 0.08 * R / r), y=v[k, 1] * (1 + 0.08 * R / r),
-                           xref=xref, yref=yref, text=f"<b>{name}</b>", showarrow=False,
-                           font=dict(size=12, color=INK))
-
-
-SERIES_COLOURS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0b7285", "#c92a2a",
-                  "#5c940d", "#1098ad", "#f08c00", "#495057"]
 
 # -- collapse metrics over epochs ------------------------------------------------------------
 METRIC_PANELS: list[tuple[str, list[tuple[str, str]]]] = [

@@ -13,10 +13,11 @@ from plotly.subplots import make_subplots
 
 from dashboard.common import ACCENT, INK, MUTED, SAME_CLASS, style_figure
 from dashboard.lab.widgets import legend_below
+from dashboard.palette import DANGER, OK, SERIES
 
 METHOD_COLOURS = {"mixup": ACCENT, "erm": SAME_CLASS}
 METHOD_NAMES = {"mixup": "mixup", "erm": "ERM"}
-OPTIMAL_COLOUR = "#2b8a3e"
+OPTIMAL_COLOUR = OK
 
 
 # --------------------------------------------------------------------------- alternating line
@@ -146,7 +147,7 @@ def moons_figure(res: dict) -> go.Figure:
         fig.add_trace(go.Contour(x=gx, y=gy, z=z, showscale=False, contours=dict(
             start=0.5, end=0.5, size=1, coloring="none"), line=dict(color=INK, width=2),
             hoverinfo="skip", connectgaps=False, showlegend=False), row=1, col=j)
-        for lab, colour in ((1, "#c92a2a"), (2, "#1864ab")):
+        for lab, colour in ((1, DANGER), (2, SERIES[12])):
             sel = labels == lab
             fig.add_trace(go.Scatter(x=pts[sel, 0], y=pts[sel, 1], mode="markers",
                                      name=f"class {lab}", showlegend=j == 1,

@@ -28,6 +28,7 @@ from dashboard.common import (
     run_label,
     style_figure,
 )
+from dashboard.figures import lam_on_lower
 from dashboard.lab.widgets import graph, legend_below
 
 
@@ -245,7 +246,7 @@ def bottleneck_figure(rep: dict) -> go.Figure:
     fig = go.Figure()
     diff = kind == 2
     if diff.any():  # colour by the weight on the lower class of the pair
-        lam_low = np.where(ca[diff] <= cb[diff], lam[diff], 1 - lam[diff])
+        lam_low = lam_on_lower(lam[diff], ca[diff], cb[diff])
         fig.add_trace(go.Scattergl(x=pts[diff, 0], y=pts[diff, 1], mode="markers",
                                    name="different-class mixes",
                                    marker=dict(color=lam_low, colorscale=LAMBDA_SCALE, cmin=0,

@@ -18,6 +18,7 @@ from dash import Input, Output, State, callback, dash_table, dcc, html, no_updat
 
 from dashboard.client import ApiError, format_detail
 from dashboard.common import MUTED, api, card
+from dashboard.palette import DANGER, OK
 
 dash.register_page(__name__, path="/papers", name="Papers", title="mixscope · Papers", order=7)
 
@@ -79,9 +80,9 @@ def _list_view() -> html.Div:
                         "fontFamily": "inherit", "fontSize": "0.9rem"},
             style_data_conditional=[
                 {"if": {"filter_query": '{verdict} = "agrees"', "column_id": "verdict"},
-                 "color": "#2b8a3e", "fontWeight": 600},
+                 "color": OK, "fontWeight": 600},
                 {"if": {"filter_query": '{verdict} = "differs"', "column_id": "verdict"},
-                 "color": "#c92a2a", "fontWeight": 600}]),
+                 "color": DANGER, "fontWeight": 600}]),
     ])
 
 
@@ -118,7 +119,7 @@ def _numbers_table(body: dict) -> html.Table:
 
 def _entry_body(body: dict) -> list:
     verdict = body.get("verdict", "not yet run")
-    colour = {"agrees": "#2b8a3e", "differs": "#c92a2a"}.get(verdict, MUTED)
+    colour = {"agrees": OK, "differs": DANGER}.get(verdict, MUTED)
     return [
         html.H3(f"{body['id']} · {body['title']}"),
         html.P(body["claim"], className="lede"),

@@ -23,6 +23,7 @@ from dashboard.common import (
     blank_figure,
     card,
 )
+from dashboard.palette import FAINT
 
 dash.register_page(__name__, path="/theory", name="Theory", title="mixscope · Theory", order=4)
 
@@ -136,7 +137,7 @@ def simplex_figure(data: dict) -> dict:
         traces.append({"type": "scatter", "mode": "lines", "hoverinfo": "skip",
                        "showlegend": False, "x": _r([*tips[:, 0], tips[0, 0]]),
                        "y": _r([*tips[:, 1], tips[0, 1]]),
-                       "line": {"color": "#adb5bd", "dash": "dot", "width": 1}})
+                       "line": {"color": FAINT, "dash": "dot", "width": 1}})
         ax, ay = [], []
         for t in tips:
             ax += [0.0, float(t[0]), None]

@@ -24,6 +24,7 @@ from dashboard.common import (
     run_options,
     style_figure,
 )
+from dashboard.palette import ZERO_LINE
 
 dash.register_page(__name__, path="/trajectory", name="Trajectory",
                    title="mixscope · Trajectory", order=5)
@@ -158,9 +159,9 @@ def trajectory_figure(data: dict, pair: int) -> go.Figure:
                                              title=dict(text="λ", side="top"), thickness=12,
                                              len=0.6, outlinewidth=0))))
     R = 1.15 * float(np.abs(p).max() or 1.0)
-    fig.update_xaxes(range=[-R, R], zeroline=True, zerolinecolor="#dee2e6", showgrid=False,
+    fig.update_xaxes(range=[-R, R], zeroline=True, zerolinecolor=ZERO_LINE, showgrid=False,
                      showticklabels=False)
-    fig.update_yaxes(range=[-R, R], zeroline=True, zerolinecolor="#dee2e6", showgrid=False,
+    fig.update_yaxes(range=[-R, R], zeroline=True, zerolinecolor=ZERO_LINE, showgrid=False,
                      showticklabels=False, scaleanchor="x", scaleratio=1)
     style_figure(fig, height=540, legend=False)
     fig.update_layout(title=dict(text=f"epoch {data.get('epoch', '?')} · {len(layers)} layers: "

@@ -75,7 +75,7 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
                              className="run-error", id={"type": "run-error", "index": rid})]
                    if status == "failed" and run.get("error") else [])]),
         html.Td(html.Span(status, className="badge",
-                          style={"backgroundColor": STATUS_COLOURS.get(status, "#868e96")}),
+                          style={"backgroundColor": STATUS_COLOURS.get(status, STATUS_COLOURS["queued"])}),
                 className="run-status"),
         html.Td([
             html.Div(html.Div(className="bar-fill", style={"width": f"{100 * progress:.1f}%"}),
