@@ -1,0 +1,127 @@
+"""Explore at scale, in headless Chromium: a run of 200 recorded epochs loads page by page
+and every epoch can be scrubbed to; the small multiples are drawn by the browser's simplex
+renderer; the CSV of the shown epoch comes from the API (the browser's frames are never sent
+back). Timings are benchmarks' business (benchmarks/bench_explore_scale.py), not asserted.
+
+The store is filled by ``dashboard_seed`` (a synthetic finished run written through the real
+Store), then the real API and dashboard (no worker) serve it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from pathlib import Path
+
+import pytest
+from browser import (
+    Stack,
+    browser_available,
+    plot_data_signature,
+    screenshot,
+    start_chrome,
+    stop_chrome,
+    wait_for,
+)
+from dashboard_seed import seed_synthetic_run
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
+
+EPOCHS = tuple(range(200))
+SMALL = {"classes": 4, "clean_per_class": 10, "pairs_per_class_pair": 12, "d": 16, "seed": 5}
+POINTS = 3 * 10 + 6 * 12
+
+
+def test_frame_pages_are_sized_by_points():
+    from dashboard.pages.explore.frames import FIRST_PAGE, FRAMES_PAGE, PAGE_POINTS, page_limit
+
+    assert FIRST_PAGE <= FRAMES_PAGE
+    assert page_limit(POINTS) == FRAMES_PAGE
+    assert page_limit(100_000) == PAGE_POINTS // 100_000 >= 1
+    assert page_limit(10 * PAGE_POINTS) == 1
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    reason = browser_available()
+    if reason:
+        pytest.skip(reason)
+    from backend.settings import settings_for_store
+    from backend.store import Store
+
+    store_dir = tmp_path_factory.mktemp("explore-scale") / "store"
+    store = Store(settings_for_store(store_dir))
+    store.migrate()
+    run_id = seed_synthetic_run(store, epochs=EPOCHS, name="long run", **SMALL)
+    store.close()
+    s = Stack(store_dir, worker=False).start()
+    s.run_id = run_id
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def driver(stack):
+    d = start_chrome()
+    d.set_script_timeout(20)
+    yield d
+    stop_chrome(d)
+
+
+def _text(driver, id_):
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : null;", id_)
+
+
+def _slider_key(driver, key):
+    from selenium.webdriver.common.keys import Keys
+
+    driver.find_element("css selector", "#epoch-slider [role=slider]").send_keys(
+        getattr(Keys, key))
+
+
+def test_two_hundred_epochs_load_progressively_and_scrub(stack, driver):
+    driver.get(f"{stack.dash_url}/explore?run={stack.run_id}&classes=0,1,2&epoch=0")
+    wait_for(driver, lambda d: "epoch 0 " in (_text(d, "ex-epoch-label") or "") and
+             plot_data_signature(d, "simplex"), timeout=60, what="the first frame")
+    # the last epoch arrives with the last page; until then END shows the latest loaded
+    _slider_key(driver, "END")
+    wait_for(driver, lambda d: f"epoch {EPOCHS[-1]} " in (_text(d, "ex-epoch-label") or ""),
+             timeout=120, what="the last of 200 epochs")
+    last = plot_data_signature(driver, "simplex")
+    for _ in range(3):  # step back frame by frame: each is a recorded epoch of its own
+        _slider_key(driver, "ARROW_LEFT")
+    wait_for(driver, lambda d: f"epoch {EPOCHS[-4]} " in (_text(d, "ex-epoch-label") or ""),
+             timeout=10, what="three epochs back")
+    assert plot_data_signature(driver, "simplex") != last
+    assert f"{POINTS - 30} points" in _text(driver, "ex-epoch-label")  # clean ones hidden
+    assert f"epoch={EPOCHS[-4]}" in driver.current_url
+
+
+def test_small_multiples_are_drawn_by_the_browser_renderer(stack, driver):
+    driver.find_element("id", "ex-multi-go").click()
+    wait_for(driver, lambda d: plot_data_signature(d, "ex-multi"), timeout=60,
+             what="the small multiples")
+    panels, axes, titles = driver.execute_script("""
+        const gd = document.querySelector('#ex-multi .js-plotly-plot');
+        const axes = new Set(gd.data.map(t => t.xaxis || 'x'));
+        return [gd.layout.annotations.length, axes.size,
+                gd.layout.annotations.map(a => a.text)];""")
+    assert panels == 4 and axes == 4, (panels, axes)  # 4 classes: the 4 triples there are
+    assert titles[0] == "0 · 1 · 2"
+    screenshot(driver, "explore-scale-multiples")
+
+
+def test_csv_of_the_shown_epoch(stack, driver):
+    driver.find_element("id", "ex-csv").click()
+    found = wait_for(driver, lambda d: [p for p in glob.glob(os.path.join(d._profile, "*.csv"))
+                                        if not p.endswith(".crdownload")],
+                     timeout=20, what="the CSV download")
+    path = Path(found[0])
+    wait_for(driver, lambda d: path.stat().st_size > 0, timeout=5, what="the CSV to fill")
+    time.sleep(0.2)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("epoch,layer,x,y,kind") and len(lines) == POINTS + 1
+    assert path.name.endswith(f"-e{EPOCHS[-4]}.csv")
+    assert {ln.split(",")[0] for ln in lines[1:]} == {str(EPOCHS[-4])}
