@@ -55,8 +55,12 @@ const check = () => {
 };
 document.addEventListener('keydown', () => { if (b.t0 === null) { b.t0 = performance.now(); } },
                           {capture: true, once: true});
-if (gd.removeAllListeners) { gd.removeAllListeners('plotly_afterplot'); }
-gd.on('plotly_afterplot', () => { b.plotted = true; check(); });
+// only this probe's previous listener goes (the page's own, e.g. the dense layer, stay)
+if (window.__benchListener && gd.removeListener) {
+  gd.removeListener('plotly_afterplot', window.__benchListener);
+}
+window.__benchListener = () => { b.plotted = true; check(); };
+gd.on('plotly_afterplot', window.__benchListener);
 if (readout) { new MutationObserver(check).observe(readout, {childList: true, subtree: true,
                                                              characterData: true}); }
 """

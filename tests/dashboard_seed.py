@@ -27,10 +27,12 @@ def seed_synthetic_run(store, *, classes: int = 10, clean_per_class: int = 30,
     from backend.runconfig import RunConfig
 
     rng = np.random.default_rng(seed)
+    # the arrays below may hold a denser probe than a trainer config allows (the 100 000-point
+    # view of bench_explore_scale); the config says the most it can
     cfg = RunConfig(dataset="digits", epochs=max(epochs), name=name,
                     record={"epochs": list(epochs)},
-                    probe={"clean_per_class": clean_per_class,
-                           "pairs_per_class_pair": pairs_per_class_pair})
+                    probe={"clean_per_class": min(clean_per_class, 5000),
+                           "pairs_per_class_pair": min(pairs_per_class_pair, 5000)})
     run = store.create_run(cfg)
     assert store.claim_run(run.id, "seed")
     C = classes

@@ -40,6 +40,8 @@ def test_frame_pages_are_sized_by_points():
     assert page_limit(POINTS) == FRAMES_PAGE
     assert page_limit(100_000) == PAGE_POINTS // 100_000 >= 1
     assert page_limit(10 * PAGE_POINTS) == 1
+    assert page_limit(100_000, first=True) == 1  # a dense view's first epoch comes alone
+    assert page_limit(POINTS, first=True) == FIRST_PAGE
 
 
 @pytest.fixture(scope="module")

@@ -14,26 +14,29 @@
       // `index` is the epoch slider's position: an index into the recorded epochs
       renderSimplex: function (index, store, kinds, lamRange, ufm) {
         if (!store || !store.frames || !store.frames.length) {
+          S().clearDense("simplex");
           return [S().emptyFigure(store && store.message ? store.message :
                                   "Pick a run and three classes"), ""];
         }
         const fig = S().simplexFigure(store, S().epochAt(store, index), kinds, lamRange, ufm,
-                                      {});
-        const n = fig.data.filter((t) => t.type === "scattergl" && t.name !== "UFM optimum")
-          .reduce((s, t) => s + t.x.length, 0);
-        const label = `epoch ${fig.frame.epoch} · ${n} points`;
+                                      {graphId: "simplex"});
+        const label = `epoch ${fig.frame.epoch} · ${fig.count} points`;
         delete fig.frame;
+        delete fig.count;
         return [fig, label];
       },
       // the second run shows its last recorded epoch not after the first run's epoch
       renderCompare: function (index, store, kinds, lamRange, ufm, mainStore) {
         if (!store || !store.frames || !store.frames.length) {
+          S().clearDense("simplex-b");
           return S().emptyFigure(store && store.message ? store.message : "");
         }
         const e = mainStore && mainStore.epochs ? S().epochAt(mainStore, index) : 1e9;
         const fig = S().simplexFigure(store, e, kinds, lamRange, ufm,
-                                      {title: store.title || "", showEpoch: true});
+                                      {title: store.title || "", showEpoch: true,
+                                       graphId: "simplex-b"});
         delete fig.frame;
+        delete fig.count;
         return fig;
       },
       // the small multiples: projections fetched by the server, drawn by the same renderer
@@ -93,8 +96,12 @@
         const gd = host && (host.classList.contains("js-plotly-plot") ? host :
                             host.querySelector(".js-plotly-plot"));
         if (gd && window.Plotly) {
-          window.Plotly.downloadImage(gd, {format: "svg", filename: "mixscope-simplex",
-                                           width: 900, height: 820});
+          // a dense view's points are on the canvas layer: the SVG embeds it as an image
+          const img = S().denseImage(which || "simplex");
+          const target = img ? {data: gd.data, layout: Object.assign({}, gd.layout, {
+            images: (gd.layout.images || []).concat([img])})} : gd;
+          window.Plotly.downloadImage(target, {format: "svg", filename: "mixscope-simplex",
+                                               width: 900, height: 820});
         }
         return "";
       },

@@ -126,7 +126,7 @@ def select_run(run_id, init):
              for i, e in enumerate(epochs)}
     info = {"id": run_id, "class_names": view["names"], "epochs": epochs,
             "layers": view["layers"], "config": view["config"],
-            "name": run.get("name") or run_id[:8]}
+            "name": run.get("name") or run_id[:8], "num_probe": run.get("num_probe")}
     return {
         "class_options": (class_opts,) * 3, "triple": tuple(view["triple"]),
         "layer_options": view["layers"], "layer": view["layer"],

@@ -25,8 +25,9 @@ from dashboard.pages.explore import ids
 MAX_POINTS = 100_000
 # frames a request brings at most (the env var lets the browser tests page a short run)
 FRAMES_PAGE = int(os.environ.get("MIXSCOPE_FRAMES_PAGE", "24"))
+# points a page holds at most: the first small, so the first epoch shows at once
+FIRST_PAGE_POINTS, PAGE_POINTS = 50_000, 200_000
 FIRST_PAGE = min(FRAMES_PAGE, 4)
-PAGE_POINTS = 400_000
 NEXT_PAGE_MS, EXTRACTION_POLL_MS = 30, 1500
 KINDS = "same,different,clean"
 # per-point arrays that are the same in every frame of a (run, triple, layer)
@@ -60,9 +61,10 @@ def fetch_frames(run_id: str, triple: list[int], layer: str, names: list[str], *
     return page
 
 
-def page_limit(n_points: int | None) -> int:
-    """Frames per page for frames of ``n_points`` points."""
-    return max(1, min(FRAMES_PAGE, PAGE_POINTS // max(1, n_points or 1)))
+def page_limit(n_points: int | None, *, first: bool = False) -> int:
+    """Frames per page for frames of ``n_points`` points (at most; the first page smaller)."""
+    most, points = (FIRST_PAGE, FIRST_PAGE_POINTS) if first else (FRAMES_PAGE, PAGE_POINTS)
+    return max(1, min(most, points // max(1, n_points or 1)))
 
 
 def _poll(n_intervals: int | None, ms: int | None) -> dict:
@@ -101,7 +103,9 @@ def load_frames(a, b, c, layer, polls, info, nxt, meta):
                 "message": "Pick three different classes.", "next": None, "poll": done}
     key = view_key(info["id"], triple, layer)
     more = ctx.triggered_id == ids.POLL and bool(nxt) and nxt.get("key") == key
-    limit = page_limit((meta or {}).get("n_points")) if more else FIRST_PAGE
+    # the run's whole probe bounds a triple's points before the first page says how many
+    limit = page_limit((meta or {}).get("n_points")) if more else \
+        page_limit(info.get("num_probe"), first=True)
     try:
         page = fetch_frames(info["id"], triple, layer, info["class_names"], limit=limit,
                             epoch_from=nxt["from"] if more else 0)
