@@ -48,7 +48,8 @@ def scrub(driver, n_stops: int, repeats: int) -> list[float]:
     """Redraw times of ``repeats`` one-stop slider moves, bouncing between the ends."""
     from selenium.webdriver.common.keys import Keys
 
-    out, pos, step = [], n_stops - 1, -1
+    thumb = driver.find_element("css selector", "#epoch-slider [role=slider]")
+    out, pos, step = [], int(thumb.get_attribute("aria-valuenow")), -1
     for _ in range(repeats):
         if not 0 <= pos + step < n_stops:
             step = -step
@@ -56,9 +57,13 @@ def scrub(driver, n_stops: int, repeats: int) -> list[float]:
         driver.execute_script(ARM, "simplex", None)
         thumb = driver.find_element("css selector", "#epoch-slider [role=slider]")
         thumb.send_keys(Keys.ARROW_LEFT if step < 0 else Keys.ARROW_RIGHT)
-        out.append(wait_for(driver, lambda d: d.execute_script(
-            "const b = window.__bench; return b.t1 !== null ? b.t1 - b.t0 : null;"),
-            timeout=30, poll=0.02, what="the simplex to redraw"))
+        try:
+            out.append(wait_for(driver, lambda d: d.execute_script(
+                "const b = window.__bench; return b.t1 !== null ? b.t1 - b.t0 : null;"),
+                timeout=30, poll=0.02, what="the simplex to redraw"))
+        except TimeoutError:
+            state = driver.execute_script("return window.__bench")
+            raise TimeoutError(f"no redraw at stop {pos}: {state}, label {_label(driver)!r}")
         time.sleep(0.1)
     return out
 
