@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from bench_browser import ARM  # noqa: E402  (the shared key-press-to-redraw probe)
-from browser import Stack, browser_available, start_chrome, stop_chrome, wait_for  # noqa: E402
-from dashboard_seed import seed_synthetic_run  # noqa: E402
+from bench_browser import ARM  # the shared key-press-to-redraw probe
+from browser import Stack, browser_available, start_chrome, stop_chrome, wait_for
+from dashboard_seed import seed_synthetic_run
 
 TARGET_MS = 100
 
