@@ -9,10 +9,11 @@
  * arrays), `epochs`, `classes`, `all_names`, `lam_low`. Decoded arrays, hover texts and the
  * filter indices are cached per store object, so a frame swap costs one gather of the shown
  * points plus Plotly.react on WebGL traces whose colours and texts are the same objects as
- * before.
+ * before. Past a number of points, the points go on a canvas layer (simplex_dense.js).
  */
 (function () {
   "use strict";
+  const D = () => window.mixscopeDense;  // assets/simplex_dense.js (loads after this file)
   const TYPES = {float32: Float32Array, float64: Float64Array, int16: Int16Array,
                  int32: Int32Array, int8: Int8Array, uint8: Uint8Array, uint16: Uint16Array,
                  uint32: Uint32Array};
@@ -177,7 +178,7 @@
     const R = 1.12 * m;
     const count = pts[0].x.length + pts[1].x.length + pts[2].x.length;
     // past DENSE points the canvas layer draws them; the traces keep legend and colour bar
-    const layer = opts.graphId && count > DENSE ? [] : null;
+    const layer = opts.graphId && count > D().DENSE ? [] : null;
     const add = (k, trace) => {
       const g = pts[k];
       const s = 1 / R;
@@ -252,151 +253,8 @@
                                  textfont: {size: 14, color: c.ink, family: c.font}}, axes));
       }
     }
-    if (opts.graphId) { denseLayer.set(opts.graphId, layer); }
+    if (opts.graphId) { D().set(opts.graphId, layer); }
     return {data, frame: fr, count};
-  }
-
-  /* -- the dense layer: a canvas under Plotly's hover layer, drawn pixel by pixel -----------
-   *
-   * Plotly's WebGL scatter re-computes every point on each Plotly.react (measured: seconds
-   * for 100 000 points in Chromium's software WebGL), so past DENSE points a frame's points
-   * are written into an ImageData (one pass over typed arrays) on a canvas over the plot
-   * area, redrawn after each Plotly draw and while panning. Hover is off there; the SVG
-   * export embeds the layer as an image. */
-  const DENSE = 20000;
-  const denseLayer = new Map();   // graph id -> the shown points ([] groups), or null
-  const watched = new WeakSet();
-  const luts = {};
-
-  function graphDiv(graphId) {
-    const host = document.getElementById(graphId);
-    return host && (host.classList.contains("js-plotly-plot") ? host :
-                    host.querySelector(".js-plotly-plot"));
-  }
-
-  function rgbaWord(colour) {  // "#rrggbb" / "rgb(r, g, b)" -> ImageData's little-endian ABGR
-    let r = 0, g = 0, b = 0;
-    const hex = /^#([0-9a-f]{6})$/i.exec(colour.trim());
-    if (hex) {
-      const v = parseInt(hex[1], 16);
-      r = v >> 16; g = (v >> 8) & 255; b = v & 255;
-    } else {
-      const m = /rgba?\(([^)]+)\)/.exec(colour) || [0, "0,0,0"];
-      [r, g, b] = m[1].split(",").map((q) => Math.round(Number(q)));
-    }
-    return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
-  }
-
-  /* 256 colours of the λ colour scale, as Plotly resolved it for the colour bar's trace. */
-  function scaleLut(gd) {
-    const tr = (gd._fullData || []).find((t) => t.name === "different class");
-    const stops = tr && tr.marker && tr.marker.colorscale;
-    if (!stops) { return null; }
-    const key = JSON.stringify(stops);
-    if (luts[key]) { return luts[key]; }
-    const words = stops.map((st) => rgbaWord(st[1]));
-    const lut = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      const t = i / 255;
-      let j = 0;
-      while (j < stops.length - 2 && stops[j + 1][0] < t) { j++; }
-      const [t0, t1] = [stops[j][0], stops[j + 1][0]];
-      const f = t1 > t0 ? Math.min(1, Math.max(0, (t - t0) / (t1 - t0))) : 0;
-      const mix = (sh) => Math.round(((words[j] >>> sh) & 255) * (1 - f) +
-                                     ((words[j + 1] >>> sh) & 255) * f);
-      lut[i] = ((255 << 24) | (mix(16) << 16) | (mix(8) << 8) | mix(0)) >>> 0;
-    }
-    luts[key] = lut;
-    return lut;
-  }
-
-  function canvasOf(gd) {
-    let cv = gd.querySelector("canvas.mixscope-dense");
-    if (!cv) {
-      const holder = gd.querySelector(".svg-container");
-      if (!holder) { return null; }
-      cv = document.createElement("canvas");
-      cv.className = "mixscope-dense";
-      cv.style.position = "absolute";
-      cv.style.pointerEvents = "none";
-      const first = holder.querySelector(".main-svg");
-      holder.insertBefore(cv, first ? first.nextSibling : null);
-    }
-    return cv;
-  }
-
-  /* Draw (or clear) the dense layer of a graph at its current axis ranges. */
-  function drawDense(graphId) {
-    const gd = graphDiv(graphId);
-    if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis) { return; }
-    const groups = denseLayer.get(graphId);
-    let cv = gd.querySelector("canvas.mixscope-dense");
-    if (!groups) {
-      if (cv) { cv.style.display = "none"; }
-      return;
-    }
-    cv = canvasOf(gd);
-    if (!cv) { return; }
-    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-    const dpr = window.devicePixelRatio || 1;
-    const W = Math.max(1, Math.round(xa._length * dpr)), H = Math.max(1, Math.round(ya._length * dpr));
-    Object.assign(cv.style, {display: "block", left: `${xa._offset}px`, top: `${ya._offset}px`,
-                             width: `${xa._length}px`, height: `${ya._length}px`});
-    if (cv.width !== W || cv.height !== H) { cv.width = W; cv.height = H; }
-    const ctx = cv.getContext("2d");
-    const img = ctx.createImageData(W, H);
-    const buf = new Uint32Array(img.data.buffer);
-    const [x0, x1] = xa.range, [y0, y1] = ya.range;
-    const sx = W / (x1 - x0), sy = H / (y1 - y0);
-    const lut = scaleLut(gd);
-    for (const g of groups) {
-      const side = Math.max(2, Math.round(0.6 * g.size * dpr));
-      const half = side >> 1;
-      const solid = g.colour ? rgbaWord(g.colour) : 0;
-      const n = g.x.length;
-      for (let j = 0; j < n; j++) {
-        const px = Math.round((g.x[j] - x0) * sx) - half;
-        const py = Math.round((y1 - g.y[j]) * sy) - half;
-        if (px < -side || py < -side || px >= W || py >= H) { continue; }
-        const word = g.lam && lut ? lut[Math.max(0, Math.min(255, Math.round(g.lam[j] * 255)))]
-          : solid;
-        const xs = Math.max(0, px), xe = Math.min(W, px + side);
-        for (let yy = Math.max(0, py), ye = Math.min(H, py + side); yy < ye; yy++) {
-          buf.fill(word, yy * W + xs, yy * W + xe);
-        }
-      }
-    }
-    ctx.putImageData(img, 0, 0);
-  }
-
-  /* Redraw a graph's dense layer after each Plotly draw and while it is panned or zoomed. */
-  function watchGraph(graphId) {
-    const gd = graphDiv(graphId);
-    if (!gd || !gd.on) {  // not mounted yet: try again once Dash has rendered it
-      setTimeout(() => { if (graphDiv(graphId) && graphDiv(graphId).on) { watchGraph(graphId); } }, 50);
-      return;
-    }
-    if (watched.has(gd)) { return; }
-    watched.add(gd);
-    const redraw = () => drawDense(graphId);
-    gd.on("plotly_afterplot", redraw);
-    gd.on("plotly_relayouting", redraw);
-    gd.on("plotly_relayout", redraw);
-  }
-
-  function clearDense(graphId) {
-    if (denseLayer.get(graphId)) { denseLayer.set(graphId, null); drawDense(graphId); }
-  }
-
-  /* The dense layer as a layout image over the plot area (for the SVG export), or null. */
-  function denseImage(graphId) {
-    const gd = graphDiv(graphId);
-    const cv = gd && gd.querySelector("canvas.mixscope-dense");
-    if (!denseLayer.get(graphId) || !cv) { return null; }
-    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-    return {source: cv.toDataURL("image/png"), xref: "x", yref: "y", x: xa.range[0],
-            y: ya.range[1], sizex: xa.range[1] - xa.range[0], sizey: ya.range[1] - ya.range[0],
-            sizing: "stretch", layer: "above", xanchor: "left", yanchor: "top"};
   }
 
   function baseLayout(c) {
@@ -410,7 +268,7 @@
     const c = palette();
     const {data, frame, count} = traces(store, epoch, kinds, lamRange, ufm, opts);
     const title = opts.showEpoch ? `${opts.title} · epoch ${frame.epoch}` : (opts.title || "");
-    if (opts.graphId) { watchGraph(opts.graphId); }
+    if (opts.graphId) { D().watch(opts.graphId); }
     return {data, frame, count, layout: Object.assign(baseLayout(c), {
       title: {text: title, font: {size: 13, family: c.font, color: c.muted},
               x: 0.02, y: 0.98, yanchor: "top"},
@@ -464,6 +322,6 @@
   }
 
   window.mixscopeSimplex = {palette, decode, prepare, frameAt, epochAt, emptyFigure,
-                            simplexFigure, multiplesFigure, denseImage, clearDense, drawDense,
-                            DENSE};
+                            simplexFigure, multiplesFigure,
+                            denseImage: (id) => D().image(id), clearDense: (id) => D().clear(id)};
 })();
