@@ -61,6 +61,10 @@ if (window.__benchListener && gd.removeListener) {
 }
 window.__benchListener = () => { b.plotted = true; check(); };
 gd.on('plotly_afterplot', window.__benchListener);
+// a dense simplex redraws its canvas layer without a Plotly call, and says so
+if (window.__benchDrawn) { gd.removeEventListener('mixscope:drawn', window.__benchDrawn); }
+window.__benchDrawn = window.__benchListener;
+gd.addEventListener('mixscope:drawn', window.__benchDrawn);
 if (readout) { new MutationObserver(check).observe(readout, {childList: true, subtree: true,
                                                              characterData: true}); }
 """

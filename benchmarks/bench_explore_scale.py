@@ -124,6 +124,9 @@ def case(driver, store_dir: Path, name: str, epochs: tuple[int, ...], pairs: int
         scrub(driver, len(epochs), 3)  # warm-up (JIT, WebGL buffers)
         report(f"{name}: slider -> redrawn simplex", scrub(driver, len(epochs), repeats),
                extra=f"  [{_label(driver)}]")
+        shots = ROOT / "test-artifacts"
+        shots.mkdir(exist_ok=True)
+        driver.save_screenshot(str(shots / f"bench-explore-{name.replace(' ', '-')}.png"))
     finally:
         stack.stop()
 

@@ -9,6 +9,27 @@
   const NO = () => window.dash_clientside.no_update;
   const S = () => window.mixscopeSimplex;  // assets load alphabetically: resolve at call time
 
+  // graph id -> [the static key of the dense figure last handed to Plotly, its graph div]
+  const drawnDense = {};
+
+  /* True (and the dense layer redrawn at once) when a dense figure equals the one Plotly
+   * already shows: a slider move then costs no Plotly call at all. */
+  function unchangedDense(graphId, fig) {
+    const host = document.getElementById(graphId);
+    const gd = host && host.querySelector(".js-plotly-plot");
+    const last = drawnDense[graphId];
+    drawnDense[graphId] = fig.staticKey ? [fig.staticKey, gd] : null;
+    if (fig.staticKey && last && last[0] === fig.staticKey && last[1] === gd) {
+      S().drawDense(graphId);
+      return true;
+    }
+    return false;
+  }
+
+  function plain(fig) {  // the figure without the renderer's notes
+    return {data: fig.data, layout: fig.layout};
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     mixscope: {
       // `index` is the epoch slider's position: an index into the recorded epochs
@@ -21,9 +42,7 @@
         const fig = S().simplexFigure(store, S().epochAt(store, index), kinds, lamRange, ufm,
                                       {graphId: "simplex"});
         const label = `epoch ${fig.frame.epoch} · ${fig.count} points`;
-        delete fig.frame;
-        delete fig.count;
-        return [fig, label];
+        return [unchangedDense("simplex", fig) ? NO() : plain(fig), label];
       },
       // the second run shows its last recorded epoch not after the first run's epoch
       renderCompare: function (index, store, kinds, lamRange, ufm, mainStore) {
@@ -35,9 +54,7 @@
         const fig = S().simplexFigure(store, e, kinds, lamRange, ufm,
                                       {title: store.title || "", showEpoch: true,
                                        graphId: "simplex-b"});
-        delete fig.frame;
-        delete fig.count;
-        return fig;
+        return unchangedDense("simplex-b", fig) ? NO() : plain(fig);
       },
       // the small multiples: projections fetched by the server, drawn by the same renderer
       renderMultiples: function (payload, kinds) {

@@ -168,7 +168,7 @@
     const size = opts.size || 5;
     const axes = opts.axis ? {xaxis: `x${opts.axis}`, yaxis: `y${opts.axis}`} : {};
     const legend = opts.legend !== false;
-    const data = [];
+    let data = [];
     const pts = {};
     let m = fr.radius || 1;
     for (const k of [0, 1, 2]) {
@@ -253,9 +253,24 @@
                                  textfont: {size: 14, color: c.ink, family: c.font}}, axes));
       }
     }
+    if (layer) {
+      // the dense layer draws the triangle, arrows, labels and UFM optimum too: the Plotly
+      // figure (legend, colour bar) is then the same for every frame and is left alone
+      layer.overlay = data.filter((t) => !POINT_TRACES.has(t.name));
+      data = data.filter((t) => POINT_TRACES.has(t.name));
+      if (layer.overlay.some((t) => t.name === "UFM optimum")) {
+        data.push(Object.assign({type: "scatter", mode: "markers", name: "UFM optimum",
+                                 x: [null], y: [null], hoverinfo: "skip", showlegend: legend,
+                                 marker: {color: "rgba(0,0,0,0)", size: 7,
+                                          line: {color: c.ink, width: 1}}}, axes));
+      }
+      layer.font = c.font;
+    }
     if (opts.graphId) { D().set(opts.graphId, layer); }
-    return {data, frame: fr, count};
+    return {data, frame: fr, count, dense: !!layer};
   }
+
+  const POINT_TRACES = new Set(["clean", "different class", "same class"]);
 
   function baseLayout(c) {
     return {paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: c.plotBg,
@@ -266,10 +281,13 @@
   /* The simplex figure of one frame (Explore's main view and the compared run). */
   function simplexFigure(store, epoch, kinds, lamRange, ufm, opts) {
     const c = palette();
-    const {data, frame, count} = traces(store, epoch, kinds, lamRange, ufm, opts);
+    const {data, frame, count, dense} = traces(store, epoch, kinds, lamRange, ufm, opts);
     const title = opts.showEpoch ? `${opts.title} · epoch ${frame.epoch}` : (opts.title || "");
     if (opts.graphId) { D().watch(opts.graphId); }
-    return {data, frame, count, layout: Object.assign(baseLayout(c), {
+    const uirevision = `${store.run}|${(store.classes || []).join(",")}|${store.layer}`;
+    // a dense figure that equals the one drawn needs no Plotly call: the layer redraws
+    const staticKey = dense ? JSON.stringify([data.map((t) => t.name), title, uirevision]) : null;
+    return {data, frame, count, staticKey, layout: Object.assign(baseLayout(c), {
       title: {text: title, font: {size: 13, family: c.font, color: c.muted},
               x: 0.02, y: 0.98, yanchor: "top"},
       height: 520, margin: {l: 10, r: 10, t: 30, b: 10},
@@ -277,7 +295,7 @@
       yaxis: {range: [-1, 1], visible: false, scaleanchor: "x", scaleratio: 1},
       showlegend: true, legend: {orientation: "h", x: 0, y: -0.02, yanchor: "top",
                                  font: {family: c.font}},
-      uirevision: `${store.run}|${(store.classes || []).join(",")}|${store.layer}`})};
+      uirevision})};
   }
 
   /* Several triples at one epoch on a grid (the paper's Fig. 11). `payload`: `epoch`,
@@ -323,5 +341,6 @@
 
   window.mixscopeSimplex = {palette, decode, prepare, frameAt, epochAt, emptyFigure,
                             simplexFigure, multiplesFigure,
-                            denseImage: (id) => D().image(id), clearDense: (id) => D().clear(id)};
+                            denseImage: (id) => D().image(id), clearDense: (id) => D().clear(id),
+                            drawDense: (id) => D().draw(id)};
 })();

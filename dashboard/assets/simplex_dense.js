@@ -114,6 +114,62 @@
       }
     }
     ctx.putImageData(img, 0, 0);
+    drawOverlay(ctx, groups.overlay || [], (x) => (x - x0) * sx, (y) => (y1 - y) * sy, dpr,
+                groups.font);
+    gd.dispatchEvent(new CustomEvent("mixscope:drawn"));
+  }
+
+  /* The triangle, classifier arrows, class labels and UFM optimum (the figure's other
+   * traces, in view units) on top of the points. */
+  function drawOverlay(ctx, overlay, X, Y, dpr, font) {
+    for (const t of overlay) {
+      const colour = (t.line && t.line.color) || (t.textfont && t.textfont.color) || "black";
+      ctx.strokeStyle = colour;
+      ctx.fillStyle = colour;
+      ctx.lineWidth = ((t.line && t.line.width) || 1) * dpr;
+      ctx.setLineDash(t.line && t.line.dash === "dot" ? [2 * dpr, 3 * dpr] : []);
+      if (t.mode === "text") {
+        ctx.font = `bold ${14 * dpr}px ${font}`;
+        ctx.textAlign = "center";
+        ctx.textBaseline = "middle";
+        t.x.forEach((x, i) => ctx.fillText(String(t.text[i]).replace(/<[^>]+>/g, ""),
+                                           X(x), Y(t.y[i])));
+      } else if (t.mode === "markers") {  // the UFM optimum: open circles
+        ctx.strokeStyle = t.marker.line.color;
+        ctx.lineWidth = dpr;
+        const r = (t.marker.size / 2) * dpr;
+        ctx.beginPath();
+        t.x.forEach((x, i) => {
+          ctx.moveTo(X(x) + r, Y(t.y[i]));
+          ctx.arc(X(x), Y(t.y[i]), r, 0, 2 * Math.PI);
+        });
+        ctx.stroke();
+      } else {  // lines, broken at nulls; "lines+markers" are the arrows: a head at each end
+        ctx.beginPath();
+        let pen = false;
+        t.x.forEach((x, i) => {
+          if (x === null) { pen = false; return; }
+          if (pen) { ctx.lineTo(X(x), Y(t.y[i])); } else { ctx.moveTo(X(x), Y(t.y[i])); }
+          pen = true;
+        });
+        ctx.stroke();
+        if (t.mode === "lines+markers") {
+          ctx.setLineDash([]);
+          for (let i = 1; i < t.x.length; i++) {
+            if (t.x[i] === null || t.x[i - 1] === null) { continue; }
+            const [ax, ay, bx, by] = [X(t.x[i - 1]), Y(t.y[i - 1]), X(t.x[i]), Y(t.y[i])];
+            const ang = Math.atan2(by - ay, bx - ax), h = 9 * dpr;
+            ctx.beginPath();
+            ctx.moveTo(bx, by);
+            ctx.lineTo(bx - h * Math.cos(ang - 0.4), by - h * Math.sin(ang - 0.4));
+            ctx.lineTo(bx - h * Math.cos(ang + 0.4), by - h * Math.sin(ang + 0.4));
+            ctx.closePath();
+            ctx.fill();
+          }
+        }
+      }
+    }
+    ctx.setLineDash([]);
   }
 
   /* Redraw a graph's dense layer after each Plotly draw and while it is panned or zoomed. */
