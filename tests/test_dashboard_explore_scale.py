@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 EPOCHS = tuple(range(200))
 SMALL = {"classes": 4, "clean_per_class": 10, "pairs_per_class_pair": 12, "d": 16, "seed": 5}
 POINTS = 3 * 10 + 6 * 12
+DENSE_PAIRS = 4000  # 24 000 mixed points a frame: past the renderer's canvas threshold
 
 
 def test_frame_pages_are_sized_by_points():
@@ -56,9 +57,12 @@ def stack(tmp_path_factory):
     store = Store(settings_for_store(store_dir))
     store.migrate()
     run_id = seed_synthetic_run(store, epochs=EPOCHS, name="long run", **SMALL)
+    dense_id = seed_synthetic_run(store, classes=3, clean_per_class=10,
+                                  pairs_per_class_pair=DENSE_PAIRS, epochs=(0, 5, 10), d=8,
+                                  name="dense run", seed=2)
     store.close()
     s = Stack(store_dir, worker=False).start()
-    s.run_id = run_id
+    s.run_id, s.dense_id = run_id, dense_id
     yield s
     s.stop()
 
@@ -127,3 +131,38 @@ def test_csv_of_the_shown_epoch(stack, driver):
     assert lines[0].startswith("epoch,layer,x,y,kind") and len(lines) == POINTS + 1
     assert path.name.endswith(f"-e{EPOCHS[-4]}.csv")
     assert {ln.split(",")[0] for ln in lines[1:]} == {str(EPOCHS[-4])}
+
+
+def _canvas_image(driver):
+    return driver.execute_script("""
+        const cv = document.querySelector('#simplex canvas.mixscope-dense');
+        return cv && cv.style.display !== 'none' ? cv.toDataURL() : null;""")
+
+
+def test_a_dense_view_draws_on_the_canvas_layer_and_exports_it(stack, driver):
+    driver.get(f"{stack.dash_url}/explore?run={stack.dense_id}&classes=0,1,2&epoch=10")
+    wait_for(driver, lambda d: f"epoch 10 · {6 * DENSE_PAIRS} points" in
+             (_text(d, "ex-epoch-label") or "") and _canvas_image(d), timeout=90,
+             what="the dense view at epoch 10")
+    late = _canvas_image(driver)
+    names = driver.execute_script(
+        "return document.querySelector('#simplex .js-plotly-plot').data.map(t => t.name)")
+    # Plotly keeps the legend and colour bar; points, triangle and arrows are on the canvas
+    assert set(names) == {"same class", "different class"}, names
+    _slider_key(driver, "HOME")
+    wait_for(driver, lambda d: "epoch 0 " in (_text(d, "ex-epoch-label") or ""), timeout=20,
+             what="epoch 0")
+    wait_for(driver, lambda d: _canvas_image(d) not in (None, late), timeout=10,
+             what="the canvas to show epoch 0")
+    for svg in glob.glob(os.path.join(driver._profile, "*.svg")):
+        os.remove(svg)
+    driver.find_element("id", "ex-svg").click()
+    found = wait_for(driver, lambda d: [p for p in glob.glob(os.path.join(d._profile, "*.svg"))
+                                        if not p.endswith(".crdownload")],
+                     timeout=20, what="the SVG download")
+    path = Path(found[0])
+    wait_for(driver, lambda d: path.stat().st_size > 0, timeout=5, what="the SVG to fill")
+    time.sleep(0.3)
+    svg = path.read_text(errors="replace")
+    assert "<image" in svg and "data:image/png;base64," in svg  # the layer, embedded
+    screenshot(driver, "explore-dense")
