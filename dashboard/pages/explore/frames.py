@@ -27,7 +27,7 @@ MAX_POINTS = 100_000
 FRAMES_PAGE = int(os.environ.get("MIXSCOPE_FRAMES_PAGE", "24"))
 # points a page holds at most: the first small, so the first epoch shows at once
 FIRST_PAGE_POINTS, PAGE_POINTS = 50_000, 200_000
-FIRST_PAGE = min(FRAMES_PAGE, 4)
+FIRST_PAGE = FRAMES_PAGE
 NEXT_PAGE_MS, EXTRACTION_POLL_MS = 30, 1500
 KINDS = "same,different,clean"
 # per-point arrays that are the same in every frame of a (run, triple, layer)
