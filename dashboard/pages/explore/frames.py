@@ -1,9 +1,9 @@
 """Frames of the Explore page: every recorded epoch of the chosen (run, triple, layer),
 fetched page by page into the browser (``ex-frames``), and the compared run's frames.
 
-The first page is small so the first epoch shows at once; the following pages come one after
-the other (a one-shot ``ex-poll`` timer re-armed by each answer, so two requests never
-overlap) until the run's last recorded epoch, each appended with a ``Patch``: the frames
+The first page holds few points, so a dense view's first epoch shows at once; the following
+pages come one after the other (a one-shot ``ex-poll`` timer re-armed by each answer, so two
+requests never overlap) until the run's last recorded epoch, each appended with a ``Patch``: the frames
 already in the browser are not sent again. A page holds at most ``FRAMES_PAGE`` frames and
 ``PAGE_POINTS`` points, so a dense probe (100 000 points a frame) pages a few frames at a time.
 Server callbacks read ``ex-frames-meta`` (what is loaded), never the frames themselves.
