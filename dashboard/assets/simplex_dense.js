@@ -10,7 +10,7 @@
    * are written into an ImageData (one pass over typed arrays) on a canvas over the plot
    * area, redrawn after each Plotly draw and while panning. Hover is off there; the SVG
    * export embeds the layer as an image. */
-  const DENSE = 20000;
+  const DENSE = 20000;  // a page may lower it (window.mixscopeDensePoints: the benchmark does)
   const denseLayer = new Map();   // graph id -> the shown points ([] groups), or null
   const watched = new WeakSet();
   const luts = {};
@@ -202,6 +202,7 @@
             sizing: "stretch", layer: "above", xanchor: "left", yanchor: "top"};
   }
 
-  window.mixscopeDense = {DENSE, watch: watchGraph, image: denseImage, clear: clearDense,
+  window.mixscopeDense = {get DENSE() { return window.mixscopeDensePoints || DENSE; },
+                          watch: watchGraph, image: denseImage, clear: clearDense,
                           draw: drawDense, set: (id, layer) => denseLayer.set(id, layer)};
 })();
