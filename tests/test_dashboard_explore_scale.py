@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 EPOCHS = tuple(range(200))
 SMALL = {"classes": 4, "clean_per_class": 10, "pairs_per_class_pair": 12, "d": 16, "seed": 5}
 POINTS = 3 * 10 + 6 * 12
-DENSE_PAIRS = 4000  # 24 000 mixed points a frame: past the renderer's canvas threshold
+DENSE_PAIRS = 500  # 3 000 mixed points a frame: past the renderer's canvas threshold
 
 
 def test_frame_pages_are_sized_by_points():
@@ -139,7 +139,7 @@ def _canvas_image(driver):
         return cv && cv.style.display !== 'none' ? cv.toDataURL() : null;""")
 
 
-def test_a_dense_view_draws_on_the_canvas_layer_and_exports_it(stack, driver):
+def test_a_dense_view_draws_on_the_canvas_layer_hovers_and_exports_it(stack, driver):
     driver.get(f"{stack.dash_url}/explore?run={stack.dense_id}&classes=0,1,2&epoch=10")
     wait_for(driver, lambda d: f"epoch 10 · {6 * DENSE_PAIRS} points" in
              (_text(d, "ex-epoch-label") or "") and _canvas_image(d), timeout=90,
@@ -154,6 +154,18 @@ def test_a_dense_view_draws_on_the_canvas_layer_and_exports_it(stack, driver):
              what="epoch 0")
     wait_for(driver, lambda d: _canvas_image(d) not in (None, late), timeout=10,
              what="the canvas to show epoch 0")
+    # hover: the point nearest the pointer, as text (a grid of pointer moves over the plot)
+    hovered = driver.execute_script("""
+        const gd = document.querySelector('#simplex .js-plotly-plot');
+        const cv = gd.querySelector('canvas.mixscope-dense').getBoundingClientRect();
+        for (let i = 1; i < 30; i++) { for (let j = 1; j < 30; j++) {
+          gd.dispatchEvent(new MouseEvent('mousemove', {clientX: cv.left + cv.width * i / 30,
+                                                        clientY: cv.top + cv.height * j / 30}));
+          const tip = gd.querySelector('.mixscope-dense-tip');
+          if (tip && tip.style.display === 'block') { return tip.textContent; }
+        } }
+        return null;""")
+    assert hovered and ("λ(" in hovered or "clean" in hovered) and "<" not in hovered, hovered
     for svg in glob.glob(os.path.join(driver._profile, "*.svg")):
         os.remove(svg)
     driver.find_element("id", "ex-svg").click()

@@ -177,7 +177,8 @@
     }
     const R = 1.12 * m;
     const count = pts[0].x.length + pts[1].x.length + pts[2].x.length;
-    // past DENSE points the canvas layer draws them; the traces keep legend and colour bar
+    // past DENSE points the canvas layer draws them (and their hover); the traces keep the
+    // legend and the colour bar
     const layer = opts.graphId && count > D().DENSE ? [] : null;
     const add = (k, trace) => {
       const g = pts[k];
@@ -189,7 +190,7 @@
       if (layer) {
         const mk = trace.marker;
         layer.push({x: g.x, y: g.y, size: mk.size, lam: k === 2 ? groups[2].lam : null,
-                    colour: k === 2 ? null : mk.color});
+                    colour: k === 2 ? null : mk.color, text: groups[k].text});
         // an SVG trace with no point: legend and colour bar without touching WebGL
         Object.assign(trace, {x: [null], y: [null], text: null, hoverinfo: "skip",
                               type: "scatter"});
