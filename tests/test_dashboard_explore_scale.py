@@ -141,9 +141,13 @@ def _canvas_image(driver):
 
 def test_a_dense_view_draws_on_the_canvas_layer_hovers_and_exports_it(stack, driver):
     driver.get(f"{stack.dash_url}/explore?run={stack.dense_id}&classes=0,1,2&epoch=10")
-    wait_for(driver, lambda d: f"epoch 10 · {6 * DENSE_PAIRS} points" in
-             (_text(d, "ex-epoch-label") or "") and _canvas_image(d), timeout=90,
-             what="the dense view at epoch 10")
+    try:
+        wait_for(driver, lambda d: f"epoch 10 · {6 * DENSE_PAIRS} points" in
+                 (_text(d, "ex-epoch-label") or "") and _canvas_image(d), timeout=90,
+                 what="the dense view at epoch 10")
+    except TimeoutError:
+        pytest.fail(f"label {_text(driver, 'ex-epoch-label')!r}, canvas shown: "
+                    f"{bool(_canvas_image(driver))}")
     late = _canvas_image(driver)
     names = driver.execute_script(
         "return document.querySelector('#simplex .js-plotly-plot').data.map(t => t.name)")

@@ -201,6 +201,7 @@
     gd.on("plotly_relayout", redraw);
     gd.addEventListener("mousemove", (ev) => hover(graphId, gd, ev));
     gd.addEventListener("mouseleave", () => { tip(gd).style.display = "none"; });
+    if (gd._fullLayout && gd._fullLayout.xaxis) { redraw(); }  // plotted before we watched
   }
 
   function tip(gd) {
