@@ -187,21 +187,33 @@
   }
 
   /* Redraw a graph's dense layer after each Plotly draw and while it is panned or zoomed. */
-  function watchGraph(graphId) {
+  function watchGraph(graphId, again = true) {
     const gd = graphDiv(graphId);
     if (!gd || !gd.on) {  // not mounted yet: try again once Dash has rendered it
       setTimeout(() => { if (graphDiv(graphId) && graphDiv(graphId).on) { watchGraph(graphId); } }, 50);
       return;
     }
-    if (watched.has(gd)) { return; }
-    watched.add(gd);
-    const redraw = () => drawDense(graphId);
-    gd.on("plotly_afterplot", redraw);
-    gd.on("plotly_relayouting", redraw);
-    gd.on("plotly_relayout", redraw);
-    gd.addEventListener("mousemove", (ev) => hover(graphId, gd, ev));
-    gd.addEventListener("mouseleave", () => { tip(gd).style.display = "none"; });
-    if (gd._fullLayout && gd._fullLayout.xaxis) { redraw(); }  // plotted before we watched
+    // Plotly.newPlot (dcc.Graph's first plot) drops every listener of the div: attach again
+    // whenever ours are gone, and draw at once if the div was plotted meanwhile
+    const attached = gd._ev && typeof gd._ev.listeners === "function" ?
+      gd._ev.listeners("plotly_afterplot").includes(gd.__mixscopeRedraw) :
+      Boolean(gd.__mixscopeRedraw);
+    if (!attached) {
+      const redraw = () => drawDense(graphId);
+      gd.__mixscopeRedraw = redraw;
+      gd.on("plotly_afterplot", redraw);
+      gd.on("plotly_relayouting", redraw);
+      gd.on("plotly_relayout", redraw);
+      if (gd._fullLayout && gd._fullLayout.xaxis) { redraw(); }
+    }
+    if (!watched.has(gd)) {  // DOM listeners survive Plotly's purge
+      watched.add(gd);
+      gd.addEventListener("mousemove", (ev) => hover(graphId, gd, ev));
+      gd.addEventListener("mouseleave", () => { tip(gd).style.display = "none"; });
+    }
+    // and once the figure handed to Dash is on the page (a listener may have been dropped
+    // by a newPlot after the check above)
+    if (again) { setTimeout(() => watchGraph(graphId, false), 300); }
   }
 
   function tip(gd) {
