@@ -146,8 +146,16 @@ def test_a_dense_view_draws_on_the_canvas_layer_hovers_and_exports_it(stack, dri
                  (_text(d, "ex-epoch-label") or "") and _canvas_image(d), timeout=90,
                  what="the dense view at epoch 10")
     except TimeoutError:
+        screenshot(driver, "explore-dense-failed")
+        state = driver.execute_script("""
+            const gd = document.querySelector('#simplex .js-plotly-plot');
+            return {layer: window.mixscopeDense.shown('simplex'),
+                    canvases: Array.from(document.querySelectorAll('canvas.mixscope-dense'))
+                      .map(c => [c.style.display, c.width, c.height, c.parentNode.className]),
+                    plotted: Boolean(gd && gd._fullLayout && gd._fullLayout.xaxis),
+                    traces: gd && gd.data ? gd.data.map(t => t.name) : null};""")
         pytest.fail(f"label {_text(driver, 'ex-epoch-label')!r}, canvas shown: "
-                    f"{bool(_canvas_image(driver))}")
+                    f"{bool(_canvas_image(driver))}, {state}")
     late = _canvas_image(driver)
     names = driver.execute_script(
         "return document.querySelector('#simplex .js-plotly-plot').data.map(t => t.name)")

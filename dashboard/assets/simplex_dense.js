@@ -205,6 +205,10 @@
       gd.on("plotly_relayouting", redraw);
       gd.on("plotly_relayout", redraw);
       if (gd._fullLayout && gd._fullLayout.xaxis) { redraw(); }
+    } else if (!again && denseLayer.get(graphId)) {
+      // the later check: a layer that should show but lost its canvas to a re-plot
+      const cv = gd.querySelector("canvas.mixscope-dense");
+      if (!cv || cv.style.display === "none") { drawDense(graphId); }
     }
     if (!watched.has(gd)) {  // DOM listeners survive Plotly's purge
       watched.add(gd);
@@ -267,5 +271,6 @@
 
   window.mixscopeDense = {get DENSE() { return window.mixscopeDensePoints || DENSE; },
                           watch: watchGraph, image: denseImage, clear: clearDense,
-                          draw: drawDense, set: (id, layer) => denseLayer.set(id, layer)};
+                          draw: drawDense, set: (id, layer) => denseLayer.set(id, layer),
+                          shown: (id) => Boolean(denseLayer.get(id))};
 })();
