@@ -187,10 +187,10 @@
   }
 
   /* Redraw a graph's dense layer after each Plotly draw and while it is panned or zoomed. */
-  function watchGraph(graphId, again = true) {
+  function watchGraph(graphId, again = true, tries = 0) {
     const gd = graphDiv(graphId);
-    if (!gd || !gd.on) {  // not mounted yet: try again once Dash has rendered it
-      setTimeout(() => { if (graphDiv(graphId) && graphDiv(graphId).on) { watchGraph(graphId); } }, 50);
+    if (!gd || !gd.on || !gd._fullLayout) {  // not plotted yet: until it is (10 s at most)
+      if (tries < 200) { setTimeout(() => watchGraph(graphId, again, tries + 1), 50); }
       return;
     }
     // Plotly.newPlot (dcc.Graph's first plot) drops every listener of the div: attach again
