@@ -13,7 +13,7 @@ The estimate adds, in bytes (float32 everywhere):
   and the trajectory grid;
 - ``runtime``: the interpreter, torch and numpy themselves.
 
-It is deliberately rough (a factor of about two either way; ``tests/test_resources.py``
+It is deliberately rough (a factor of about two either way; ``tests/backend/test_resources.py``
 compares it with the real peak of torch training), and errs on the generous side for what
 dominates: a config is refused only when even the estimate does not fit.
 

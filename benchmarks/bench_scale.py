@@ -517,7 +517,7 @@ def main() -> None:
     print("\nnot measured by this benchmark (issue 14): target 1 is bench_demo_digits.py's and "
           "bench_trainer.py's; 7's redraw is bench_browser.py's (its data side, "
           "probe.triple_pairs_per_class_pair serving 100 000 points of a triple, is "
-          "tests/test_probe_density.py); target 8 is bench_gpu_wrn.py")
+          "tests/trainer/test_probe_density.py); target 8 is bench_gpu_wrn.py")
 
 
 def thousand_runs_and_long_run(args) -> None:

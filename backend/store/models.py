@@ -1,5 +1,5 @@
 """The SQL schema (SQLAlchemy 2 ORM). Alembic's ``versions/`` must create exactly this;
-``tests/test_store_migrations.py`` checks that with ``compare_metadata``.
+``tests/backend/store/test_store_migrations.py`` checks that with ``compare_metadata``.
 
 Conventions: ids are short hex strings; timestamps are UTC (timezone-aware in Python, stored
 naive on SQLite); JSON columns hold only small documents (configs, metric dicts, name lists),

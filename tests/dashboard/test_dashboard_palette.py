@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import numpy as np
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "dashboard"
 PALETTE = DASHBOARD / "assets" / "palette.css"
 HEX = re.compile(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b")

@@ -4,9 +4,9 @@ per-row arrays; nothing else writes the expansion again."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import numpy as np
+from paths import ROOT
 
 from backend.probe_rows import (
     KIND_CODES,
@@ -17,7 +17,6 @@ from backend.probe_rows import (
     triple_rows,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / "backend" / "probe_rows.py"
 PACKAGES = ("backend", "trainer", "mixscope", "dashboard")
 

@@ -5,8 +5,14 @@ simplex and the page says so; the trajectory crosses both layers."""
 from __future__ import annotations
 
 import pytest
-from browser import Stack, browser_available, plot_data_signature, start_chrome, stop_chrome, \
-    wait_for
+from browser import (
+    Stack,
+    browser_available,
+    plot_data_signature,
+    start_chrome,
+    stop_chrome,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -247,6 +247,7 @@ def test_bad_inputs_name_the_field():
 def test_bottleneck_representations_are_not_clipped_to_a_quadrant():
     """The 2-D bottleneck is linear: its representations take negative values too."""
     import torch as _torch
+
     from backend.runconfig import RunConfig as _RunConfig
     from trainer.models import build_model as _build_model
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from paths import ROOT
 
 from backend.api.app import create_app
 from backend.settings import Settings
@@ -49,7 +50,7 @@ class Worker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mixscope.cli", "worker", "--store", str(settings.store),
                  "--loglevel", "INFO"], env=env, stdout=f, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+                start_new_session=True, cwd=ROOT)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -1,7 +1,7 @@
 """Fencing, poison runs and resume, in one process on a real store with real (tiny) training.
 
 The worker-process versions (a paused first worker, SIGKILLed workers, deleting a running
-run) are in ``tests/test_faults_workers.py``.
+run) are in ``tests/system/test_faults_workers.py``.
 """
 
 from __future__ import annotations

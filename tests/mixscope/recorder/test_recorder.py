@@ -5,18 +5,16 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from api_fixtures import decode
 from conftest import local_client
+from paths import ROOT
 
 from backend import maths
 from backend.runconfig import RunConfig
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _example(name: str):

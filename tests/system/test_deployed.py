@@ -21,7 +21,6 @@ import uuid
 from collections import Counter
 
 import pytest
-
 from deployed import compose_env, free_port, mixscope, start_moto, wait_for, wait_http
 
 pytestmark = [pytest.mark.deployed, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PACKAGES = ("backend", "trainer", "mixscope")
 
 

@@ -75,7 +75,7 @@ def test_lr_schedules():
 
 def test_run_writes_a_consistent_store(store):
     # float32 asked for: the rows are read back as written (the float16 default and its
-    # fallback are tests/test_store_float16.py's)
+    # fallback are tests/backend/store/test_store_float16.py's)
     cfg = tiny(record={"dtype": "float32"})
     run_id = start(store, cfg)
     reports = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from browser import Stack, browser_available, plot_data_signature, screenshot, wait_for
-
 from test_recorder import _example
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]

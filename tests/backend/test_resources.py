@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import local_client
 from click.testing import CliRunner
+from conftest import local_client
 
 from backend.resources import (
     RUNTIME_BYTES,

@@ -2,17 +2,17 @@
 
 import json
 import re
-from pathlib import Path
 
 from click.testing import CliRunner
+from paths import ROOT
 
 from mixscope.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 
 
 def test_readme_python_example_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     assert blocks, "README lost its Python example"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})

@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from backend.maths.mixup_optimal import (alternating_line, mixup_optimal, mixup_optimal_limit,
-                                         reference_to_mix_distances)
+from backend.maths.mixup_optimal import (
+    alternating_line,
+    mixup_optimal,
+    mixup_optimal_limit,
+    reference_to_mix_distances,
+)
 from trainer import lab
 
 torch.set_num_threads(1)

@@ -7,9 +7,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 
 _PROBE = r"""
 import json, pkgutil, importlib, sys
@@ -53,3 +52,16 @@ def test_trainer_modules_import_without_a_cycle(tmp_path):
         text = path.read_text()
         assert "from trainer.loop import" not in text, path.name
         assert "import trainer.loop" not in text, path.name
+
+
+def test_tests_mirror_the_package_layout():
+    """Each test file sits in the folder of the package it tests (``tests/backend/store/`` for
+    ``backend/store``), or in ``tests/system/`` for what spans packages; ``tests/`` itself
+    holds only shared fixtures and helpers."""
+    tests = ROOT / "tests"
+    assert not sorted(p.name for p in tests.glob("test_*.py"))
+    for path in tests.rglob("test_*.py"):
+        folder = path.parent.relative_to(tests)
+        if folder.parts[0] == "system":
+            continue
+        assert (ROOT / folder).is_dir(), f"{path.relative_to(ROOT)}: no package {folder}"
