@@ -38,6 +38,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from backend.store.ranged import READS, DamagedFile, RangedReader, _size_reason
+from backend.store.workers import pid_alive
 
 # Object stores whose PUT is already atomic: writing under a temporary name and renaming
 # would only double the traffic (a "rename" there is copy + delete).
@@ -67,16 +68,6 @@ class Staged:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -224,7 +215,7 @@ class ArtifactFiles:
             pid, _, host = rest.partition(".")
             age = now - _mtime(e, now)
             if host == _HOST and pid.isdigit():
-                stale = not _pid_alive(int(pid))
+                stale = not pid_alive(int(pid))
             else:
                 stale = age > foreign_age_s
             if stale:
