@@ -77,6 +77,22 @@ def grid_2d(xlim: tuple[float, float], ylim: tuple[float, float], n: int = 50) -
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
+def _checked_inputs(X: np.ndarray, y: np.ndarray, grid: np.ndarray, alpha: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, grid) as float points, int labels and float points, checked against each other
+    and α > 0 (ValueError naming what is wrong)."""
+    X = _as_points(X, "X")
+    G = _as_points(grid, "grid")
+    y = np.asarray(y, dtype=np.int64)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    if G.shape[1] != X.shape[1]:
+        raise ValueError(f"grid has dimension {G.shape[1]}, data {X.shape[1]}")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    return X, y, G
+
+
 def _finish(weights: np.ndarray, mass: np.ndarray, grid: np.ndarray) -> MixupOptimal:
     tot = weights.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -96,15 +112,7 @@ def mixup_optimal(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha: floa
         method: ``"sample"`` (Monte Carlo, ``n_samples`` triples (s, t, λ), seeded) or
             ``"exact"`` (all ordered pairs, exact λ-integrals).
     """
-    X = _as_points(X, "X")
-    G = _as_points(grid, "grid")
-    y = np.asarray(y, dtype=np.int64)
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-    if G.shape[1] != X.shape[1]:
-        raise ValueError(f"grid has dimension {G.shape[1]}, data {X.shape[1]}")
-    if not alpha > 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    X, y, G = _checked_inputs(X, y, grid, alpha)
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     k = int(y.max()) + 1 if num_classes is None else int(num_classes)
@@ -176,15 +184,7 @@ def mixup_optimal_limit(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha
       (1 − λ*) f(λ*)/|s − t|. In more dimensions a grid point generically lies on no segment:
       NaN there.
     """
-    X = _as_points(X, "X")
-    G = _as_points(grid, "grid")
-    y = np.asarray(y, dtype=np.int64)
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-    if G.shape[1] != X.shape[1]:
-        raise ValueError(f"grid has dimension {G.shape[1]}, data {X.shape[1]}")
-    if not alpha > 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    X, y, G = _checked_inputs(X, y, grid, alpha)
     k = int(y.max()) + 1 if num_classes is None else int(num_classes)
     weights = np.zeros((G.shape[0], k))
     dist = np.sqrt(((G[:, None, :] - X[None, :, :]) ** 2).sum(-1))       # (g, n)
