@@ -68,8 +68,7 @@ def train_runs(store, settings, entry, scale, quiet: bool) -> None:
     """Train every planned run that is not succeeded, here, resuming from checkpoints."""
     from backend.papers import runner
     from backend.store.workers import local_worker_dead, worker_name
-    from mixscope.cmd_train import _Progress
-    from trainer.loop import execute_run
+    from mixscope.cmd_train import train_in_foreground
 
     me = worker_name("cli")
     for _spec, cfg in runner.plan(entry, scale)["runs"]:
@@ -97,15 +96,7 @@ def train_runs(store, settings, entry, scale, quiet: bool) -> None:
                        err=True)
         else:
             click.echo(f"training run {run.id} ({run.name})", err=True)
-        bar = _Progress(cfg.epochs, quiet)
-        try:
-            status = execute_run(store, run.id, worker=me, progress=bar)
-        except KeyboardInterrupt:
-            bar.close()
-            click.echo(f"\ninterrupted: run {run.id} stays unfinished; run the same command "
-                       f"again to resume it", err=True)
-            sys.exit(130)
-        bar.close()
+        status = train_in_foreground(store, run.id, cfg.epochs, me, quiet)
         if status != "succeeded":
             info = store.get_run(run.id)
             raise click.ClickException(f"run {run.id} {status}: {(info.error or '').strip()}")

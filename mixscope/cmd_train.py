@@ -243,7 +243,7 @@ def train(preset, config_file, store_path, force_new, quiet, **flags) -> None:
     settings = settings_for_store(store_path)
     _check_memory(config, settings)
     _threads(settings)
-    from trainer.loop import ConfigError, execute_run, validate_config
+    from trainer.loop import ConfigError, validate_config
 
     try:
         validate_config(config, settings)
@@ -272,16 +272,8 @@ def train(preset, config_file, store_path, force_new, quiet, **flags) -> None:
         click.echo(f"resuming run {run.id} ({run.name}) from epoch {run.current_epoch}; "
                    f"its previous worker {run.worker} is gone", err=True)
 
-    bar = _Progress(config.epochs, quiet)
     t0 = time.monotonic()
-    try:
-        status = execute_run(store, run.id, worker=me, progress=bar)
-    except KeyboardInterrupt:
-        bar.close()
-        click.echo(f"\ninterrupted: run {run.id} stays unfinished; run the same command again "
-                   f"to resume from its latest checkpoint", err=True)
-        sys.exit(130)
-    bar.close()
+    status = train_in_foreground(store, run.id, config.epochs, me, quiet)
     info = store.get_run(run.id)
     elapsed = time.monotonic() - t0
     s = info.summary or {}
@@ -341,3 +333,20 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def train_in_foreground(store, run_id: str, epochs: int, worker: str, quiet: bool) -> str:
+    """Train a run this process has claimed, with a progress bar; Ctrl-C leaves it unfinished
+    (exit 130) so the same command resumes it. Returns the final status."""
+    from trainer.loop import execute_run
+
+    bar = _Progress(epochs, quiet)
+    try:
+        status = execute_run(store, run_id, worker=worker, progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"\ninterrupted: run {run_id} stays unfinished; run the same command again "
+                   f"to resume from its latest checkpoint", err=True)
+        sys.exit(130)
+    bar.close()
+    return status
