@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -125,8 +124,8 @@ def test_csv_of_the_shown_epoch(stack, driver):
                                         if not p.endswith(".crdownload")],
                      timeout=20, what="the CSV download")
     path = Path(found[0])
-    wait_for(driver, lambda d: path.stat().st_size > 0, timeout=5, what="the CSV to fill")
-    time.sleep(0.2)
+    wait_for(driver, lambda d: len(path.read_text().splitlines()) >= POINTS + 1, timeout=20,
+             what="the CSV's last row")
     lines = path.read_text().splitlines()
     assert lines[0].startswith("epoch,layer,x,y,kind") and len(lines) == POINTS + 1
     assert path.name.endswith(f"-e{EPOCHS[-4]}.csv")
@@ -185,8 +184,8 @@ def test_a_dense_view_draws_on_the_canvas_layer_hovers_and_exports_it(stack, dri
                                         if not p.endswith(".crdownload")],
                      timeout=20, what="the SVG download")
     path = Path(found[0])
-    wait_for(driver, lambda d: path.stat().st_size > 0, timeout=5, what="the SVG to fill")
-    time.sleep(0.3)
+    wait_for(driver, lambda d: "</svg>" in path.read_text(errors="replace"), timeout=20,
+             what="the SVG's closing tag")
     svg = path.read_text(errors="replace")
     assert "<image" in svg and "data:image/png;base64," in svg  # the layer, embedded
     screenshot(driver, "explore-dense")
