@@ -6,7 +6,11 @@ Every ``activations`` artifact (one per recorded epoch and layer) holds
   dtype, and
 - ``clean_mean`` (d,) float32: the mean of the clean rows computed from the float32 features
   before any cast: the centre every projection subtracts, so a frame reads its triple's rows
-  and this vector, never the other classes' rows.
+  and this vector, never the other classes' rows; and
+- ``scores`` (n_c + n_p, C) float32, for a layer the classifier reads (its width): the rows'
+  classifier scores ``h · w_k`` (no bias) computed from the float32 features. A frame of a
+  triple projects from three of these columns (:func:`backend.maths.project_triple_scores`):
+  it reads C floats per row instead of d and never converts float16 rows.
 
 **float16 by default** (``record.dtype: "float16"``, issue 14 target 5): half the bytes of
 float32. float16 keeps ~3 significant digits, so before storing a layer in float16 the writer
@@ -122,7 +126,8 @@ def activation_arrays(features: np.ndarray, probe: ProbeRows, *, requested: str,
                       weight: np.ndarray | None, default_triple: Sequence[int],
                       num_classes: int, tolerance: float = FLOAT16_TOLERANCE
                       ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """What to store for one layer of one epoch: ``({"features", "clean_mean"}, meta)``.
+    """What to store for one layer of one epoch: ``({"features", "clean_mean"[, "scores"]},
+    meta)``.
 
     ``features`` (n_probe, d) float32 (or float16 already rounded, e.g. uploaded by a remote
     recorder: then it is kept as is and nothing can be measured); ``requested`` the run's
@@ -139,7 +144,25 @@ def activation_arrays(features: np.ndarray, probe: ProbeRows, *, requested: str,
         meta["float16_deviation"] = f"{dev:.3g}"
         stored = H.astype(np.float16) if dev <= tolerance else H.astype(np.float32)
     meta["dtype"] = str(stored.dtype)
-    return {"features": np.ascontiguousarray(stored), "clean_mean": mu}, meta
+    out = {"features": np.ascontiguousarray(stored), "clean_mean": mu}
+    scores = classifier_scores(H, weight)
+    if scores is not None:
+        out["scores"] = scores
+    return out, meta
+
+
+def classifier_scores(features: np.ndarray, weight: np.ndarray | None) -> np.ndarray | None:
+    """``features @ weightᵀ`` (n, C) float32, computed in float32 from the rows as given
+    (before any float16 cast), or None when the layer is not the classifier's input (no
+    weight, or another width). A frame of a triple projects from 3 of these columns instead
+    of d features (:func:`backend.maths.project_triple_scores`)."""
+    if weight is None:
+        return None
+    W = np.asarray(weight, np.float32)
+    H = np.asarray(features)
+    if W.ndim != 2 or H.ndim != 2 or W.shape[1] != H.shape[1]:
+        return None
+    return np.ascontiguousarray(H.astype(np.float32, copy=False) @ W.T)
 
 
 def stored_dtypes(metas: Sequence[Mapping[str, str]]) -> dict[str, int]:

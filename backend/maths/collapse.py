@@ -60,6 +60,7 @@ __all__ = [
     "papyan_collapse",
     "norm_cv",
     "projection_metrics",
+    "projection_metrics_epochs",
     "vertex_geometry",
 ]
 
@@ -211,21 +212,30 @@ def vertex_geometry(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray,
     Returns (centre (2,), cluster means (3, 2) in the order of ``classes``, vertex radius).
     A class's cluster is its clean points, or its same-class points when it has no clean ones.
     Raises ValueError when a class of the triple has neither."""
-    P = np.asarray(points, dtype=np.float64)
-    kind = np.asarray(kind)
-    ca = np.asarray(class_a)
-    cb = np.asarray(class_b)
-    pos = np.empty((3, 2))
+    pos = _vertex_clusters(np.asarray(points, dtype=np.float64)[None], np.asarray(kind),
+                           np.asarray(class_a), np.asarray(class_b), classes)
+    centre, radius = _centre_radius(pos)
+    return centre[0], pos[0], float(radius[0])
+
+
+def _vertex_clusters(P: np.ndarray, kind: np.ndarray, ca: np.ndarray, cb: np.ndarray,
+                     classes: Sequence[int]) -> np.ndarray:
+    """(E, 3, 2) cluster means of P (E, n, 2) (see :func:`vertex_geometry`)."""
+    pos = np.empty((P.shape[0], 3, 2))
     for k, c in enumerate(classes):
         sel = (kind == KIND_CLEAN) & (ca == c)
         if not sel.any():
             sel = (kind == KIND_SAME) & (ca == c) & (cb == c)
         if not sel.any():
             raise ValueError(f"class {c} has no clean or same-class points to locate its vertex")
-        pos[k] = P[sel].mean(axis=0)
-    centre = pos.mean(axis=0)
-    radius = float(np.linalg.norm(pos - centre, axis=1).mean())
-    return centre, pos, radius
+        pos[:, k] = P[:, sel].mean(axis=1)
+    return pos
+
+
+def _centre_radius(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid (E, 2) and vertex radius (E,) of cluster means (E, 3, 2)."""
+    centre = pos.mean(axis=1)
+    return centre, np.linalg.norm(pos - centre[:, None], axis=2).mean(axis=1)
 
 
 def alignment(points: np.ndarray, labels: np.ndarray, arrows: np.ndarray,
@@ -235,21 +245,32 @@ def alignment(points: np.ndarray, labels: np.ndarray, arrows: np.ndarray,
     points (n, 2) same-class mixup points, labels (n,) their class, arrows (3, 2) projected
     classifier rows in the order of ``classes``. NaN when there are no points."""
     P = np.asarray(points, dtype=np.float64)
-    if P.shape[0] == 0:
-        return float("nan")
     c0 = np.zeros(2) if centre is None else np.asarray(centre, dtype=np.float64)
+    return float(_alignment(P[None], _which(labels, classes),
+                            np.asarray(arrows, dtype=np.float64)[None], c0[None])[0])
+
+
+def _which(labels: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+    """Position in ``classes`` of each label (ValueError for a label outside)."""
     labels = np.asarray(labels)
     which = np.full(labels.shape, -1)
     for k, c in enumerate(classes):   # three comparisons: no Python loop over the points
         which[labels == c] = k
     if (which < 0).any():
         raise ValueError(f"label {labels[which < 0][0]} is not in the triple {tuple(classes)}")
-    A = np.asarray(arrows, dtype=np.float64)
-    A = A / np.linalg.norm(A, axis=1, keepdims=True)
-    off = P - c0
-    norms = np.linalg.norm(off, axis=1)
-    cos = np.einsum("ij,ij->i", off, A[which]) / np.where(norms > 0, norms, 1.0)
-    return float(np.median(np.where(norms > 0, cos, 0.0)))
+    return which
+
+
+def _alignment(P: np.ndarray, which: np.ndarray, arrows: np.ndarray, centre: np.ndarray
+               ) -> np.ndarray:
+    """(E,) alignment of P (E, m, 2) whose arrows are ``arrows[:, which]`` (E, 3, 2)."""
+    if P.shape[1] == 0:
+        return np.full(P.shape[0], np.nan)
+    A = arrows / np.linalg.norm(arrows, axis=2, keepdims=True)
+    off = P - centre[:, None]
+    norms = np.linalg.norm(off, axis=2)
+    cos = np.einsum("eij,eij->ei", off, A[:, which]) / np.where(norms > 0, norms, 1.0)
+    return np.median(np.where(norms > 0, cos, 0.0), axis=1)
 
 
 def channel_radius(points: np.ndarray, lam: np.ndarray, centre: np.ndarray, radius: float,
@@ -259,10 +280,18 @@ def channel_radius(points: np.ndarray, lam: np.ndarray, centre: np.ndarray, radi
     P = np.asarray(points, dtype=np.float64)
     lam = np.asarray(lam, dtype=np.float64)
     sel = (lam >= lam_range[0]) & (lam <= lam_range[1])
-    if not sel.any() or not radius > 0:
-        return float("nan")
-    d = np.linalg.norm(P[sel] - np.asarray(centre, dtype=np.float64), axis=1)
-    return float(np.median(d) / radius)
+    return float(_channel_radius(P[None, sel], np.asarray(centre, dtype=np.float64)[None],
+                                 np.array([radius], dtype=np.float64))[0])
+
+
+def _channel_radius(P: np.ndarray, centre: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """(E,) median distance of P (E, m, 2) from ``centre`` (E, 2) over ``radius`` (E,)."""
+    out = np.full(P.shape[0], np.nan)
+    ok = radius > 0
+    if P.shape[1] and ok.any():
+        dist = np.median(np.linalg.norm(P[ok] - centre[ok, None], axis=2), axis=1)
+        out[ok] = dist / radius[ok]
+    return out
 
 
 def projection_metrics(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray,
@@ -273,17 +302,34 @@ def projection_metrics(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray
 
     points (n, 2); kind (n,) 0/1/2; class_a, class_b (n,); lam (n,) weight on class_a (only
     |λ - ½| matters here); arrows (3, 2) in the order of ``classes``. Points of classes outside
-    the triple are ignored."""
+    the triple are ignored. Raises ValueError when a class has neither clean nor same-class
+    points (:func:`vertex_geometry`)."""
+    m = projection_metrics_epochs(np.asarray(points, dtype=np.float64)[None], kind, class_a,
+                                  class_b, lam, np.asarray(arrows, dtype=np.float64)[None],
+                                  classes)
+    return {k: float(v[0]) for k, v in m.items()}
+
+
+def projection_metrics_epochs(points: np.ndarray, kind: np.ndarray, class_a: np.ndarray,
+                              class_b: np.ndarray, lam: np.ndarray, arrows: np.ndarray,
+                              classes: Sequence[int]) -> dict[str, np.ndarray]:
+    """:func:`projection_metrics` of the same rows at E epochs at once: points (E, n, 2),
+    arrows (E, 3, 2); kind, class_a, class_b, lam (n,) as there. Returns (E,) arrays. Which
+    rows form each vertex cluster, the same-class set and the channel set depend only on the
+    rows, so they are found once and every epoch is reduced in one pass (a frames request)."""
     P = np.asarray(points, dtype=np.float64)
     kind = np.asarray(kind)
     ca = np.asarray(class_a)
     cb = np.asarray(class_b)
+    lam = np.asarray(lam, dtype=np.float64)
     inside = _among(ca, classes) & _among(cb, classes)
-    centre, _, radius = vertex_geometry(P[inside], kind[inside], ca[inside], cb[inside], classes)
+    pos = _vertex_clusters(P[:, inside], kind[inside], ca[inside], cb[inside], classes)
+    centre, radius = _centre_radius(pos)
     same = inside & (kind == KIND_SAME)
-    diff = inside & (kind == KIND_DIFFERENT)
+    chan = inside & (kind == KIND_DIFFERENT) & (lam >= 0.4) & (lam <= 0.6)
     return {
-        "alignment": alignment(P[same], ca[same], arrows, classes, centre),
-        "channel_radius": channel_radius(P[diff], np.asarray(lam)[diff], centre, radius),
+        "alignment": _alignment(P[:, same], _which(ca[same], classes),
+                                np.asarray(arrows, dtype=np.float64), centre),
+        "channel_radius": _channel_radius(P[:, chan], centre, radius),
         "radius": radius,
     }

@@ -42,7 +42,7 @@ from typing import Literal
 import numpy as np
 
 __all__ = ["TripleProjection", "class_mean_rows", "lambda_on_lower_class", "orthonormal_frame", "project_triple",
-           "triangle_vertices"]
+           "project_scores_epochs", "project_triple_scores", "triangle_vertices"]
 
 #: angles of the vertices of classes a, b, c: a on top, then clockwise.
 _ANGLES_DEG = (90.0, -30.0, 210.0)
@@ -89,6 +89,13 @@ def orthonormal_frame(rows: np.ndarray) -> np.ndarray:
     so the picture is still well defined; Q then has rank 2 (its rows span the plane of the
     classifier) and the 3-D coordinates have no (1, 1, 1) component. Any other rank
     deficiency leaves the picture undefined and raises ValueError."""
+    u, _, vt = _frame_svd(rows)
+    return u @ vt
+
+
+def _frame_svd(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(U_k, S_k, V_kᵀ)`` of the row-normalised ``rows`` with k = 3, or k = 2 in the
+    (1, 1, 1)-null case of :func:`orthonormal_frame` (whose ``Q`` is ``U_k V_kᵀ``)."""
     rows = np.asarray(rows, dtype=np.float64)
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     if rows.shape[0] != 3 or np.any(norms == 0) or not np.all(np.isfinite(rows)):
@@ -101,11 +108,11 @@ def orthonormal_frame(rows: np.ndarray) -> np.ndarray:
     s = np.pad(s, (0, 3 - s.size))
     tol = 1e-10 * s[0]
     if s[2] > tol:
-        return u @ vt[:3]
+        return u, s, vt[:3]
     null = u[:, 2]
     along_ones = abs(null.sum()) / np.sqrt(3.0)  # |cos| between the null vector and (1,1,1)
     if s[1] > tol and along_ones > 1 - 1e-8:
-        return u[:, :2] @ vt[:2]
+        return u[:, :2], s[:2], vt[:2]
     raise ValueError("classifier rows of the triple are linearly dependent"
                      f" (singular values {s[:k]}); the projection is undefined")
 
@@ -182,6 +189,105 @@ def project_triple(
         classes=cls,
         centre=centre_vec,
     )
+
+
+#: :func:`project_triple_scores` refuses frames whose smallest used singular value of W* is
+#: below this fraction of the largest: it divides by them, which would magnify the float32
+#: rounding of the scores (1e-3 keeps that below 1e-4 of a point's coordinates).
+SCORES_CONDITION = 1e-3
+
+
+def project_triple_scores(W: np.ndarray, scores: np.ndarray,
+                          classes: Sequence[int] = (0, 1, 2),
+                          centre: np.ndarray | None = None) -> TripleProjection:
+    """:func:`project_triple` from the classifier scores of the rows instead of the rows.
+
+    The picture only sees H through ``Q H``, and ``Q = U Vᵀ`` spans the same space as ``W*``,
+    so with ``W* = U S Vᵀ`` the 3-D coordinates are ``(W* H) U S⁻¹ Uᵀ``: three numbers per
+    row (its scores ``h · w_k`` for the triple, divided by ``‖w_k‖``) stand in for its d
+    features. This is why the API stores ``scores = H Wᵀ`` beside the activations: a frame
+    then reads 3 of C floats per row instead of d.
+
+    Args:
+        W: (C, d) classifier, C ≥ 3.
+        scores: (n, 3) ``H W[classes]ᵀ`` (no bias), columns in the order of ``classes``.
+        classes: three distinct row indices (a, b, c).
+        centre: None, or the (d,) vector subtracted from every row (its scores are
+            subtracted, by linearity).
+
+    Returns the :class:`TripleProjection` of :func:`project_triple` (same points, arrows,
+    vertices and Q to rounding). Raises ValueError where :func:`project_triple` does, and when
+    W* is too ill-conditioned for scores (:data:`SCORES_CONDITION`): project the rows then.
+    """
+    W = np.asarray(W)
+    S = np.asarray(scores, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] < 3:
+        raise ValueError(f"W must be (C, d) with C >= 3, got shape {W.shape}")
+    if S.ndim != 2 or S.shape[1] != 3:
+        raise ValueError(f"scores must be (n, 3), got shape {S.shape}")
+    cls = _check_classes(classes, W.shape[0])
+    rows = np.asarray(W[list(cls)], dtype=np.float64)
+    centre_vec = None
+    if centre is not None:
+        centre_vec = np.asarray(centre, dtype=np.float64).reshape(-1)
+        if centre_vec.shape != (W.shape[1],):
+            raise ValueError(f"centre must have shape ({W.shape[1]},), got {centre_vec.shape}")
+    u, s, vt = _frame_svd(rows)          # raises where project_triple does
+    coords3, arrows, ok = project_scores_epochs(
+        (rows @ rows.T)[None], S[None],
+        None if centre_vec is None else (rows @ centre_vec)[None])
+    if not ok[0]:
+        raise ValueError(f"W* is ill-conditioned for scores (singular values {s}); "
+                         "project the rows")
+    A = triangle_vertices()
+    return TripleProjection(points=(coords3[0] @ A.T).astype(np.float32), arrows=arrows[0],
+                            vertices=A.T.copy(), coords3=coords3[0], Q=u @ vt, classes=cls,
+                            centre=centre_vec)
+
+
+def project_scores_epochs(gram: np.ndarray, scores: np.ndarray,
+                          centre_scores: np.ndarray | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`project_triple_scores` of the same rows at E epochs at once (a frames request),
+    from what each epoch's classifier contributes: the Gram matrix of its three rows.
+
+    ``W* W*ᵀ = U S² Uᵀ`` (3×3) gives U and S without touching the d-wide rows; then
+    ``coords3 = (scores / ‖w‖) U S⁻¹ Uᵀ`` and the arrows ``W Qᵀ Aᵀ = diag(‖w‖) U S Uᵀ Aᵀ``.
+
+    Args:
+        gram: (E, 3, 3) ``W_e W_eᵀ`` of the triple's classifier rows (a, b, c) at each epoch.
+        scores: (E, n, 3) the rows' scores ``H_e W_eᵀ`` (no bias).
+        centre_scores: (E, 3) ``W_e μ_e`` of the centre subtracted from every row, or None.
+
+    Returns (coords3 (E, n, 3), arrows (E, 3, 2), ok (E,) bool); the points are
+    ``coords3 @ triangle_vertices().T``. ok is False for an epoch whose W* is not clearly
+    full rank (smallest singular value below :data:`SCORES_CONDITION` of the largest) nor
+    clearly the rank-2 (1, 1, 1)-null case of :func:`orthonormal_frame` (third singular value
+    below 1e-6 of the largest, its direction along (1, 1, 1)): its values are meaningless,
+    project its rows (the SVD of the rows decides those cases more finely than a Gram
+    matrix can)."""
+    G = np.asarray(gram, dtype=np.float64)
+    S = np.asarray(scores, dtype=np.float64)
+    norms = np.sqrt(np.clip(np.einsum("ekk->ek", G), 0.0, None))           # (E, 3)
+    finite = np.isfinite(G).all(axis=(1, 2)) & (norms > 0).all(axis=1)
+    safe = np.where(norms > 0, norms, 1.0)
+    Gs = np.where(finite[:, None, None], G / (safe[:, :, None] * safe[:, None, :]), np.eye(3))
+    lam, u = np.linalg.eigh(Gs)                         # ascending: flip to S descending
+    lam, u = lam[:, ::-1], u[:, :, ::-1]
+    s = np.sqrt(np.clip(lam, 0.0, None))
+    full = s[:, 2] >= SCORES_CONDITION * s[:, 0]
+    along_ones = np.abs(u[:, :, 2].sum(axis=1)) / np.sqrt(3.0) > 1 - 1e-8
+    rank2 = (s[:, 2] <= 1e-6 * s[:, 0]) & along_ones & (s[:, 1] >= SCORES_CONDITION * s[:, 0])
+    ok = finite & (full | rank2)
+    used = np.where(full[:, None], 1.0, np.array([1.0, 1.0, 0.0]))
+    inv = used / np.where(s > 0, s, 1.0)
+    M = np.einsum("eik,ek,ejk->eij", u, inv, u)                        # U S⁻¹ Uᵀ
+    if centre_scores is not None:
+        S = S - np.asarray(centre_scores, np.float64)[:, None]
+    coords3 = np.einsum("enk,ejk->enj", S / safe[:, None], M)
+    # classifier row k drawn as A Q w_k: W Qᵀ = diag(‖w‖) U S Uᵀ
+    WQ = norms[:, :, None] * np.einsum("eik,ek,ejk->eij", u, s * used, u)
+    return coords3, WQ @ triangle_vertices().T, ok
 
 
 def class_mean_rows(H: np.ndarray, labels: np.ndarray, classes: Sequence[int],

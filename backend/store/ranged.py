@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import hashlib
 import json
 import os
@@ -80,7 +81,10 @@ def block_digests(data: bytes) -> str | None:
     return f"{bb}:{base64.b64encode(digests).decode()}"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_blocks(text: str | None) -> tuple[int, bytes] | None:
+    """(block bytes, concatenated digests) of a ``blocks`` meta value (cached: every frame
+    of an epoch reads the same file)."""
     if not text:
         return None
     bb, _, b64 = text.partition(":")

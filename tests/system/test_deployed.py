@@ -3,8 +3,8 @@
 PostgreSQL (a schema of its own on ``MIXSCOPE_TEST_POSTGRES_URL``), Redis as the Celery
 broker (a database of its own on ``MIXSCOPE_TEST_REDIS_URL``), moto's S3 server holding the
 artifacts (``MIXSCOPE_ARTIFACT_URL=s3://...``, reached through s3fs with the endpoint and
-credentials compose sets), the API (``mixscope api``) and three ``mixscope worker``
-processes. Twelve runs are launched at once through the API; one worker is SIGKILLed while
+credentials compose sets), the API (``mixscope api --workers 2``: two processes, where
+compose runs four) and three ``mixscope worker`` processes. Twelve runs are launched at once through the API; one worker is SIGKILLed while
 its run sits at a recorded, checkpointed epoch. Then: every run succeeded, each was claimed
 once per attempt (the killed run twice), every epoch's metrics and every recorded epoch are
 there, every indexed artifact is an object in the bucket with the indexed size, and every
@@ -126,7 +126,7 @@ def test_twelve_runs_on_three_workers_survive_a_sigkill(tmp_path, pg_url, redis_
     try:
         api_port = free_port()
         api = mixscope("api", ["api", "--store", str(tmp_path / "api"), "--port", str(api_port),
-                               "--log-level", "warning"],
+                               "--workers", "2", "--log-level", "warning"],
                        {**env, "MIXSCOPE_STORE": str(tmp_path / "api")}, tmp_path / "api.log")
         procs.append(api)
         base = f"http://127.0.0.1:{api_port}"
@@ -236,6 +236,9 @@ def test_twelve_runs_on_three_workers_survive_a_sigkill(tmp_path, pg_url, redis_
                 r = http.get(f"/api/runs/{rid}/projection", params={"epoch": epoch})
                 assert r.status_code == 200, (rid, epoch, r.status_code, r.text[:300])
                 assert r.json()["epoch"] == epoch
+            r = http.get(f"/api/runs/{rid}/frames")      # every epoch at once, from scores
+            assert r.status_code == 200, (rid, r.status_code, r.text[:300])
+            assert [f["epoch"] for f in r.json()["frames"]] == RECORDED
 
         # --- deleting a run removes its rows and its objects from the bucket ----------------
         gone = ids[-1] if ids[-1] != victim.id else ids[0]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep
+from backend.api.encoding import ArrayJSONResponse
 from backend.api.projection import KIND_CODES, Filters, NotCovered
 from backend.api.queries import (
     Centre,
@@ -97,7 +98,7 @@ def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
         return queue_extraction(store, dispatcher, run.id, [epoch], layer, triple)
     # built from validated parts already: skip re-validating ~100 kB of base64 (docs keep
     # the response model)
-    return JSONResponse({"run_id": run.id, **body})
+    return ArrayJSONResponse({"run_id": run.id, **body})
 
 
 @router.get("/frames", response_model=Frames, responses=_202,
@@ -145,4 +146,4 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: Project
             "pending": pending, "job_id": None}
     if missing:  # the first epochs are in: show them while the rest extract
         body["job_id"] = extraction_job(store, dispatcher, run.id, missing, layer, triple)
-    return JSONResponse(body)
+    return ArrayJSONResponse(body)

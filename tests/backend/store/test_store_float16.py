@@ -66,16 +66,34 @@ def test_default_float16_projection_matches_float32(store):
     # the same network, so the float16 file is the float32 one rounded
     np.testing.assert_allclose(a16["features"].astype(np.float32), a32["features"],
                                rtol=2e-3, atol=1e-3)
+    # the frames the API serves come from the float32 scores stored beside the rows, so the
+    # float16 rows do not move them at all; the rows themselves, projected, move within the
+    # tolerance (what the writer checked before storing float16)
+    from backend import maths
+
     svc = ProjectionService(store)
     run16, run32 = store.get_run(r16), store.get_run(r32)
-    worst = 0.0
+    probe = svc.probe_rows(r16)
+    served = from_rows = 0.0
     for t in itertools.combinations(range(10), 3):
-        for fa, fb in zip(svc.frames(run16, run16.recorded_epochs, "penultimate", t, Filters()),
-                          svc.frames(run32, run32.recorded_epochs, "penultimate", t, Filters())):
+        for e, fa, fb in zip(run16.recorded_epochs,
+                             svc.frames(run16, run16.recorded_epochs, "penultimate", t,
+                                        Filters()),
+                             svc.frames(run32, run32.recorded_epochs, "penultimate", t,
+                                        Filters())):
             pa, pb = decode_array(fa["points"]), decode_array(fb["points"])
             assert pa.shape == pb.shape and fa["basis"] == "classifier"
-            worst = max(worst, float(np.linalg.norm(pa - pb, axis=1).max() / fb["radius"]))
-    assert 0 < worst <= FLOAT16_TOLERANCE, worst
+            served = max(served, float(np.linalg.norm(pa - pb, axis=1).max() / fb["radius"]))
+            W = store.get_arrays(r32, "classifier", epoch=e)["weight"]
+            rows = probe.rows_of(t)
+            p16, p32 = (maths.project_triple(W, g["features"][rows], t,
+                                             centre=g["clean_mean"]).points
+                        for g in (store.get_arrays(r, "activations", epoch=e,
+                                                   layer="penultimate") for r in (r16, r32)))
+            from_rows = max(from_rows,
+                            float(np.linalg.norm(p16 - p32, axis=1).max() / fb["radius"]))
+    assert served <= 1e-5, served
+    assert 0 < from_rows <= FLOAT16_TOLERANCE, from_rows
 
 
 def test_float16_falls_back_where_it_would_move_points():
@@ -128,3 +146,28 @@ def test_a_layer_no_triple_can_be_drawn_of_is_still_measured():
     arrays, meta = activation_arrays(H, probe, requested="float16", weight=W,
                                      default_triple=(0, 1, 2), num_classes=3)
     assert meta["dtype"] == "float16" and arrays["features"].shape == (15, 2)
+
+
+def test_scores_are_stored_for_the_classifiers_input_only():
+    """``scores`` = the float32 rows times the classifier, beside the rows of the layer the
+    classifier reads; a layer of another width gets none (its frames use the rows)."""
+    import itertools as it
+
+    rng = np.random.default_rng(0)
+    C, d = 4, 16
+    cc = np.repeat(np.arange(C), 5)
+    cp = np.array([p for p in it.combinations_with_replacement(range(C), 2) for _ in range(3)])
+    rows = ProbeRows.from_arrays({
+        "clean_index": np.arange(len(cc)), "clean_class": cc, "pair_a": np.arange(len(cp)),
+        "pair_b": np.arange(len(cp)), "pair_class_a": cp[:, 0], "pair_class_b": cp[:, 1],
+        "pair_lambda": rng.uniform(size=len(cp)).astype(np.float32)})
+    W = rng.normal(size=(C, d)).astype(np.float32)
+    H = rng.normal(size=(len(rows), d)).astype(np.float32) * 40
+    arrays, meta = activation_arrays(H, rows, requested="float16", weight=W,
+                                     default_triple=(0, 1, 2), num_classes=C)
+    assert arrays["scores"].dtype == np.float32 and arrays["scores"].shape == (len(rows), C)
+    np.testing.assert_allclose(arrays["scores"], H @ W.T, rtol=1e-5, atol=1e-3)
+    wide, _ = activation_arrays(rng.normal(size=(len(rows), 2 * d)).astype(np.float32), rows,
+                                requested="float16", weight=W, default_triple=(0, 1, 2),
+                                num_classes=C)
+    assert "scores" not in wide
