@@ -5,7 +5,9 @@ a run that OOM-kills its worker would be claimed again by the next one, forever.
 The estimate adds, in bytes (float32 everywhere):
 
 - ``weights``, ``gradients`` and ``optimizer`` state (SGD momentum 1×, Adam 2× the
-  parameters) and ``checkpoint`` (the CPU copy of weights + optimizer state being written);
+  parameters), ``checkpoint`` (the CPU copy of weights + optimizer state being written) and
+  ``metrics_copy`` (the copy of the network the metrics thread evaluates,
+  ``Settings.metrics_thread``);
 - ``activations``: what autograd keeps for one training batch (``batch_size``, or the whole
   training set when it is 0 or larger), plus the gradients of the largest layers in flight;
 - ``dataset``: the training and test sets as float tensors with one-hot targets;
@@ -226,6 +228,7 @@ def estimate_memory(cfg: RunConfig) -> MemoryEstimate:
         "gradients": weights,
         "optimizer": opt_copies * weights,
         "checkpoint": (1 + opt_copies) * weights,
+        "metrics_copy": weights,
         "activations": FLOAT * batch * (model.saved_per_example + 2 * model.largest_per_example
                                         + 2 * n_in),
         "dataset": FLOAT * (data.n_train + data.n_test) * (n_in + data.classes),

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         3, ge=1, description="A run whose worker dies this many times in a row is marked "
         "failed instead of being requeued again.")
     torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
+    metrics_thread: bool = Field(
+        True, description="Compute an epoch's metrics (and a recorded epoch's extraction) on "
+        "a copy of the network in a second thread while the next epoch trains: training "
+        "then waits for them only at checkpoints. Off: computed between epochs.")
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Largest request body the API reads (413 beyond).")
     max_upload_bytes: int = Field(

@@ -132,7 +132,7 @@ def main() -> None:
             ours.append(timed(lambda: s._train_epoch(2), dev))
             ref.append(timed(bare, dev))
         t_ours, t_bare = float(np.median(ours)), float(np.median(ref))
-        t_record = float(np.median([timed(lambda: s._epoch_metrics(cfg.epochs, 0.0), dev)
+        t_record = float(np.median([timed(lambda: s._epoch_metrics(s.model, cfg.epochs, 0.0), dev)
                                     for _ in range(args.repeats)]))
         n = len(s.X)
         name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"

@@ -9,6 +9,9 @@ but the recorded epoch's artifacts and snapshot.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -45,23 +48,23 @@ class EpochMetrics:
     """The per-epoch metrics of a training session (see the module docstring)."""
 
     @torch.no_grad()
-    def _logits(self, X: torch.Tensor, idx: np.ndarray | None = None) -> torch.Tensor:
-        self.model.eval()
+    def _logits(self, model, X: torch.Tensor, idx: np.ndarray | None = None) -> torch.Tensor:
+        model.eval()
         out = []
         n = len(X) if idx is None else len(idx)
         with autocast(self.device):
             for s in range(0, n, EVAL_BATCH):
                 xb = X[s:s + EVAL_BATCH] if idx is None else \
                     X[torch.as_tensor(idx[s:s + EVAL_BATCH], device=self.device)]
-                out.append(self.model(xb).float())
+                out.append(model(xb).float())
         return torch.cat(out) if out else torch.zeros(0, self.num_classes, device=self.device)
 
-    def _train_set_features(self, probe_pen: np.ndarray) -> np.ndarray:
+    def _train_set_features(self, model, probe_pen: np.ndarray) -> np.ndarray:
         """Penultimate features (n, d) of every training example, eval mode. The probe's
         clean rows are training examples: an eval-mode extraction has just computed them
         (same network, same inputs), so only the other examples go through the network."""
         if self.config.record.mode != "eval":
-            return train_set_features(self.model, self.X)
+            return train_set_features(model, self.X)
         if getattr(self, "_unprobed", None) is None:
             self._unprobed = np.setdiff1d(np.arange(self.n), self.probe["clean_index"])
         rest = self._unprobed
@@ -69,7 +72,7 @@ class EpochMetrics:
         out[self.probe["clean_index"]] = probe_pen[:self.n_clean]
         for s in range(0, len(rest), EVAL_BATCH):  # index by chunks: no copy of the whole X
             idx = torch.as_tensor(rest[s:s + EVAL_BATCH], device=self.device)
-            out[rest[s:s + EVAL_BATCH]] = train_set_features(self.model, self.X[idx])
+            out[rest[s:s + EVAL_BATCH]] = train_set_features(model, self.X[idx])
         return out
 
     def _eval_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -80,15 +83,17 @@ class EpochMetrics:
             return LOSSES[self.config.loss](logits, F.one_hot(y, self.num_classes).float())
         return F.cross_entropy(logits, y)
 
-    def _epoch_metrics(self, epoch: int, train_loss: float | None) -> dict[str, Any]:
-        """The epoch's metrics: test loss/accuracy/calibration over the test set; clean train
-        accuracy, classifier/NC metrics and the default triple's alignment and channel radius
-        on the probe set (its clean points are a fixed class-balanced training subset, so one
-        small pass serves all of them; at recorded epochs the extraction pass itself)."""
+    def _epoch_metrics(self, model, epoch: int, train_loss: float | None) -> dict[str, Any]:
+        """The epoch's metrics of ``model`` (the network as the epoch left it, or a copy of
+        it: :class:`MetricsThread`): test loss/accuracy/calibration over the test set; clean
+        train accuracy, classifier/NC metrics and the default triple's alignment and channel
+        radius on the probe set (its clean points are a fixed class-balanced training subset,
+        so one small pass serves all of them; at recorded epochs the extraction pass itself,
+        its artifacts and the model snapshot)."""
         cfg = self.config
         out: dict[str, Any] = {}
         if len(self.Yt):
-            logits = self._logits(self.Xt)
+            logits = self._logits(model, self.Xt)
             out["test_loss"] = float(self._eval_loss(logits, self.Yt))
             # mean negative log-likelihood of the softmax, whatever the loss (003 Table 8)
             out["test_nll"] = float(F.cross_entropy(logits, self.Yt))
@@ -98,32 +103,32 @@ class EpochMetrics:
         else:
             out.update(test_loss=None, test_nll=None, test_accuracy=None, ece=None, mce=None,
                        reliability=None)
-        W = self.model.classifier.weight.detach().float().cpu().numpy()
+        W = model.classifier.weight.detach().float().cpu().numpy()
         if epoch in self.recorded:
-            pen, logits = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, self.model,
+            pen, logits = record_epoch_artifacts(self.store, self.run_id, epoch, cfg, model,
                                                  self.X, self.probe, self.layers,
                                                  self.num_classes)
             # float32 snapshots: float16 ones (checkpoint.half_where_it_fits) moved an
             # extracted WRN-16-4 projection by 3e-3 of its extent (bench_scale), over 1e-3
-            checkpoint.save_epoch(self.store, self.run_id, epoch, self.model)
+            checkpoint.save_epoch(self.store, self.run_id, epoch, model)
             clean, clean_logits = pen[:self.n_clean], logits[:self.n_clean]
             trip = pen[self.triple_rows] if self.triple else None
-            out.update(train_set_metrics(W, self._train_set_features(pen),
+            out.update(train_set_metrics(W, self._train_set_features(model, pen),
                                          self.Y.cpu().numpy()))
             if self.grad_split_absent is None:
-                out.update(training_grad_split(self.model, self.X, self.T, cfg, epoch))
+                out.update(training_grad_split(model, self.X, self.T, cfg, epoch))
         else:
             rows = np.arange(self.n_clean)
             if self.triple:
                 rows = np.union1d(rows, self.triple_rows)
             a, b, lam = probe_index(self.probe, rows)
-            feats, logits = features_of(self.model, self.X, a, b, lam, ["penultimate"],
+            feats, logits = features_of(model, self.X, a, b, lam, ["penultimate"],
                                         mode=cfg.record.mode)
             pen_rows = feats["penultimate"]
             clean, clean_logits = pen_rows[:self.n_clean], logits[:self.n_clean]
             trip = pen_rows[np.searchsorted(rows, self.triple_rows)] if self.triple else None
         if cfg.record.mode != "eval":  # accuracy is always that of the deployed (eval) network
-            clean_logits = self._logits(self.X, self.probe["clean_index"]).cpu().numpy()
+            clean_logits = self._logits(model, self.X, self.probe["clean_index"]).cpu().numpy()
         yc = self.probe["clean_class"]
         out["train_accuracy"] = float((clean_logits.argmax(1) == yc).mean()) if len(yc) else None
         out["train_loss"] = train_loss if train_loss is not None else float(self._eval_loss(
@@ -136,3 +141,46 @@ class EpochMetrics:
             out.update(alignment=None, channel_radius=None)
         return out
 
+
+
+class MetricsThread:
+    """Computes an epoch's metrics (and at recorded epochs its extraction and snapshot) on a
+    copy of the network in one background thread, while the next epoch trains.
+
+    The training loop hands over the network as the epoch left it (:meth:`submit` copies its
+    state into the copy: parameters and buffers, so BatchNorm statistics too) and goes on;
+    before it hands over the next epoch or finishes, it waits for the one in flight
+    (:meth:`Future.result`), so the metrics rows are written in epoch order, at most one
+    epoch behind (the loop writes a due checkpoint after its epoch's metrics). The
+    values are those of the synchronous computation (same state, same inputs; the test
+    compares them), the CPU time is the same; what changes is that training does not wait
+    for it: with one torch thread each, the two use two cores (``torch_threads`` = 1, the
+    default), and on a GPU the host-side metrics overlap the next epoch's kernels.
+
+    ``enabled=False`` (``Settings.metrics_thread``) computes in the caller's thread on the
+    network itself, as before."""
+
+    def __init__(self, model: torch.nn.Module, enabled: bool = True):
+        self.enabled = enabled
+        self.copy = copy.deepcopy(model) if enabled else None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mixscope-metrics") \
+            if enabled else None
+
+    def submit(self, fn: Callable[[torch.nn.Module], Any], model: torch.nn.Module
+               ) -> Future:
+        """``fn(network)`` for the network's current state, in the background. The caller
+        must have collected the previous submission's result (the copy is reused)."""
+        if not self.enabled:
+            done: Future = Future()
+            try:
+                done.set_result(fn(model))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+                done.set_exception(exc)
+            return done
+        with torch.no_grad():
+            self.copy.load_state_dict(model.state_dict())
+        return self._pool.submit(fn, self.copy)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

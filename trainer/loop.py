@@ -14,11 +14,19 @@ one, trains epoch by epoch and records per epoch:
   ``channel_radius`` of ``record.default_triple`` on its probe rows; the gradient split
   (``grad_*``) at recorded epochs only where it is the training gradient (else the run
   info's ``summary.grad_split_absent`` says why);
-  ``epoch_time_s`` the epoch's wall time (training + metrics + recording) and
-  ``samples_per_s`` the training steps' throughput;
+  ``epoch_time_s`` the epoch's cost (training + ``metrics_time_s``, the metrics and
+  recording), ``metrics_wait_s`` how long training waited for them, and ``samples_per_s``
+  the training steps' throughput;
 * at recorded epochs (``trainer.schedule.recorded_epochs``) the probe activations,
   classifier, trajectory and spectra (``trainer.extract``) and a model snapshot;
 * a rolling ``latest`` checkpoint every ``record.checkpoint_every`` epochs and at the end.
+
+Overlap (``Settings.metrics_thread``, on by default): an epoch's metrics and recording run on
+a copy of the network in a second thread (``trainer.epoch_metrics.MetricsThread``) while the
+next epoch trains; the loop writes them, in epoch order, before it hands over the next epoch
+or stops. A due checkpoint is packed (a copy) at the epoch's end and written right after that
+epoch's metrics, so it never gets ahead of them and training does not wait for them. The
+values are those computed without the thread.
 
 Repeatability: the model is initialised under ``torch.manual_seed(seed)``, and every other
 random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permutation,
@@ -50,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
+from backend import maths
 from backend.runconfig import RunConfig
 from backend.store.claimed import ClaimedStore
 from backend.store.errors import ArtifactUnavailable, Fenced, RunNotFound
@@ -57,7 +66,7 @@ from backend.store.info import Claim
 from trainer import checkpoint
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
-from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, metric_rows  # noqa: F401
+from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, MetricsThread, metric_rows  # noqa: F401
 from trainer.extract import triple_rows
 from trainer.metrics import grad_split_absent_reason, run_notes
 from trainer.models.base import mix_states
@@ -208,6 +217,18 @@ def _generator(seed: int, purpose: int) -> torch.Generator:
 
 
 @dataclass
+class _EpochEnd:
+    """An epoch whose metrics are in flight: ``loop_s`` the loop's own time on it
+    (training, hand-over), ``future`` -> (metrics, seconds the metrics took), and the
+    rolling checkpoint taken at its end when one is due."""
+
+    epoch: int
+    loop_s: float
+    future: Any
+    checkpoint: dict[str, torch.Tensor] | None = None   # written after the metrics
+
+
+@dataclass
 class _Session(EpochMetrics):
     store: Any
     run_id: str
@@ -261,8 +282,17 @@ class _Session(EpochMetrics):
         trip = cfg.record.default_triple
         self.triple = tuple(trip) if C >= 3 else None
         self.n_clean = len(self.probe["clean_index"])
-        self.triple_rows = metric_rows(self.probe, triple_rows(self.probe, self.triple),
-                                       cfg.probe.pairs_per_class_pair) if self.triple else None
+        self.triple_rows = None
+        if self.triple:
+            rows = metric_rows(self.probe, triple_rows(self.probe, self.triple),
+                               cfg.probe.pairs_per_class_pair)
+            # only the rows a metric reads (e.g. not the pairs far from λ = ½ that the
+            # channel radius skips): the same values for fewer rows through the network
+            info = probe_rows_info(self.probe, rows)
+            kind = np.where(info["is_clean"], maths.KIND_CLEAN,
+                            np.where(info["class_a"] == info["class_b"], maths.KIND_SAME,
+                                     maths.KIND_DIFFERENT))
+            self.triple_rows = rows[maths.rows_the_metrics_read(kind, info["lam"])]
         self.triple_info = probe_rows_info(self.probe, self.triple_rows) if self.triple else None
         self.grad_split_absent = grad_split_absent_reason(cfg, self.model.mixing_points)
 
@@ -296,36 +326,87 @@ class _Session(EpochMetrics):
                                    summary=run_notes(cfg, self.grad_split_absent))
         t_run = time.monotonic()
         self._beat(max(start - 1, 0), force=True)
-        for epoch in range(start, cfg.epochs + 1):
-            t0 = time.monotonic()
-            if epoch == 0:
-                train_loss, train_time = None, 0.0
-            else:
-                train_loss, train_time = self._train_epoch(epoch)
-            metrics = self._epoch_metrics(epoch, train_loss)
-            # the learning rate of the epoch's last step (epoch 0: the initial one)
-            metrics["lr"] = self._last_lr if epoch else lr_at(cfg, 0.0)
-            metrics["samples_per_s"] = (self.n / train_time) if train_time > 0 else None
-            metrics["epoch_time_s"] = time.monotonic() - t0
-            self.store.record_epoch(self.run_id, epoch, metrics)
-            if epoch in self.recorded:
-                self.store.update_run_info(
-                    self.run_id, recorded_epochs=[e for e in self.recorded if e <= epoch])
-            if epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs:
-                self._save_latest(epoch)
-            self._epoch_times.append(time.monotonic() - t0)
-            eta = self._eta(epoch)
-            self._beat(epoch, eta=eta)
-            if os.environ.get(PAUSE_EPOCH_ENV):
-                self._beat(epoch, force=True, eta=eta)
-                _test_pause(epoch)
-            if self.progress is not None:
-                self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
-                                          time.monotonic() - t_run, eta, resumed_from,
-                                          epoch in self.recorded))
+        metrics_thread = MetricsThread(self.model, self.store.settings.metrics_thread)
+        pending: _EpochEnd | None = None
+        metrics: dict[str, Any] = {}
+        try:
+            for epoch in range(start, cfg.epochs + 1):
+                t0 = time.monotonic()
+                if epoch == 0:
+                    train_loss, train_time = None, 0.0
+                else:
+                    train_loss, train_time = self._train_epoch(epoch)
+                loop_s = time.monotonic() - t0
+                if pending is not None:  # the previous epoch's metrics: written by now
+                    landing, pending = pending, None    # landed once, even if it raises
+                    metrics = self._land(landing, t_run, resumed_from)
+                lr = self._last_lr if epoch else lr_at(cfg, 0.0)
+                t1 = time.monotonic()
+                future = metrics_thread.submit(
+                    lambda net, e=epoch, tl=train_loss, tt=train_time, lr=lr:
+                        self._end_epoch(net, e, tl, tt, lr), self.model)
+                # the checkpoint is taken now (a copy) and written once the epoch's metrics
+                # are: it never gets ahead of them, and training need not wait for them
+                due = epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs
+                tensors = checkpoint.pack(self.model, self.optimizer, self.gens,
+                                          {"epoch": epoch}) if due else None
+                pending = _EpochEnd(epoch, loop_s + time.monotonic() - t1, future, tensors)
+                if epoch == cfg.epochs or os.environ.get(PAUSE_EPOCH_ENV):
+                    landing, pending = pending, None
+                    metrics = self._land(landing, t_run, resumed_from)
+                    if os.environ.get(PAUSE_EPOCH_ENV):
+                        self._beat(epoch, force=True, eta=self._eta(epoch))
+                        _test_pause(epoch)
+            if pending is not None:
+                landing, pending = pending, None
+                metrics = self._land(landing, t_run, resumed_from)
+        finally:
+            if pending is not None:  # training stopped (cancel, failure): keep the epoch
+                with contextlib.suppress(Exception):   # done before it (as written without
+                    self._land(pending, t_run, resumed_from)   # the thread)
+            metrics_thread.close()
         if start <= cfg.epochs:
-            self.store.update_run_info(self.run_id, summary=_summary(epoch, metrics))
+            self.store.update_run_info(self.run_id, summary=_summary(cfg.epochs, metrics))
         return "succeeded"
+
+    def _end_epoch(self, model, epoch: int, train_loss: float | None, train_time: float,
+                   lr: float) -> tuple[dict[str, Any], float]:
+        """The end of an epoch for the network ``model`` as the epoch left it (run by the
+        metrics thread): its metrics row (and at recorded epochs its artifacts and the run's
+        ``recorded_epochs``). Returns (metrics, seconds it took)."""
+        t0 = time.monotonic()
+        metrics = self._epoch_metrics(model, epoch, train_loss)
+        metrics["lr"] = lr  # the epoch's last step's learning rate (epoch 0: the initial one)
+        metrics["samples_per_s"] = (self.n / train_time) if train_time > 0 else None
+        spent = time.monotonic() - t0
+        metrics["metrics_time_s"] = spent
+        return metrics, spent
+
+    def _land(self, pending: _EpochEnd, t_run: float, resumed_from: int | None
+              ) -> dict[str, Any]:
+        """Wait for an epoch's metrics, write them, and report: the loop's side of
+        :meth:`_end_epoch`. ``epoch_time_s`` is what the epoch cost: its training plus its
+        metrics (whether or not they overlapped the next epoch); ``metrics_wait_s`` how
+        long the loop waited for them."""
+        t0 = time.monotonic()
+        metrics, spent = pending.future.result()
+        cfg, epoch = self.config, pending.epoch
+        metrics["metrics_wait_s"] = time.monotonic() - t0
+        metrics["epoch_time_s"] = pending.loop_s + spent
+        self.store.record_epoch(self.run_id, epoch, metrics)
+        if epoch in self.recorded:
+            self.store.update_run_info(
+                self.run_id, recorded_epochs=[e for e in self.recorded if e <= epoch])
+        if pending.checkpoint is not None:
+            checkpoint.save_latest(self.store, self.run_id, pending.checkpoint)
+        self._epoch_times.append(pending.loop_s + metrics["metrics_wait_s"])
+        eta = self._eta(epoch)
+        self._beat(epoch, eta=eta)
+        if self.progress is not None:
+            self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
+                                      time.monotonic() - t_run, eta, resumed_from,
+                                      epoch in self.recorded))
+        return metrics
 
     def _eta(self, epoch: int) -> float | None:
         recent = self._epoch_times[-20:]
@@ -349,10 +430,6 @@ class _Session(EpochMetrics):
             if self.store.cancel_requested(self.run_id):
                 raise Cancelled()
             self._beat(epoch)
-
-    def _save_latest(self, epoch: int) -> None:
-        tensors = checkpoint.pack(self.model, self.optimizer, self.gens, {"epoch": epoch})
-        checkpoint.save_latest(self.store, self.run_id, tensors)
 
     # -- training -----------------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> tuple[float, float]:

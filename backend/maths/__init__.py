@@ -20,6 +20,7 @@ from backend.maths.calibration import (
     reliability_from_probs,
 )
 from backend.maths.collapse import (
+    CHANNEL_LAMBDAS,
     KIND_CLEAN,
     KIND_DIFFERENT,
     KIND_SAME,
@@ -35,6 +36,7 @@ from backend.maths.collapse import (
     papyan_collapse,
     projection_metrics,
     projection_metrics_epochs,
+    rows_the_metrics_read,
     vertex_geometry,
 )
 from backend.maths.gradient_split import GradientSplit, gradient_split
@@ -77,7 +79,7 @@ from backend.maths.ufm import (
 )
 
 __all__ = [
-    "KIND_CLEAN", "KIND_DIFFERENT", "KIND_SAME", "ParameterError",
+    "CHANNEL_LAMBDAS", "KIND_CLEAN", "KIND_DIFFERENT", "KIND_SAME", "ParameterError",
     "GradientSplit", "MixupOptimal", "Reliability", "TripleProjection", "UFMSolution",
     "alignment", "alternating_line", "amplification", "bin_index", "channel_radius",
     "class_mean_rows", "class_means", "class_spectra", "cosine_std", "ece", "etf", "etf_triple_rows", "gradient_split", "grid_2d", "lambda_on_lower_class",
@@ -87,6 +89,6 @@ __all__ = [
     "papyan_collapse", "nc1", "nc2", "nc3", "neural_collapse", "norm_cv", "optimal_features",
     "orthonormal_frame", "other_class_distances", "point_loss_and_grad", "project_triple",
     "project_scores_epochs", "project_triple_scores",
-    "projection_metrics", "projection_metrics_epochs", "reliability", "reliability_from_probs", "solve_K_same",
+    "projection_metrics", "projection_metrics_epochs", "rows_the_metrics_read", "reliability", "reliability_from_probs", "solve_K_same",
     "solve_ufm", "triangle_vertices", "ufm_projection", "ufm_summary", "vertex_geometry",
 ]

@@ -46,6 +46,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "CHANNEL_LAMBDAS",
     "KIND_CLEAN",
     "KIND_DIFFERENT",
     "KIND_SAME",
@@ -61,11 +62,14 @@ __all__ = [
     "norm_cv",
     "projection_metrics",
     "projection_metrics_epochs",
+    "rows_the_metrics_read",
     "vertex_geometry",
 ]
 
 #: point kinds, as in the projection API: 0 clean, 1 same-class mixup, 2 different-class mixup
 KIND_CLEAN, KIND_SAME, KIND_DIFFERENT = 0, 1, 2
+#: the λ range (inclusive) of the different-class points whose distance is the channel radius
+CHANNEL_LAMBDAS = (0.4, 0.6)
 
 
 def _as2d(W: np.ndarray, name: str = "W") -> np.ndarray:
@@ -274,7 +278,7 @@ def _alignment(P: np.ndarray, which: np.ndarray, arrows: np.ndarray, centre: np.
 
 
 def channel_radius(points: np.ndarray, lam: np.ndarray, centre: np.ndarray, radius: float,
-                   lam_range: tuple[float, float] = (0.4, 0.6)) -> float:
+                   lam_range: tuple[float, float] = CHANNEL_LAMBDAS) -> float:
     """Median distance from ``centre``, in units of ``radius``, of different-class points
     (n, 2) whose λ (n,) lies in ``lam_range`` (inclusive). NaN when none qualify."""
     P = np.asarray(points, dtype=np.float64)
@@ -326,10 +330,21 @@ def projection_metrics_epochs(points: np.ndarray, kind: np.ndarray, class_a: np.
     pos = _vertex_clusters(P[:, inside], kind[inside], ca[inside], cb[inside], classes)
     centre, radius = _centre_radius(pos)
     same = inside & (kind == KIND_SAME)
-    chan = inside & (kind == KIND_DIFFERENT) & (lam >= 0.4) & (lam <= 0.6)
+    chan = inside & (kind == KIND_DIFFERENT) & (lam >= CHANNEL_LAMBDAS[0]) & \
+        (lam <= CHANNEL_LAMBDAS[1])
     return {
         "alignment": _alignment(P[:, same], _which(ca[same], classes),
                                 np.asarray(arrows, dtype=np.float64), centre),
         "channel_radius": _channel_radius(P[:, chan], centre, radius),
         "radius": radius,
     }
+
+
+def rows_the_metrics_read(kind: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Which rows of a triple :func:`projection_metrics` reads (bool): clean and same-class
+    points (vertices, alignment) and different-class points with λ in
+    :data:`CHANNEL_LAMBDAS` (channel radius). The others change no metric, so a per-epoch
+    estimate need not compute their features."""
+    kind = np.asarray(kind)
+    lam = np.asarray(lam, dtype=np.float64)
+    return (kind != KIND_DIFFERENT) | ((lam >= CHANNEL_LAMBDAS[0]) & (lam <= CHANNEL_LAMBDAS[1]))

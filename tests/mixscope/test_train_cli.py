@@ -157,7 +157,7 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     b = store.get_tensors(run.id, "checkpoint", epoch=epochs)
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    drop = ("epoch_time_s", "samples_per_s")
+    drop = ("epoch_time_s", "samples_per_s", "metrics_time_s", "metrics_wait_s")
     ma = [{k: v for k, v in e.items() if k not in drop} for e in ref_store.epoch_metrics(ref_run.id)]
     mb = [{k: v for k, v in e.items() if k not in drop} for e in store.epoch_metrics(run.id)]
     assert ma == mb

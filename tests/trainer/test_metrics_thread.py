@@ -1,0 +1,78 @@
+"""Per-epoch metrics on a copy of the network in a second thread (``Settings.metrics_thread``,
+issue 14 target 1): the same rows and artifacts as computed between epochs, written in epoch
+order, and a run stopped mid-way keeps every epoch it finished."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from backend.settings import Settings
+from backend.store import Store
+from test_trainer_loop import TIMING_KEYS, check_consistent, start, tiny
+from trainer.loop import execute_run
+
+torch.set_num_threads(1)
+OWN_TIME_KEYS = (*TIMING_KEYS, "metrics_time_s", "metrics_wait_s")
+
+
+def _store(tmp_path, name: str, thread: bool) -> Store:
+    s = Store(Settings(store=tmp_path / name, database_url=None, artifact_url=None,
+                       broker_url=None, metrics_thread=thread, _env_file=None))
+    s.migrate()
+    return s
+
+
+def _config():
+    # checkpoints only at the end: every other epoch's metrics overlap the next epoch
+    return tiny(epochs=7, record={"checkpoint_every": 100, "epochs": [0, 2, 5]},
+                method="manifold-mixup")
+
+
+def test_the_thread_writes_what_the_loop_would(tmp_path):
+    runs = {}
+    for thread in (False, True):
+        store = _store(tmp_path, f"t{thread}", thread)
+        rid = start(store, _config())
+        reports = []
+        assert execute_run(store, rid, progress=reports.append) == "succeeded"
+        assert [r.epoch for r in reports] == list(range(8))       # in order, each once
+        runs[thread] = (store, rid)
+    (s0, r0), (s1, r1) = runs[False], runs[True]
+    m0, m1 = s0.epoch_metrics(r0), s1.epoch_metrics(r1)
+    assert [m["epoch"] for m in m1] == list(range(8))
+    for a, b in zip(m0, m1):
+        assert {k: v for k, v in a.items() if k not in OWN_TIME_KEYS} == \
+            {k: v for k, v in b.items() if k not in OWN_TIME_KEYS}, a["epoch"]
+        assert b["epoch_time_s"] >= b["metrics_time_s"] > 0 and b["metrics_wait_s"] >= 0
+    assert "train_set_nc1" in m1[2] and "train_set_nc1" not in m1[1]   # recorded epochs
+    assert s0.get_run(r0).recorded_epochs == s1.get_run(r1).recorded_epochs == [0, 2, 5, 7]
+    for e in (0, 2, 5, 7):
+        a = s0.get_arrays(r0, "activations", epoch=e, layer="penultimate")
+        b = s1.get_arrays(r1, "activations", epoch=e, layer="penultimate")
+        assert set(a) == set(b)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    check_consistent(s1, r1)
+
+
+def test_a_cancel_keeps_every_finished_epoch(tmp_path):
+    """Cancelled while an epoch trains: the epoch before it (its metrics in flight) is
+    written too, and nothing after it."""
+    store = _store(tmp_path, "c", True)
+    rid = start(store, _config())
+    seen = []
+
+    def cancel_after_3(report):
+        seen.append(report.epoch)
+        if report.epoch == 3:
+            store.request_cancel(rid)
+
+    assert execute_run(store, rid, progress=cancel_after_3) == "cancelled"
+    # epoch 3 is reported while epoch 4 trains; the cancel is seen at epoch 5's first step,
+    # and epoch 4 (trained, its metrics in flight) is written on the way out
+    assert [m["epoch"] for m in store.epoch_metrics(rid)] == [0, 1, 2, 3, 4]
+    assert seen == [0, 1, 2, 3, 4]
+    assert store.get_run(rid).recorded_epochs == [0, 2]
+    assert store.get_run(rid).status == "cancelled"
+    check_consistent(store, rid)
