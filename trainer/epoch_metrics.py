@@ -21,8 +21,13 @@ import torch.nn.functional as F
 from trainer import checkpoint
 from trainer.build import autocast
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, train_set_features
-from trainer.metrics import (classifier_metrics, test_metrics, train_set_metrics,
-                             training_grad_split, triple_metrics)
+from trainer.metrics import (
+    classifier_metrics,
+    test_metrics,
+    train_set_metrics,
+    training_grad_split,
+    triple_metrics,
+)
 
 EVAL_BATCH = 4096
 

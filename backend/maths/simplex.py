@@ -41,8 +41,16 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["TripleProjection", "class_mean_rows", "lambda_on_lower_class", "orthonormal_frame", "project_triple",
-           "project_scores_epochs", "project_triple_scores", "triangle_vertices"]
+__all__ = [
+    "TripleProjection",
+    "class_mean_rows",
+    "lambda_on_lower_class",
+    "orthonormal_frame",
+    "project_scores_epochs",
+    "project_triple",
+    "project_triple_scores",
+    "triangle_vertices",
+]
 
 #: angles of the vertices of classes a, b, c: a on top, then clockwise.
 _ANGLES_DEG = (90.0, -30.0, 210.0)
