@@ -1,8 +1,9 @@
 """Latency of the projection and frames routes over loopback HTTP (uvicorn), next to the
 bare numpy projection of the same arrays.
 
-A 10-class digits-like run is written to a temporary store with real arrays through
-``Store.put_arrays``: 50 clean points per class and 91 pairs for each of the 55 class pairs
+A 10-class digits-like run is written to a temporary store with real arrays the way the
+trainer writes them (``backend.activations.activation_arrays``, float32 rows with the clean
+mean and the classifier scores beside them, through ``Store.put_arrays``): 50 clean points per class and 91 pairs for each of the 55 class pairs
 (5 505 probe points), d = 64 and d = 512, 24 recorded epochs. Each timed projection asks
 for a different triple (cache misses); a second series repeats one (cache hits).
 
@@ -30,6 +31,8 @@ import httpx
 import numpy as np
 
 from backend import maths
+from backend.activations import activation_arrays
+from backend.probe_rows import ProbeRows
 from backend.runconfig import RunConfig
 from backend.settings import Settings
 from backend.store import Store
@@ -51,12 +54,16 @@ def make_run(store: Store, d: int, seed: int = 0) -> tuple[str, dict]:
              "pair_class_a": cp[:, 0].astype(np.int64), "pair_class_b": cp[:, 1].astype(np.int64),
              "pair_lambda": lam}
     store.put_arrays(run.id, "probe", probe)
+    rows = ProbeRows.from_arrays(probe)
     W = rng.normal(size=(C, d)).astype(np.float32)
     arrays = {}
     for e in epochs:
         H = np.concatenate([W[cc], lam[:, None] * W[cp[:, 0]] + (1 - lam[:, None]) * W[cp[:, 1]]])
         H = (H + rng.normal(scale=0.3, size=H.shape)).astype(np.float32)
-        store.put_arrays(run.id, "activations", {"features": H}, epoch=e, layer="penultimate")
+        stored, meta = activation_arrays(H, rows, requested="float32", weight=W,
+                                         default_triple=(0, 1, 2), num_classes=C)
+        store.put_arrays(run.id, "activations", stored, epoch=e, layer="penultimate",
+                         meta=meta)
         store.put_arrays(run.id, "classifier", {"weight": W, "bias": np.zeros(C, np.float32)},
                          epoch=e)
         arrays[e] = (H, W)
