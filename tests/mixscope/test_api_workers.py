@@ -9,7 +9,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
 from deployed import Proc, free_port, wait_for, wait_http
 from paths import ROOT
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from test_trainer_loop import TIMING_KEYS, check_consistent, start, tiny
 
 from backend.settings import Settings
 from backend.store import Store
-from test_trainer_loop import TIMING_KEYS, check_consistent, start, tiny
 from trainer.loop import execute_run
 
 torch.set_num_threads(1)
