@@ -15,10 +15,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
+from timing import patience, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("MIXSCOPE_CHROMIUM", "/usr/bin/chromium")
@@ -58,7 +58,8 @@ def start_chrome(width: int = 1440, height: int = 1000):
                                            "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     driver._profile = profile  # type: ignore[attr-defined]
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(patience(60))
+    driver.set_script_timeout(patience(30))
     return driver
 
 
@@ -129,17 +130,20 @@ class Stack:
         return self
 
     def _wait(self, url: str, name: str, timeout: float) -> None:
-        t0 = time.time()
-        while time.time() - t0 < timeout:
-            proc = self.procs[name]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited ({proc.returncode}): {self.log(name)[-3000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(url, timeout=2).status_code == 200:
-                    return
-            time.sleep(0.3)
-        raise RuntimeError(f"{name} did not answer {url} within {timeout} s: "
-                           f"{self.log(name)[-3000:]}")
+        proc = self.procs[name]
+
+        def answers() -> int | str:
+            try:
+                return requests.get(url, timeout=5).status_code
+            except requests.RequestException as exc:
+                return type(exc).__name__
+
+        def died() -> str | None:
+            return (f"{name} exited ({proc.returncode})" if proc.poll() is not None else None)
+
+        wait_until(answers, lambda code: code == 200, timeout=timeout, step=0.3,
+                   what=f"{name} to answer {url}", stop=died,
+                   seen=lambda: f"{answers()}; log: {self.log(name)[-3000:]}")
 
     def log(self, name: str) -> str:
         p = self.log_dir / f"{name}.log"
@@ -160,20 +164,27 @@ class Stack:
 
 
 # -- page helpers ------------------------------------------------------------------------------
-def wait_for(driver, predicate, timeout: float = 30.0, poll: float = 0.2, what: str = ""):
-    """Poll ``predicate(driver)`` until truthy; raise with ``what`` after ``timeout``."""
-    t0 = time.time()
-    last_exc = None
-    while time.time() - t0 < timeout:
-        try:
-            value = predicate(driver)
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 (stale elements while Dash re-renders)
-            last_exc = exc
-        time.sleep(poll)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what or predicate}"
-                       + (f" (last error: {last_exc})" if last_exc else ""))
+def wait_for(driver, predicate, timeout: float = 30.0, poll: float = 0.2, what: str = "",
+             seen=None):
+    """Poll ``predicate(driver)`` until truthy and return its value.
+
+    Wait for the very condition the test then asserts (the label's text, not the plot that
+    changes a moment before it). ``timeout`` is what the wait may take on a quiet machine;
+    ``timing.patience`` stretches it to the machine's load. On a timeout the error says
+    ``what`` it waited for and what it last saw: ``seen(driver)`` where given, else the page's
+    address and the start of its text; a screenshot lands in test-artifacts/.
+    """
+    def page_state():
+        if seen is not None:
+            return seen(driver)
+        with contextlib.suppress(Exception):
+            screenshot(driver, "timeout-" + "".join(c if c.isalnum() else "-"
+                                                    for c in (what or "wait"))[:60])
+        text = driver.execute_script("return document.body ? document.body.innerText : ''")
+        return f"{driver.current_url} showing {' '.join((text or '').split())[:800]!r}"
+
+    return wait_until(lambda: predicate(driver), timeout=timeout, step=poll,
+                      what=what or repr(predicate), seen=page_state)
 
 
 def plot_data_signature(driver, graph_id: str) -> str | None:
@@ -195,6 +206,10 @@ def screenshot(driver, name: str) -> Path:
     height = driver.execute_script("return document.body.scrollHeight")
     width = driver.get_window_size()["width"]
     driver.set_window_size(width, max(900, min(int(height) + 40, 4000)))
-    time.sleep(0.3)
+    # the resize re-lays the page out; wait until two animation frames have passed so the
+    # picture shows the new layout (an event, not a guess at how long layout takes)
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));")
     driver.save_screenshot(str(path))
     return path

@@ -18,10 +18,22 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import pytest
+from timing import patience
 
 from backend.settings import Settings
 
 PG_URL_ENV = "MIXSCOPE_TEST_POSTGRES_URL"
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test's hang guard (pytest-timeout: its ``timeout`` mark, else the ini's) stretched to
+    the machine's load when the test starts, like every other timeout (``timing``)."""
+    marker = item.get_closest_marker("timeout")
+    base = marker.args[0] if marker is not None and marker.args else item.config.getini("timeout")
+    if base:
+        item.add_marker(pytest.mark.timeout(round(patience(float(base)))), append=False)
+    yield
 
 
 @pytest.fixture

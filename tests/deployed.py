@@ -18,10 +18,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+from timing import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,19 +70,14 @@ class Proc:
 
 def wait_for(pred, timeout: float, what: str, procs: list[Proc] = (), step: float = 0.1):
     """Poll ``pred`` until it returns something truthy; fail with every log's tail when
-    ``timeout`` passes or one of ``procs`` dies. ``timeout`` only bounds a hang: what the
-    test waits on is the event ``pred`` checks."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
+    ``timeout`` (stretched by ``timing.patience``) passes or one of ``procs`` dies.
+    ``timeout`` only bounds a hang: what the test waits on is the event ``pred`` checks."""
+    def died() -> str | None:
         dead = [p for p in procs if not p.alive()]
-        if dead:
-            raise AssertionError(f"{dead[0].name} died while waiting for {what}\n"
-                                 + "\n".join(p.tail() for p in procs))
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}\n" + "\n".join(p.tail() for p in procs))
+        return f"{dead[0].name} died" if dead else None
+
+    return wait_until(pred, timeout=timeout, what=what, step=step, stop=died,
+                      seen=lambda: "\n".join(p.tail() for p in procs) or "(no process logs)")
 
 
 def wait_http(url: str, proc: Proc, timeout: float = 120.0) -> None:

@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 from browser import ROOT, _env, free_port
+from timing import wait_until
 
 
 class LiveAPI:
@@ -32,15 +32,19 @@ class LiveAPI:
             [sys.executable, "-m", "uvicorn", "--factory", "backend.api.app:create_app",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the API exited with {self.proc.returncode}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/api/health", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        raise RuntimeError(f"the API did not answer within {timeout} s")
+        proc = self.proc
+
+        def health() -> int | str:
+            try:
+                return requests.get(f"{self.url}/api/health", timeout=5).status_code
+            except requests.RequestException as exc:
+                return type(exc).__name__
+
+        wait_until(health, lambda code: code == 200, timeout=timeout,
+                   what=f"the API to answer {self.url}/api/health",
+                   stop=lambda: (f"the API exited with {proc.returncode}"
+                                 if proc.poll() is not None else None))
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from paths import ROOT
+from timing import wait_until
 
 from backend.api.app import create_app
 from backend.settings import Settings
@@ -67,16 +68,14 @@ class Worker:
 
 
 def wait_for(pred, timeout: float, what: str, worker: Worker | None = None, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        if worker is not None and worker.proc.poll() is not None:
-            break
-        time.sleep(step)
-    tail = worker.log.read_text()[-3000:] if worker is not None else ""
-    raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{tail}")
+    """Poll ``pred`` until truthy (``timing.wait_until``: the timeout is stretched to the
+    machine's load); fail with the worker's log, at once if the worker has exited."""
+    return wait_until(
+        pred, timeout=timeout, what=what, step=step,
+        stop=lambda: ("the worker exited" if worker is not None
+                      and worker.proc.poll() is not None else None),
+        seen=lambda: ("--- worker log ---\n" + worker.log.read_text()[-3000:]
+                      if worker is not None else "(no worker)"))
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
