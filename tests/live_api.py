@@ -62,3 +62,28 @@ class LiveAPI:
         r = requests.get(f"{self.url}{path}", timeout=30, **kw)
         r.raise_for_status()
         return r.json()
+
+
+@contextlib.contextmanager
+def api_in_thread(settings):
+    """The API app on a real uvicorn server in a thread of this process, on a free loopback
+    port; yields its base URL. Lighter than :class:`LiveAPI` where a test needs neither a
+    separate process nor a restart."""
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    from backend.api.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=60, step=0.01, what="uvicorn to listen",
+               stop=lambda: None if thread.is_alive() else "uvicorn's thread ended")
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

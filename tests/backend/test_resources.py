@@ -12,6 +12,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 from conftest import local_client
+from timing import patience
 
 from backend.resources import (
     RUNTIME_BYTES,
@@ -131,7 +132,7 @@ def _peak_rss(tmp_path, name: str, config: dict) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MIXSCOPE_TORCH_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", _REPORT_PEAK, "train", "--config", str(path),
                           "--quiet", "--store", str(tmp_path / name)],
-                         env=env, capture_output=True, text=True, timeout=900)
+                         env=env, capture_output=True, text=True, timeout=patience(900))
     assert out.returncode == 0, out.stderr[-2000:]
     return int(out.stdout.strip().splitlines()[-1].split()[1])
 

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from timing import patience
 
 from backend.maths import solve_ufm, ufm_summary
 from mixscope.cli import main
@@ -91,7 +92,7 @@ def test_console_script_runs_without_torch():
             "    except SystemExit: pass\n"
             "print('torch' in sys.modules); print(buf.getvalue())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                          timeout=120)
+                          timeout=patience(120))
     assert proc.returncode == 0, proc.stderr
     first, rest = proc.stdout.split("\n", 1)
     assert first == "False"

@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from click.testing import CliRunner
+from timing import patience, wait_until
 
 from backend.runconfig import RunConfig
 from mixscope.cli import main
@@ -126,7 +126,7 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "MIXSCOPE_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "mixscope.cli", "train", *args]
     ref = subprocess.run([*cmd, "--store", str(tmp_path / "ref")], env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=patience(300))
     assert ref.returncode == 0, ref.stderr
 
     killed_store = tmp_path / "killed"
@@ -135,11 +135,14 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     proc = subprocess.Popen([*cmd, "--store", str(killed_store)],
                             env={**env, PAUSE_EPOCH_ENV: str(kill_at), PAUSE_FILE_ENV: str(paused)},
                             stdout=log, stderr=subprocess.STDOUT)
-    while not paused.exists():  # an event, not a clock: the file appears after epoch 15
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"train exited before pausing ({proc.returncode}): {log.read()[-2000:]}")
-        time.sleep(0.05)
+    def tail() -> str:
+        log.seek(0)
+        return log.read()[-2000:]
+
+    # an event, not a clock: the file appears once epoch `kill_at` is recorded
+    wait_until(paused.exists, timeout=240, step=0.05, what=f"train to pause at {kill_at}",
+               stop=lambda: (f"train exited ({proc.returncode})" if proc.poll() is not None
+                             else None), seen=tail)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     store = _store(killed_store)
@@ -147,7 +150,7 @@ def test_sigkill_and_rerun_ends_like_an_uninterrupted_run(tmp_path):
     assert run.status == "running" and run.current_epoch == kill_at
     assert [e["epoch"] for e in store.epoch_metrics(run.id)] == list(range(kill_at + 1))
     again = subprocess.run([*cmd, "--store", str(killed_store)], env=env,
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=patience(300))
     assert again.returncode == 0, again.stderr
     assert f"resuming run {run.id}" in again.stderr
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from browser import ROOT, _env, free_port
+from timing import patience, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -36,7 +37,7 @@ class Console:
             self._q.put(line)
 
     def wait_for(self, needle: str, timeout: float = 120.0) -> str:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while time.monotonic() < deadline:
             try:
                 line = self._q.get(timeout=max(0.1, deadline - time.monotonic()))
@@ -124,13 +125,10 @@ def test_up_beyond_loopback_supervises_and_keeps_its_secrets(tmp_path):
             "epochs": 2, "dataset": "digits", "model": "mlp", "name": "after the restart"})
         assert r.status_code == 201, r.text
         rid = r.json()["id"]
-        deadline = time.monotonic() + 240
-        status = None
-        while time.monotonic() < deadline:
-            status = requests.get(f"{api}/api/runs/{rid}", timeout=30).json()["status"]
-            if status in ("succeeded", "failed", "cancelled"):
-                break
-            time.sleep(0.5)
+        status = wait_until(
+            lambda: requests.get(f"{api}/api/runs/{rid}", timeout=30).json()["status"],
+            lambda st: st in ("succeeded", "failed", "cancelled"), timeout=240, step=0.5,
+            what="the run launched after the restart to end")
         assert status == "succeeded", (status, console.text)
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
@@ -141,10 +139,8 @@ def test_up_beyond_loopback_supervises_and_keeps_its_secrets(tmp_path):
             raise
     console.wait_for("SIGINT: stopping", timeout=5)
     pids = [*first.values(), new_pid]
-    deadline = time.monotonic() + 30
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [p for p in pids if _alive(p)], "children outlived Ctrl-C"
+    wait_until(lambda: [p for p in pids if _alive(p)], lambda alive: not alive, timeout=30,
+               what="every child to exit after Ctrl-C")
 
     # the console says what a user needs, never the token; the rest went to the logs
     text = console.text
@@ -175,14 +171,9 @@ def test_any_server_on_all_interfaces_still_needs_the_token(tmp_path, server):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "the API exited"
-            try:
-                if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_until(lambda: requests.get(f"{url}/api/health", timeout=5).status_code,
+                   lambda code: code == 200, timeout=60, what=f"{server} to answer",
+                   stop=lambda: "the API exited" if proc.poll() is not None else None)
         r = requests.post(f"{url}/api/runs", json={"epochs": 2}, timeout=30)
         assert r.status_code == 401 and env["MIXSCOPE_API_TOKEN"] not in r.text
         r = requests.post(f"{url}/api/runs", json={"epochs": 2}, timeout=30,

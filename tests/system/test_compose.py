@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from paths import ROOT
+from timing import patience
 
 COMPOSE = shutil.which("docker-compose")
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose not installed")
@@ -28,7 +29,7 @@ def compose(*args: str, file: Path = ROOT / "docker-compose.yml",
         env["MIXSCOPE_API_TOKEN"] = token  # the shell's value beats the env file's
     return subprocess.run([COMPOSE, "-f", str(file), "--project-directory", str(ROOT),
                            "--env-file", str(ROOT / ".env.example"), *args],
-                          capture_output=True, text=True, timeout=60, check=False, env=env)
+                          capture_output=True, text=True, timeout=patience(60), check=False, env=env)
 
 
 @needs_compose

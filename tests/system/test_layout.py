@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from paths import ROOT
+from timing import patience
 
 _PROBE = r"""
 import json, pkgutil, importlib, sys
@@ -31,7 +32,7 @@ def test_backend_never_loads_trainer_torch_dashboard_or_cli(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
            "MIXSCOPE_STORE": str(tmp_path / "store")}
     out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=patience(300))
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert "backend.api.app" in got["modules"] and "backend.dispatch.client" in got["modules"]
     assert got["forbidden"] == []
@@ -44,7 +45,7 @@ def test_trainer_modules_import_without_a_cycle(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
            "MIXSCOPE_STORE": str(tmp_path / "store")}  # the worker's app makes its broker dir
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=patience(300))
     assert out.stdout.strip() == "ok"
     for path in (ROOT / "trainer").glob("*.py"):
         if path.name in ("loop.py", "tasks.py"):

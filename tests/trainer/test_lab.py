@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from timing import patience
 
 from trainer import lab
 from trainer.lab import LabSettings
@@ -462,7 +463,7 @@ bad = [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "traine
 assert not bad, bad
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                       timeout=120)
+                       timeout=patience(120))
     assert r.returncode == 0, r.stderr[-3000:]
 
 

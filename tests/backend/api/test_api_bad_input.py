@@ -4,15 +4,13 @@ keys. Never a 500, never a hang."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
-import threading
-import time
 
 import pytest
 from conftest import local_client
 from fastapi import Request
+from live_api import api_in_thread
 
 from backend.api.limits import MAX_ECHOED_ERRORS, BodyLimit
 from backend.settings import Settings
@@ -146,23 +144,9 @@ def test_upload_prefix_gets_the_upload_limit(settings):
 
 @pytest.fixture
 def live_api(settings):
-    """The API on a real uvicorn server on a free loopback port."""
-    import uvicorn
-
-    from backend.api.app import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    while not server.started:  # set by uvicorn once it listens
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield port
-    server.should_exit = True
-    thread.join(30)
+    """The API on a real uvicorn server on a free loopback port; yields the port."""
+    with api_in_thread(settings) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def test_a_50mb_chunked_body_does_not_hang_a_real_server(live_api):

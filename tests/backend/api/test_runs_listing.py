@@ -74,25 +74,10 @@ def test_bad_paging_names_the_field(client, params, field):
 @pytest.fixture
 def live_api(settings):
     """The API on a real uvicorn server on a free loopback port (the dashboard's client)."""
-    import asyncio
-    import threading
-    import time
+    from live_api import api_in_thread
 
-    import uvicorn
-
-    from backend.api.app import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(30)
+    with api_in_thread(settings) as url:
+        yield url
 
 
 def test_runs_page_pages_filters_and_groups_a_sweep(store, live_api, monkeypatch):

@@ -39,6 +39,8 @@ def test_create_and_get_run(any_store: Store):
 
 def test_list_runs_filters_and_order(any_store: Store):
     a = any_store.create_run(cfg())
+    # created_at orders the list; two rows written in the same clock tick tie, so the test
+    # lets the clock move (a lower bound, true on any machine, not a guess at speed)
     time.sleep(0.002)
     b = any_store.create_run(cfg())
     assert [r.id for r in any_store.list_runs()] == [b.id, a.id]  # newest first

@@ -7,6 +7,7 @@ import sys
 import threading
 
 import numpy as np
+from timing import patience
 
 from backend.runconfig import RunConfig
 from backend.store import Store
@@ -24,7 +25,7 @@ def _race(n: int, fn) -> list:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=patience(60))
     return results
 
 
@@ -68,7 +69,7 @@ def test_processes_claim_one_wins(settings):
     run = store.create_run(RunConfig(epochs=2))
     procs = [subprocess.Popen([sys.executable, "-c", CLAIM, str(settings.store), run.id,
                                f"p{i}"], stdout=subprocess.PIPE, text=True) for i in range(3)]
-    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    outs = [p.communicate(timeout=patience(120))[0].strip() for p in procs]
     assert sorted(outs) == ["0", "0", "1"]
     assert store.get_run(run.id).worker == f"p{outs.index('1')}"
     store.close()

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from timing import patience
 
 from backend.settings import Settings
 from backend.store import Store, db
@@ -74,7 +75,7 @@ def test_concurrent_first_start(tmp_path):
     folder = tmp_path / "fresh"
     procs = [subprocess.Popen([sys.executable, "-c", MIGRATE_AND_WRITE, str(folder), f"p{i}"],
                               stderr=subprocess.PIPE, text=True) for i in range(4)]
-    errors = [p.communicate(timeout=120)[1] for p in procs]
+    errors = [p.communicate(timeout=patience(120))[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     s = Store(Settings(store=folder, database_url=None, artifact_url=None, _env_file=None))
     assert sorted(r.name for r in s.list_runs()) == ["p0", "p1", "p2", "p3"]

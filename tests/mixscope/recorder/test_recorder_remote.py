@@ -5,14 +5,13 @@ are idempotent, and the API itself refuses bad epochs naming the argument."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import requests
 from api_fixtures import decode
 from live_api import LiveAPI
 from test_recorder import _example, expected_points
+from timing import wait_until
 
 from backend import recorded
 
@@ -149,10 +148,8 @@ def test_network_cut_loses_no_epoch(tmp_path):
         rec.log_arrays(1, **_arrays(rec, seed=1))
         rec.log_arrays(2, **_arrays(rec, seed=2))
         sink = rec._sink
-        t0 = time.monotonic()
-        while sink.retries == 0:  # the uploader met the cut (an event, not a guess)
-            assert time.monotonic() - t0 < 60, "the uploader never retried"
-            time.sleep(0.05)
+        # the uploader met the cut (an event, not a guess)
+        wait_until(lambda: sink.retries, timeout=60, step=0.05, what="the uploader to retry")
         server.start()
         rec.finish()
         run = server.get(f"/api/runs/{rec.run_id}")
