@@ -187,6 +187,13 @@ def wait_for(driver, predicate, timeout: float = 30.0, poll: float = 0.2, what: 
                       what=what or repr(predicate), seen=page_state)
 
 
+def dash_idle(driver) -> bool:
+    """True while no Dash callback is in flight: the renderer shows its
+    ``._dash-loading-callback`` marker exactly while any callback is pending. A test that
+    asserts the absence of something (no message, no change) waits for this first."""
+    return driver.execute_script("return !document.querySelector('._dash-loading-callback')")
+
+
 def plot_data_signature(driver, graph_id: str) -> str | None:
     """A short fingerprint of the data drawn in a dcc.Graph (first points of every trace)."""
     return driver.execute_script("""

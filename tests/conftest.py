@@ -24,6 +24,16 @@ from backend.settings import Settings
 
 PG_URL_ENV = "MIXSCOPE_TEST_POSTGRES_URL"
 
+try:  # hypothesis's per-example deadline and its too-slow health check time the machine
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hypothesis_settings
+
+    hypothesis_settings.register_profile(
+        "mixscope", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    hypothesis_settings.load_profile("mixscope")
+except ImportError:  # pragma: no cover (hypothesis is in the test extra)
+    pass
+
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):

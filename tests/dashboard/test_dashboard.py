@@ -8,7 +8,6 @@ test-artifacts/.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -128,7 +127,7 @@ def test_launch_tiny_run_and_watch_it_finish(stack, driver, state):
     _set_input(driver, "runs-record", "0,1,2,4")
     driver.find_element("id", "runs-launch").click()
     wait_for(driver, lambda d: "Queued" in (_text(d, "runs-launch-msg") or ""),
-             what="launch confirmation", timeout=20)
+             what="launch confirmation", seen=lambda d: _text(d, "runs-launch-msg"))
     runs = requests.get(f"{stack.api_url}/api/runs").json()
     assert len(runs) == 1 and runs[0]["config"]["epochs"] == RUN_EPOCHS
     state["run"] = runs[0]["id"]
@@ -154,25 +153,29 @@ def test_explore_pick_triple_and_scrub_epochs(stack, driver, state):
     _choose(driver, "ex-class-c", "7")
     after_pick = wait_for(driver, lambda d: (s := plot_data_signature(d, "simplex")) != first
                           and s, timeout=60, what="the plot for the new triple")
-    wait_for(driver, lambda d: "classes=0,1,7" in d.current_url, timeout=10,
-             what="the URL to hold the triple")
+    wait_for(driver, lambda d: "classes=0,1,7" in d.current_url,
+             what="the URL to hold the triple", seen=lambda d: d.current_url)
     # scrub: the first recorded epoch (before training) looks different from the last
     _slider_key(driver, "epoch-slider", "HOME")
-    wait_for(driver, lambda d: plot_data_signature(d, "simplex") != after_pick, timeout=10,
+    # the plot, the label and the URL follow the slider one after another: wait for each
+    wait_for(driver, lambda d: plot_data_signature(d, "simplex") != after_pick,
              what="the plot to change with the epoch")
-    assert "epoch 0" in _text(driver, "ex-epoch-label")
-    assert "epoch=0" in driver.current_url
+    wait_for(driver, lambda d: "epoch 0 " in (_text(d, "ex-epoch-label") or ""),
+             what="the label to read epoch 0", seen=lambda d: _text(d, "ex-epoch-label"))
+    wait_for(driver, lambda d: "epoch=0" in d.current_url, what="the URL to hold epoch 0",
+             seen=lambda d: d.current_url)
     _slider_key(driver, "epoch-slider", "END")
-    wait_for(driver, lambda d: f"epoch {RUN_EPOCHS}" in _text(d, "ex-epoch-label"),
-             what="the last epoch")
+    wait_for(driver, lambda d: f"epoch {RUN_EPOCHS}" in (_text(d, "ex-epoch-label") or ""),
+             what="the last epoch", seen=lambda d: _text(d, "ex-epoch-label"))
     # metrics below the plot have data
-    assert plot_data_signature(driver, "ex-metrics")
+    wait_for(driver, lambda d: plot_data_signature(d, "ex-metrics"), what="the metric curves")
     # a shared URL restores the view
     _open(driver, stack, f"/explore?run={run_id}&classes=3,4,5&epoch=1&layer=penultimate")
     wait_for(driver, lambda d: "epoch 1 " in (_text(d, "ex-epoch-label") or "") and
-             plot_data_signature(d, "simplex"), timeout=60, what="the shared view")
-    assert _text(driver, "ex-class-a").strip() == "3"
-    time.sleep(0.5)
+             plot_data_signature(d, "simplex"), timeout=60, what="the shared view",
+             seen=lambda d: _text(d, "ex-epoch-label"))
+    wait_for(driver, lambda d: (_text(d, "ex-class-a") or "").strip() == "3",
+             what="class a to read 3", seen=lambda d: _text(d, "ex-class-a"))
     screenshot(driver, "explore")
 
 
@@ -201,9 +204,10 @@ def test_theory_slider_changes_the_loss(stack, driver):
     for _ in range(20):
         _slider_key(driver, "th-lh", "ARROW_RIGHT")
     after = wait_for(driver, lambda d: (t := _text(d, "ufm-loss")) != before and
-                     t not in ("…", "–") and t, timeout=30, what="the loss to change")
+                     t not in ("…", "–") and t, timeout=30, what="the loss to change",
+                     seen=lambda d: _text(d, "ufm-loss"))
     assert float(after) != float(before)
-    assert plot_data_signature(driver, "th-simplex")
+    wait_for(driver, lambda d: plot_data_signature(d, "th-simplex"), what="the UFM simplex")
     screenshot(driver, "theory")
 
 
@@ -218,8 +222,6 @@ def test_calibration_page(stack, driver, state):
 def test_trajectory_page(stack, driver, state):
     state.get("run") or pytest.skip("no finished run")
     _open(driver, stack, "/trajectory")
-    wait_for(driver, lambda d: plot_data_signature(d, "tr-graph")
-             or "No trajectory" in (_text(d, "tr-msg") or ""), timeout=60,
-             what="the trajectory plot")
+    wait_for(driver, lambda d: plot_data_signature(d, "tr-graph"), timeout=60,
+             what="the trajectory plot", seen=lambda d: _text(d, "tr-msg"))
     screenshot(driver, "trajectory")
-    assert plot_data_signature(driver, "tr-graph"), _text(driver, "tr-msg")

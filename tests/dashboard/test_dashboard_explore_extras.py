@@ -23,6 +23,7 @@ import pytest
 from browser import (
     Stack,
     browser_available,
+    dash_idle,
     plot_data_signature,
     screenshot,
     start_chrome,
@@ -30,6 +31,7 @@ from browser import (
     wait_for,
 )
 from dashboard_seed import seed_synthetic_run
+from timing import patience
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -50,7 +52,9 @@ def stack(tmp_path_factory):
     store = Store(settings_for_store(store_dir))
     store.migrate()
     run_a = seed_synthetic_run(store, epochs=EPOCHS_A, name="run A", **SMALL)
-    time.sleep(0.01)  # B is the newer run; the page opens A by URL anyway
+    # B is the newer run (created_at orders runs; two rows in one clock tick would tie): let
+    # the clock move, a lower bound that holds on any machine. The page opens A by URL anyway.
+    time.sleep(0.01)
     run_b = seed_synthetic_run(store, epochs=EPOCHS_B, name="run B", **SMALL)
     store.close()
     s = Stack(store_dir, worker=False).start()
@@ -62,7 +66,7 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def driver(stack):
     d = start_chrome()
-    d.set_script_timeout(20)
+    d.set_script_timeout(patience(20))
     d.get(f"{stack.dash_url}/explore?run={stack.run_a}&classes=0,1,2&epoch=0")
     wait_for(d, lambda d: plot_data_signature(d, "simplex") and
              "epoch 0 " in (_text(d, "ex-epoch-label") or ""), timeout=60,
@@ -97,6 +101,27 @@ def _ufm_to_vertex_ratio(driver) -> float:
         return (s / u.x.length) / r(v.x[0], v.y[0]);""")
 
 
+def _title(driver, graph_id):
+    return driver.execute_script(
+        "const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "return gd && gd.layout && gd.layout.title ? gd.layout.title.text : null;", graph_id)
+
+
+def _slider_value(driver) -> str | None:
+    return driver.find_element("css selector", "#epoch-slider [role=slider]").get_attribute(
+        "aria-valuenow")
+
+
+def _at_rest(driver):
+    """(epoch, slider position) once no Dash callback is in flight and the label shows the
+    slider's epoch, else None."""
+    idle = dash_idle(driver)
+    epoch, position = _epoch(driver), _slider_value(driver)
+    if not idle or position is None or epoch != EPOCHS_A[int(position)]:
+        return None
+    return epoch, position
+
+
 def _epoch(driver) -> int | None:
     """The epoch the label under the slider reports ("epoch 5 · 270 points")."""
     words = (_text(driver, "ex-epoch-label") or "").split()
@@ -114,7 +139,8 @@ def _go_to_epoch(driver, epoch):
     _slider_key(driver, "HOME")
     for _ in range(EPOCHS_A.index(epoch)):
         _slider_key(driver, "ARROW_RIGHT")
-    wait_for(driver, lambda d: _epoch(d) == epoch, timeout=10, what=f"epoch {epoch}")
+    wait_for(driver, lambda d: _epoch(d) == epoch, what=f"epoch {epoch}",
+             seen=lambda d: _text(d, "ex-epoch-label"))
 
 
 def _choose_containing(driver, dropdown_id, words):
@@ -137,7 +163,7 @@ def _download(driver, pattern, timeout=20.0) -> Path:
                                         if not p.endswith(".crdownload")],
                      timeout=timeout, what=f"a download matching {pattern}")
     path = Path(found[0])
-    wait_for(driver, lambda d: path.stat().st_size > 0, timeout=5, what=f"{path} to fill")
+    wait_for(driver, lambda d: path.stat().st_size > 0, what=f"{path} to fill")
     return path
 
 
@@ -145,23 +171,29 @@ def test_play_advances_the_epoch_and_pause_stops_it(stack, driver):
     play = driver.find_element("id", "ex-play")
     assert _epoch(driver) == 0 and "Play" in play.text
     play.click()
-    wait_for(driver, lambda d: "Pause" in d.find_element("id", "ex-play").text, timeout=5,
+    wait_for(driver, lambda d: "Pause" in d.find_element("id", "ex-play").text,
              what="the button to read Pause")
     seen = {0}
-    # the interval steps every 0.7 s: two steps forward within a few seconds
-    wait_for(driver, lambda d: seen.add(_epoch(d)) or max(seen) >= EPOCHS_A[2], timeout=10,
-             poll=0.1, what="playback to reach the third recorded epoch")
-    assert max(seen) > 0 and "epoch=" in driver.current_url
+    # the interval steps every 0.7 s: two steps forward
+    wait_for(driver, lambda d: seen.add(_epoch(d)) or max(seen) >= EPOCHS_A[2],
+             poll=0.1, what="playback to reach the third recorded epoch",
+             seen=lambda d: sorted(e for e in seen if e is not None))
+    wait_for(driver, lambda d: "epoch=" in d.current_url, what="the URL to hold the epoch",
+             seen=lambda d: d.current_url)
     driver.find_element("id", "ex-play").click()
-    wait_for(driver, lambda d: "Play" in d.find_element("id", "ex-play").text, timeout=5,
+    wait_for(driver, lambda d: "Play" in d.find_element("id", "ex-play").text,
              what="the button to read Play")
-    time.sleep(0.3)  # a tick already on its way may still land
-    stopped = _epoch(driver)
-    slider = driver.find_element("css selector", "#epoch-slider [role=slider]")
-    position = slider.get_attribute("aria-valuenow")
-    time.sleep(2.2)  # three intervals: the slider would have moved were it still playing
-    assert _epoch(driver) == stopped
-    assert slider.get_attribute("aria-valuenow") == position
+    # a tick already on its way may still land: wait until the page is at rest (no callback
+    # in flight, the label showing the slider's epoch)
+    stopped, position = wait_for(driver, _at_rest, what="the page to come to rest",
+                                 seen=lambda d: (_text(d, "ex-epoch-label"), _slider_value(d)))
+    # The one negative check: that playback *stopped* has no event to wait for, only the
+    # absence of one. Three intervals (0.7 s each), stretched to the machine's load, would
+    # have moved the slider were it still playing; a tick that fired would also leave the
+    # page mid-update, so wait for rest again before reading it.
+    time.sleep(patience(3 * 0.7))
+    assert wait_for(driver, _at_rest, what="the page to come to rest again") == \
+        (stopped, position)
 
 
 def test_second_run_side_by_side_follows_the_slider(stack, driver):
@@ -174,26 +206,26 @@ def test_second_run_side_by_side_follows_the_slider(stack, driver):
     assert not driver.find_element("id", "simplex-b").is_displayed()
 
     _choose_containing(driver, "ex-compare", "run B")
-    wait_for(driver, lambda d: d.find_element("id", "simplex-b").is_displayed(), timeout=20,
+    wait_for(driver, lambda d: d.find_element("id", "simplex-b").is_displayed(),
              what="the second plot to appear")
     # same triple and epoch: B at 20 is A at 20, point for point
     wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_20, timeout=30,
              what="the second plot at epoch 20")
-    title = driver.execute_script(
-        "return document.querySelector('#simplex-b .js-plotly-plot').layout.title.text")
-    assert title == "run B · epoch 20"  # the compared run says which of its epochs it shows
+    # the compared run says which of its epochs it shows
+    wait_for(driver, lambda d: _title(d, "simplex-b") == "run B · epoch 20",
+             what="the second plot's title", seen=lambda d: _title(d, "simplex-b"))
     # A at epoch 5: B has no epoch 5 and shows its last one before, epoch 2
     _go_to_epoch(driver, 5)
-    wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_2, timeout=10,
+    wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_2,
              what="the second plot to follow to B's epoch 2")
-    assert driver.execute_script(
-        "return document.querySelector('#simplex-b .js-plotly-plot').layout.title.text"
-    ) == "run B · epoch 2"
-    assert plot_data_signature(driver, "simplex") not in (a_at_2, a_at_20)
+    wait_for(driver, lambda d: _title(d, "simplex-b") == "run B · epoch 2",
+             what="the second plot's title at B's epoch 2",
+             seen=lambda d: _title(d, "simplex-b"))
+    wait_for(driver, lambda d: plot_data_signature(d, "simplex") not in (None, a_at_2, a_at_20),
+             what="the main plot at A's epoch 5")
     _go_to_epoch(driver, 20)
-    wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_20, timeout=10,
+    wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_20,
              what="the second plot back at epoch 20")
-    time.sleep(0.5)
     path = screenshot(driver, "explore-compare")
     assert path.stat().st_size > 10_000
 
@@ -205,7 +237,7 @@ def test_ufm_overlay_adds_and_removes_the_optimum(stack, driver):
     wait_for(driver, lambda d: "UFM optimum" in (_trace_names(d, "simplex") or []),
              timeout=30, what="the UFM trace on the main plot")
     wait_for(driver, lambda d: "UFM optimum" in (_trace_names(d, "simplex-b") or []),
-             timeout=10, what="the UFM trace on the second plot")
+             what="the UFM trace on the second plot")
     n_ufm, finite = driver.execute_script("""
         const gd = document.querySelector('#simplex .js-plotly-plot');
         const t = gd.data.find(t => t.name === 'UFM optimum');
@@ -216,13 +248,17 @@ def test_ufm_overlay_adds_and_removes_the_optimum(stack, driver):
     # classifier directions it is the same at every epoch
     ratio_late = _ufm_to_vertex_ratio(driver)
     assert 0.3 < ratio_late < 3, ratio_late
+    late = plot_data_signature(driver, "simplex")
     _go_to_epoch(driver, 0)
-    time.sleep(0.3)
-    assert _ufm_to_vertex_ratio(driver) == pytest.approx(ratio_late, rel=1e-3)
+    # the overlay is redrawn with the frame: wait for epoch 0's points before measuring
+    wait_for(driver, lambda d: plot_data_signature(d, "simplex") not in (None, late),
+             what="the points of epoch 0")
+    wait_for(driver, lambda d: _ufm_to_vertex_ratio(d) == pytest.approx(ratio_late, rel=1e-3),
+             what="the overlay at epoch 0's scale", seen=_ufm_to_vertex_ratio)
     screenshot(driver, "explore-ufm")
     driver.find_element("css selector", "#ex-ufm input").click()
     wait_for(driver, lambda d: "UFM optimum" not in (_trace_names(d, "simplex") or ["UFM optimum"]),
-             timeout=10, what="the UFM trace to go")
+             what="the UFM trace to go")
 
 
 def test_svg_export_downloads_the_plot(stack, driver):
@@ -244,7 +280,7 @@ def test_png_export_from_the_camera_button(stack, driver):
     camera = wait_for(driver, lambda d: next(
         (b for b in d.find_elements("css selector", "#simplex .modebar-btn")
          if "png" in (b.get_attribute("data-title") or "").lower() and b.is_displayed()),
-        None), timeout=10, what="the camera button")
+        None), what="the camera button")
     camera.click()
     png = _download(driver, "mixscope-simplex*.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

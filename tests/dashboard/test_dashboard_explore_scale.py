@@ -24,6 +24,7 @@ from browser import (
     wait_for,
 )
 from dashboard_seed import seed_synthetic_run
+from timing import patience
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
@@ -69,7 +70,7 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def driver(stack):
     d = start_chrome()
-    d.set_script_timeout(20)
+    d.set_script_timeout(patience(20))
     yield d
     stop_chrome(d)
 
@@ -97,11 +98,14 @@ def test_two_hundred_epochs_load_progressively_and_scrub(stack, driver):
     last = plot_data_signature(driver, "simplex")
     for _ in range(3):  # step back frame by frame: each is a recorded epoch of its own
         _slider_key(driver, "ARROW_LEFT")
-    wait_for(driver, lambda d: f"epoch {EPOCHS[-4]} " in (_text(d, "ex-epoch-label") or ""),
-             timeout=10, what="three epochs back")
-    assert plot_data_signature(driver, "simplex") != last
-    assert f"{POINTS - 30} points" in _text(driver, "ex-epoch-label")  # clean ones hidden
-    assert f"epoch={EPOCHS[-4]}" in driver.current_url
+    # clean points hidden: the label counts the mixed ones
+    label = f"epoch {EPOCHS[-4]} · {POINTS - 30} points"
+    wait_for(driver, lambda d: label in (_text(d, "ex-epoch-label") or ""),
+             what=f"the label to read {label!r}", seen=lambda d: _text(d, "ex-epoch-label"))
+    wait_for(driver, lambda d: plot_data_signature(d, "simplex") not in (None, last),
+             what="the plot three epochs back")
+    wait_for(driver, lambda d: f"epoch={EPOCHS[-4]}" in d.current_url,
+             what="the URL to hold the epoch", seen=lambda d: d.current_url)
 
 
 def test_small_multiples_are_drawn_by_the_browser_renderer(stack, driver):
@@ -122,10 +126,10 @@ def test_csv_of_the_shown_epoch(stack, driver):
     driver.find_element("id", "ex-csv").click()
     found = wait_for(driver, lambda d: [p for p in glob.glob(os.path.join(d._profile, "*.csv"))
                                         if not p.endswith(".crdownload")],
-                     timeout=20, what="the CSV download")
+                     what="the CSV download")
     path = Path(found[0])
-    wait_for(driver, lambda d: len(path.read_text().splitlines()) >= POINTS + 1, timeout=20,
-             what="the CSV's last row")
+    wait_for(driver, lambda d: len(path.read_text().splitlines()) >= POINTS + 1,
+             what="the CSV's last row", seen=lambda d: len(path.read_text().splitlines()))
     lines = path.read_text().splitlines()
     assert lines[0].startswith("epoch,layer,x,y,kind") and len(lines) == POINTS + 1
     assert path.name.endswith(f"-e{EPOCHS[-4]}.csv")
@@ -140,30 +144,30 @@ def _canvas_image(driver):
 
 def test_a_dense_view_draws_on_the_canvas_layer_hovers_and_exports_it(stack, driver):
     driver.get(f"{stack.dash_url}/explore?run={stack.dense_id}&classes=0,1,2&epoch=10")
-    try:
-        wait_for(driver, lambda d: f"epoch 10 · {6 * DENSE_PAIRS} points" in
-                 (_text(d, "ex-epoch-label") or "") and _canvas_image(d), timeout=90,
-                 what="the dense view at epoch 10")
-    except TimeoutError:
-        screenshot(driver, "explore-dense-failed")
-        state = driver.execute_script("""
+
+    def dense_state(d):
+        state = d.execute_script("""
             const gd = document.querySelector('#simplex .js-plotly-plot');
             return {layer: window.mixscopeDense.shown('simplex'),
                     canvases: Array.from(document.querySelectorAll('canvas.mixscope-dense'))
                       .map(c => [c.style.display, c.width, c.height, c.parentNode.className]),
                     plotted: Boolean(gd && gd._fullLayout && gd._fullLayout.xaxis),
                     traces: gd && gd.data ? gd.data.map(t => t.name) : null};""")
-        pytest.fail(f"label {_text(driver, 'ex-epoch-label')!r}, canvas shown: "
-                    f"{bool(_canvas_image(driver))}, {state}")
+        return (f"label {_text(d, 'ex-epoch-label')!r}, canvas shown: "
+                f"{bool(_canvas_image(d))}, {state}")
+
+    wait_for(driver, lambda d: f"epoch 10 · {6 * DENSE_PAIRS} points" in
+             (_text(d, "ex-epoch-label") or "") and _canvas_image(d), timeout=90,
+             what="the dense view at epoch 10", seen=dense_state)
     late = _canvas_image(driver)
     names = driver.execute_script(
         "return document.querySelector('#simplex .js-plotly-plot').data.map(t => t.name)")
     # Plotly keeps the legend and colour bar; points, triangle and arrows are on the canvas
     assert set(names) == {"same class", "different class"}, names
     _slider_key(driver, "HOME")
-    wait_for(driver, lambda d: "epoch 0 " in (_text(d, "ex-epoch-label") or ""), timeout=20,
-             what="epoch 0")
-    wait_for(driver, lambda d: _canvas_image(d) not in (None, late), timeout=10,
+    wait_for(driver, lambda d: "epoch 0 " in (_text(d, "ex-epoch-label") or ""),
+             what="epoch 0", seen=lambda d: _text(d, "ex-epoch-label"))
+    wait_for(driver, lambda d: _canvas_image(d) not in (None, late),
              what="the canvas to show epoch 0")
     # hover: the point nearest the pointer, as text (a grid of pointer moves over the plot)
     hovered = driver.execute_script("""
@@ -182,9 +186,9 @@ def test_a_dense_view_draws_on_the_canvas_layer_hovers_and_exports_it(stack, dri
     driver.find_element("id", "ex-svg").click()
     found = wait_for(driver, lambda d: [p for p in glob.glob(os.path.join(d._profile, "*.svg"))
                                         if not p.endswith(".crdownload")],
-                     timeout=20, what="the SVG download")
+                     what="the SVG download")
     path = Path(found[0])
-    wait_for(driver, lambda d: "</svg>" in path.read_text(errors="replace"), timeout=20,
+    wait_for(driver, lambda d: "</svg>" in path.read_text(errors="replace"),
              what="the SVG's closing tag")
     svg = path.read_text(errors="replace")
     assert "<image" in svg and "data:image/png;base64," in svg  # the layer, embedded

@@ -8,6 +8,7 @@ import pytest
 from browser import (
     Stack,
     browser_available,
+    dash_idle,
     plot_data_signature,
     start_chrome,
     stop_chrome,
@@ -65,13 +66,18 @@ def test_explore_draws_a_hidden_layer_and_names_its_basis(stack, driver):
     driver.get(f"{stack.dash_url}/explore?run={stack.run_id}&classes=0,1,2&layer=hidden1")
     wait_for(driver, lambda d: plot_data_signature(d, "simplex") and
              "class means" in (_text(d, "ex-basis") or ""), timeout=60,
-             what="the hidden layer's simplex and its basis note")
+             what="the hidden layer's simplex and its basis note",
+             seen=lambda d: _text(d, "ex-basis"))
     assert "hidden1" in _text(driver, "ex-basis")
-    assert not (_text(driver, "ex-msg") or "").strip()  # no error message
+    # no error message, once every callback has answered
+    wait_for(driver, dash_idle, what="the page's callbacks to finish")
+    assert not (_text(driver, "ex-msg") or "").strip()
     driver.get(f"{stack.dash_url}/explore?run={stack.run_id}&classes=0,1,2&layer=penultimate")
-    wait_for(driver, lambda d: plot_data_signature(d, "simplex"), timeout=60,
-             what="the penultimate simplex")
-    assert not (_text(driver, "ex-basis") or "").strip()
+    # the classifier's own layer has no basis note: the plot drawn and nothing in flight
+    wait_for(driver, lambda d: plot_data_signature(d, "simplex") and dash_idle(d) and
+             not (_text(d, "ex-basis") or "").strip(), timeout=60,
+             what="the penultimate simplex without a basis note",
+             seen=lambda d: _text(d, "ex-basis"))
 
 
 def test_trajectory_crosses_the_hidden_layer(stack, driver):
@@ -79,7 +85,10 @@ def test_trajectory_crosses_the_hidden_layer(stack, driver):
     wait_for(driver, lambda d: plot_data_signature(d, "tr-graph") and
              "hidden1" in (_text(d, "tr-msg") or ""), timeout=60,
              what="the trajectory and its basis note")
-    title = driver.execute_script(
-        "const gd = document.querySelector('#tr-graph .js-plotly-plot');"
-        "return gd && gd.layout && gd.layout.title ? gd.layout.title.text : null;")
-    assert title and "2 layers: hidden1 → penultimate" in title
+    def title(d):
+        return d.execute_script(
+            "const gd = document.querySelector('#tr-graph .js-plotly-plot');"
+            "return gd && gd.layout && gd.layout.title ? gd.layout.title.text : null;")
+
+    wait_for(driver, lambda d: "2 layers: hidden1 → penultimate" in (title(d) or ""),
+             what="the trajectory's title", seen=title)

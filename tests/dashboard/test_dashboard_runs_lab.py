@@ -35,7 +35,7 @@ def stack(tmp_path_factory):
     store = Store(settings_for_store(store_dir))
     store.migrate()
     run_id = seed_synthetic_run(store, name="footprint run", **SMALL)
-    time.sleep(0.01)
+    time.sleep(0.01)  # created_at orders the runs: let the clock move (true on any machine)
     other = seed_synthetic_run(store, name="other run", **{**SMALL, "epochs": (0, 2)})
     store.close()
     s = Stack(store_dir, worker=False).start()
@@ -106,11 +106,16 @@ def test_runs_page_detail_shows_the_apis_footprint(stack):
             timeout=60, what="the footprint bars")
         kinds, sizes = json.loads(drawn)
         assert dict(zip(kinds, sizes)) == want["by_kind"]
-        summary = d.find_element("id", "runs-footprint-summary").text
-        assert cli_bytes(want["bytes_total"]) + " in all" in summary
-        assert cli_bytes(want["bytes_per_recorded_epoch"]) + " per recorded epoch" in summary
-        table = d.find_element("id", "runs-footprint-table").text
-        assert all(k in table for k in want["by_kind"])
+        words = (cli_bytes(want["bytes_total"]) + " in all",
+                 cli_bytes(want["bytes_per_recorded_epoch"]) + " per recorded epoch")
+        wait_for(d, lambda dr: all(w in dr.find_element("id", "runs-footprint-summary").text
+                                   for w in words),
+                 what=f"the summary to say {words}",
+                 seen=lambda dr: dr.find_element("id", "runs-footprint-summary").text)
+        wait_for(d, lambda dr: all(k in dr.find_element("id", "runs-footprint-table").text
+                                   for k in want["by_kind"]),
+                 what=f"the table to list {sorted(want['by_kind'])}",
+                 seen=lambda dr: dr.find_element("id", "runs-footprint-table").text)
         screenshot(d, "runs-footprint")
 
         # a link opens another run's detail directly
@@ -120,7 +125,9 @@ def test_runs_page_detail_shows_the_apis_footprint(stack):
             dr.execute_script("const e = document.getElementById('runs-footprint-summary');"
                               "return e ? e.innerText : ''") or ""), timeout=60,
                  what="the other run's footprint")
-        assert "other run" in d.find_element("id", "runs-detail").text
+        wait_for(d, lambda dr: "other run" in dr.find_element("id", "runs-detail").text,
+                 what="the other run's name in the detail",
+                 seen=lambda dr: dr.find_element("id", "runs-detail").text)
     finally:
         stop_chrome(d)
 

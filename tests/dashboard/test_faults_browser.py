@@ -61,7 +61,10 @@ def test_resume_button_and_damaged_files_on_the_runs_page(stack, driver):
         "css selector", f'[id*="run-resume"][id*="{failed.id}"]'), what="Resume gone")
 
     _click(driver, "run-check", damaged)
-    text = wait_for(driver, lambda d: (d.find_elements("id", "run-health") or [None])[0],
-                    what="the file check").text
-    assert "1 damaged file" in text and "activations, epoch 2, layer penultimate" in text
-    assert "truncated" in text
+    def health(d):
+        found = d.find_elements("id", "run-health")
+        return found[0].text if found else None
+
+    words = ("1 damaged file", "activations, epoch 2, layer penultimate", "truncated")
+    wait_for(driver, lambda d: all(w in (health(d) or "") for w in words),
+             what=f"the file check to say {words}", seen=health)

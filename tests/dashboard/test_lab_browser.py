@@ -89,15 +89,17 @@ def test_lab_page_renders_every_plot_with_data(stack, driver):
     assert any("Lemma 2.3" in n for n in names) and any("Table 1" in n for n in names)
     assert any("tuned" in n for n in names) and any("ε → 0" in n for n in names)
     assert wait_for(driver, lambda d: _has_data(d, "lab-line-error", 4), what="error curves")
-    table = _text(driver, "lab-line-table")
-    assert "0.603" in table and "±" in table   # the paper's column beside ours
+    # the paper's column beside ours
+    wait_for(driver, lambda d: "0.603" in (t := _text(d, "lab-line-table") or "") and "±" in t,
+             what="the table with the paper's column", seen=lambda d: _text(d, "lab-line-table"))
 
     # two moons: press the button
     driver.find_element("id", "lab-moons-run").click()
     sig = wait_for(driver, lambda d: _has_data(d, "lab-moons-regions", 9), timeout=240,
                    what="decision regions")
-    assert "linear agreement" in (_text(driver, "lab-moons-status") or "") or "agrees" in (
-        _text(driver, "lab-moons-status") or "")
+    wait_for(driver, lambda d: "linear agreement" in (t := _text(d, "lab-moons-status") or "")
+             or "agrees" in t, what="the two-moons status",
+             seen=lambda d: _text(d, "lab-moons-status"))
 
     # Assumption 2.9 on digits
     driver.find_element("id", "lab-assume-run").click()
@@ -114,7 +116,8 @@ def test_lab_page_renders_every_plot_with_data(stack, driver):
                    what="gradient split")
     assert any("cross" in t[0] for t in json.loads(sig))
     # the picked ERM run has none, and the page says why instead of an empty plot
-    assert "method is erm" in (_text(driver, "lab-grad-absent") or "")
+    wait_for(driver, lambda d: "method is erm" in (_text(d, "lab-grad-absent") or ""),
+             what="why the ERM run has no split", seen=lambda d: _text(d, "lab-grad-absent"))
     sig = wait_for(driver, lambda d: _has_data(d, "lab-bottleneck", 2), timeout=60,
                    what="bottleneck representations")
     assert any(t[0].startswith("class") for t in json.loads(sig))
@@ -133,8 +136,8 @@ def test_lab_page_without_stored_runs_says_what_to_do(tmp_path):
         d.get(s.dash_url + "/lab?runs=1&epochs=5")
         wait_for(d, lambda dr: "launch" in (dr.find_element("id", "lab-spectra").text or "")
                  .lower(), what="the spectra hint")
-        body = d.find_element("tag name", "body").text
-        assert "manifold-mixup" in body and "mlp-bottleneck" in body
+        wait_for(d, lambda dr: "manifold-mixup" in (b := dr.find_element("tag name", "body").text)
+                 and "mlp-bottleneck" in b, what="the hints naming what to launch")
         # no worker: the experiment stays a pending job, and the page says so while it polls
         wait_for(d, lambda dr: "computing… (job " in (_text(dr, "lab-line-status") or ""),
                  what="the pending lab job")

@@ -32,15 +32,18 @@ def test_papers_page_runs_an_entry_and_shows_its_verdict(tmp_path):
         screenshot(d, "papers-list")
 
         d.get(s.dash_url + "/papers?entry=002/fig4")
-        wait_for(d, lambda dr: _text(dr, "papers-verdict") == "not yet run",
-                 what="the entry before it ran")
+        wait_for(d, lambda dr: _text(dr, "papers-verdict") == "not yet run", timeout=60,
+                 what="the entry before it ran", seen=lambda dr: _text(dr, "papers-verdict"))
         assert "Lemma 2.3" in (_text(d, "papers-entry-body") or "")
         d.find_element("id", "papers-run").click()
+        # the launch answers once the API has queued the entry's jobs: on a busy machine
+        # that is well past the quiet machine's second or two
         wait_for(d, lambda dr: "launched" in (_text(dr, "papers-run-status") or ""),
-                 what="the launch")
+                 timeout=120, what="the launch", seen=lambda dr: _text(dr, "papers-run-status"))
         verdict = wait_for(d, lambda dr: (_text(dr, "papers-verdict") or "")
                            if _text(dr, "papers-verdict") in ("agrees", "differs") else None,
-                           timeout=400, poll=1, what="the verdict")
+                           timeout=400, poll=1, what="the verdict",
+                           seen=lambda dr: (_text(dr, "papers-verdict"), _text(dr, "papers-runs")))
         assert verdict == "agrees", _text(d, "papers-reasons")
         numbers = _text(d, "papers-numbers")
         assert "eps_limit_classifies_all" in numbers and "yes" in numbers
