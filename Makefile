@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system test test-fast demo bench lint clean
+.PHONY: install system test test-busy test-fast demo bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ system:
 
 test: install system
 	bash scripts/run-tests.sh
+
+# The same suite with every core kept busy by stress-ng (started and stopped here): no test
+# may depend on how fast the machine is.
+test-busy: install system
+	bash scripts/run-tests-busy.sh
 
 # The quick subset: no browser, no slow training.
 test-fast: install

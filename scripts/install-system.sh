@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: headless Chromium and its
 # driver (browser tests), PostgreSQL and Redis servers (store and broker tests), and
-# docker-compose (validates docker-compose.yml without an engine). Idempotent.
+# docker-compose (validates docker-compose.yml without an engine), stress-ng (make test-busy).
+# Idempotent.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
@@ -9,6 +10,7 @@ command -v chromedriver >/dev/null || need+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v stress-ng >/dev/null || need+=(stress-ng)   # make test-busy
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "install-system: missing ${need[*]}; install them with your package manager" >&2
