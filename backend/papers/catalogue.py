@@ -168,7 +168,11 @@ def availability(entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
     ``runnable``. What ran is the store's business (``runner.entry_status``)."""
     if entry.out_of_scope:
         return "out-of-scope"
-    if entry.recipe(scale).empty or missing_data(entry, scale, data_dir):
+    if entry.recipe(scale).empty:  # no analogue here: what the paper's scale needs
+        if scale == "paper" or missing_data(entry, "paper", data_dir):
+            return "needs-data"
+        return "needs-gpu" if entry.needs.gpu and not gpu else "runnable"
+    if missing_data(entry, scale, data_dir):
         return "needs-data"
     if scale == "paper" and entry.needs.gpu and not gpu:
         return "needs-gpu"

@@ -142,6 +142,16 @@ class Produced:
 CHECKS: dict[str, Callable[[Produced], dict[str, Any]]] = {}
 
 
+def part(out: dict[str, Any], key: str, margin: float | None) -> None:
+    """A part of a claim: ``out[key]`` holds when ``margin`` > 0, and ``<key>_margin`` keeps
+    the margin (the verdict compares it with the seeds' scatter)."""
+    margin = _f(margin)  # non-finite: no margin, so no part
+    if margin is None:
+        return
+    out[key] = bool(margin > 0)
+    out[f"{key}_margin"] = float(margin)
+
+
 def check(name: str):
     def deco(fn):
         CHECKS[name] = fn

@@ -126,8 +126,10 @@ def evaluate(entry, produced: Produced) -> dict[str, Any]:
                 tol = None if sc is None else 2 * sc
                 src = f"seeds: twice the sample std over {len(values)} seeds"
             if tol is None or not src:
-                not_compared.append({"key": key, "reason": "no tolerance with a stated "
-                                     "source for this key (the catalogue must give one)"})
+                why = ("its tolerance is the seeds' scatter, which needs ≥ 2 seeds (this "
+                       f"scale ran {len(values)})" if entry.tolerance_source_for(key) ==
+                       "seeds" else "no tolerance with a stated source for this key")
+                not_compared.append({"key": key, "reason": why})
                 continue
             within = abs(got - float(pub)) <= tol + 1e-12
             compared.append({"key": key, "published": pub, "computed": got,
