@@ -169,18 +169,23 @@ def compute_labs(store, settings, entry, scale, quiet: bool) -> None:
               help="List the catalogue with statuses and verdicts (from the store).")
 @click.option("--all", "all_", is_flag=True,
               help="Run every entry that runs here at --scale, then print the counts.")
+@click.option("--paper", "paper_id", type=click.Choice(["000", "001", "002", "003"]),
+              default=None, help="With --all or --list: only this paper's entries.")
 @click.option("--scale", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="cpu: this machine in minutes; paper: the paper's models and data.")
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def reproduce(entry_id, list_, all_, scale, store_path, as_json, quiet) -> None:
+def reproduce(entry_id, list_, all_, paper_id, scale, store_path, as_json, quiet) -> None:
     """Reproduce a figure or table of the source papers and compare with the published
     numbers. Example: mixscope reproduce 000/fig6 --json"""
     from backend.papers.catalogue import load_catalogue
     from backend.settings import settings_for_store
 
     cat = load_catalogue()
+    if paper_id:
+        cat = cat.model_copy(update={"entries": [e for e in cat.entries
+                                                 if e.paper == paper_id]})
     settings = settings_for_store(store_path)
     if list_:
         _list(cat, settings, scale, as_json)
