@@ -317,6 +317,23 @@ def _jobs(produced: Produced) -> list[dict[str, Any]]:
     return jobs
 
 
+def side_by_side(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``{"key", "published", "computed", "computed_key", "ok"}``: each published number
+    beside its computed value (or its stand-in ``<key>_cpu`` on other data, ``ok`` None:
+    never compared), then every other computed value."""
+    comp = body.get("computed") or {}
+    ok = {c["key"]: c["within"] for c in body.get("compared") or []}
+    rows, used = [], set()
+    for k, v in (body.get("published") or {}).items():
+        ck = k if k in comp else f"{k}_cpu" if f"{k}_cpu" in comp else None
+        used.add(ck)
+        rows.append({"key": k, "published": v, "computed": comp.get(ck) if ck else None,
+                     "computed_key": ck, "ok": ok.get(k)})
+    rows += [{"key": k, "published": None, "computed": v, "computed_key": k, "ok": None}
+             for k, v in comp.items() if k not in used]
+    return rows
+
+
 def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
            gpu: bool = False, produced: Produced | None = None) -> dict[str, Any]:
     """The entry as JSON with ``published``, ``computed``, ``verdict`` (and ``compared``,
@@ -337,6 +354,7 @@ def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
         return body
     body["status"] = entry_status(entry, scale, data_dir, produced, gpu=gpu)
     body.update(evaluate(entry, produced))
+    body["side_by_side"] = side_by_side(body)
     body["run_ids"] = [r.run.id for r in produced.runs if r.run is not None]
     body["job_ids"] = [lab.job.id for lab in produced.labs if lab.job is not None]
     body["runs"] = _runs(produced)

@@ -207,7 +207,8 @@ def _entry_body(body: dict) -> list:
         *([html.P(f"error: {body['error']}", className="error", id="papers-check-error")]
           if body.get("error") else []),
         html.Ul([html.Li(r) for r in body.get("reasons") or []], id="papers-reasons"),
-        card(_compared_table(body), title="Compared with the paper"),
+        html.Div(card(_compared_table(body), title="Compared with the paper"),
+                 id="papers-numbers"),
         card(_not_compared(body), title="Not compared, and why"),
         card(_parts(body), title="The claim, part by part (✓ held, ✗ failed)"),
         card(html.Ul([html.Li([html.B(e["what"]), " → ", e["correct"]])
