@@ -295,10 +295,35 @@ def entry_status(entry: PaperEntry, scale: Scale, data_dir: Path | None,
     return "not-run" if avail == "runnable" else avail
 
 
+@lru_cache(maxsize=4)
+def _entries_by_run(scale: str) -> dict[str, list[str]]:
+    """config key → the catalogue entries whose ``scale`` recipe plans that run."""
+    from backend.papers.catalogue import load_catalogue
+
+    out: dict[str, list[str]] = {}
+    for e in load_catalogue().entries:
+        try:
+            for _spec, cfg in plan(e, scale)["runs"]:
+                ids = out.setdefault(config_key(cfg), [])
+                if e.id not in ids:
+                    ids.append(e.id)
+        except RecipeError:
+            continue
+    return out
+
+
+def shared_with(entry: PaperEntry, scale: Scale, spec: dict[str, Any]) -> list[str]:
+    """The other entries whose evidence includes the run of this recipe line (the same
+    run scores them all: said, not hidden)."""
+    key = config_key(run_config(entry, spec))
+    return [i for i in _entries_by_run(scale).get(key, []) if i != entry.id]
+
+
 def _runs(produced: Produced) -> list[dict[str, Any]]:
     return [{"id": r.run.id if r.run else None,
              "name": r.run.name if r.run else r.spec.get("name"),
              "seed": r.seed,
+             "shared_with": shared_with(produced.entry, produced.scale, r.spec),
              "status": r.run.status if r.run else "not created",
              "progress": r.run.progress if r.run else 0.0,
              "current_epoch": r.run.current_epoch if r.run else 0,

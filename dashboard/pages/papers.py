@@ -223,6 +223,8 @@ def _progress(body: dict) -> list:
     items = []
     for r in body.get("runs") or []:
         label = f"run {r['name']} (seed {r.get('seed', 0)}): {r['status']}"
+        if r.get("shared_with"):
+            label += f" · the same run is evidence for {', '.join(r['shared_with'])}"
         if r["status"] in ("running", "queued") and r.get("total_epochs"):
             label += f" (epoch {r.get('current_epoch', 0)}/{r['total_epochs']})"
         items.append(html.Li([label, " · ", dcc.Link("open in Explore",

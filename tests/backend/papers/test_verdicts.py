@@ -519,3 +519,10 @@ def test_reproduce_all_runs_every_entry_and_counts(tmp_path, monkeypatch):
     assert text.exit_code == 0, text.output
     assert "0 matches · 1 claim-holds · 1 differs · 0 not-comparable · 0 not-run" in text.output
     assert "reproducing 2 entries" in text.output  # the progress bar (stderr, mixed in)
+
+
+def test_shared_evidence_is_said(store):
+    """000 figs 1, 4 and Table 1 score the same digits runs: each entry's runs say so."""
+    body = runner.report(store, load_catalogue().get("000/fig1"), "cpu", None)
+    shared = set(body["runs"][0]["shared_with"])
+    assert {"000/fig4", "000/table1"} <= shared and "000/fig1" not in shared
