@@ -6,7 +6,8 @@ which parts of the claim held, and the one word that sums it up.
   physical bound), and every part of the claim held.
 - ``claim-holds``: no published number is comparable at this scale, and every part of the
   claim (a test that could fail) held in every one of ≥ 3 seeds, with its smallest margin
-  larger than the seeds' scatter of that margin.
+  larger than the seeds' scatter of that margin (sample std over the seeds); a part with no
+  numeric margin (an exact computation, e.g. Lemma 2.3's limit) must hold in every seed.
 - ``differs``: a compared number lies outside its tolerance or a part failed; ``differs``
   names the reason's kind (``scale``, ``task``, ``paper-error`` from the catalogue, else
   ``unexplained``).
