@@ -19,7 +19,8 @@ JOB_STATUSES: tuple[str, ...] = JobStatus.__args__
 EXTRACT_JOB = "extract_triple"   # a triple the probe does not cover (trainer.extract)
 LAB_JOB = "lab"                  # a lab experiment of 002 (trainer.tasks.lab_job)
 DEFORMATION_JOB = "deformations"  # 003 Table 9 evaluation (trainer.deformations)
-JOB_KINDS: tuple[str, ...] = (EXTRACT_JOB, LAB_JOB, DEFORMATION_JOB)
+THEORY_JOB = "theory"            # a Papers entry's UFM query, kept (backend.papers.runner)
+JOB_KINDS: tuple[str, ...] = (EXTRACT_JOB, LAB_JOB, DEFORMATION_JOB, THEORY_JOB)
 
 # --- what a run trains ------------------------------------------------------------------
 DATASETS: tuple[str, ...] = ("digits", "two-moons", "alternating-line", "gaussian-mixture",

@@ -79,23 +79,26 @@ def main() -> None:
         over = "" if body["seconds"] <= TARGET_S else "  OVER TARGET"
         print(f"\n{e.id:20s} {body['seconds']:7.1f} s (target ≤ {TARGET_S:.0f} s){over}  "
               f"verdict: {body['verdict']}", flush=True)
-        for row in body.get("side_by_side") or []:
-            note = "" if row["computed_key"] in (None, row["key"]) else \
-                f"  ({row['computed_key']})"
-            pub = "–" if row["published"] is None else row["published"]
-            comp = "–" if row["computed"] is None else row["computed"]
-            print(f"    {row['key']:40s} published {_fmt(pub):>10}   computed "
-                  f"{_fmt(comp):>10}{note}")
+        for c in body.get("compared") or []:
+            print(f"    {c['key']:40s} published {_fmt(c['published']):>10}   computed "
+                  f"{_fmt(c['computed']):>10}   ±{_fmt(c['tolerance'])} "
+                  f"({c['tolerance_source']}) {'ok' if c['within'] else 'DIFFERS'}")
+        for c in body.get("not_compared") or []:
+            print(f"    {c['key']:40s} not compared: {c['reason']}")
+        for p in body.get("parts") or []:
+            print(f"    part {'✓' if p['held'] else '✗'} {p['key']}: {p['computed_by_seed']}")
         for r in body.get("reasons") or []:
             print(f"    - {r}")
     counts = {v: sum(r["verdict"] == v for r in results)
-              for v in ("agrees", "differs", "not yet run", "error")}
+              for v in ("matches", "claim-holds", "differs", "not-comparable", "not-run",
+                        "error")}
     print(f"\n{len(results)} entries in {total:.0f} s: {counts}; slowest "
           f"{max((r['seconds'] for r in results), default=0):.0f} s (target ≤ {TARGET_S:.0f})")
     if args.json_out:
         args.json_out.write_text(json.dumps(
-            [{k: r.get(k) for k in ("id", "seconds", "verdict", "reasons", "published",
-                                    "computed")} for r in results], indent=1))
+            [{k: r.get(k) for k in ("id", "seconds", "verdict", "reasons", "compared",
+                                    "not_compared", "parts", "seeds", "differs")}
+             for r in results], indent=1))
 
 
 if __name__ == "__main__":

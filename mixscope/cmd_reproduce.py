@@ -1,6 +1,10 @@
 """``mixscope reproduce``: run a figure or table of the source papers and compare.
 
-- ``mixscope reproduce --list [--json]``: every catalogue entry with its status.
+- ``mixscope reproduce --list [--json]``: every catalogue entry with its status and verdict,
+  both derived from the store (a clean store: nothing is done, nothing agrees).
+- ``mixscope reproduce --all [--scale cpu]``: every entry that runs here at that scale, one
+  after the other with a progress bar, then the verdict of each (with its time) and the
+  summary counts (``--json``: ``{"entries": [...], "summary": {...}}``).
 - ``mixscope reproduce ID [--scale cpu|paper] [--json]``: finds or creates the entry's runs
   (a run with the same config, name aside, is reused; an unfinished one resumes from its
   checkpoint) and trains the missing ones here with a progress bar, as ``mixscope train``
@@ -44,21 +48,31 @@ def _fmt(v) -> str:
 def _print_report(body: dict, elapsed: float | None) -> None:
     click.echo(f"{body['id']}  {body['title']}")
     click.echo(f"  claim: {body['claim']}")
-    click.echo(f"  status: {body['status']}  scale: {body['scale']}")
-    rows = body.get("side_by_side") or []
+    click.echo(f"  status: {body['status']}  scale: {body['scale']}  seeds: "
+               f"{', '.join(map(str, body.get('seeds') or [])) or '-'}")
+    rows = body.get("compared") or []
     if rows:
         width = max(len(r["key"]) for r in rows)
-        click.echo(f"  {'':{width}}  {'published':>12}  {'computed':>12}")
+        click.echo(f"  {'compared':{width}}  {'published':>12}  {'computed':>12}  tolerance")
         for r in rows:
-            note = "" if r["computed_key"] in (None, r["key"]) else f"  ({r['computed_key']})"
-            mark = {True: "  ok", False: "  ✗"}.get(r["ok"], "")
-            pub = "" if r["published"] is None else _fmt(r["published"])
-            comp = "" if r["computed"] is None else _fmt(r["computed"])
-            click.echo(f"  {r['key']:{width}}  {pub:>12}  {comp:>12}{mark}{note}")
+            mark = "ok" if r["within"] else "✗"
+            tol = "" if r["tolerance"] is None else f"±{_fmt(r['tolerance'])}"
+            click.echo(f"  {r['key']:{width}}  {_fmt(r['published']):>12}  "
+                       f"{_fmt(r['computed']):>12}  {tol} ({r['tolerance_source']})  {mark}")
+    for r in body.get("not_compared") or []:
+        click.echo(f"  not compared: {r['key']}: {r['reason']}")
+    for p in body.get("parts") or []:
+        mark = "✓" if p["held"] else "✗"
+        extra = "" if p["scatter"] is None else \
+            f" (min margin {_fmt(min(p['margins']))}, scatter {_fmt(p['scatter'])})"
+        click.echo(f"  part {mark} {p['key']}: expected {p['expected']}, computed "
+                   f"{_fmt(p['computed'])}{extra}")
     for e in body.get("errata") or []:
         click.echo(f"  erratum: {e['what']} -> {e['correct']}")
     for m in body.get("missing") or []:
         click.echo(f"  missing: {m}")
+    if body.get("error"):
+        click.echo(f"  error: {body['error']}")
     click.echo(f"verdict: {body['verdict']}" + (f" ({elapsed:.1f} s)" if elapsed else ""))
     for r in body.get("reasons") or []:
         click.echo(f"  - {r}")
@@ -151,29 +165,33 @@ def compute_labs(store, settings, entry, scale, quiet: bool) -> None:
 
 @click.command("reproduce")
 @click.argument("entry_id", required=False)
-@click.option("--list", "list_", is_flag=True, help="List the catalogue with statuses.")
+@click.option("--list", "list_", is_flag=True,
+              help="List the catalogue with statuses and verdicts (from the store).")
+@click.option("--all", "all_", is_flag=True,
+              help="Run every entry that runs here at --scale, then print the counts.")
+@click.option("--paper", "paper_id", type=click.Choice(["000", "001", "002", "003"]),
+              default=None, help="With --all or --list: only this paper's entries.")
 @click.option("--scale", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="cpu: this machine in minutes; paper: the paper's models and data.")
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def reproduce(entry_id, list_, scale, store_path, as_json, quiet) -> None:
+def reproduce(entry_id, list_, all_, paper_id, scale, store_path, as_json, quiet) -> None:
     """Reproduce a figure or table of the source papers and compare with the published
     numbers. Example: mixscope reproduce 000/fig6 --json"""
-    from backend.papers.catalogue import entry_status, load_catalogue
+    from backend.papers.catalogue import load_catalogue
     from backend.settings import settings_for_store
 
     cat = load_catalogue()
+    if paper_id:
+        cat = cat.model_copy(update={"entries": [e for e in cat.entries
+                                                 if e.paper == paper_id]})
     settings = settings_for_store(store_path)
-    data_dir = settings.resolved_data_dir
     if list_:
-        rows = [{"id": e.id, "title": e.title, "paper": e.paper, "kind": e.kind,
-                 "status": entry_status(e, data_dir)} for e in cat.entries]
-        if as_json:
-            click.echo(json.dumps(rows))
-            return
-        for r in rows:
-            click.echo(f"{r['id']:22s} {r['status']:13s} {r['title']}")
+        _list(cat, settings, scale, as_json)
+        return
+    if all_:
+        _all(cat, settings, scale, as_json, quiet)
         return
     if not entry_id:
         raise click.UsageError("give an entry ID (see --list) or --list")
@@ -182,45 +200,129 @@ def reproduce(entry_id, list_, scale, store_path, as_json, quiet) -> None:
         raise click.BadParameter(f"unknown entry {entry_id!r}; see `mixscope reproduce "
                                  f"--list`", param_hint="'ID'")
 
+    from backend.store import Store
+
+    store = Store(settings)
+    store.migrate()
+    try:
+        body, code = _reproduce_one(store, settings, entry, scale, as_json, quiet)
+        if as_json:
+            click.echo(json.dumps(body))
+        elif code == 0:
+            _print_report(body, body["seconds"])
+        if code:
+            sys.exit(code)
+    finally:
+        store.close()
+
+
+def _list(cat, settings, scale, as_json) -> None:
     from backend.papers import runner
+    from backend.store import Store
+
+    store = Store(settings)
+    store.migrate()
+    try:
+        rows = []
+        for e in cat.entries:
+            body = runner.report(store, e, scale, settings.resolved_data_dir)
+            rows.append({"id": e.id, "title": e.title, "paper": e.paper, "kind": e.kind,
+                         "status": body["status"], "verdict": body["verdict"],
+                         "error": body["error"]})
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        click.echo(f"{r['id']:22s} {r['status']:12s} {r['verdict']:14s} {r['title']}")
+    click.echo(_summary_line(runner.summary(rows)))
+
+
+def _summary_line(counts: dict[str, int]) -> str:
+    return " · ".join(f"{counts[v]} {v}" for v in
+                      ("matches", "claim-holds", "differs", "not-comparable", "not-run")) + \
+        (f" · {counts['out-of-scope']} out-of-scope" if counts.get("out-of-scope") else "")
+
+
+def _all(cat, settings, scale, as_json, quiet) -> None:
+    """Every entry that runs here at ``scale``, with a progress bar over the entries."""
+    from backend.papers import runner
+    from backend.papers.catalogue import availability
     from backend.store import Store
 
     gpu = _gpu() if scale == "paper" else False
     store = Store(settings)
     store.migrate()
+    rows = []
     try:
-        if entry.out_of_scope:
-            body = runner.report(store, entry, scale, data_dir, gpu=gpu)
-            click.echo(json.dumps(body) if as_json else f"{entry.id}: out of scope: "
-                       f"{entry.out_of_scope}")
-            sys.exit(2)
-        missing = runner.what_is_missing(entry, scale, data_dir, gpu=gpu)
-        if missing:
-            body = runner.report(store, entry, scale, data_dir, gpu=gpu)
-            if as_json:
-                click.echo(json.dumps(body))
-            else:
-                _print_report(body, None)
-                click.echo(f"cannot run {entry.id} at {scale} scale here:", err=True)
-                for m in missing:
-                    click.echo(f"  {m}", err=True)
-            sys.exit(2)
-        try:
-            runner.plan(entry, scale)
-        except runner.RecipeError as exc:
-            raise click.ClickException(str(exc)) from None
-        t0 = time.monotonic()
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
-        train_runs(store, settings, entry, scale, quiet or as_json)
-        compute_evaluations(store, settings, entry, scale, quiet or as_json)
-        compute_labs(store, settings, entry, scale, quiet or as_json)
-        body = runner.report(store, entry, scale, data_dir, gpu=gpu)
-        body["seconds"] = round(time.monotonic() - t0, 1)
-        if as_json:
-            click.echo(json.dumps(body))
-        else:
-            _print_report(body, body["seconds"])
+        todo = [e for e in cat.entries
+                if availability(e, scale, settings.resolved_data_dir, gpu=gpu) == "runnable"]
+        skipped = [e for e in cat.entries if e not in todo]
+        with click.progressbar(todo, label=f"reproducing {len(todo)} entries at {scale} "
+                               "scale", file=sys.stderr, show_pos=True,
+                               item_show_func=lambda e: e.id if e else "") as bar:
+            for e in bar:
+                try:
+                    body, _code = _reproduce_one(store, settings, e, scale, True, True)
+                except click.ClickException as exc:  # one entry's failure: said, go on
+                    body = runner.report(store, e, scale, settings.resolved_data_dir,
+                                         gpu=gpu)
+                    body.update(seconds=None, error=body.get("error") or exc.message)
+                rows.append(body)
+        for e in skipped:
+            body = runner.report(store, e, scale, settings.resolved_data_dir, gpu=gpu)
+            body["seconds"] = None
+            rows.append(body)
     finally:
         store.close()
+    counts = runner.summary(rows)
+    if as_json:
+        keep = ("id", "status", "verdict", "seconds", "compared", "not_compared", "parts",
+                "seeds", "reasons", "differs", "error", "run_ids", "job_ids")
+        click.echo(json.dumps({"entries": [{k: r.get(k) for k in keep} for r in rows],
+                               "summary": counts}))
+        return
+    for r in rows:
+        secs = "" if r.get("seconds") is None else f"{r['seconds']:7.1f} s"
+        why = f"  ({r['differs']['kind']})" if r.get("differs") else ""
+        click.echo(f"{r['id']:22s} {r['status']:12s} {r['verdict']:14s} {secs}{why}")
+    click.echo(_summary_line(counts))
+
+
+def _reproduce_one(store, settings, entry, scale, as_json, quiet) -> tuple[dict, int]:
+    """Train, evaluate and compute what ``entry`` lacks at ``scale``; (report, exit code):
+    2 (with the report) when it cannot run here."""
+    from backend.papers import runner
+
+    data_dir = settings.resolved_data_dir
+    gpu = _gpu() if scale == "paper" else False
+    if entry.out_of_scope:
+        body = runner.report(store, entry, scale, data_dir, gpu=gpu)
+        if not as_json:
+            click.echo(f"{entry.id}: out of scope: {entry.out_of_scope}")
+        return body, 2
+    missing = runner.what_is_missing(entry, scale, data_dir, gpu=gpu)
+    if missing:
+        body = runner.report(store, entry, scale, data_dir, gpu=gpu)
+        if not as_json:
+            _print_report(body, None)
+            click.echo(f"cannot run {entry.id} at {scale} scale here:", err=True)
+            for m in missing:
+                click.echo(f"  {m}", err=True)
+        return body, 2
+    try:
+        runner.plan(entry, scale)
+    except runner.RecipeError as exc:
+        raise click.ClickException(str(exc)) from None
+    t0 = time.monotonic()
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    train_runs(store, settings, entry, scale, quiet or as_json)
+    compute_evaluations(store, settings, entry, scale, quiet or as_json)
+    compute_labs(store, settings, entry, scale, quiet or as_json)
+    runner.compute_theory(store, entry, scale)
+    body = runner.report(store, entry, scale, data_dir, gpu=gpu)
+    body["seconds"] = round(time.monotonic() - t0, 1)
+    return body, 0

@@ -3,7 +3,7 @@
 Each :class:`PaperEntry` says what a paper claims and prints for one figure or table, what is
 wrong in it (errata), and what in mixscope produces it at two scales: ``cpu`` (a 2-core
 machine, minutes, shipped or generated data) and ``paper`` (the paper's models, datasets and
-epochs: a GPU worker and the dataset files). :func:`entry_status` says whether an entry can
+epochs: a GPU worker and the dataset files). :func:`availability` says whether a scale can
 run here. Plain data and pydantic only: the API, the CLI and the dashboard all read it.
 """
 
@@ -17,8 +17,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 Scale = Literal["cpu", "paper"]
-Status = Literal["reproduced", "needs-data", "needs-gpu", "out-of-scope"]
-STATUSES: tuple[str, ...] = ("reproduced", "needs-data", "needs-gpu", "out-of-scope")
+#: where an entry stands, derived from the store (``runner.entry_status``), never fixed
+Status = Literal["not-run", "running", "done", "needs-data", "needs-gpu", "out-of-scope"]
+STATUSES: tuple[str, ...] = ("not-run", "running", "done", "needs-data", "needs-gpu",
+                             "out-of-scope")
+#: whether a scale of an entry can run here at all (:func:`availability`)
+Availability = Literal["runnable", "needs-data", "needs-gpu", "out-of-scope"]
 SCALES: tuple[str, ...] = ("cpu", "paper")
 PAPER_IDS: tuple[str, ...] = ("000", "001", "002", "003")
 
@@ -52,6 +56,11 @@ class Recipe(_Strict):
         default_factory=list, description="lab experiments: `experiment` plus its parameters")
     theory: list[dict[str, Any]] = Field(
         default_factory=list, description="UFM queries (the /api/theory/ufm parameters)")
+    seeds: list[int] = Field(
+        default_factory=lambda: [0],
+        description="every run and lab line is produced once per seed (its `seed` set); a "
+                    "claim's parts are tested in each and their scatter measured (≥ 3 for "
+                    "`claim-holds`)")
 
     @property
     def empty(self) -> bool:
@@ -71,7 +80,17 @@ class PaperEntry(_Strict):
     claim: str
     check: str = Field(description="the check in backend.papers.checks that fills `computed`")
     published: dict[str, Any] = Field(default_factory=dict)
-    tolerance: dict[str, float] = Field(default_factory=dict)
+    tolerance: dict[str, float] = Field(
+        default_factory=dict, description="absolute tolerance per published key (or "
+        "`default`); a key whose source is `seeds` gets twice the seeds' sample std")
+    tolerance_source: dict[str, str] = Field(
+        default_factory=dict, description="where each tolerance comes from (per key or "
+        "`default`): the paper's error bars or words, `seeds`, or a stated physical bound")
+    not_comparable: dict[Scale, str] = Field(
+        default_factory=dict, description="per scale: why the published numbers cannot be "
+        "compared there (the task, data or model differ)")
+    differs_kind: Literal["scale", "task", "paper-error"] | None = Field(
+        None, description="when this entry's verdict is `differs`, the known reason")
     expect: dict[str, Any] = Field(default_factory=dict,
                                    description="qualitative expectations the check tests")
     errata: list[Erratum] = Field(default_factory=list)
@@ -82,8 +101,12 @@ class PaperEntry(_Strict):
     def recipe(self, scale: Scale) -> Recipe:
         return self.scales.get(scale, Recipe())
 
-    def tolerance_for(self, key: str) -> float:
-        return float(self.tolerance.get(key, self.tolerance.get("default", 0.0)))
+    def tolerance_for(self, key: str) -> float | None:
+        tol = self.tolerance.get(key, self.tolerance.get("default"))
+        return None if tol is None else float(tol)
+
+    def tolerance_source_for(self, key: str) -> str | None:
+        return self.tolerance_source.get(key, self.tolerance_source.get("default"))
 
 
 class Catalogue(_Strict):
@@ -138,18 +161,22 @@ def missing_data(entry: PaperEntry, scale: Scale, data_dir: Path | None) -> list
     return seen
 
 
-def entry_status(entry: PaperEntry, data_dir: Path | None, *, gpu: bool = False) -> Status:
-    """``out-of-scope``, else ``reproduced`` when the cpu scale runs here, else what's missing."""
+def availability(entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
+                 gpu: bool = False) -> Availability:
+    """Whether ``scale`` of ``entry`` can run here: ``out-of-scope``, ``needs-data`` (no
+    recipe at that scale, or its dataset files are absent), ``needs-gpu``, else
+    ``runnable``. What ran is the store's business (``runner.entry_status``)."""
     if entry.out_of_scope:
         return "out-of-scope"
-    cpu = entry.recipe("cpu")
-    if not cpu.empty and not missing_data(entry, "cpu", data_dir):
-        return "reproduced"
-    if missing_data(entry, "paper", data_dir):
+    if entry.recipe(scale).empty:  # no analogue here: what the paper's scale needs
+        if scale == "paper" or missing_data(entry, "paper", data_dir):
+            return "needs-data"
+        return "needs-gpu" if entry.needs.gpu and not gpu else "runnable"
+    if missing_data(entry, scale, data_dir):
         return "needs-data"
-    if entry.needs.gpu and not gpu:
+    if scale == "paper" and entry.needs.gpu and not gpu:
         return "needs-gpu"
-    return "reproduced"
+    return "runnable"
 
 
 def what_is_missing(entry: PaperEntry, scale: Scale, data_dir: Path | None,

@@ -12,6 +12,7 @@ from backend.papers.produced import (
     _f,
     _mixup_and_erm,
     check,
+    part,
 )
 
 # --- 002: the data dependency of mixup ------------------------------------------------------
@@ -24,12 +25,16 @@ def _alpha_tag(a: float) -> str:
 def training_error_curves(p: Produced) -> dict[str, Any]:
     """Final training error of mixup and ERM per lab setting (X_m^k, α)."""
     out: dict[str, Any] = {}
+    gaps: dict[str, list[float]] = {}
     for lab in p.labs:
         res, a = lab.result, lab.params["alpha"]
         tag = f"x{lab.params['points']}_{lab.params['classes']}_alpha_{_alpha_tag(a)}"
         me, ee = float(res["mixup"]["train_error"]), float(res["erm"]["train_error"])
         out[f"mixup_train_error_{tag}"], out[f"erm_train_error_{tag}"] = me, ee
-        out[f"mixup_final_error_gt_erm_at_alpha_{_alpha_tag(a)}"] = me > ee
+        part(out, f"mixup_final_error_gt_erm_{tag}", me - ee)
+        gaps.setdefault(_alpha_tag(a), []).append(me - ee)
+    for a, g in gaps.items():  # every setting at that α (fig8: X_10^2 and X_10^10)
+        part(out, f"mixup_final_error_gt_erm_at_alpha_{a}", min(g))
     return out
 
 
@@ -45,9 +50,14 @@ def alternating_line_table(p: Produced) -> dict[str, Any]:
             out[f"alpha{tag}_p{i}"] = round(float(probs[0]), 4)
         mid = len(res["points"]) // 2
         out[f"erm_alpha{tag}_p{mid}"] = round(float(res["erm"]["prob_mean"][mid][0]), 4)
-        pulled.append(res["mixup"]["prob_mean"][mid][0] > res["erm"]["prob_mean"][mid][0])
+        p_mid = float(res["mixup"]["prob_mean"][mid][0])  # p(class 1) of a class-2 point
+        pulled.append(p_mid - float(res["erm"]["prob_mean"][mid][0]))
+        if float(lab.params["alpha"]) <= 1:
+            part(out, f"middle_correct_alpha{tag}", 0.5 - p_mid)
+        else:
+            part(out, f"middle_misclassified_alpha{tag}", p_mid - 0.5)
     if pulled:
-        out["middle_point_pulled"] = bool(all(pulled))
+        part(out, "middle_point_pulled", min(pulled))
     return out
 
 
@@ -67,13 +77,13 @@ def two_moons_boundary(p: Produced) -> dict[str, Any]:
         def erm_at(sep):
             return np.mean([lab.result["erm"]["decision"]["linear_agreement"]
                             for lab in p.labs if float(lab.params["separation"]) == sep])
-        out["erm_more_curved_at_small_separation"] = bool(erm_at(seps[0]) < erm_at(seps[-1]))
-    if p.labs:
-        big = max(p.labs, key=lambda lab: lab.params["alpha"])
-        mix = big.result["mixup"]["decision"]["linear_agreement"]
-        erm = big.result["erm"]["decision"]["linear_agreement"]
-        out["largest_alpha"] = big.params["alpha"]
-        out["large_alpha_curved"] = bool(mix < erm)
+        part(out, "erm_more_curved_at_small_separation",
+             float(erm_at(seps[-1]) - erm_at(seps[0])))
+    if p.labs:  # every α of the figure, not the largest only
+        part(out, "mixup_curved_at_every_alpha",
+             min(float(lab.result["erm"]["decision"]["linear_agreement"])
+                 - float(lab.result["mixup"]["decision"]["linear_agreement"])
+                 for lab in p.labs))
     return out
 
 
@@ -132,4 +142,5 @@ def train_accuracy_parity(p: Produced) -> dict[str, Any]:
         out[f"train_accuracy_alpha{_alpha_tag(r.config.get('alpha', 1.0))}"] = round(acc, 3)
         gaps.append(abs(base - acc))
     out["max_gap_percent"] = round(max(gaps), 3)
+    part(out, "gap_within_1_percent", 1.0 - max(gaps))  # the caption's own bound
     return out

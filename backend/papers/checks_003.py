@@ -14,6 +14,7 @@ from backend.papers.produced import (
     _method,
     _pct,
     check,
+    part,
 )
 
 # --- 003: manifold mixup --------------------------------------------------------------------
@@ -37,24 +38,28 @@ def _spectra(p: Produced, r: RunResult) -> dict[str, np.ndarray] | None:
 
 @check("spectra_first_sv")
 def spectra_first_sv(p: Produced) -> dict[str, Any]:
-    """Mean over classes of the first class-specific singular value per method, and the
-    flattening: the mean ratio of the trailing singular values to the first."""
+    """The absolute class-specific spectra, as the paper plots them: per method the mean
+    over classes of each singular value (``sv<k>_<method>``; the first also as
+    ``first_sv_<method>``, ``_cpu`` appended at cpu scale, whose data differ), and the
+    flattening compared index by index: every trailing singular value of manifold mixup
+    below the baseline's (margin: the smallest gap)."""
     out: dict[str, Any] = {}
-    ratio = {}
+    mean_spec = {}
     for r in p.runs:
         s = _spectra(p, r)
         if s is None:
             continue
-        pc = np.asarray(s["per_class"], np.float64)
-        first = pc[:, 0]
-        # the absolute values depend on the data and its size: compared at paper scale only
+        spec = np.asarray(s["per_class"], np.float64).mean(axis=0)
+        mean_spec[_label(r)] = spec
         suffix = "" if p.scale == "paper" else "_cpu"
-        out[f"first_sv_{_label(r)}{suffix}"] = float(first.mean())
-        ok = first > 0
-        ratio[_label(r)] = float((pc[ok, 1:] / first[ok, None]).mean()) if ok.any() else None
-        out[f"trailing_ratio_{_label(r)}"] = ratio[_label(r)]
-    if ratio.get("manifold_mixup") is not None and ratio.get("baseline") is not None:
-        out["manifold_flattens"] = ratio["manifold_mixup"] < ratio["baseline"]
+        out[f"first_sv_{_label(r)}{suffix}"] = float(spec[0])
+        for k, v in enumerate(spec):
+            out[f"sv{k}_{_label(r)}"] = float(v)
+    man, base = mean_spec.get("manifold_mixup"), mean_spec.get("baseline")
+    if man is not None and base is not None:
+        k = min(len(man), len(base))
+        if k >= 2:
+            part(out, "manifold_below_baseline_trailing", float((base[1:k] - man[1:k]).min()))
     return out
 
 
@@ -80,8 +85,9 @@ def spectra_all_classes(p: Produced) -> dict[str, Any]:
         return float(np.abs(a - b).mean())
 
     d_all, d_cls = rel(base["all"], other["all"]), rel(base["per_class"], other["per_class"])
-    return {"all_class_difference": d_all, "class_specific_difference": d_cls,
-            "all_class_spectra_close": d_all < d_cls}
+    out = {"all_class_difference": d_all, "class_specific_difference": d_cls}
+    part(out, "all_class_spectra_close", d_cls - d_all)
+    return out
 
 
 @check("loss_ordering")
@@ -98,10 +104,14 @@ def loss_ordering(p: Produced) -> dict[str, Any]:
     free = {k: v for (k, b), v in losses.items() if not b and v is not None}
     if len(free) >= 2:
         deepest = list(free)[-1]  # recipe order: shallow to deep
-        out["deepest_lowest"] = free[deepest] == min(free.values())
+        others = [v for k, v in free.items() if k != deepest]
+        part(out, "deepest_lowest", min(others) - free[deepest])
     blocked = [v for (k, b), v in losses.items() if b and v is not None]
     if blocked and free:
-        out["blocked_highest"] = max(blocked) > max(free.values())
+        part(out, "blocked_highest", min(blocked) - max(free.values()))
+    if "input" in free and len(free) >= 2:  # "followed by input mixup"
+        others = [v for k, v in free.items() if k != "input"]
+        part(out, "input_second_highest", free["input"] - max(others))
     return out
 
 
@@ -125,8 +135,8 @@ def bottleneck_2d(p: Produced) -> dict[str, Any]:
         between = between[np.triu_indices(len(means), 1)].mean()
         out[f"spread_{_label(r)}"] = float(within / between) if between > 0 else None
     if out.get("spread_manifold_mixup") is not None and out.get("spread_baseline") is not None:
-        out["manifold_tighter_than_baseline"] = out["spread_manifold_mixup"] < \
-            out["spread_baseline"]
+        part(out, "manifold_tighter_than_baseline",
+             out["spread_baseline"] - out["spread_manifold_mixup"])
     return out
 
 
@@ -134,7 +144,7 @@ def bottleneck_2d(p: Produced) -> dict[str, Any]:
 def factor_mixup_table(p: Produced) -> dict[str, Any]:
     """Test accuracy (%) and NLL per method on the rotated-digit task."""
     out: dict[str, Any] = {}
-    nll = {}
+    nll, acc = {}, {}
     # the cpu task is mixscope's smaller rendering (other sizes and net): shown beside
     suffix = "" if p.scale == "paper" else "_cpu"
     for r in p.runs:
@@ -144,22 +154,29 @@ def factor_mixup_table(p: Produced) -> dict[str, Any]:
         out[f"task_{task}_{label}_accuracy{suffix}"] = _pct(r.last("test_accuracy"))
         v = _f(r.last("test_nll") if r.last("test_nll") is not None else r.last("test_loss"))
         out[f"task_{task}_{label}_nll{suffix}"] = v
-        nll[label] = v
+        nll[label], acc[label] = v, _pct(r.last("test_accuracy"))
+    if acc.get("none") is not None:
+        # the paper's premise: the baseline fails on held-out factor values (1.6 % on task
+        # A); "fails" here: below half right
+        part(out, "baseline_fails_to_generalise", FAILS_BELOW - acc["none"])
     if all(nll.get(k) is not None for k in ("none", "input", "factor")):
-        out["factor_nll_lowest"] = nll["factor"] < min(nll["none"], nll["input"])
-        out["input_nll_below_none"] = nll["input"] < nll["none"]
+        part(out, "factor_nll_lowest", min(nll["none"], nll["input"]) - nll["factor"])
+        part(out, "input_nll_below_none", nll["none"] - nll["input"])
     return out
+
+
+#: test accuracy (%) below which the baseline counts as failing to generalise (Table 8)
+FAILS_BELOW = 50.0
 
 
 @check("factor_mixup_images")
 def factor_mixup_images(p: Produced) -> dict[str, Any]:
-    """The factor-mixup run trains to a useful classifier on the rendered task (its mixed
-    inputs are rendered images, so they lie on the data manifold by construction)."""
+    """The factor-mixup run's accuracy, shown: the claim (how mixed images look) has no test
+    here that could fail, since mixscope renders factor-mixed images by construction (the
+    entry is not-comparable and says so)."""
     r = p.runs[0]
-    acc = _pct(r.last("test_accuracy"))
-    return {"test_accuracy_factor_mixup": acc,
-            "factor_mixup_images_on_manifold": _method(r) == "factor-mixup" and acc is not None
-            and acc > 50.0}
+    return {"test_accuracy_factor_mixup": _pct(r.last("test_accuracy")),
+            "method": _method(r)}
 
 
 def _table9_label(r: RunResult) -> str:
@@ -190,8 +207,8 @@ def deformation_table(p: Produced) -> dict[str, Any]:
     if manifold and "none" in rot:
         out[f"mean_rotation_accuracy_{manifold}"] = float(np.mean(rot[manifold]))
         out["mean_rotation_accuracy_none"] = float(np.mean(rot["none"]))
-        out["manifold_beats_none_on_rotation"] = bool(np.mean(rot[manifold]) >
-                                                      np.mean(rot["none"]))
+        part(out, "manifold_beats_none_on_rotation",
+             float(np.mean(rot[manifold]) - np.mean(rot["none"])))
     return out
 
 

@@ -23,6 +23,7 @@ class RunResult:
     #: evaluations of the finished run the recipe asks for (``evaluate: deformations``):
     #: name -> (job or None, stored result or None)
     evals: dict[str, tuple[Any, dict[str, Any] | None]] = field(default_factory=dict)
+    seed: int = 0
 
     @property
     def trained(self) -> bool:
@@ -60,11 +61,20 @@ class LabResult:
     def done(self) -> bool:
         return self.result is not None
 
+    @property
+    def seed(self) -> int:
+        return int(self.params.get("seed") or 0)
+
 
 @dataclass
 class TheoryResult:
     params: dict[str, Any]
-    result: dict[str, Any]
+    result: dict[str, Any] | None = None
+    job: Any | None = None         # the stored ``theory`` job (its result is kept there)
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
 
 
 @dataclass
@@ -78,7 +88,30 @@ class Produced:
 
     @property
     def complete(self) -> bool:
-        return all(r.done for r in self.runs) and all(lab.done for lab in self.labs)
+        return all(r.done for r in self.runs) and all(lab.done for lab in self.labs) and \
+            all(t.done for t in self.theory)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The recipe's seeds (every run and lab line is produced once per seed)."""
+        return list(self.entry.recipe(self.scale).seeds or [0])
+
+    def for_seed(self, seed: int) -> "Produced":
+        """The runs and lab results of one seed, in recipe order (what a check reads)."""
+        return Produced(entry=self.entry, scale=self.scale, store=self.store,
+                        runs=[r for r in self.runs if r.seed == seed],
+                        labs=[lab for lab in self.labs if lab.seed == seed],
+                        theory=list(self.theory))
+
+    @property
+    def active(self) -> bool:
+        """A run queued or running, or a lab or evaluation job pending: the entry runs."""
+        return any(r.run is not None and r.run.status in ("queued", "running")
+                   for r in self.runs) or \
+            any(lab.job is not None and lab.job.status in ("pending", "running")
+                for lab in self.labs) or \
+            any(job is not None and job.status in ("pending", "running")
+                for r in self.runs for job, _res in r.evals.values())
 
     def pending(self) -> list[str]:
         out = []
@@ -100,10 +133,23 @@ class Produced:
             elif not lab.done:
                 why = f" ({lab.job.error})" if lab.job.error else ""
                 out.append(f"lab job {lab.job.id} is {lab.job.status}{why}")
+        for t in self.theory:
+            if not t.done:
+                out.append(f"theory query {t.params} not computed")
         return out
 
 
 CHECKS: dict[str, Callable[[Produced], dict[str, Any]]] = {}
+
+
+def part(out: dict[str, Any], key: str, margin: float | None) -> None:
+    """A part of a claim: ``out[key]`` holds when ``margin`` > 0, and ``<key>_margin`` keeps
+    the margin (the verdict compares it with the seeds' scatter)."""
+    margin = _f(margin)  # non-finite: no margin, so no part
+    if margin is None:
+        return
+    out[key] = bool(margin > 0)
+    out[f"{key}_margin"] = float(margin)
 
 
 def check(name: str):

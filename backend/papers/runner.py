@@ -5,7 +5,8 @@
   query (so the same setting is the same job whichever way it was asked for), theory params.
 - :func:`collect` finds what exists (read-only): a run whose config equals the planned one,
   its ``name`` aside, is reused, so entries that share a recipe share runs and a rerun is
-  idempotent; lab jobs by their params; theory computed directly (cheap, cached).
+  idempotent; lab jobs by their params; theory answers by their params (``theory`` jobs,
+  computed here when launched: cheap).
 - :func:`launch` creates what is missing and sends it to the workers (``POST
   /api/papers/{id}/runs``); the CLI trains and computes in-process instead
   (``mixscope/cmd_reproduce.py``).
@@ -27,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from backend.errors import InvalidInput
-from backend.papers.catalogue import PaperEntry, Scale, entry_status, what_is_missing
+from backend.papers.catalogue import PaperEntry, Scale, availability, what_is_missing
 from backend.papers.checks import LabResult, Produced, RunResult, TheoryResult, evaluate
 from backend.runconfig import RunConfig
+from backend.vocab import THEORY_JOB
 
 LAB_JOB = "lab"
 #: evaluations a recipe's run line may ask for (``evaluate: deformations``): job kinds of a
@@ -62,11 +64,14 @@ class RecipeError(InvalidInput):
 # --- planning -----------------------------------------------------------------------------
 
 def run_config(entry: PaperEntry, spec: dict[str, Any]) -> RunConfig:
-    """The RunConfig of one recipe line, named after the entry when the line has no name."""
+    """The RunConfig of one recipe line, named after the entry when the line has no name
+    (a seed other than 0 is appended to the name)."""
     over = dict(spec)
     preset = over.pop("preset", None)
     over.pop("evaluate", None)
     over.setdefault("name", f"{entry.id} {over.get('method', '')}".strip())
+    if over.get("seed"):
+        over["name"] = f"{over['name']} (seed {over['seed']})"
     try:
         return RunConfig.from_preset(preset, **over) if preset else RunConfig.model_validate(over)
     except ValueError as exc:
@@ -125,11 +130,19 @@ def lab_params(spec: dict[str, Any]) -> dict[str, Any]:
     return {"experiment": experiment, **values}
 
 
+def seeded(spec: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A recipe line with its ``seed`` set to one of the recipe's seeds."""
+    return {**spec, "seed": int(seed)}
+
+
 def plan(entry: PaperEntry, scale: Scale) -> dict[str, list]:
-    """``{"runs": [(spec, RunConfig)], "lab": [params], "theory": [params]}``."""
+    """``{"runs": [(spec, RunConfig)], "lab": [params], "theory": [params]}``: every run and
+    lab line once per seed of the recipe (seed by seed, recipe order within a seed)."""
     recipe = entry.recipe(scale)
-    return {"runs": [(spec, run_config(entry, spec)) for spec in recipe.runs],
-            "lab": [lab_params(spec) for spec in recipe.lab],
+    seeds = recipe.seeds or [0]
+    return {"runs": [(seeded(spec, s), run_config(entry, seeded(spec, s)))
+                     for s in seeds for spec in recipe.runs],
+            "lab": [lab_params(seeded(spec, s)) for s in seeds for spec in recipe.lab],
             "theory": [dict(t) for t in recipe.theory]}
 
 
@@ -195,14 +208,32 @@ def collect(store, entry: PaperEntry, scale: Scale) -> Produced:
             res = store.job_result(job.id) if job is not None and job.status == "done" \
                 else None
             evals[name] = (job, res)
-        produced.runs.append(RunResult(spec=spec, run=run, epochs=epochs, evals=evals))
+        produced.runs.append(RunResult(spec=spec, run=run, epochs=epochs, evals=evals,
+                                       seed=int(spec.get("seed") or 0)))
     for params in planned["lab"]:
         job = store.find_job(None, LAB_JOB, params)
         result = store.job_result(job.id) if job is not None and job.status == "done" else None
         produced.labs.append(LabResult(params=params, job=job, result=result))
     for params in planned["theory"]:
-        produced.theory.append(TheoryResult(params=params, result=theory_answer(params)))
+        job = store.find_job(None, THEORY_JOB, params)
+        result = store.job_result(job.id) if job is not None and job.status == "done" \
+            else None
+        produced.theory.append(TheoryResult(params=params, result=result, job=job))
     return produced
+
+
+def compute_theory(store, entry: PaperEntry, scale: Scale) -> list[str]:
+    """Compute the theory queries ``entry`` lacks at ``scale`` (cheap, here) and keep each
+    answer as a ``theory`` job, so the store says what was computed. Returns the new ids."""
+    made = []
+    for params in plan(entry, scale)["theory"]:
+        job = store.find_job(None, THEORY_JOB, params)
+        if job is not None and job.status == "done" and store.job_result(job.id) is not None:
+            continue
+        job = store.create_job(None, THEORY_JOB, params)
+        store.finish_job(job.id, "done", result=theory_answer(params))
+        made.append(job.id)
+    return made
 
 
 def launch(store, dispatcher, entry: PaperEntry, scale: Scale) -> dict[str, list[str]]:
@@ -239,65 +270,121 @@ def launch(store, dispatcher, entry: PaperEntry, scale: Scale) -> dict[str, list
             dispatcher.send_lab(job.id)
             out["created_jobs"].append(job.id)
         out["jobs"].append(job.id)
+    made = compute_theory(store, entry, scale)
+    out["created_jobs"] += made
+    out["jobs"] += [store.find_job(None, THEORY_JOB, p).id for p in planned["theory"]]
     return out
 
 
 # --- reporting ----------------------------------------------------------------------------
 
+def entry_status(entry: PaperEntry, scale: Scale, data_dir: Path | None,
+                 produced: Produced | None, *, gpu: bool = False) -> str:
+    """Where ``entry`` stands at ``scale``, from the store: ``out-of-scope``; ``done`` when
+    every run and lab job of the recipe finished; ``running`` while one is queued, running
+    or pending; else ``needs-data`` / ``needs-gpu`` when the scale cannot run here, else
+    ``not-run``."""
+    avail = availability(entry, scale, data_dir, gpu=gpu)
+    if avail == "out-of-scope":
+        return avail
+    if produced is not None and (produced.runs or produced.labs or produced.theory):
+        if produced.complete:
+            return "done"
+        if produced.active:
+            return "running"
+    return "not-run" if avail == "runnable" else avail
+
+
+@lru_cache(maxsize=4)
+def _entries_by_run(scale: str) -> dict[str, list[str]]:
+    """config key → the catalogue entries whose ``scale`` recipe plans that run."""
+    from backend.papers.catalogue import load_catalogue
+
+    out: dict[str, list[str]] = {}
+    for e in load_catalogue().entries:
+        try:
+            for _spec, cfg in plan(e, scale)["runs"]:
+                ids = out.setdefault(config_key(cfg), [])
+                if e.id not in ids:
+                    ids.append(e.id)
+        except RecipeError:
+            continue
+    return out
+
+
+def shared_with(entry: PaperEntry, scale: Scale, spec: dict[str, Any]) -> list[str]:
+    """The other entries whose evidence includes the run of this recipe line (the same
+    run scores them all: said, not hidden)."""
+    key = config_key(run_config(entry, spec))
+    return [i for i in _entries_by_run(scale).get(key, []) if i != entry.id]
+
+
+def _runs(produced: Produced) -> list[dict[str, Any]]:
+    return [{"id": r.run.id if r.run else None,
+             "name": r.run.name if r.run else r.spec.get("name"),
+             "seed": r.seed,
+             "shared_with": shared_with(produced.entry, produced.scale, r.spec),
+             "status": r.run.status if r.run else "not created",
+             "progress": r.run.progress if r.run else 0.0,
+             "current_epoch": r.run.current_epoch if r.run else 0,
+             "total_epochs": r.run.total_epochs if r.run else None}
+            for r in produced.runs]
+
+
+def _jobs(produced: Produced) -> list[dict[str, Any]]:
+    jobs = [{"id": lab.job.id if lab.job else None, "experiment": lab.params["experiment"],
+             "seed": lab.seed, "status": lab.job.status if lab.job else "not created",
+             "error": lab.job.error if lab.job else None} for lab in produced.labs]
+    jobs += [{"id": job.id if job else None, "experiment": f"{name} of run {r.run.id}",
+              "seed": r.seed, "status": job.status if job else "not created",
+              "error": job.error if job else None}
+             for r in produced.runs for name, (job, _res) in r.evals.items() if r.trained]
+    return jobs
+
+
 def side_by_side(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows ``{"key", "published", "computed", "computed_key", "ok"}``: each published number
-    beside its computed value (or, at cpu scale, its stand-in ``<key>_cpu`` on other data),
-    then every other computed value. ``ok`` is the comparison's outcome where one was made."""
-    pub, comp = body.get("published") or {}, body.get("computed") or {}
-    ok = {c["key"]: c["ok"] for c in body.get("comparisons") or []}
+    beside its computed value (or its stand-in ``<key>_cpu`` on other data, ``ok`` None:
+    never compared), then every other computed value."""
+    comp = body.get("computed") or {}
+    ok = {c["key"]: c["within"] for c in body.get("compared") or []}
     rows, used = [], set()
-    for k, v in pub.items():
+    for k, v in (body.get("published") or {}).items():
         ck = k if k in comp else f"{k}_cpu" if f"{k}_cpu" in comp else None
         used.add(ck)
         rows.append({"key": k, "published": v, "computed": comp.get(ck) if ck else None,
                      "computed_key": ck, "ok": ok.get(k)})
-    for k, v in comp.items():
-        if k not in used:
-            rows.append({"key": k, "published": None, "computed": v, "computed_key": k,
-                         "ok": ok.get(k)})
+    rows += [{"key": k, "published": None, "computed": v, "computed_key": k, "ok": None}
+             for k, v in comp.items() if k not in used]
     return rows
 
 
 def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
            gpu: bool = False, produced: Produced | None = None) -> dict[str, Any]:
-    """The entry as JSON with ``published``, ``computed``, ``verdict`` (and its ``reasons``,
-    ``comparisons``), ``status``, ``scale``, ``run_ids``, ``job_ids``, ``runs`` (id, name,
-    status, progress), ``jobs`` (id, status) and ``missing`` (what the scale lacks here)."""
+    """The entry as JSON with ``published``, ``computed``, ``verdict`` (and ``compared``,
+    ``not_compared``, ``parts``, ``seeds``, ``reasons``, ``differs``, ``error``), ``status``
+    (from the store), ``scale``, ``run_ids``, ``job_ids``, ``runs`` (id, name, seed, status,
+    progress), ``jobs`` (id, seed, status) and ``missing`` (what the scale lacks here)."""
+    from backend.papers.verdict import base_body
+
     body = entry.model_dump(mode="json")
-    body["status"] = entry_status(entry, data_dir, gpu=gpu)
     body["scale"] = scale
     body["missing"] = what_is_missing(entry, scale, data_dir, gpu=gpu)
     try:
         produced = produced if produced is not None else collect(store, entry, scale)
     except RecipeError as exc:
-        body.update(computed={}, verdict="not yet run", reasons=[str(exc)], comparisons=[],
-                    run_ids=[], job_ids=[], runs=[], jobs=[])
+        body.update(base_body(entry, "not-comparable", str(exc), scale=scale),
+                    error=str(exc), run_ids=[], job_ids=[], runs=[], jobs=[],
+                    status=entry_status(entry, scale, data_dir, None, gpu=gpu))
         return body
+    body["status"] = entry_status(entry, scale, data_dir, produced, gpu=gpu)
     body.update(evaluate(entry, produced))
     body["side_by_side"] = side_by_side(body)
     body["run_ids"] = [r.run.id for r in produced.runs if r.run is not None]
     body["job_ids"] = [lab.job.id for lab in produced.labs if lab.job is not None]
-    body["runs"] = [{"id": r.run.id if r.run else None,
-                     "name": r.run.name if r.run else r.spec.get("name"),
-                     "status": r.run.status if r.run else "not created",
-                     "progress": r.run.progress if r.run else 0.0,
-                     "current_epoch": r.run.current_epoch if r.run else 0,
-                     "total_epochs": r.run.total_epochs if r.run else None}
-                    for r in produced.runs]
-    body["jobs"] = [{"id": lab.job.id if lab.job else None,
-                     "experiment": lab.params["experiment"],
-                     "status": lab.job.status if lab.job else "not created",
-                     "error": lab.job.error if lab.job else None} for lab in produced.labs]
-    body["jobs"] += [{"id": job.id if job else None, "experiment": f"{name} of run {r.run.id}",
-                      "status": job.status if job else "not created",
-                      "error": job.error if job else None}
-                     for r in produced.runs for name, (job, _res) in r.evals.items()
-                     if r.trained]
+    body["runs"] = _runs(produced)
+    body["jobs"] = _jobs(produced)
+    body["job_ids"] += [t.job.id for t in produced.theory if t.job is not None]
     body["job_ids"] += [job.id for r in produced.runs for _n, (job, _res) in r.evals.items()
                         if job is not None]
     # finished runs whose evaluation nobody has queued: POST /runs again queues it
@@ -306,3 +393,10 @@ def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
                                for r in produced.runs)
     body["theory_results"] = len(produced.theory)
     return body
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """``{verdict: count}`` over ``rows`` (every verdict named, zeros included)."""
+    from backend.papers.verdict import VERDICTS
+
+    return {v: sum(1 for r in rows if r.get("verdict") == v) for v in VERDICTS}

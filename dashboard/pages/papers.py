@@ -1,8 +1,12 @@
 """Papers: every figure and table of the source documents, published beside computed.
 
-``/papers`` lists the catalogue (id, title, status, verdict; filter by paper and status);
-``/papers?entry=000/fig1`` shows one entry: its claim, the published and computed numbers
-side by side with the verdict and its reasons, the errata, a Run button (``POST
+``/papers`` lists the catalogue (id, title, status, verdict, both from the store; the counts
+of each verdict at the top, each a link that filters by it; filter by paper, status and
+verdict: ``/papers?verdict=differs``); ``/papers?entry=000/fig1`` shows one entry: its
+claim, the verdict and its reasons, the compared table (published, computed, tolerance and
+its source; never empty: it says why nothing is compared), what was not compared and why,
+the parts of the claim with ✓/✗ per seed with their margins and scatter, the errata, a Run
+button (``POST
 /api/papers/{id}/runs``) whose runs and lab jobs are polled until done, links to open each
 run in Explore, and the product's own live view of the entry embedded (Explore, Calibration,
 Lab or Theory in an iframe with the entry's state). HTTP only, through ``common.api()``.
@@ -27,11 +31,14 @@ PAPERS = [("000", "000 · Pushing Boundaries (Fisher et al.)"),
           ("001", "001 · The manifold-mixup gradient split"),
           ("002", "002 · Data dependency of mixup (Chidambaram et al.)"),
           ("003", "003 · Manifold Mixup (Verma et al.)")]
-STATUSES = ["reproduced", "needs-data", "needs-gpu", "out-of-scope"]
+STATUSES = ["not-run", "running", "done", "needs-data", "needs-gpu", "out-of-scope"]
+VERDICTS = ["matches", "claim-holds", "differs", "not-comparable", "not-run", "out-of-scope"]
+COUNTED = VERDICTS[:5]  # the counts at the top of the list
+VERDICT_COLOUR = {"matches": OK, "claim-holds": OK, "differs": DANGER}
 CALIBRATION_CHECKS = ("calibration_direction", "ece_table")
 
 
-def layout(entry: str | None = None, **_query: Any) -> html.Div:
+def layout(entry: str | None = None, verdict: str | None = None, **_query: Any) -> html.Div:
     return html.Div([
         dcc.Store(id="papers-entry", data=entry),
         dcc.Store(id="papers-launched"),
@@ -40,7 +47,8 @@ def layout(entry: str | None = None, **_query: Any) -> html.Div:
                          "printed, what mixscope computes, and where the paper is wrong. Run "
                          "any of them with one click.", className="lede")],
                  className="page-head"),
-        html.Div(id="papers-list-view", children=_list_view(), hidden=bool(entry)),
+        html.Div(id="papers-list-view", hidden=bool(entry),
+                 children=_list_view(verdict if verdict in VERDICTS else None)),
         html.Div(id="papers-entry-view", hidden=not entry, children=[
             dcc.Link("← all entries", href="/papers", id="papers-back"),
             html.Div(id="papers-entry-body"),
@@ -58,8 +66,9 @@ def layout(entry: str | None = None, **_query: Any) -> html.Div:
     ])
 
 
-def _list_view() -> html.Div:
+def _list_view(verdict: str | None) -> html.Div:
     return html.Div([
+        html.P(id="papers-counts", className="lede"),
         card([
             html.Label("Paper", className="field-label"),
             dcc.Dropdown(id="papers-filter-paper", options=[{"label": lbl, "value": v}
@@ -68,32 +77,53 @@ def _list_view() -> html.Div:
             html.Label("Status", className="field-label"),
             dcc.Dropdown(id="papers-filter-status", options=STATUSES,
                          placeholder="any status", className="dropdown"),
+            html.Label("Verdict", className="field-label"),
+            dcc.Dropdown(id="papers-filter-verdict", options=VERDICTS, value=verdict,
+                         placeholder="any verdict", className="dropdown"),
         ], className="controls-wide"),
         html.Div(id="papers-error"),
         dash_table.DataTable(
             id="papers-table",
             columns=[{"name": "id", "id": "link", "presentation": "markdown"},
                      {"name": "title", "id": "title"}, {"name": "status", "id": "status"},
-                     {"name": "verdict", "id": "verdict"}],
+                     {"name": "verdict", "id": "verdict"},
+                     {"name": "error", "id": "error"}],
             data=[], markdown_options={"link_target": "_self"}, page_size=60,
             style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto",
                         "fontFamily": "inherit", "fontSize": "0.9rem"},
             style_data_conditional=[
-                {"if": {"filter_query": '{verdict} = "agrees"', "column_id": "verdict"},
-                 "color": OK, "fontWeight": 600},
-                {"if": {"filter_query": '{verdict} = "differs"', "column_id": "verdict"},
-                 "color": DANGER, "fontWeight": 600}]),
+                {"if": {"filter_query": f'{{verdict}} = "{v}"', "column_id": "verdict"},
+                 "color": c, "fontWeight": 600} for v, c in VERDICT_COLOUR.items()]),
     ])
 
 
+def _counts(rows: list[dict]) -> list:
+    """``n matches · n claim-holds · n differs · n not-comparable · n not-run``, each a link
+    that filters the table by it."""
+    out: list = []
+    for v in COUNTED:
+        if out:
+            out.append(" · ")
+        n = sum(1 for r in rows if r["verdict"] == v)
+        out.append(dcc.Link(f"{n} {v}", href=f"/papers?verdict={v}", id=f"papers-count-{v}"))
+    return out
+
+
 @callback(Output("papers-table", "data"), Output("papers-error", "children"),
-          Input("papers-filter-paper", "value"), Input("papers-filter-status", "value"))
-def fill_table(paper: str | None, status: str | None):
+          Output("papers-counts", "children"),
+          Input("papers-filter-paper", "value"), Input("papers-filter-status", "value"),
+          Input("papers-filter-verdict", "value"))
+def fill_table(paper: str | None, status: str | None, verdict: str | None):
     try:
-        rows = api().get("/papers", paper=paper, status=status)
+        rows = api().get("/papers")
     except ApiError as exc:
-        return [], html.Div(format_detail(exc.detail), className="error")
-    return [{**r, "link": f"[{r['id']}](/papers?entry={r['id']})"} for r in rows], None
+        return [], html.Div(format_detail(exc.detail), className="error"), []
+    shown = [r for r in rows if (not paper or r["paper"] == paper)
+             and (not status or r["status"] == status)
+             and (not verdict or r["verdict"] == verdict)]
+    return ([{**r, "error": r.get("error") or "",
+              "link": f"[{r['id']}](/papers?entry={r['id']})"} for r in shown], None,
+            _counts(rows))
 
 
 def _fmt(v: Any) -> str:
@@ -106,29 +136,81 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _numbers_table(body: dict) -> html.Table:
+def _compared_table(body: dict) -> html.Table:
+    """Published beside computed for each compared key; never empty (it says why)."""
     rows = [html.Tr([html.Th("quantity"), html.Th("published"), html.Th("computed"),
-                     html.Th("")])]
-    for r in body.get("side_by_side") or []:
-        mark = {True: "✓", False: "✗"}.get(r["ok"], "")
-        note = "" if r["computed_key"] in (None, r["key"]) else f" ({r['computed_key']})"
-        rows.append(html.Tr([html.Td(r["key"]), html.Td(_fmt(r["published"])),
-                             html.Td(_fmt(r["computed"]) + note), html.Td(mark)]))
-    return html.Table(rows, className="numbers", id="papers-numbers")
+                     html.Th("tolerance"), html.Th("source"), html.Th("")])]
+    for c in body.get("compared") or []:
+        tol = "exact" if c["tolerance"] is None else f"±{_fmt(c['tolerance'])}"
+        rows.append(html.Tr([html.Td(c["key"]), html.Td(_fmt(c["published"])),
+                             html.Td(_fmt(c["computed"])), html.Td(tol),
+                             html.Td(c["tolerance_source"]),
+                             html.Td("✓" if c["within"] else "✗")]))
+    if len(rows) == 1:
+        why = body.get("scale_note") or (body.get("reasons") or ["nothing was compared"])[0]
+        if not body.get("published"):
+            why = "the paper prints no number for this figure; its claim is tested part " \
+                  "by part below" + (f" ({body['scale_note']})" if body.get("scale_note")
+                                     else "")
+        rows.append(html.Tr([html.Td(f"nothing compared at {body.get('scale', 'cpu')} "
+                                     f"scale: {why}", colSpan=6)]))
+    return html.Table(rows, className="numbers", id="papers-compared")
+
+
+def _not_compared(body: dict) -> html.Ul:
+    pub = body.get("published") or {}
+    items = [html.Li([html.B(r["key"]), f" ({_fmt(pub.get(r['key']))}): {r['reason']}"])
+             for r in body.get("not_compared") or []]
+    empty = "every published number was compared" if pub else \
+        "the paper prints no number for this entry"
+    return html.Ul(items or [html.Li(empty)],
+                   id="papers-not-compared")
+
+
+def _parts(body: dict) -> html.Table:
+    """The claim's parts: ✓/✗ overall and per seed, their margins and the seeds' scatter."""
+    seeds = body.get("seeds") or []
+    rows = [html.Tr([html.Th(""), html.Th("part"), html.Th("expected"),
+                     *[html.Th(f"seed {s}") for s in seeds], html.Th("min margin"),
+                     html.Th("scatter")])]
+    for p in body.get("parts") or []:
+        cells = []
+        for got, held in zip(p["computed_by_seed"], p["held_by_seed"]):
+            cells.append(html.Td(f"{'✓' if held else '✗'} {_fmt(got)}"))
+        rows.append(html.Tr([html.Td("✓" if p["held"] else "✗"), html.Td(p["key"]),
+                             html.Td(_fmt(p["expected"])), *cells,
+                             html.Td(_fmt(min(p["margins"])) if p.get("margins") else "–"),
+                             html.Td(_fmt(p.get("scatter")))]))
+    if len(rows) == 1:
+        rows.append(html.Tr([html.Td("no part of the claim is tested at this scale"
+                                     + (f": {body['scale_note']}" if body.get("scale_note")
+                                        else ""), colSpan=5 + len(seeds))]))
+    return html.Table(rows, className="numbers", id="papers-parts")
 
 
 def _entry_body(body: dict) -> list:
-    verdict = body.get("verdict", "not yet run")
-    colour = {"agrees": OK, "differs": DANGER}.get(verdict, MUTED)
+    verdict = body.get("verdict", "not-run")
+    colour = VERDICT_COLOUR.get(verdict, MUTED)
+    seeds = body.get("seeds") or []
+    differs = body.get("differs") or {}
     return [
         html.H3(f"{body['id']} · {body['title']}"),
         html.P(body["claim"], className="lede"),
         html.P([html.B("status: "), html.Span(body["status"], id="papers-status"),
                 html.B("  verdict: "),
                 html.Span(verdict, id="papers-verdict", style={"color": colour,
-                                                                "fontWeight": 600})]),
+                                                                "fontWeight": 600}),
+                *([html.Span(f" ({differs['kind']})", id="papers-differs-kind")]
+                  if differs else []),
+                html.B("  seeds: "),
+                html.Span(", ".join(map(str, seeds)) or "–", id="papers-seeds")]),
+        *([html.P(f"error: {body['error']}", className="error", id="papers-check-error")]
+          if body.get("error") else []),
         html.Ul([html.Li(r) for r in body.get("reasons") or []], id="papers-reasons"),
-        card(_numbers_table(body), title="Published beside computed"),
+        html.Div(card(_compared_table(body), title="Compared with the paper"),
+                 id="papers-numbers"),
+        card(_not_compared(body), title="Not compared, and why"),
+        card(_parts(body), title="The claim, part by part (✓ held, ✗ failed)"),
         card(html.Ul([html.Li([html.B(e["what"]), " → ", e["correct"]])
                       for e in body.get("errata") or []] or [html.Li("none known")],
                      id="papers-errata"), title="Errata"),
@@ -140,14 +222,16 @@ def _entry_body(body: dict) -> list:
 def _progress(body: dict) -> list:
     items = []
     for r in body.get("runs") or []:
-        label = f"run {r['name']}: {r['status']}"
+        label = f"run {r['name']} (seed {r.get('seed', 0)}): {r['status']}"
+        if r.get("shared_with"):
+            label += f" · the same run is evidence for {', '.join(r['shared_with'])}"
         if r["status"] in ("running", "queued") and r.get("total_epochs"):
             label += f" (epoch {r.get('current_epoch', 0)}/{r['total_epochs']})"
         items.append(html.Li([label, " · ", dcc.Link("open in Explore",
                                                      href=f"/explore?run={r['id']}")]
                              if r.get("id") else label))
     for j in body.get("jobs") or []:
-        items.append(html.Li(f"lab {j['experiment']}: {j['status']}"
+        items.append(html.Li(f"lab {j['experiment']} (seed {j.get('seed', 0)}): {j['status']}"
                              + (f" ({j['error']})" if j.get("error") else "")))
     if body.get("theory_results"):
         items.append(html.Li(f"{body['theory_results']} theory queries computed directly"))

@@ -32,7 +32,7 @@ def test_papers_page_runs_an_entry_and_shows_its_verdict(tmp_path):
         screenshot(d, "papers-list")
 
         d.get(s.dash_url + "/papers?entry=002/fig4")
-        wait_for(d, lambda dr: _text(dr, "papers-verdict") == "not yet run", timeout=60,
+        wait_for(d, lambda dr: _text(dr, "papers-verdict") == "not-run", timeout=60,
                  what="the entry before it ran", seen=lambda dr: _text(dr, "papers-verdict"))
         assert "Lemma 2.3" in (_text(d, "papers-entry-body") or "")
         d.find_element("id", "papers-run").click()
@@ -41,13 +41,14 @@ def test_papers_page_runs_an_entry_and_shows_its_verdict(tmp_path):
         wait_for(d, lambda dr: "launched" in (_text(dr, "papers-run-status") or ""),
                  timeout=120, what="the launch", seen=lambda dr: _text(dr, "papers-run-status"))
         verdict = wait_for(d, lambda dr: (_text(dr, "papers-verdict") or "")
-                           if _text(dr, "papers-verdict") in ("agrees", "differs") else None,
+                           if _text(dr, "papers-verdict") in ("claim-holds", "differs",
+                                                              "not-comparable") else None,
                            timeout=400, poll=1, what="the verdict",
                            seen=lambda dr: (_text(dr, "papers-verdict"), _text(dr, "papers-runs")))
-        assert verdict == "agrees", _text(d, "papers-reasons")
-        numbers = _text(d, "papers-numbers")
-        assert "eps_limit_classifies_all" in numbers and "yes" in numbers
-        assert "lab alternating-line: done" in _text(d, "papers-runs")
+        assert verdict == "claim-holds", _text(d, "papers-reasons")
+        numbers = _text(d, "papers-parts")
+        assert "eps_limit_classifies_all" in numbers and "✓ yes" in numbers
+        assert "lab alternating-line (seed 2): done" in _text(d, "papers-runs")
         src = d.find_element("id", "papers-frame").get_attribute("src")
         assert "/lab?" in src and "alpha=32" in src
         # the job the page launched is the API's lab job for the same setting

@@ -1,11 +1,14 @@
 """The Papers catalogue: every figure and table of the source documents, published beside
 computed.
 
-- ``GET /api/papers`` → ``[{"id", "title", "paper", "kind", "status", "verdict"}]``
-  (``?paper=000&status=reproduced`` filter; the verdict is that of the cpu scale).
+- ``GET /api/papers`` → ``[{"id", "title", "paper", "kind", "status", "verdict", "error"}]``
+  (``?paper=000&status=done&verdict=differs`` filter; status and verdict are the cpu
+  scale's, derived from the store; ``error``: what a check that raised said, else null).
+- ``GET /api/papers/summary`` → ``{verdict: count}`` over the whole catalogue (cpu scale).
 - ``GET /api/papers/{id}?scale=cpu|paper`` → the entry (claim, published, tolerance, expect,
-  errata, recipes) with ``computed``, ``verdict``, ``reasons``, ``comparisons``, ``run_ids``,
-  ``job_ids``, ``runs``, ``jobs``, ``missing``, ``status``, ``scale``.
+  errata, recipes) with ``computed``, ``verdict``, ``compared``, ``not_compared``,
+  ``parts``, ``seeds``, ``reasons``, ``differs``, ``error``, ``run_ids``, ``job_ids``,
+  ``runs``, ``jobs``, ``missing``, ``status``, ``scale`` (``backend.papers.verdict``).
 - ``POST /api/papers/{id}/runs`` body ``{"scale": "cpu"|"paper"}`` (token rules as for
   launching a run) → 202 ``{"id", "scale", "runs", "jobs", "created_runs", "created_jobs"}``:
   the entry's missing runs and lab jobs are created and sent to the workers; existing ones
@@ -29,7 +32,8 @@ from pydantic import BaseModel, ConfigDict
 from backend.api.deps import DispatcherDep, SettingsDep, StoreDep, TokenDep
 from backend.errors import NotFound
 from backend.papers import runner
-from backend.papers.catalogue import entry_status, load_catalogue
+from backend.papers.catalogue import STATUSES, load_catalogue
+from backend.papers.verdict import VERDICTS
 
 router = APIRouter(prefix="/papers", tags=["papers"])
 
@@ -50,25 +54,38 @@ class LaunchBody(BaseModel):
     scale: Literal["cpu", "paper"] = "cpu"
 
 
+def _rows(store, data_dir) -> list[dict[str, Any]]:
+    out = []
+    for e in load_catalogue().entries:
+        try:
+            body = runner.report(store, e, "cpu", data_dir, gpu=_gpu())
+            status_, verdict, error = body["status"], body["verdict"], body["error"]
+        # an unreadable store row: an error, shown as such (the entry page says more)
+        except Exception as exc:  # noqa: BLE001
+            status_, verdict = "not-run", "not-comparable"
+            error = f"{type(exc).__name__}: {exc}"
+        out.append({"id": e.id, "title": e.title, "paper": e.paper, "kind": e.kind,
+                    "status": status_, "verdict": verdict, "error": error})
+    return out
+
+
+StatusQ = Literal[STATUSES]  # type: ignore[valid-type]
+VerdictQ = Literal[VERDICTS]  # type: ignore[valid-type]
+
+
 @router.get("", summary="Every figure and table of the sources, with status and verdict")
 def list_papers(store: StoreDep, settings: SettingsDep,
                 paper: Annotated[Literal["000", "001", "002", "003"] | None, Query()] = None,
-                status_: Annotated[Literal["reproduced", "needs-data", "needs-gpu",
-                                           "out-of-scope"] | None,
-                                   Query(alias="status")] = None) -> list[dict[str, Any]]:
-    data_dir = settings.resolved_data_dir
-    out = []
-    for e in load_catalogue().entries:
-        st = entry_status(e, data_dir, gpu=_gpu())
-        if (paper and e.paper != paper) or (status_ and st != status_):
-            continue
-        try:
-            verdict = runner.report(store, e, "cpu", data_dir, gpu=_gpu())["verdict"]
-        except Exception:  # noqa: BLE001 (an unreadable stored run: the entry page says why)
-            verdict = "not yet run"
-        out.append({"id": e.id, "title": e.title, "paper": e.paper, "kind": e.kind,
-                    "status": st, "verdict": verdict})
-    return out
+                status_: Annotated[StatusQ | None, Query(alias="status")] = None,
+                verdict: Annotated[VerdictQ | None, Query()] = None) -> list[dict[str, Any]]:
+    return [r for r in _rows(store, settings.resolved_data_dir)
+            if not ((paper and r["paper"] != paper) or (status_ and r["status"] != status_)
+                    or (verdict and r["verdict"] != verdict))]
+
+
+@router.get("/summary", summary="How many entries have each verdict (cpu scale)")
+def papers_summary(store: StoreDep, settings: SettingsDep) -> dict[str, int]:
+    return runner.summary(_rows(store, settings.resolved_data_dir))
 
 
 @router.get("/{paper}/{name}", summary="One entry: published beside computed",
