@@ -1,0 +1,115 @@
+"""The sweep grid's parts that are not frames: which config parameters differ between runs
+(the facets), the per-run curves beside the grid, and one panel's frames packed so that the
+per-point fields travel once per run (``GET /api/grid``, :mod:`backend.api.routers.grid`).
+
+The frames themselves come from :class:`backend.api.projection.ProjectionService` (the same
+sliced reads, cache and maths as ``GET /frames``): this module only regroups them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from backend.jsonsafe import finite_or_none
+
+#: most runs one grid shows (6 × 6 panels)
+MAX_RUNS = 36
+#: the curves beside the grid: per-epoch metric keys, plus the classifier's ETF distance
+CURVE_KEYS = ("test_accuracy", "ece", "channel_radius", "nc1")
+ETF_KEY = "classifier_etf"
+#: config fields that never make a facet (they name or place a run, or are the seed)
+NOT_FACETS = frozenset({"name", "seed", "device", "source", "external_config"})
+#: the fields a frame carries once per run (the points' own fields), not per epoch
+SHARED_FIELDS = ("lam", "class_a", "class_b", "kind", "index_a", "index_b")
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and other leaves stay as they are."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _hashable(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def differing(configs: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[Any]]]:
+    """The dotted config fields whose values differ between ``configs`` (a field a config
+    lacks counts as null), in the configs' own order, and each run's value of them. The seed
+    and the run's name never facet (seeds stack or average)."""
+    flat = [flatten(c) for c in configs]
+    keys: list[str] = []
+    for f in flat:
+        keys.extend(k for k in f if k not in keys)
+    fields = [k for k in keys if k not in NOT_FACETS
+              and len({_hashable(f.get(k)) for f in flat}) > 1]
+    return fields, {k: [f.get(k) for f in flat] for k in fields}
+
+
+def facets(runs) -> dict[str, Any]:
+    """``{"fields": [dotted names], "values": {field: [per run]}, "seeds": [per run],
+    "seed_varies": bool}``: the differing parameters the page lays out as columns, rows and
+    panel labels."""
+    configs = [dict(r.config or {}) for r in runs]
+    fields, values = differing(configs)
+    seeds = [c.get("seed") for c in configs]
+    return {"fields": fields, "values": values, "seeds": seeds,
+            "seed_varies": len({_hashable(s) for s in seeds}) > 1}
+
+
+def curves(store, run, etf_by_epoch: dict[int, float]) -> dict[str, list]:
+    """One run's curve values per epoch: ``{"epoch": [...], key: [...]}`` for
+    :data:`CURVE_KEYS` (null where a record lacks it) and :data:`ETF_KEY` (the classifier's
+    distance from a simplex ETF, at recorded epochs only; null elsewhere)."""
+    recs = {r["epoch"]: r for r in store.epoch_metrics(run.id)}
+    epochs = sorted(set(recs) | set(etf_by_epoch))
+    out: dict[str, list] = {"epoch": epochs}
+    for k in CURVE_KEYS:
+        out[k] = [_num(recs.get(e, {}).get(k)) for e in epochs]
+    out[ETF_KEY] = [finite_or_none(etf_by_epoch.get(e)) for e in epochs]
+    return out
+
+
+def _num(v: Any) -> float | None:
+    return finite_or_none(v) if isinstance(v, (int, float)) else None
+
+
+def classifier_etf(store, run, epochs: list[int]) -> dict[int, float]:
+    """The classifier's distance from a simplex ETF at each of ``epochs`` that has one (the
+    index rows of the run's classifiers looked up once)."""
+    from backend import maths
+
+    rows = store.artifact_rows(run.id, "classifier")
+    out = {}
+    for e in epochs:
+        row = rows.get(e)
+        if row is None:
+            continue
+        W = store.get_rows(run.id, "classifier", {"weight": None}, epoch=e, row=row)["weight"]
+        out[e] = maths.classifier_etf_distance(np.asarray(W, np.float64))
+    return out
+
+
+def pack_frames(frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's frames (the API's Frame bodies) as one panel: the per-point fields and the
+    projection's constants once, then per epoch only what moves (``points``, ``arrows``,
+    ``vertices``, ``radius``, ``metrics``)."""
+    if not frames:
+        return {"frames": []}
+    first = frames[0]
+    shared = {k: first[k] for k in SHARED_FIELDS if k in first}
+    shared.update(basis=first.get("basis"), class_names=first.get("class_names"),
+                  num_selected=first.get("num_selected"))
+    shared["frames"] = [{"epoch": f["epoch"], "points": f["points"], "arrows": f["arrows"],
+                         "vertices": f["vertices"], "radius": f["radius"],
+                         "metrics": f.get("metrics")} for f in frames]
+    return shared
