@@ -68,7 +68,9 @@ def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
              "page: each run's recorded epochs <= this"))] = None,
          limit: Annotated[int | None, Query(ge=1, le=10_000, description=(
              "page: at most this many frames per run"))] = None):
-    """``{"classes", "class_names", "layer", "sweep", "facets", "panels", "curves"}``.
+    """``{"classes", "class_names", "all_class_names", "layers", "layer", "sweep",
+    "sweep_name", "facets", "panels", "curves"}`` (class names and layers: the first run's
+    that recorded an epoch).
 
     ``panels`` (one per run, in the sweep's or the list's order): ``run_id, name, status,
     all_epochs, epochs`` (this page's ready frames), ``next_epoch_from``, ``pending``,
@@ -92,6 +94,8 @@ def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
     names = next((p["class_names"] for p in panels if p.get("class_names")), None)
     body = {"sweep": sweep, "sweep_name": sweep_name, "layer": lay,
             "classes": list(triple) if triple else None, "class_names": names,
+            "all_class_names": list(with_epochs[0].class_names) if with_epochs else [],
+            "layers": list(with_epochs[0].layers) if with_epochs else [],
             "facets": facets(run_list), "panels": panels,
             "curves": {r.id: curves(store, r, classifier_etf(store, r, list(r.recorded_epochs)))
                        for r in run_list}}

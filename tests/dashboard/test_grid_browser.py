@@ -1,0 +1,142 @@
+"""The sweep grid in a real browser (issue 20): a real α × method sweep (digits, trained for
+real, a few epochs) opens as a grid of panels; moving the one epoch slider redraws every
+panel; hovering a point of the linked curves outlines its panel; the grid exports as one SVG
+with its facet labels. Every wait is on an event (a panel's epoch, a class, a file)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import pytest
+from browser import Stack, browser_available, screenshot, start_chrome, stop_chrome, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+ALPHAS = (0.4, 2.0)
+METHODS = ("erm", "input-mixup")
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    reason = browser_available()
+    if reason:
+        pytest.skip(reason)
+    import torch
+
+    from backend.runconfig import RunConfig
+    from backend.settings import settings_for_store
+    from backend.store import Store
+    from trainer.loop import execute_run
+
+    torch.set_num_threads(1)
+    store_dir = tmp_path_factory.mktemp("grid") / "store"
+    store = Store(settings_for_store(store_dir))
+    store.migrate()
+    sweep_id = store.create_sweep("alpha x method", "alpha", list(ALPHAS))
+    ids = []
+    for method in METHODS:
+        for alpha in ALPHAS:
+            cfg = RunConfig.model_validate({
+                "dataset": "digits", "dataset_args": {"subset": 300}, "model": "mlp",
+                "model_args": {"width": 32, "depth": 1, "feature_dim": 16},
+                "epochs": EPOCHS, "batch_size": 32, "method": method, "alpha": alpha,
+                "probe": {"clean_per_class": 5, "pairs_per_class_pair": 4,
+                          "trajectory_pairs": 0},
+                "record": {"epochs": list(range(EPOCHS + 1))},
+                "name": f"{method} α={alpha}"})
+            run = store.create_run(cfg, sweep_id=sweep_id)
+            assert store.claim_run(run.id, "test")
+            assert execute_run(store, run.id, worker="test") == "succeeded"
+            ids.append(run.id)
+    store.close()
+    s = Stack(store_dir, worker=False).start()
+    s.sweep_id, s.run_ids = sweep_id, ids
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def driver(stack):
+    d = start_chrome(width=1600, height=1100)
+    yield d
+    stop_chrome(d)
+
+
+def _panels(driver) -> list[dict]:
+    return driver.execute_script("""
+        return Array.from(document.querySelectorAll('#grid-panels .grid-panel')).map(a => ({
+            id: a.id, epoch: a.dataset.epoch, points: a.dataset.points, href: a.href,
+            title: a.querySelector('.grid-panel-title').textContent,
+            note: a.querySelector('.grid-panel-note').textContent,
+            pixels: a.querySelector('canvas').toDataURL().length
+                    + ':' + a.querySelector('canvas').toDataURL().slice(-80),
+            outlined: a.classList.contains('outlined')}));""")
+
+
+def _download(driver, pattern) -> Path:
+    found = wait_for(driver, lambda d: [p for p in glob.glob(os.path.join(d._profile, pattern))
+                                        if not p.endswith(".crdownload")],
+                     what=f"a download matching {pattern}")
+    path = Path(found[0])
+    wait_for(driver, lambda d: path.stat().st_size > 0, what=f"{path} to fill")
+    return path
+
+
+def test_grid_of_a_real_sweep_follows_the_slider(stack, driver):
+    driver.get(f"{stack.dash_url}/grid?sweep={stack.sweep_id}&classes=0,1,2&epoch=1")
+    panels = wait_for(driver, lambda d: (p := _panels(d)) and len(p) == 4
+                      and all(x["epoch"] == "1" for x in p) and p,
+                      what="four panels drawn at epoch 1 (from the URL)")
+    # α as columns, the method as rows: the facets were found by diffing the configs
+    labels = driver.execute_script("""return [
+        Array.from(document.querySelectorAll('.grid-col-label')).map(e => e.textContent),
+        Array.from(document.querySelectorAll('.grid-row-label')).map(e => e.textContent)];""")
+    assert labels[0] == ["alpha = 0.4", "alpha = 2"], labels
+    assert labels[1] == ["method = erm", "method = input-mixup"], labels
+    assert all(int(p["points"]) > 0 for p in panels)
+    assert all("/explore?run=" in p["href"] and "epoch=1" in p["href"] for p in panels)
+    before = {p["id"]: p["pixels"] for p in panels}
+
+    # the slider's last stop (keyboard on its handle): every panel redraws at epoch 3
+    handle = driver.find_element("css selector", "#grid-epoch [role=slider]")
+    handle.click()
+    from selenium.webdriver.common.keys import Keys
+    handle.send_keys(Keys.END)
+    after = wait_for(driver, lambda d: (p := _panels(d)) and
+                     all(x["epoch"] == str(EPOCHS) for x in p) and p,
+                     what=f"every panel at epoch {EPOCHS}")
+    assert all(p["pixels"] != before[p["id"]] for p in after), "a panel did not change"
+    assert all(p["note"].startswith(f"epoch {EPOCHS}") for p in after)
+    wait_for(driver, lambda d: f"epoch={EPOCHS}" in d.current_url, what="the URL's epoch")
+    screenshot(driver, "grid-sweep")
+
+
+def test_hovering_a_curve_point_outlines_its_panel(stack, driver):
+    # a point of the curves: its customdata is the panel; hover it through Plotly's own
+    # hover (the graph's hoverData then reaches the page's callback)
+    wait_for(driver, lambda d: d.execute_script(
+        "const gd = document.querySelector('#grid-curves .js-plotly-plot');"
+        "return gd && gd.data && gd.data.length > 0 && gd.data[0].x.length > 0;"),
+        what="the curves drawn")
+    target = driver.execute_script("""
+        const gd = document.querySelector('#grid-curves .js-plotly-plot');
+        const t = gd.data.findIndex(tr => tr.customdata && tr.customdata.length);
+        const cell = gd.data[t].customdata[1];
+        Plotly.Fx.hover(gd, [{curveNumber: t, pointNumber: 1}]);
+        return cell;""")
+    outlined = wait_for(driver, lambda d: [p["id"] for p in _panels(d) if p["outlined"]],
+                        what="a panel outlined")
+    assert outlined == [f"grid-panel-{target}"]
+
+
+def test_svg_export_has_every_panel_and_the_facet_labels(stack, driver):
+    driver.find_element("id", "grid-svg").click()
+    svg = _download(driver, "mixscope-grid*.svg").read_text(errors="replace")
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert svg.count("<image ") == 4
+    for label in ("alpha = 0.4", "alpha = 2", "method = erm", "method = input-mixup",
+                  f"epoch {EPOCHS}"):
+        assert label in svg, label
