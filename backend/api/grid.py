@@ -55,12 +55,14 @@ def differing(configs: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[
     return fields, {k: [f.get(k) for f in flat] for k in fields}
 
 
-def facets(runs) -> dict[str, Any]:
+def facets(runs, first: str | None = None) -> dict[str, Any]:
     """``{"fields": [dotted names], "values": {field: [per run]}, "seeds": [per run],
     "seed_varies": bool}``: the differing parameters the page lays out as columns, rows and
-    panel labels."""
+    panel labels; ``first`` (a sweep's own field) leads when it differs."""
     configs = [dict(r.config or {}) for r in runs]
     fields, values = differing(configs)
+    if first in fields:
+        fields = [first] + [f for f in fields if f != first]
     seeds = [c.get("seed") for c in configs]
     return {"fields": fields, "values": values, "seeds": seeds,
             "seed_varies": len({_hashable(s) for s in seeds}) > 1}

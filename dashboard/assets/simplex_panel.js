@@ -35,9 +35,8 @@
     document.body.appendChild(div);
     window.Plotly.newPlot(div, [{type: "scatter", x: [0], y: [0], mode: "markers",
                                  marker: {color: [0], colorscale: S().palette().lambdaScale}}]);
+    // the hidden plot stays: purging it at once races Plotly's own deferred redraw
     const stops = div._fullData[0].marker.colorscale;
-    window.Plotly.purge(div);
-    div.remove();
     const words = stops.map((st) => word(st[1]));
     lut = new Uint32Array(256);
     for (let i = 0; i < 256; i++) {

@@ -115,18 +115,21 @@ def test_grid_of_a_real_sweep_follows_the_slider(stack, driver):
 
 
 def test_hovering_a_curve_point_outlines_its_panel(stack, driver):
-    # a point of the curves: its customdata is the panel; hover it through Plotly's own
-    # hover (the graph's hoverData then reaches the page's callback)
+    # a point of the curves (its customdata is its panel), hovered with the real mouse
     wait_for(driver, lambda d: d.execute_script(
         "const gd = document.querySelector('#grid-curves .js-plotly-plot');"
-        "return gd && gd.data && gd.data.length > 0 && gd.data[0].x.length > 0;"),
+        "return gd && gd.data && gd.data.length > 0 && gd.data[0].x.length > 1;"),
         what="the curves drawn")
-    target = driver.execute_script("""
+    target, dx, dy = driver.execute_script("""
         const gd = document.querySelector('#grid-curves .js-plotly-plot');
-        const t = gd.data.findIndex(tr => tr.customdata && tr.customdata.length);
-        const cell = gd.data[t].customdata[1];
-        Plotly.Fx.hover(gd, [{curveNumber: t, pointNumber: 1}]);
-        return cell;""")
+        const tr = gd.data[0];                       // test accuracy, first line, 2nd point
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const box = gd.getBoundingClientRect();
+        return [tr.customdata[1], xa._offset + xa.d2p(tr.x[1]) - box.width / 2,
+                ya._offset + ya.d2p(tr.y[1]) - box.height / 2];""")
+    from selenium.webdriver.common.action_chains import ActionChains
+    graph = driver.find_element("css selector", "#grid-curves .js-plotly-plot")
+    ActionChains(driver).move_to_element_with_offset(graph, int(dx), int(dy)).perform()
     outlined = wait_for(driver, lambda d: [p["id"] for p in _panels(d) if p["outlined"]],
                         what="a panel outlined")
     assert outlined == [f"grid-panel-{target}"]

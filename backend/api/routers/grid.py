@@ -28,7 +28,7 @@ router = APIRouter(tags=["grid"])
 DEFAULT_POINTS = 2000
 
 
-def grid_runs(store, sweep: str | None, runs: str | None) -> tuple[list, str | None]:
+def grid_runs(store, sweep: str | None, runs: str | None) -> tuple[list, object | None]:
     """The runs of ``sweep`` (404 naming it) or of the comma list ``runs`` (422 naming it:
     unknown ids, none, more than :data:`MAX_RUNS`); exactly one of the two."""
     if (sweep is None) == (runs is None):
@@ -49,7 +49,7 @@ def grid_runs(store, sweep: str | None, runs: str | None) -> tuple[list, str | N
     missing = [i for i, r in zip(ids, found) if r is None]
     if missing and sweep is None:
         raise QueryError("runs", f"unknown runs {missing}")
-    return [r for r in found if r is not None], (info.name if sweep is not None else None)
+    return [r for r in found if r is not None], (info if sweep is not None else None)
 
 
 @router.get("/grid", summary="Every panel's frames of a sweep grid (one triple, one layer)",
@@ -80,7 +80,7 @@ def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
     config fields and each run's value (``fields``, ``values``, ``seeds``,
     ``seed_varies``). ``curves[run_id]``: per epoch ``test_accuracy, ece, channel_radius,
     nc1, classifier_etf``."""
-    run_list, sweep_name = grid_runs(store, sweep, runs)
+    run_list, sweep_info = grid_runs(store, sweep, runs)
     with_epochs = [r for r in run_list if r.recorded_epochs]
     # the triple and layer are checked against the first run that recorded something, so a
     # bad query is a 422 naming the field; another run that cannot show them says so
@@ -92,11 +92,13 @@ def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
     panels = [_panel(store, dispatcher, svc, r, lay, triple, f, epoch_from, epoch_to, limit)
               for r in run_list]
     names = next((p["class_names"] for p in panels if p.get("class_names")), None)
-    body = {"sweep": sweep, "sweep_name": sweep_name, "layer": lay,
+    body = {"sweep": sweep, "sweep_name": sweep_info.name if sweep_info else None,
+            "layer": lay,
             "classes": list(triple) if triple else None, "class_names": names,
             "all_class_names": list(with_epochs[0].class_names) if with_epochs else [],
             "layers": list(with_epochs[0].layers) if with_epochs else [],
-            "facets": facets(run_list), "panels": panels,
+            "facets": facets(run_list, first=sweep_info.field if sweep_info else None),
+            "panels": panels,
             "curves": {r.id: curves(store, r, classifier_etf(store, r, list(r.recorded_epochs)))
                        for r in run_list}}
     return ArrayJSONResponse(body)
