@@ -21,7 +21,8 @@ LIVE_STATUSES = ("queued", "running")
 
 
 def parse_query(search: str | None) -> dict[str, Any]:
-    """``?sweep=ID`` | ``?runs=a,b``, ``classes=a,b,c``, ``layer=L``, ``epoch=E``."""
+    """``?sweep=ID`` | ``?runs=a,b``, ``classes=a,b,c``, ``layer=L``, ``epoch=E``,
+    ``points=N`` (points per panel; the API's default otherwise)."""
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
     out: dict[str, Any] = {"sweep": q.get("sweep") or None, "runs": q.get("runs") or None,
                            "layer": q.get("layer") or None, "classes": None, "epoch": None}
@@ -30,6 +31,7 @@ def parse_query(search: str | None) -> dict[str, Any]:
         out["classes"] = [int(p) for p in parts]
     if (q.get("epoch") or "").isdigit():
         out["epoch"] = int(q["epoch"])
+    out["points"] = int(q["points"]) if (q.get("points") or "").isdigit() else None
     return out
 
 
@@ -122,12 +124,14 @@ def load_grid(query, sweep, a, b, c, layer, tick, cols, rows, index, max_index):
     if classes is None or None in classes:
         classes = None
     params = {"sweep": sweep, "runs": runs, "layer": (query.get("layer") if first else layer),
-              "classes": ",".join(map(str, classes)) if classes else None}
+              "classes": ",".join(map(str, classes)) if classes else None,
+              "max_points": query.get("points") or None}
     try:
         body = api().get("/grid", **params)
     except ApiError as exc:
         return _nothing(f"The grid could not be loaded: {exc}")
     data = browser_data(body)
+    data["points"] = query.get("points")
     epochs = data["epochs"]
     fields = data["facets"]["fields"]
     if cols not in fields:
