@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from backend.api.cache import LRU
+from backend.api.encoding import decode_array, encode_array
 from backend.jsonsafe import finite_or_none
 
 #: most runs one grid shows (6 × 6 panels)
@@ -20,8 +22,10 @@ MAX_RUNS = 36
 #: the curves beside the grid: per-epoch metric keys, plus the classifier's ETF distance
 CURVE_KEYS = ("test_accuracy", "ece", "channel_radius", "nc1")
 ETF_KEY = "classifier_etf"
-#: config fields that never make a facet (they name or place a run, or are the seed)
+#: config fields that never make a facet (they name or place a run, or are the seed) and
+#: prefixes of them (what is recorded, not how the network trains)
 NOT_FACETS = frozenset({"name", "seed", "device", "source", "external_config"})
+NOT_FACET_PREFIXES = ("record.",)
 #: the fields a frame carries once per run (the points' own fields), not per epoch
 SHARED_FIELDS = ("lam", "class_a", "class_b", "kind", "index_a", "index_b")
 
@@ -44,13 +48,13 @@ def _hashable(v: Any) -> str:
 
 def differing(configs: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[Any]]]:
     """The dotted config fields whose values differ between ``configs`` (a field a config
-    lacks counts as null), in the configs' own order, and each run's value of them. The seed
-    and the run's name never facet (seeds stack or average)."""
+    lacks counts as null), in the configs' own order, and each run's value of them. The seed,
+    the run's name and the recording schedule never facet (seeds stack or average)."""
     flat = [flatten(c) for c in configs]
     keys: list[str] = []
     for f in flat:
         keys.extend(k for k in f if k not in keys)
-    fields = [k for k in keys if k not in NOT_FACETS
+    fields = [k for k in keys if k not in NOT_FACETS and not k.startswith(NOT_FACET_PREFIXES)
               and len({_hashable(f.get(k)) for f in flat}) > 1]
     return fields, {k: [f.get(k) for f in flat] for k in fields}
 
@@ -77,17 +81,24 @@ def curves(store, run, etf_by_epoch: dict[int, float]) -> dict[str, list]:
     out: dict[str, list] = {"epoch": epochs}
     for k in CURVE_KEYS:
         out[k] = [_num(recs.get(e, {}).get(k)) for e in epochs]
-    out[ETF_KEY] = [finite_or_none(etf_by_epoch.get(e)) for e in epochs]
+    out[ETF_KEY] = [_num(etf_by_epoch.get(e)) for e in epochs]
     return out
 
 
 def _num(v: Any) -> float | None:
-    return finite_or_none(v) if isinstance(v, (int, float)) else None
+    """A metric to 6 significant digits (a curve's point), None when missing or not finite."""
+    f = finite_or_none(v) if isinstance(v, (int, float)) else None
+    return None if f is None else float(f"{f:.6g}")
+
+
+#: (run, epoch, file, written) -> the classifier's ETF distance: a stored classifier never
+#: changes under its name and write time, so a warm grid reads none
+_ETF = LRU(100_000)
 
 
 def classifier_etf(store, run, epochs: list[int]) -> dict[int, float]:
     """The classifier's distance from a simplex ETF at each of ``epochs`` that has one (the
-    index rows of the run's classifiers looked up once)."""
+    index rows of the run's classifiers looked up once; each file read once per process)."""
     from backend import maths
 
     rows = store.artifact_rows(run.id, "classifier")
@@ -96,22 +107,42 @@ def classifier_etf(store, run, epochs: list[int]) -> dict[int, float]:
         row = rows.get(e)
         if row is None:
             continue
-        W = store.get_rows(run.id, "classifier", {"weight": None}, epoch=e, row=row)["weight"]
-        out[e] = maths.classifier_etf_distance(np.asarray(W, np.float64))
+        key = (run.id, e, row.path, str(row.created_at))
+        d = _ETF.get(key)
+        if d is None:
+            W = store.get_rows(run.id, "classifier", {"weight": None}, epoch=e,
+                               row=row)["weight"]
+            d = maths.classifier_etf_distance(np.asarray(W, np.float64))
+            _ETF.put(key, d)
+        out[e] = d
     return out
 
 
 def pack_frames(frames: list[dict[str, Any]]) -> dict[str, Any]:
     """A run's frames (the API's Frame bodies) as one panel: the per-point fields and the
     projection's constants once, then per epoch only what moves (``points``, ``arrows``,
-    ``vertices``, ``radius``, ``metrics``)."""
+    ``vertices``, ``radius``; arrows and vertices to 6 significant digits, far below a
+    pixel). Dataset indices that fit travel as int16 (a digits probe's do)."""
     if not frames:
         return {"frames": []}
     first = frames[0]
-    shared = {k: first[k] for k in SHARED_FIELDS if k in first}
+    shared = {k: _narrow(first[k]) if k.startswith("index_") else first[k]
+              for k in SHARED_FIELDS if k in first}
     shared.update(basis=first.get("basis"), class_names=first.get("class_names"),
                   num_selected=first.get("num_selected"))
-    shared["frames"] = [{"epoch": f["epoch"], "points": f["points"], "arrows": f["arrows"],
-                         "vertices": f["vertices"], "radius": f["radius"],
-                         "metrics": f.get("metrics")} for f in frames]
+    shared["frames"] = [{"epoch": f["epoch"], "points": f["points"],
+                         "arrows": _round(f["arrows"]), "vertices": _round(f["vertices"]),
+                         "radius": f["radius"]} for f in frames]
     return shared
+
+
+def _round(pairs: list[list[float]]) -> list[list[float]]:
+    return [[float(f"{x:.6g}") for x in p] for p in pairs]
+
+
+def _narrow(obj: dict[str, Any]) -> dict[str, Any]:
+    """An int32 b64 array as int16 when every value fits (else as it is)."""
+    a = decode_array(obj)
+    if a.size and (a.min() < -(1 << 15) or a.max() >= 1 << 15):
+        return obj
+    return encode_array(a, "int16")

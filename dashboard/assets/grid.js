@@ -138,6 +138,20 @@
     return `/explore?${parts.join("&")}`;
   }
 
+  const probeCache = new WeakMap();
+  /* Whether the stores show the same probe points (examples, partners, λ) in one order. */
+  function sameProbe(stores) {
+    const sig = (s) => {
+      if (!probeCache.has(s)) {
+        const f = s.frames[0];
+        probeCache.set(s, [f.index_a && f.index_a.data, f.index_b && f.index_b.data,
+                           f.lam && f.lam.data].join("|"));
+      }
+      return probeCache.get(s);
+    };
+    return stores.every((s) => sig(s) === sig(stores[0]));
+  }
+
   /* Draw every panel at the slider's epoch; returns the label beside the slider. */
   function render(index, data, colField, rowField, seeds, kinds) {
     const host = document.getElementById("grid-panels");
@@ -177,12 +191,15 @@
         el.a.dataset.epoch = "";
         continue;
       }
+      // averaging a point over seeds means something only when the seeds probed the same
+      // examples with the same λ; otherwise they stack, and the note says why
+      const mean = seeds === "average" && stores.length > 1 && sameProbe(stores);
       const out = S().drawPanel(el.canvas, stores[0], E, {
-        scale, kinds, overlay: stores.slice(1), mean: seeds === "average"});
+        scale, kinds, overlay: stores.slice(1), mean});
       drawnPanels++;
       const shown = [...new Set(stores.map((s) => S().frameAt(s, S().prepare(s), E).epoch))];
-      const seedNote = stores.length > 1 ?
-        ` · ${stores.length} seeds ${seeds === "average" ? "averaged" : "stacked"}` : "";
+      const seedNote = stores.length < 2 ? "" : ` · ${stores.length} seeds ` + (mean ?
+        "averaged" : (seeds === "average" ? "stacked (their probe sets differ)" : "stacked"));
       el.note.textContent = (shown.length === 1 && shown[0] === E ? `epoch ${E}` :
         `epoch ${shown.join(", ")} (nearest recorded ≤ ${E})`) + seedNote +
         (runs.some((p) => p.status === "running") ? " · running" : "");
@@ -221,10 +238,31 @@
   /* Each metric against the column facet at the slider's epoch: one line per row (and other
    * facets), the mean over seeds with their spread (standard deviation) as error bars;
    * customdata is the cell, so hovering a point outlines its panel. */
+  let curvesDrawn = null;  // [data, cols, rows] the graph's figure was last handed for
   function curves(index, data, colField, rowField) {
     if (!data || !data.panels || !data.epochs || !data.epochs.length) {
+      curvesDrawn = null;
       return S().emptyFigure("the sweep's curves appear here");
     }
+    const host = document.getElementById("grid-curves");
+    const gd = host && host.querySelector(".js-plotly-plot");
+    const same = curvesDrawn && curvesDrawn[0] === data && curvesDrawn[1] === colField &&
+      curvesDrawn[2] === rowField && gd && gd.data && window.Plotly;
+    curvesDrawn = [data, colField, rowField];
+    if (same) {
+      // a slider move: the panels paint first, the curves right after (a direct
+      // Plotly.react, so the figure prop and the graph's hover stay as they are)
+      requestAnimationFrame(() => setTimeout(() => {
+        const fig = curvesFigure(index, data, colField, rowField);
+        window.Plotly.react(gd, fig.data, Object.assign({}, gd.layout, {annotations:
+          fig.layout.annotations}));
+      }, 0));
+      return NO();
+    }
+    return curvesFigure(index, data, colField, rowField);
+  }
+
+  function curvesFigure(index, data, colField, rowField) {
     const c = S().palette();
     const E = S().epochAt(data, index);
     const lay = layoutCells(data, colField || null, rowField || null);

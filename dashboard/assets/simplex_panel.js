@@ -12,6 +12,7 @@
   "use strict";
   const S = () => window.mixscopeSimplex;
   const drawn = new WeakMap();   // canvas -> what it shows (for hover and export)
+  const images = new WeakMap();  // canvas -> its ImageData
   let lut = null;
 
   function word(colour) {  // "#rrggbb" / "rgb(r, g, b)" -> ImageData's little-endian ABGR
@@ -96,8 +97,15 @@
     const sx = half / R;
     const kinds = o.kinds || ["same", "different"];
     const want = [kinds.includes("clean"), kinds.includes("same"), kinds.includes("different")];
-    const img = ctx.createImageData(W, H);
+    // one ImageData per canvas, cleared and refilled at each draw (no 250 kB allocation
+    // per panel per slider move)
+    let img = images.get(canvas);
+    if (!img || img.width !== W || img.height !== H) {
+      img = ctx.createImageData(W, H);
+      images.set(canvas, img);
+    }
     const px = new Uint32Array(img.data.buffer);
+    px.fill(0);
     const L = lambdaLut();
     const cols = [word(c.clean), word(c.same)];
     const rad = Math.max(1, Math.round(1.2 * dpr));

@@ -76,7 +76,7 @@ def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
     all_epochs, epochs`` (this page's ready frames), ``next_epoch_from``, ``pending``,
     ``job_id``, ``message`` (why a panel has no frames), the points' fields once (``lam,
     class_a, class_b, kind, index_a, index_b``, b64 arrays) and ``frames``: per epoch
-    ``{epoch, points, arrows, vertices, radius, metrics}``. ``facets``: the differing
+    ``{epoch, points, arrows, vertices, radius}`` (index arrays as int16 where they fit). ``facets``: the differing
     config fields and each run's value (``fields``, ``values``, ``seeds``,
     ``seed_varies``). ``curves[run_id]``: per epoch ``test_accuracy, ece, channel_radius,
     nc1, classifier_etf``."""
