@@ -143,3 +143,27 @@ def test_svg_export_has_every_panel_and_the_facet_labels(stack, driver):
     for label in ("alpha = 0.4", "alpha = 2", "method = erm", "method = input-mixup",
                   f"epoch {EPOCHS}"):
         assert label in svg, label
+
+
+def test_a_running_run_follows_live(stack, driver):
+    """A running run's new recorded epoch reaches its panel without a reload (the slider,
+    at its end, follows)."""
+    from api_fixtures import synthetic_run
+
+    from backend.settings import settings_for_store
+    from backend.store import Store
+
+    store = Store(settings_for_store(stack.store))
+    try:
+        run_id = synthetic_run(store, num_classes=4, clean=5, pairs=4, epochs=(0, 1, 2),
+                               status="running", config={"alpha": 8.0})
+        store.update_run_info(run_id, recorded_epochs=[0, 1])  # epoch 2 not announced yet
+        driver.get(f"{stack.dash_url}/grid?runs={stack.run_ids[0]},{run_id}&classes=0,1,2")
+        wait_for(driver, lambda d: [p["epoch"] for p in _panels(d)] == [str(EPOCHS), "1"],
+                 what="the running run's panel at its epoch 1")
+        assert "running" in _panels(driver)[1]["note"]
+        store.update_run_info(run_id, recorded_epochs=[0, 1, 2])  # the worker recorded 2
+        wait_for(driver, lambda d: [p["epoch"] for p in _panels(d)][1] == "2",
+                 what="the running run's panel at its new epoch 2")
+    finally:
+        store.close()
