@@ -167,3 +167,22 @@ def test_a_running_run_follows_live(stack, driver):
                  what="the running run's panel at its new epoch 2")
     finally:
         store.close()
+
+
+def test_csv_export_holds_every_panels_shown_points(stack, driver):
+    driver.get(f"{stack.dash_url}/grid?sweep={stack.sweep_id}&classes=0,1,2&epoch=2")
+    panels = wait_for(driver, lambda d: (p := _panels(d)) and len(p) == 4
+                      and all(x["epoch"] == "2" for x in p) and p,
+                      what="four panels drawn at epoch 2")
+    driver.find_element("id", "grid-csv").click()
+    lines = _download(driver, "mixscope-grid*.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    assert head[:4] == ["run_id", "run_name", "alpha", "method"]
+    assert head[-2:] == ["x", "y"]
+    rows = [dict(zip(head, line.split(","))) for line in lines[1:]]
+    # every shown point of every panel (same- and different-class mixes by default; the CSV
+    # holds the clean ones too), at the epoch each panel shows
+    assert {r["run_id"] for r in rows} == set(stack.run_ids)
+    assert all(r["epoch"] == "2" for r in rows)
+    shown = sum(1 for r in rows if r["kind"] != "clean")
+    assert shown == sum(int(p["points"]) for p in panels)
