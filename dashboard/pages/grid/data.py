@@ -57,7 +57,8 @@ def browser_data(body: dict) -> dict:
         panels.append({"run_id": p["run_id"], "name": p.get("name") or p["run_id"][:8],
                        "status": p["status"], "message": p.get("message"),
                        "values": {f: facets["values"][f][i] for f in facets["fields"]},
-                       "seed": facets["seeds"][i], "store": panel_store(p, body)})
+                       "seed": facets["seeds"][i], "store": panel_store(p, body),
+                       "pending": bool(p.get("pending") or p.get("job_id"))})
     epochs = sorted({e for p in body["panels"] for e in p.get("epochs") or []})
     return {"classes": body["classes"], "layer": body["layer"], "sweep": body.get("sweep"),
             "sweep_name": body.get("sweep_name"), "class_names": body.get("class_names"),
@@ -150,7 +151,8 @@ def load_grid(query, sweep, a, b, c, layer, tick, cols, rows, index, max_index):
     names = body.get("all_class_names") or []
     class_opts = [{"label": n, "value": i} for i, n in enumerate(names)]
     field_opts = [{"label": f, "value": f} for f in fields]
-    live = any(p["status"] in LIVE_STATUSES for p in data["panels"])
+    # a running run's new epochs, or an uncovered triple's frames as its extraction goes
+    live = any(p["status"] in LIVE_STATUSES or p["pending"] for p in data["panels"])
     shown = sum(1 for p in data["panels"] if p["store"])
     msg = (f"{len(data['panels'])} runs, {shown} with frames; differing: "
            f"{', '.join(fields) or 'nothing but the seed'}"

@@ -106,3 +106,17 @@ def test_bad_input_names_the_field(client, sweep, params, status, field):
         assert any(e["loc"][-1] == field for e in r.json()["detail"]), r.text
     else:
         assert "nope" in r.json()["detail"]
+
+
+def test_an_uncovered_triple_queues_its_extraction_without_holding_the_others(client, store):
+    covered = synthetic_run(store, num_classes=6, clean=4, pairs=3, seed=0)
+    partial = synthetic_run(store, num_classes=6, clean=4, pairs=3, seed=1,
+                            class_pairs=[(i, j) for i in range(3) for j in range(i, 3)])
+    body = client.get("/api/grid", params={"runs": f"{covered},{partial}",
+                                           "classes": "3,4,5"}).json()
+    ready, waiting = body["panels"]
+    assert ready["epochs"] == [0, 5, 10] and len(ready["frames"]) == 3
+    assert waiting["frames"] == [] and waiting["pending"] == [0, 5, 10]
+    assert waiting["message"] == "extracting the triple…"
+    job = store.get_job(waiting["job_id"])
+    assert job.params == {"epochs": [0, 5, 10], "layer": "penultimate", "classes": [3, 4, 5]}
