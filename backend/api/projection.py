@@ -100,9 +100,13 @@ def parse_classes(text: str | None, num_classes: int, default: tuple[int, int, i
 class ProjectionService:
     """Validates projection queries against a run, reads the store, caches results."""
 
-    def __init__(self, store, cache_bytes: int = FRAMES_CACHE_BYTES):
+    def __init__(self, store, cache_bytes: int = FRAMES_CACHE_BYTES,
+                 cache_size: int | None = None):
+        """Frames are cached up to ``cache_bytes`` of their arrays, or (``cache_size``) up
+        to that many frames."""
         self.store = store
-        self.cache = LRU(cache_bytes, weigh=frame_bytes)
+        self.cache = LRU(cache_size) if cache_size is not None else \
+            LRU(cache_bytes, weigh=frame_bytes)
         self._probes = LRU(16)  # run id -> ProbeRows (fixed at run creation)
         self._selections = LRU(1024)  # selections, coverage, per-epoch bases
         # small runs' whole `scores` arrays (per epoch file), so that a frames request of a
