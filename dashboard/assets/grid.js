@@ -160,6 +160,16 @@
       host.innerHTML = ""; state.data = null;
       return "";
     }
+    if (!window.Plotly) {
+      // the λ scale is Plotly's (simplex_panel.js), and Plotly loads with the page's first
+      // graph, possibly after the data: draw as soon as it is there
+      setTimeout(() => {
+        const label = render(index, data, colField, rowField, seeds, kinds);
+        const el = document.getElementById("grid-epoch-label");
+        if (el && typeof label === "string") { el.textContent = label; }
+      }, 50);
+      return "loading…";
+    }
     const t0 = performance.now();
     const E = data.epochs.length ? S().epochAt(data, index) : null;
     const key = [colField, rowField, host.clientWidth].join("|");

@@ -186,3 +186,40 @@ def test_csv_export_holds_every_panels_shown_points(stack, driver):
     assert all(r["epoch"] == "2" for r in rows)
     shown = sum(1 for r in rows if r["kind"] != "clean")
     assert shown == sum(int(p["points"]) for p in panels)
+
+
+def test_panel_hover_shows_the_pair_and_lambda_and_a_click_opens_explore(stack, driver):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver.get(f"{stack.dash_url}/grid?sweep={stack.sweep_id}&classes=0,1,2&epoch=2")
+    wait_for(driver, lambda d: (p := _panels(d)) and len(p) == 4
+             and all(x["epoch"] == "2" for x in p), what="four panels drawn at epoch 2")
+    # a drawn point of the first panel: a pixel in the λ colours, found on the canvas
+    dx, dy = driver.execute_script("""
+        const c = document.querySelector('#grid-panel-0 canvas');
+        const ctx = c.getContext('2d'), img = ctx.getImageData(0, 0, c.width, c.height).data;
+        const r = c.getBoundingClientRect(), s = c.width / r.width;
+        for (let y = 2; y < c.height - 2; y++) { for (let x = 2; x < c.width - 2; x++) {
+          const i = 4 * (y * c.width + x);
+          // a point's centre: opaque, and so are its four neighbours (lines are thinner)
+          const on = (k) => img[k + 3] === 255;
+          if (on(i) && on(i - 4) && on(i + 4) && on(i - 4 * c.width) && on(i + 4 * c.width)
+              && img[i] + img[i + 1] + img[i + 2] > 60) {
+            return [x / s - r.width / 2, y / s - r.height / 2]; } } }
+        return null;""")
+    canvas = driver.find_element("css selector", "#grid-panel-0 canvas")
+    ActionChains(driver).move_to_element_with_offset(canvas, int(dx), int(dy)).perform()
+    tip = wait_for(driver, lambda d: d.execute_script(
+        "const t = document.querySelector('#grid-panel-0 .grid-tip');"
+        "return t.style.display === 'block' ? t.innerText : null;"),
+        what="the panel's hover text")
+    assert "λ(" in tip or "(clean)" in tip or " × " in tip, tip
+
+    href = driver.find_element("id", "grid-panel-0").get_attribute("href")
+    run_id = href.split("run=")[1].split("&")[0]
+    driver.find_element("css selector", "#grid-panel-0 .grid-panel-title").click()
+    wait_for(driver, lambda d: "/explore?" in d.current_url, what="Explore opened")
+    assert f"run={run_id}" in driver.current_url and "classes=0,1,2" in driver.current_url
+    wait_for(driver, lambda d: d.execute_script(
+        "const e = document.getElementById('ex-epoch-label');"
+        "return e && e.innerText.startsWith('epoch 2 ');"), what="Explore at epoch 2")
