@@ -178,6 +178,10 @@ class ApiClient:
     def create_run(self, config: dict) -> dict:
         return self._request("POST", "/runs", json=config)
 
+    def launch_grid(self, body: dict) -> dict:
+        """``POST /grid/launch``: a sweep grid (or, with ``dry_run``, its cost estimate)."""
+        return self._request("POST", "/grid/launch", json=body)
+
     def cancel_run(self, run_id: str) -> dict:
         return self._request("POST", f"/runs/{run_id}/cancel")
 

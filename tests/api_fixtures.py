@@ -28,16 +28,18 @@ def reliability_record(rng, n_bins: int = 15) -> dict:
 def synthetic_run(store, *, num_classes: int = 10, d: int = 16, epochs=(0, 5, 10),
                   clean: int = 20, pairs: int = 10, class_pairs=None, seed: int = 0,
                   layers=("penultimate",), trajectory: bool = True,
-                  status: str | None = "succeeded") -> str:
+                  status: str | None = "succeeded", config: dict | None = None,
+                  sweep_id: str | None = None) -> str:
     """A run with ``clean`` clean points per class and ``pairs`` mixed pairs for each class
     pair (``class_pairs``: only these (i <= j) pairs; default all). Features at epoch e are
     the mixes of class means (a scaled simplex ETF) plus noise that shrinks with e, and the
-    classifier is the ETF itself, so the picture is the ideal one."""
+    classifier is the ETF itself, so the picture is the ideal one. ``config``: more RunConfig
+    fields (a sweep's differing ones); ``sweep_id``: the sweep the run belongs to."""
     rng = np.random.default_rng(seed)
     C = num_classes
     cfg = RunConfig(dataset="digits", epochs=max(epochs), name="synthetic",
-                    record={"epochs": list(epochs), "layers": list(layers)})
-    run = store.create_run(cfg)
+                    record={"epochs": list(epochs), "layers": list(layers)}, **(config or {}))
+    run = store.create_run(cfg, sweep_id=sweep_id)
     if class_pairs is None:
         class_pairs = [(i, j) for i, j in itertools.combinations_with_replacement(range(C), 2)]
     clean_class = np.repeat(np.arange(C), clean)

@@ -18,10 +18,12 @@ def _etf(C: int, d: int, rng: np.random.Generator) -> np.ndarray:
 
 def seed_synthetic_run(store, *, classes: int = 10, clean_per_class: int = 30,
                        pairs_per_class_pair: int = 50, epochs=(0, 1, 2, 5, 10, 20),
-                       d: int = 64, seed: int = 0, name: str = "synthetic") -> str:
+                       d: int = 64, seed: int = 0, name: str = "synthetic",
+                       config: dict | None = None, sweep_id: str | None = None) -> str:
     """Create a succeeded run with probe, activations, classifier and per-epoch metrics.
 
-    Probe points for a triple: 3 * clean_per_class + 6 * pairs_per_class_pair.
+    Probe points for a triple: 3 * clean_per_class + 6 * pairs_per_class_pair. ``config``:
+    more RunConfig fields (a sweep's differing ones), ``sweep_id``: its sweep.
     Returns the run id.
     """
     from backend.runconfig import RunConfig
@@ -32,8 +34,9 @@ def seed_synthetic_run(store, *, classes: int = 10, clean_per_class: int = 30,
     cfg = RunConfig(dataset="digits", epochs=max(epochs), name=name,
                     record={"epochs": list(epochs)},
                     probe={"clean_per_class": min(clean_per_class, 5000),
-                           "pairs_per_class_pair": min(pairs_per_class_pair, 5000)})
-    run = store.create_run(cfg)
+                           "pairs_per_class_pair": min(pairs_per_class_pair, 5000)},
+                    **(config or {}))
+    run = store.create_run(cfg, sweep_id=sweep_id)
     assert store.claim_run(run.id, "seed")
     C = classes
     clean_class = np.repeat(np.arange(C), clean_per_class)

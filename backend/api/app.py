@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from backend.api.routers import (
         calibration,
         deformations,
+        grid,
+        grid_launch,
         health,
         ingest,
         jobs,
@@ -84,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
-                   theory, sweeps, jobs, lab, deformations, papers, ingest):
+                   theory, sweeps, jobs, lab, deformations, papers, ingest, grid,
+                   grid_launch):
         app.include_router(module.router, prefix="/api")
     _install_error_handlers(app)
     # Outermost of ours: a body over its limit is refused before anything reads it.

@@ -57,6 +57,16 @@ from backend.probe_rows import ProbeRows, row_ranges
 SCORES_WHOLE_BYTES = 1 << 20
 #: memory an API process gives those arrays (least recently used go first)
 SCORES_CACHE_BYTES = 256 << 20
+#: memory an API process gives computed frames, by the bytes of their b64 arrays: a sweep
+#: grid of 36 runs × 24 epochs × 1 000 points is ~40 MB (counted in entries, 256 frames,
+#: every warm grid request recomputed most of its frames)
+FRAMES_CACHE_BYTES = 256 << 20
+
+
+def frame_bytes(body: dict[str, Any]) -> int:
+    """What a cached frame body weighs: its b64 arrays' text plus a little for the rest."""
+    return 512 + sum(len(v["data"]) for v in body.values()
+                     if isinstance(v, dict) and "data" in v)
 
 
 class NotCovered(Exception):
@@ -90,9 +100,13 @@ def parse_classes(text: str | None, num_classes: int, default: tuple[int, int, i
 class ProjectionService:
     """Validates projection queries against a run, reads the store, caches results."""
 
-    def __init__(self, store, cache_size: int = 256):
+    def __init__(self, store, cache_bytes: int = FRAMES_CACHE_BYTES,
+                 cache_size: int | None = None):
+        """Frames are cached up to ``cache_bytes`` of their arrays, or (``cache_size``) up
+        to that many frames."""
         self.store = store
-        self.cache = LRU(cache_size)
+        self.cache = LRU(cache_size) if cache_size is not None else \
+            LRU(cache_bytes, weigh=frame_bytes)
         self._probes = LRU(16)  # run id -> ProbeRows (fixed at run creation)
         self._selections = LRU(1024)  # selections, coverage, per-epoch bases
         # small runs' whole `scores` arrays (per epoch file), so that a frames request of a

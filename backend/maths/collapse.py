@@ -53,6 +53,7 @@ __all__ = [
     "alignment",
     "channel_radius",
     "class_means",
+    "classifier_etf_distance",
     "cosine_std",
     "nc1",
     "nc2",
@@ -140,6 +141,14 @@ def nc2(H: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> fl
     means, g = class_means(H, labels, num_classes)
     M = means - g
     return _etf_gram_distance(M @ M.T)
+
+
+def classifier_etf_distance(W: np.ndarray) -> float:
+    """Distance of the classifier's normalised Gram matrix ``W Wᵀ / ||W Wᵀ||_F`` from a simplex
+    ETF's ``(I - 11ᵀ/C)/sqrt(C-1)`` (Zhu et al.'s NC2 of W; 0 at a simplex ETF, whatever its
+    scale): the sweep grid's "classifier-to-ETF distance"."""
+    W = _as2d(W)
+    return _etf_gram_distance(W @ W.T)
 
 
 def nc3(W: np.ndarray, H: np.ndarray, labels: np.ndarray) -> float:

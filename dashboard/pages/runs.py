@@ -18,6 +18,7 @@ from dashboard.client import ApiError, field_errors, format_detail
 from dashboard.common import api, card, empty_state, vocab
 from dashboard.runs.footprint import run_detail
 from dashboard.runs.form import ERROR_SLOTS, build_config, error_slot, launch_form
+from dashboard.runs.grid_launch import grid_launcher
 from dashboard.runs.table import health_message, runs_table
 
 dash.register_page(__name__, path="/runs", name="Runs", title="mixscope · Runs", order=1)
@@ -50,6 +51,7 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
                          "chosen epochs and shows up on the Explore page.",
                          className="lede")], className="page-head"),
         launch_form(),
+        grid_launcher(),
         # the run picked with its Details button (or ?run=ID): above the table, in sight
         dcc.Store(id="runs-selected", data=run),
         dcc.Store(id="runs-detail-signature"),

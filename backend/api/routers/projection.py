@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep
 from backend.api.encoding import ArrayJSONResponse
+from backend.api.extraction import extraction_job
 from backend.api.projection import KIND_CODES, Filters, NotCovered
 from backend.api.queries import (
     Centre,
@@ -31,7 +32,6 @@ from backend.errors import QueryError
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["projection"])
 
-from backend.vocab import EXTRACT_JOB  # noqa: E402
 
 _202 = {202: {"model": JobAccepted, "description": "triple not covered by the probe set: "
               "extraction queued, ask again later"},
@@ -50,29 +50,6 @@ def make_filters(kinds: str, lam_min: float, lam_max: float, max_points: int | N
         raise QueryError("lam_min", f"lam_min {lam_min} is above lam_max {lam_max}")
     return Filters(kinds=names, lam_min=lam_min, lam_max=lam_max, max_points=max_points,
                    seed=seed, centre=centre)
-
-
-def extraction_job(store, dispatcher, run_id: str, epochs: list[int], layer: str,
-                   classes: tuple[int, int, int]) -> str:
-    """The id of a job extracting (epochs, layer, triple): one still in flight that covers
-    these epochs (a page asked again while its first epochs are done), else found or
-    created and sent to a worker. A job extracts its epochs in ascending order, caching each
-    as it goes, so the first frame is ready before the last."""
-    params = {"epochs": sorted(epochs), "layer": layer, "classes": sorted(classes)}
-    for job in store.list_jobs(run_id, status="pending"):
-        p = job.params
-        if job.kind == EXTRACT_JOB and p.get("layer") == layer and \
-                sorted(p.get("classes", [])) == params["classes"] and \
-                set(epochs) <= set(p.get("epochs", [])):
-            return job.id
-    job = store.find_job(run_id, EXTRACT_JOB, params)
-    if job is None or job.status == "failed":
-        job = store.create_job(run_id, EXTRACT_JOB, params)
-        dispatcher.send_extract(job.id)
-    elif job.status == "done":  # its cache was replaced by another triple's since: redo
-        store.finish_job(job.id, "pending")
-        dispatcher.send_extract(job.id)
-    return job.id
 
 
 def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: str,

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, Path, status
-from pydantic import ValidationError
 
 from backend.api.deps import DispatcherDep, StoreDep, TokenDep
 from backend.api.schemas import Sweep, SweepRequest, to_run
-from backend.errors import NotFound, QueryError
-from backend.resources import MemoryBudgetError, check_memory
-from backend.runconfig import RunConfig
+from backend.api.sweeping import config_with
+from backend.errors import NotFound
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -23,39 +20,6 @@ def sweep_values(req: SweepRequest) -> list[Any]:
         return list(req.values)
     lo, hi, n = req.logspace
     return [float(v) for v in np.logspace(lo, hi, int(n))]
-
-
-def config_with(base: dict[str, Any], field: str, value: Any,
-                budget: int | None = None) -> RunConfig:
-    """``base`` with the dotted ``field`` set to ``value``, validated and checked against a
-    worker's memory ``budget`` (QueryError names the field)."""
-    data = copy.deepcopy(base)
-    parts = field.split(".")
-    node = data
-    for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
-            raise QueryError("field", f"{field!r} is not a run config field", "body")
-        node = node[p]
-    if parts[-1] not in node or parts[-1] == "name":
-        raise QueryError("field", f"{field!r} is not a sweepable run config field", "body")
-    node[parts[-1]] = value
-    try:
-        config = RunConfig.model_validate(data)
-        check_memory(config, budget)
-        return config
-    except MemoryBudgetError as exc:
-        raise QueryError("values", f"{field}={_short(value)} gives a run beyond a worker's memory: "
-                         f"{exc}", "body") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or field
-        raise QueryError("values", f"{field}={_short(value)} gives an invalid config: "
-                         f"{where}: {str(err['msg'])[:300]}", "body") from None
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 100 else text[:100] + "…"
 
 
 def best_run(runs) -> str | None:

@@ -1,0 +1,48 @@
+"""A run config with one dotted field set to a swept value, validated: the one place the
+sweep routes (``POST /api/sweeps``, ``POST /api/grid/launch``) build their runs' configs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import ValidationError
+
+from backend.errors import QueryError
+from backend.resources import MemoryBudgetError, check_memory
+from backend.runconfig import RunConfig
+
+
+def config_with(base: dict[str, Any], field: str, value: Any,
+                budget: int | None = None, names: tuple[str, str] = ("field", "values")
+                ) -> RunConfig:
+    """``base`` with the dotted ``field`` set to ``value``, validated and checked against a
+    worker's memory ``budget`` (QueryError names the body's field: ``names`` are those of
+    the field and of its values)."""
+    data = copy.deepcopy(base)
+    parts = field.split(".")
+    node = data
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise QueryError(names[0], f"{field!r} is not a run config field", "body")
+        node = node[p]
+    if parts[-1] not in node or parts[-1] == "name":
+        raise QueryError(names[0], f"{field!r} is not a sweepable run config field", "body")
+    node[parts[-1]] = value
+    try:
+        config = RunConfig.model_validate(data)
+        check_memory(config, budget)
+        return config
+    except MemoryBudgetError as exc:
+        raise QueryError(names[1], f"{field}={_short(value)} gives a run beyond a worker's memory: "
+                         f"{exc}", "body") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or field
+        raise QueryError(names[1], f"{field}={_short(value)} gives an invalid config: "
+                         f"{where}: {str(err['msg'])[:300]}", "body") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:100] + "…"
