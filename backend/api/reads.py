@@ -170,3 +170,49 @@ def papers_list(store, data_dir, paper: str | None = None, status: str | None = 
                     or (verdict and r["verdict"] != verdict))]
 
 
+def artifact_epoch(store, run, kind: str, epoch: int | None, layer: str | None = None) -> int:
+    """The epoch of ``kind`` to read: ``epoch`` if stored (else a QueryError listing the
+    stored ones), or the latest stored."""
+    from backend.errors import NotFound
+
+    have = sorted({a.epoch for a in store.list_artifacts(run.id, kind)
+                   if a.epoch is not None and (layer is None or a.layer == layer)})
+    if not have:
+        raise NotFound(f"run {run.id} stores no {kind}" +
+                       (f" of layer {layer!r}" if layer else ""), field="epoch")
+    if epoch is None:
+        return have[-1]
+    if epoch not in have:
+        raise QueryError("epoch", f"no {kind} at epoch {epoch}; stored at epochs {have}")
+    return epoch
+
+
+def encoded_arrays(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Every array b64-encoded in its own wire dtype (float32 for other floats, int32 or
+    int64 for integers)."""
+    from backend.api.encoding import WIRE_DTYPES
+
+    out = {}
+    for name, a in arrays.items():
+        a = np.asarray(a)
+        dtype = a.dtype.name if a.dtype.name in WIRE_DTYPES else (
+            "int64" if a.dtype.kind in "iub" else "float32")
+        out[name] = encode_array(a, dtype)
+    return out
+
+
+def activations_of(store, svc, run, epoch: int | None, layer: str | None) -> dict[str, Any]:
+    """The stored activation rows of (``epoch``, ``layer``) (default: the latest, the
+    penultimate layer), probe order, with every array of the file."""
+    layer = svc.resolve_layer(run, layer)
+    epoch = artifact_epoch(store, run, "activations", epoch, layer)
+    arrays = store.get_arrays(run.id, "activations", epoch=epoch, layer=layer)
+    return {"run_id": run.id, "epoch": epoch, "layer": layer,
+            "arrays": encoded_arrays(arrays)}
+
+
+def checkpoint_of(store, run, epoch: int | None) -> dict[str, Any]:
+    """A recorded epoch's model snapshot (default: the latest) as arrays (tensor names)."""
+    epoch = artifact_epoch(store, run, "checkpoint", epoch)
+    arrays = store.get_arrays(run.id, "checkpoint", epoch=epoch)
+    return {"run_id": run.id, "epoch": epoch, "arrays": encoded_arrays(arrays)}
