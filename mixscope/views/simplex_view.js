@@ -27,12 +27,17 @@ function render({ model, el }) {
   const many = stores.length > 1;
   const root = document.createElement("div");
   root.className = "mixscope-view";
+  // keys on the slider move the slider, not JupyterLab's cell selection (Lumino skips
+  // shortcuts under this attribute)
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
   const grid = document.createElement("div");
   grid.style.display = "flex";
   grid.style.flexWrap = "wrap";
   const plots = stores.map(() => {
     const div = document.createElement("div");
     div.className = "mixscope-simplex";
+    window.mixscopeViews = (window.mixscopeViews || 0) + 1;
+    div.id = `mixscope-simplex-${window.mixscopeViews}`;
     grid.appendChild(div);
     return div;
   });
