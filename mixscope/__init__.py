@@ -17,7 +17,7 @@ def __getattr__(name: str):
 
         return Client
     if name in ("show", "show_calibration", "show_theory"):
-        import mixscope.views as views
+        from mixscope import views
 
         return getattr(views, name)
     raise AttributeError(f"module 'mixscope' has no attribute {name!r}")

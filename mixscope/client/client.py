@@ -141,13 +141,16 @@ class Client:
         swept value beside each run)."""
         return Sweep(self, self.transport.sweep(sweep_id))
 
-    def papers(self, paper: str | None = None, status: str | None = None):
-        """The catalogue of the papers' figures and tables: id, title, paper, kind, status
-        and the verdict of the cpu scale."""
+    def papers(self, paper: str | None = None, status: str | None = None,
+               verdict: str | None = None):
+        """The catalogue of the papers' figures and tables (filtered by paper, status and
+        verdict): id, title, paper, kind, status, the verdict of the cpu scale and any
+        error reading it."""
         import pandas as pd
 
-        rows = self.transport.papers(paper, status)
-        return pd.DataFrame(rows, columns=["id", "title", "paper", "kind", "status", "verdict"])
+        rows = self.transport.papers(paper, status, verdict)
+        return pd.DataFrame(rows, columns=["id", "title", "paper", "kind", "status", "verdict",
+                                           "error"])
 
     def paper(self, entry_id: str, scale: str = "cpu") -> dict[str, Any]:
         """One entry (``"000/fig1"``): the API's report, its ``comparisons`` (published

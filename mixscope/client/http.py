@@ -183,8 +183,10 @@ class HTTPTransport:
             raise NotFound(f"sweep {sweep_id!r} not found; sweeps here: {known or 'none'}",
                            field="sweep_id", where="path") from None
 
-    def papers(self, paper: str | None, status: str | None) -> list[dict[str, Any]]:
-        return self._get("/papers", {"paper": paper, "status": status}).json()
+    def papers(self, paper: str | None, status: str | None = None,
+               verdict: str | None = None) -> list[dict[str, Any]]:
+        return self._get("/papers", {"paper": paper, "status": status,
+                                     "verdict": verdict}).json()
 
     def paper(self, entry_id: str, scale: str) -> dict[str, Any]:
         if scale not in ("cpu", "paper"):
@@ -197,7 +199,7 @@ class HTTPTransport:
             return self._get(f"/papers/{self._id(parts[0])}/{self._id(parts[1])}",
                              {"scale": scale}).json()
         except NotFound:
-            known = [p["id"] for p in self.papers(None, None)]
+            known = [p["id"] for p in self.papers(None)]
             raise NotFound(f"no catalogue entry {entry_id!r}; entries: {', '.join(known)}",
                            field="entry_id") from None
 

@@ -123,10 +123,12 @@ class LocalTransport:
                            field="sweep_id", where="path")
         return sweep_out(self.store, info).model_dump(mode="json")
 
-    def papers(self, paper: str | None, status: str | None) -> list[dict[str, Any]]:
+    def papers(self, paper: str | None, status: str | None = None,
+               verdict: str | None = None) -> list[dict[str, Any]]:
         from backend.api.reads import papers_list
 
-        return papers_list(self.store, self.store.settings.resolved_data_dir, paper, status)
+        return papers_list(self.store, self.store.settings.resolved_data_dir, paper, status,
+                           verdict)
 
     def paper(self, entry_id: str, scale: str) -> dict[str, Any]:
         from backend.api.reads import gpu_workers
