@@ -185,3 +185,40 @@ def test_import_mixscope_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", out
+
+
+@pytest.mark.parametrize("side", ["local", "remote"])
+def test_stored_arrays_name_the_stored_epochs(clients, side):
+    local, remote, ids = clients
+    run = (local if side == "local" else remote).run(ids["erm"])
+    with pytest.raises(InvalidInput) as info:
+        run.activations(epoch=99)
+    assert info.value.field == "epoch" and "[0, 1, 2, 3]" in str(info.value)
+    with pytest.raises(InvalidInput) as info:
+        run.checkpoint(epoch=99)
+    assert info.value.field == "epoch" and "[0, 1, 2, 3]" in str(info.value)
+
+
+def test_inline_views_get_the_same_data_from_both(clients):
+    pytest.importorskip("anywidget")
+    import mixscope
+
+    local, remote, ids = clients
+    a = mixscope.show(local.run(ids["mixup"]), classes=(0, 1, 2))
+    b = mixscope.show(remote.run(ids["mixup"]), classes=(0, 1, 2))
+    assert a.epochs == b.epochs == [0, 1, 2, 3] and a.epoch == 3
+    assert a.stores == b.stores and len(a.stores[0]["frames"]) == 4
+    # the per-point arrays travel once, on the first frame (simplex.js reads them there)
+    assert "lam" in a.stores[0]["frames"][0] and "lam" not in a.stores[0]["frames"][1]
+    grid = mixscope.show([local.run(i) for i in (ids["erm"], ids["mixup"])], classes=(0, 1, 2))
+    assert [s["run"] for s in grid.stores] == [ids["erm"], ids["mixup"]]
+    # the renderer itself is the dashboard's file, sent as it is
+    from mixscope.views.widget import _dashboard_assets
+
+    assert a._simplex_js == (_dashboard_assets() / "simplex.js").read_text("utf-8")
+    ta, tb = mixscope.show_theory(m=1.0, C=10, λ_H=1e-3), \
+        mixscope.show_theory(m=1.0, C=10, lambda_h=1e-3, client=remote)
+    assert ta.summary["K_same"] == tb.summary["K_same"]
+    assert ta.stores == tb.stores
+    fig = mixscope.show_calibration(remote.run(ids["erm"]), epoch=2)
+    assert "epoch 2" in fig.layout.title.text and "ECE" in fig.layout.title.text
