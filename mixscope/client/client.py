@@ -64,12 +64,13 @@ def runs_frame(rows: list[dict[str, Any]]):
 class Client:
     """Read mixscope runs from a local store (``store=``: a folder, a database URL or a
     ``backend.store.Store``) or a running API (``api=``, with ``token=`` when it needs
-    one). Exactly one of the two."""
+    one). Neither: the store ``mixscope up`` uses by default (``MIXSCOPE_*`` settings, else
+    the per-user folder)."""
 
     def __init__(self, store: Any = None, *, api: str | None = None, token: str | None = None,
                  timeout: float = 60.0):
-        if (store is None) == (api is None):
-            raise TypeError("Client(store=...) or Client(api=...): give exactly one")
+        if store is not None and api is not None:
+            raise TypeError("Client(store=...) or Client(api=...): give one, not both")
         if api is not None:
             from mixscope.client.http import HTTPTransport
 

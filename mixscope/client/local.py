@@ -13,6 +13,8 @@ from backend.errors import NotFound, QueryError, Unavailable
 def _settings_for(store: Any):
     from backend.settings import Settings, settings_for_store
 
+    if store is None:  # the environment's store, as `mixscope up` opens it
+        return settings_for_store(None)
     text = str(store)
     if "://" in text:  # a database URL; artifacts under the environment's artifact root
         return Settings(database_url=text)

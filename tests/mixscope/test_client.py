@@ -222,3 +222,14 @@ def test_inline_views_get_the_same_data_from_both(clients):
     assert ta.stores == tb.stores
     fig = mixscope.show_calibration(remote.run(ids["erm"]), epoch=2)
     assert "epoch 2" in fig.layout.title.text and "ECE" in fig.layout.title.text
+
+
+def test_without_arguments_the_environments_store(built, monkeypatch):
+    folder, ids, _ = built
+    monkeypatch.setenv("MIXSCOPE_STORE", str(folder))
+    for k in ("MIXSCOPE_DATABASE_URL", "MIXSCOPE_ARTIFACT_URL"):
+        monkeypatch.delenv(k, raising=False)
+    with Client() as c:
+        assert ids["erm"] in set(c.runs().id)
+    with pytest.raises(TypeError):
+        Client(store=folder, api="http://127.0.0.1:1")
