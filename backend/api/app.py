@@ -30,6 +30,7 @@ log = logging.getLogger("mixscope.api")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: the environment's). Migrates the store."""
     from backend.api.routers import (
+        artifacts,
         calibration,
         deformations,
         grid,
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
                    theory, sweeps, jobs, lab, deformations, papers, ingest, grid,
-                   grid_launch):
+                   grid_launch, artifacts):
         app.include_router(module.router, prefix="/api")
     _install_error_handlers(app)
     # Outermost of ours: a body over its limit is refused before anything reads it.

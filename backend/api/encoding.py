@@ -17,11 +17,12 @@ import orjson
 from fastapi.responses import JSONResponse
 
 #: dtypes the API sends; everything is little-endian on the wire.
-WIRE_DTYPES = {"float32": "<f4", "int16": "<i2", "int32": "<i4"}
+WIRE_DTYPES = {"float32": "<f4", "float16": "<f2", "int16": "<i2", "int32": "<i4",
+               "int64": "<i8"}
 
 
 def encode_array(a: np.ndarray, dtype: str = "float32") -> dict[str, Any]:
-    """Encode ``a`` (any shape) as a b64 array of ``dtype`` (float32, int16 or int32)."""
+    """Encode ``a`` (any shape) as a b64 array of ``dtype`` (a ``WIRE_DTYPES`` key)."""
     if dtype not in WIRE_DTYPES:
         raise ValueError(f"unsupported wire dtype {dtype!r}")
     arr = np.ascontiguousarray(np.asarray(a), dtype=WIRE_DTYPES[dtype])

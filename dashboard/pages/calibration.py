@@ -4,7 +4,6 @@ several runs side by side (e.g. mixup vs ERM, α = 1 vs 0.4)."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import dash
@@ -14,11 +13,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, format_detail
 from dashboard.common import (
-    ACCENT,
-    INK,
-    MUTED,
     RUN_COLOURS,
-    SAME_CLASS,
     api,
     blank_figure,
     card,
@@ -27,6 +22,7 @@ from dashboard.common import (
     run_label,
     style_figure,
 )
+from dashboard.figures import reliability_figure
 
 dash.register_page(__name__, path="/calibration", name="Calibration",
                    title="mixscope · Calibration", order=3)
@@ -129,44 +125,6 @@ def ece_over_epochs(run_ids, epoch):
     marks = {e: str(e) for e in range(0, last + 1, step)}
     marks[last] = str(last)
     return fig, 0, last, value, marks
-
-
-def reliability_figure(cal: dict, name: str, colour: str = ACCENT) -> go.Figure:
-    """Accuracy (bars) and mean confidence (markers) per bin over the diagonal, with counts."""
-    bins = cal["bins"]
-    edges = bins["edges"]
-    centres = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
-    width = (edges[1] - edges[0]) if len(edges) > 1 else 1 / 15
-    acc = [a if c else None for a, c in zip(bins["accuracy"], bins["counts"])]
-    conf = [a if c else None for a, c in zip(bins["confidence"], bins["counts"])]
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25],
-                        vertical_spacing=0.05)
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
-                             line=dict(color=MUTED, dash="dash", width=1)), row=1, col=1)
-    fig.add_trace(go.Bar(x=centres, y=acc, width=width * 0.95, name="accuracy",
-                         marker=dict(color=colour, opacity=0.75),
-                         hovertemplate="bin %{x:.2f}: accuracy %{y:.3f}<extra></extra>"),
-                  row=1, col=1)
-    fig.add_trace(go.Scatter(x=centres, y=conf, mode="markers", name="confidence",
-                             marker=dict(color=SAME_CLASS, size=8, symbol="diamond"),
-                             hovertemplate="bin %{x:.2f}: confidence %{y:.3f}<extra></extra>"),
-                  row=1, col=1)
-    fig.add_trace(go.Bar(x=centres, y=bins["counts"], width=width * 0.95, name="count",
-                         marker=dict(color=INK, opacity=0.35), showlegend=False,
-                         hovertemplate="%{y} test examples<extra></extra>"), row=2, col=1)
-    ece = cal.get("ece")
-    fig.update_layout(title=dict(text=f"{name} · epoch {cal.get('epoch', '?')} · ECE "
-                                      f"{ece:.4f}" if isinstance(ece, (int, float)) else name,
-                                 x=0.01, font=dict(size=13)))
-    fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
-    fig.update_yaxes(title_text="count", nticks=3, row=2, col=1)
-    fig.update_xaxes(range=[0, 1], row=1, col=1)
-    fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=1)
-    style_figure(fig, height=420)
-    fig.update_layout(bargap=0, margin=dict(t=40),
-                      legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top",
-                                  orientation="v", bgcolor="rgba(255,255,255,0.8)"))
-    return fig
 
 
 @callback(Output("cal-reliability", "figure"), Input("cal-epoch", "value"),

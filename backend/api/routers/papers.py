@@ -22,7 +22,6 @@ the routes take the paper and the entry as two path segments.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, status
@@ -30,6 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from backend.api.deps import DispatcherDep, SettingsDep, StoreDep, TokenDep
+from backend.api.reads import gpu_workers, papers_list, papers_rows
 from backend.errors import NotFound
 from backend.papers import runner
 from backend.papers.catalogue import STATUSES, load_catalogue
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/papers", tags=["papers"])
 
 
 def _gpu() -> bool:
-    return os.environ.get("MIXSCOPE_GPU_WORKERS", "").strip().lower() in ("1", "true", "yes")
+    return gpu_workers()
 
 
 def _entry(paper: str, name: str):
@@ -54,21 +54,6 @@ class LaunchBody(BaseModel):
     scale: Literal["cpu", "paper"] = "cpu"
 
 
-def _rows(store, data_dir) -> list[dict[str, Any]]:
-    out = []
-    for e in load_catalogue().entries:
-        try:
-            body = runner.report(store, e, "cpu", data_dir, gpu=_gpu())
-            status_, verdict, error = body["status"], body["verdict"], body["error"]
-        # an unreadable store row: an error, shown as such (the entry page says more)
-        except Exception as exc:  # noqa: BLE001
-            status_, verdict = "not-run", "not-comparable"
-            error = f"{type(exc).__name__}: {exc}"
-        out.append({"id": e.id, "title": e.title, "paper": e.paper, "kind": e.kind,
-                    "status": status_, "verdict": verdict, "error": error})
-    return out
-
-
 StatusQ = Literal[STATUSES]  # type: ignore[valid-type]
 VerdictQ = Literal[VERDICTS]  # type: ignore[valid-type]
 
@@ -78,14 +63,12 @@ def list_papers(store: StoreDep, settings: SettingsDep,
                 paper: Annotated[Literal["000", "001", "002", "003"] | None, Query()] = None,
                 status_: Annotated[StatusQ | None, Query(alias="status")] = None,
                 verdict: Annotated[VerdictQ | None, Query()] = None) -> list[dict[str, Any]]:
-    return [r for r in _rows(store, settings.resolved_data_dir)
-            if not ((paper and r["paper"] != paper) or (status_ and r["status"] != status_)
-                    or (verdict and r["verdict"] != verdict))]
+    return papers_list(store, settings.resolved_data_dir, paper, status_, verdict)
 
 
 @router.get("/summary", summary="How many entries have each verdict (cpu scale)")
 def papers_summary(store: StoreDep, settings: SettingsDep) -> dict[str, int]:
-    return runner.summary(_rows(store, settings.resolved_data_dir))
+    return runner.summary(papers_rows(store, settings.resolved_data_dir))
 
 
 @router.get("/{paper}/{name}", summary="One entry: published beside computed",

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep
 from backend.api.encoding import ArrayJSONResponse
 from backend.api.extraction import extraction_job
-from backend.api.projection import KIND_CODES, Filters, NotCovered
+from backend.api.projection import NotCovered
 from backend.api.queries import (
     Centre,
     ClassesQ,
@@ -27,8 +27,8 @@ from backend.api.queries import (
     MaxPoints,
     Seed,
 )
+from backend.api.reads import make_filters
 from backend.api.schemas import Frames, JobAccepted, Projection
-from backend.errors import QueryError
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["projection"])
 
@@ -37,19 +37,6 @@ _202 = {202: {"model": JobAccepted, "description": "triple not covered by the pr
               "extraction queued, ask again later"},
         404: {"description": "no such run"},
         422: {"description": "bad epoch, layer, classes or filter (the field is named)"}}
-
-
-def make_filters(kinds: str, lam_min: float, lam_max: float, max_points: int | None,
-                 seed: int, centre: bool) -> Filters:
-    names = frozenset(k.strip() for k in kinds.split(",") if k.strip())
-    unknown = sorted(names - set(KIND_CODES))
-    if unknown or not names:
-        raise QueryError("kinds", f"unknown kinds {unknown}; use a comma list of "
-                         f"{', '.join(KIND_CODES)}" if unknown else "give at least one kind")
-    if lam_min > lam_max:
-        raise QueryError("lam_min", f"lam_min {lam_min} is above lam_max {lam_max}")
-    return Filters(kinds=names, lam_min=lam_min, lam_max=lam_max, max_points=max_points,
-                   seed=seed, centre=centre)
 
 
 def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: str,

@@ -8,7 +8,8 @@ import numpy as np
 from fastapi import APIRouter, Body, Path, status
 
 from backend.api.deps import DispatcherDep, StoreDep, TokenDep
-from backend.api.schemas import Sweep, SweepRequest, to_run
+from backend.api.reads import sweep_out
+from backend.api.schemas import Sweep, SweepRequest
 from backend.api.sweeping import config_with
 from backend.errors import NotFound
 
@@ -20,19 +21,6 @@ def sweep_values(req: SweepRequest) -> list[Any]:
         return list(req.values)
     lo, hi, n = req.logspace
     return [float(v) for v in np.logspace(lo, hi, int(n))]
-
-
-def best_run(runs) -> str | None:
-    scored = [(r.summary.get("test_accuracy"), r.id) for r in runs
-              if isinstance(r.summary.get("test_accuracy"), (int, float))]
-    return max(scored)[1] if scored else None
-
-
-def sweep_out(store, info) -> Sweep:
-    runs = [store.get_run(i) for i in info.run_ids]
-    runs = [r for r in runs if r is not None]
-    return Sweep(id=info.id, name=info.name, field=info.field, values=list(info.values),
-                 runs=[to_run(r) for r in runs], best=best_run(runs))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Sweep,
