@@ -26,12 +26,12 @@
 
   function rgbaWord(colour) {  // "#rrggbb" / "rgb(r, g, b)" -> ImageData's little-endian ABGR
     let r = 0, g = 0, b = 0;
-    const hex = /^#([0-9a-f]{6})$/i.exec(colour.trim());
+    const hex = /^#([0-9a-f]{6})$/i.exec(String(colour).trim());
     if (hex) {
       const v = parseInt(hex[1], 16);
       r = v >> 16; g = (v >> 8) & 255; b = v & 255;
     } else {
-      const m = /rgba?\(([^)]+)\)/.exec(colour) || [0, "0,0,0"];
+      const m = /rgba?\(([^)]+)\)/.exec(String(colour)) || [0, "0,0,0"];
       [r, g, b] = m[1].split(",").map((q) => Math.round(Number(q)));
     }
     return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
@@ -41,7 +41,12 @@
   function scaleLut(gd) {
     const tr = (gd._fullData || []).find((t) => t.name === "different class");
     const stops = tr && tr.marker && tr.marker.colorscale;
-    if (!stops) { return null; }
+    return stops ? stopsLut(stops) : null;
+  }
+
+  /* 256 colours sampled from a resolved Plotly colour scale ([[t, colour], ...]), cached by
+   * scale: the one LUT of the canvas layers (this one and the grid's panel layer). */
+  function stopsLut(stops) {
     const key = JSON.stringify(stops);
     if (luts[key]) { return luts[key]; }
     const words = stops.map((st) => rgbaWord(st[1]));
@@ -272,5 +277,6 @@
   window.mixscopeDense = {get DENSE() { return window.mixscopeDensePoints || DENSE; },
                           watch: watchGraph, image: denseImage, clear: clearDense,
                           draw: drawDense, set: (id, layer) => denseLayer.set(id, layer),
-                          shown: (id) => Boolean(denseLayer.get(id))};
+                          shown: (id) => Boolean(denseLayer.get(id)),
+                          rgbaWord, stopsLut};
 })();

@@ -15,18 +15,8 @@
   const images = new WeakMap();  // canvas -> its ImageData
   let lut = null;
 
-  function word(colour) {  // "#rrggbb" / "rgb(r, g, b)" -> ImageData's little-endian ABGR
-    let r = 0, g = 0, b = 0;
-    const hex = /^#([0-9a-f]{6})$/i.exec(String(colour).trim());
-    if (hex) {
-      const v = parseInt(hex[1], 16);
-      r = v >> 16; g = (v >> 8) & 255; b = v & 255;
-    } else {
-      const m = /rgba?\(([^)]+)\)/.exec(String(colour)) || [0, "0,0,0"];
-      [r, g, b] = m[1].split(",").map((q) => Math.round(Number(q)));
-    }
-    return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
-  }
+  // colour words and the scale's LUT: the dense layer's (assets/simplex_dense.js, loaded first)
+  const word = (colour) => window.mixscopeDense.rgbaWord(colour);
 
   /* 256 colours of the palette's λ scale, as Plotly resolves the named scale. */
   function lambdaLut() {
@@ -37,19 +27,7 @@
     window.Plotly.newPlot(div, [{type: "scatter", x: [0], y: [0], mode: "markers",
                                  marker: {color: [0], colorscale: S().palette().lambdaScale}}]);
     // the hidden plot stays: purging it at once races Plotly's own deferred redraw
-    const stops = div._fullData[0].marker.colorscale;
-    const words = stops.map((st) => word(st[1]));
-    lut = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      const t = i / 255;
-      let j = 0;
-      while (j < stops.length - 2 && stops[j + 1][0] < t) { j++; }
-      const [t0, t1] = [stops[j][0], stops[j + 1][0]];
-      const f = t1 > t0 ? Math.min(1, Math.max(0, (t - t0) / (t1 - t0))) : 0;
-      const mix = (sh) => Math.round(((words[j] >>> sh) & 255) * (1 - f) +
-                                     ((words[j + 1] >>> sh) & 255) * f);
-      lut[i] = ((255 << 24) | (mix(16) << 16) | (mix(8) << 8) | mix(0)) >>> 0;
-    }
+    lut = window.mixscopeDense.stopsLut(div._fullData[0].marker.colorscale);
     return lut;
   }
 
