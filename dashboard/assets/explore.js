@@ -65,6 +65,12 @@
         const playing = !!n && disabled;  // disabled -> start playing
         return [!playing, playing ? "❚❚ Pause" : "▶ Play"];
       },
+      // scrubbing (or playing) back from the last epoch stops following the run's newest
+      unfollowOnScrub: function (value, max, follow) {
+        if (!follow || !follow.length || value === null || value === undefined ||
+            max === null || max === undefined || Number(value) >= Number(max)) { return NO(); }
+        return [];
+      },
       playTick: function (n, value, max) {
         if (max === null || max === undefined) { return NO(); }
         return ((Number(value) || 0) + 1) % (Number(max) + 1);

@@ -102,7 +102,8 @@ def load_frames(a, b, c, layer, polls, info, nxt, meta):
         return {"frames": {"message": "Pick three different classes"}, "meta": None,
                 "message": "Pick three different classes.", "next": None, "poll": done}
     key = view_key(info["id"], triple, layer)
-    more = ctx.triggered_id == ids.POLL and bool(nxt) and nxt.get("key") == key
+    more = ctx.triggered_id == ids.POLL and bool(nxt) and nxt.get("key") == key and \
+        nxt.get("from") is not None
     # the run's whole probe bounds a triple's points before the first page says how many
     limit = page_limit((meta or {}).get("n_points")) if more else \
         page_limit(info.get("num_probe"), first=True)
@@ -118,8 +119,11 @@ def load_frames(a, b, c, layer, polls, info, nxt, meta):
         return {"frames": {"message": format_detail(exc.detail)}, "meta": None,
                 "message": format_detail(exc.detail), "next": None, "poll": done}
     after = page.pop("next_epoch_from")
-    following = {"key": key, "from": after} if after is not None else None
-    poll = _poll(polls, NEXT_PAGE_MS) if following else done
+    # the last page says which epoch the browser holds last, so that a live run's new epochs
+    # are asked for from there (explore/live.py)
+    loaded = page["epochs"][-1] if page["epochs"] else (nxt or {}).get("loaded")
+    following = {"key": key, "from": after, "loaded": loaded}
+    poll = _poll(polls, NEXT_PAGE_MS) if after is not None else done
     if more:
         patch = Patch()
         patch["epochs"].extend(page["epochs"])

@@ -21,6 +21,7 @@ SHARED_RUN = "shared-run"         # the run every page opens on (the app's store
 # timers
 WAIT = "ex-wait"                  # re-reads the run list while nothing is recorded yet
 POLL = "ex-poll"                  # one-shot: the next page of frames, or an extraction's end
+LIVE = "ex-live"                  # re-reads the chosen run while it trains (new epochs)
 PLAY_INTERVAL = "ex-play-interval"
 
 # controls
@@ -38,6 +39,8 @@ SVG_DONE = "ex-svg-done"
 CSV = "ex-csv"
 DOWNLOAD = "ex-download"
 PLAY = "ex-play"
+FOLLOW = "ex-follow"              # "follow latest": the slider jumps to each new epoch
+LIVE_NOTE = "ex-live-note"        # "training · epoch 12 recorded" while the run trains
 EPOCH_SLIDER = "epoch-slider"
 MULTI_N = "ex-multi-n"
 MULTI_GO = "ex-multi-go"

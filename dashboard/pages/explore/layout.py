@@ -9,6 +9,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.common import blank_figure, card
+from dashboard.live import FOLLOW, LIVE_MS
 from dashboard.pages.explore import ids
 
 GRAPH_CONFIG = {
@@ -79,7 +80,11 @@ def simplex_card() -> html.Div:
                                 className="slider"),
                      className="epoch-slider-wrap"),
             html.Span(id=ids.EPOCH_LABEL, className="epoch-label"),
+            dcc.Checklist(id=ids.FOLLOW, options=[{"label": " follow latest",
+                                                   "value": FOLLOW}],
+                          value=[], className="checklist follow-toggle"),
         ], className="epoch-row"),
+        html.Div(id=ids.LIVE_NOTE, className="form-note live-note"),
         html.Div(id=ids.MESSAGE, className="form-message"),
         html.Div(id=ids.BASIS, className="form-note"),
         html.Div([
@@ -118,6 +123,7 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
                                     ids.MULTI_DATA, ids.URL_WRITTEN)),
         dcc.Interval(id=ids.WAIT, interval=4000, disabled=True),
         dcc.Interval(id=ids.POLL, interval=1500, disabled=True),
+        dcc.Interval(id=ids.LIVE, interval=LIVE_MS, disabled=True),
         dcc.Interval(id=ids.PLAY_INTERVAL, interval=700, disabled=True),
         html.Div([html.H2("Explore"),
                   html.P("Penultimate-layer activations of mixup points projected onto the "
