@@ -17,10 +17,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 def _arrays(rec, epoch: int, d: int = 8) -> dict:
+    """An epoch as a user's loop computes it: features, head, test predictions, and the
+    penultimate layer's outputs on the trajectory inputs."""
+    from mixscope.recorder.epoch import trajectory_lambdas
+
     rng = np.random.default_rng(epoch)
+    probs = rng.dirichlet(np.ones(3), size=60).astype(np.float32)
+    P, T = len(rec._probe["trajectory_a"]), len(trajectory_lambdas(rec.config))
     return {"features": rng.normal(size=(rec.num_probe, d)).astype(np.float32),
             "classifier_weight": rng.normal(size=(3, d)).astype(np.float32),
-            "classifier_bias": np.zeros(3, np.float32)}
+            "classifier_bias": np.zeros(3, np.float32),
+            "test_probs": probs, "test_labels": np.arange(60) % 3,
+            "trajectory": {"penultimate": rng.normal(size=(P, T, d)).astype(np.float32)}}
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +88,10 @@ def test_slider_grows_while_the_run_records(live):
     wait_for(driver, lambda d: (s := _slider(d)) and s["max"] == 3 and s["now"] == 3 and
              s["label"].startswith("epoch 3 "),
              what="the slider grown to epoch 3, the view on it (follow latest)")
+    wait_for(driver, lambda d: d.execute_script("""
+        const gd = document.querySelector('#ex-metrics .js-plotly-plot');
+        return gd && gd.data && gd.data.some(t => t.x && Array.from(t.x).includes(3));
+    """), what="the collapse-metric curves extended to epoch 3")
 
 
 def test_view_stays_on_the_users_epoch_without_follow(live):
@@ -93,11 +105,53 @@ def test_view_stays_on_the_users_epoch_without_follow(live):
     assert s["now"] == 3 and s["label"].startswith("epoch 3 "), s
 
 
-def test_refreshing_stops_when_the_run_ends(live):
-    rec, _stack, driver = live
+def _ece_last_epoch(driver):
+    """The last epoch of the ECE curve on Calibration (None until drawn)."""
+    return driver.execute_script("""
+        const gd = document.querySelector('#cal-ece .js-plotly-plot');
+        if (!gd || !gd.data || !gd.data.length || !gd.data[0].x) { return null; }
+        const x = Array.from(gd.data[0].x); return x.length ? Math.max(...x) : null;
+    """)
+
+
+def test_calibration_follows(live):
+    rec, stack, driver = live
+    driver.get(f"{stack.dash_url}/calibration?run={rec.run_id}")
+    wait_for(driver, lambda d: _ece_last_epoch(d) == 4, what="the ECE curve up to epoch 4")
     rec.log_arrays(5, **_arrays(rec, 5))
+    wait_for(driver, lambda d: _ece_last_epoch(d) == 5,
+             what="epoch 5 added to the ECE curve without a reload")
+    wait_for(driver, lambda d: "epoch 5 " in (d.execute_script(
+        "const g = document.querySelector('#cal-reliability .gtitle');"
+        "return g ? g.textContent : '';") or ""),
+        what="the reliability diagram moved to the new last epoch")
+
+
+def _trajectory_epochs(driver):
+    return driver.execute_script("""
+        const v = document.querySelector('#tr-epoch .Select-value-label, #tr-epoch [class*=singleValue]');
+        const t = document.querySelector('#tr-graph .gtitle');
+        return {value: v ? v.innerText : null, title: t ? t.textContent : ''};
+    """)
+
+
+def test_trajectory_follows(live):
+    rec, stack, driver = live
+    driver.get(f"{stack.dash_url}/trajectory?run={rec.run_id}")
+    wait_for(driver, lambda d: _trajectory_epochs(d)["title"].startswith("epoch 5 "),
+             what="the trajectory of the last epoch (5)")
+    rec.log_arrays(6, **_arrays(rec, 6))
+    wait_for(driver, lambda d: _trajectory_epochs(d)["title"].startswith("epoch 6 "),
+             what="the trajectory of the new epoch 6 without a reload")
+
+
+def test_refreshing_stops_when_the_run_ends(live):
+    rec, stack, driver = live
+    driver.get(f"{stack.dash_url}/explore?run={rec.run_id}")
+    wait_for(driver, lambda d: (s := _slider(d)) and s["max"] == 6, what="Explore at epoch 6")
+    rec.log_arrays(7, **_arrays(rec, 7))
     rec.finish()
-    wait_for(driver, lambda d: _slider(d)["max"] == 5 and _note(d) == "",
+    wait_for(driver, lambda d: _slider(d)["max"] == 7 and _note(d) == "",
              what="the last epoch on the slider and the training note gone")
     # then the live timer goes off (once the browser holds the last epoch's frames): Dash's
     # Interval has no DOM, so its prop is read from the renderer's layout store
