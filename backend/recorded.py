@@ -25,6 +25,7 @@ import numpy as np
 
 from backend.errors import InvalidInput, field_of
 from backend.runconfig import RunConfig
+from backend.runlabels import stored_config
 from backend.store.common import jsonable
 from backend.store.info import Claim, RunInfo
 from backend.store.runs import EXTERNAL_WORKER
@@ -273,7 +274,7 @@ def start_run(store, config: RunConfig, class_names: list[str],
     if run_id is not None:
         run = store.get_run(run_id)
         if run is not None:
-            if run.config != config.model_dump(mode="json") or \
+            if run.config != stored_config(config) or \
                     run.class_names != list(class_names):
                 raise RecordedRunError(f"key: run {run_id} was created with another config",
                                        conflict=True)

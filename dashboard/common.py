@@ -94,12 +94,12 @@ def run_label(run: dict) -> str:
     """``name · method α · dataset (status)`` for pickers."""
     cfg = run.get("config") or {}
     name = run.get("name") or cfg.get("name") or run["id"][:8]
+    method = run.get("method") or cfg.get("method", "?")  # the API's label (runlabels)
+    dataset = run.get("dataset") or cfg.get("dataset", "?")
     if cfg.get("source") == "external":  # recorded from the user's own loop
-        ext = cfg.get("external_config") or {}
-        return f"{name} · recorded {ext.get('method', '')} ({run.get('status', '?')})"
-    method = cfg.get("method", "?")
+        return f"{name} · recorded {method} · {dataset} ({run.get('status', '?')})"
     alpha = f" α={cfg.get('alpha')}" if method != "erm" else ""
-    return f"{name} · {method}{alpha} · {cfg.get('dataset', '?')} ({run.get('status', '?')})"
+    return f"{name} · {method}{alpha} · {dataset} ({run.get('status', '?')})"
 
 
 def run_options(runs: list[dict], *, need_epochs: bool = False) -> list[dict]:

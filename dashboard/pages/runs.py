@@ -13,6 +13,7 @@ from typing import Any
 
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard.client import ApiError, field_errors, format_detail
 from dashboard.common import api, card, empty_state, vocab
@@ -118,6 +119,20 @@ def launch(n, *values):
                      dcc.Link("open it on Explore", href=f"/explore?run={run['id']}"),
                      " once it has recorded an epoch."])
     return (msg, "form-message ok", *errors.values(), (refresh or 0) + 1)
+
+
+# -- the method filter offers recorded runs' own methods ("cutmix", "custom") too ---------
+@callback(Output("runs-filter-method", "options"), Input("runs-interval", "n_intervals"),
+          State("runs-filter-method", "options"))
+def method_options(_n, shown):
+    try:
+        used = api().get("/runs/labels").get("method", [])
+    except ApiError:
+        raise PreventUpdate from None
+    shown = list(shown or [])
+    if set(used) <= set(shown):
+        raise PreventUpdate
+    return list(dict.fromkeys([*shown, *used]))
 
 
 # -- the live table -------------------------------------------------------------------------

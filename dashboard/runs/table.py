@@ -41,14 +41,15 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
     epoch, total = run.get("current_epoch") or 0, run.get("total_epochs") or cfg.get("epochs")
     eta = _fmt_eta(run.get("eta_s")) if status == "running" else ""
     summary = run.get("summary") or {}
-    method = cfg.get("method", "?")
-    desc = f"{cfg.get('dataset', '?')} · {cfg.get('model', '?')} · {method}" + (
+    # the run's own labels (the API's dataset/model/method: a recorded run's are its user's
+    # words, or "custom"), the config's for older APIs
+    dataset, model, method = (run.get(k) or cfg.get(k, "?") for k in ("dataset", "model",
+                                                                       "method"))
+    desc = f"{dataset} · {model} · {method}" + (
         f" α={cfg.get('alpha')}" if method != "erm" else "") + (
         " · ETF" if cfg.get("fixed_etf") else "") + f" · {cfg.get('loss', 'ce')}"
     if cfg.get("source") == "external":  # recorded from the user's own loop
-        ext = cfg.get("external_config") or {}
-        desc = "recorded externally" + "".join(
-            f" · {ext[k]}" for k in ("dataset", "model", "method") if k in ext)
+        desc = f"recorded externally · {dataset} · {model} · {method}"
     rid = run["id"]
     actions = [dcc.Link("Open", href=f"/explore?run={rid}", className="btn btn-small",
                         id={"type": "run-open", "index": rid})]

@@ -75,11 +75,13 @@ def import_weights(*, model: str, weights: str | Path, dataset: str, epoch: int 
                    name: str | None = None, store: Any = None,
                    config: dict[str, Any] | None = None, seed: int = 0,
                    device: str = "cpu", data_dir: Any = None, allow_download: bool = False,
-                   probe: dict[str, Any] | None = None):
+                   probe: dict[str, Any] | None = None, method: str | None = None):
     """Record ``weights`` loaded into ``model`` as epoch ``epoch`` of a new run on
     ``dataset``'s probe (and its test set: accuracy, calibration). ``config``: more RunConfig
     fields (``model_args``, ``dataset_args``) for registry models. Returns the finished
-    :class:`~mixscope.Recorder`. ValueError naming the argument on bad input."""
+    :class:`~mixscope.Recorder`. ``method``: how the weights were trained, in the user's
+    words (``cutmix``); the run's method is ``custom`` when neither it nor ``config`` says.
+    ValueError naming the argument on bad input."""
     from pydantic import ValidationError
 
     from mixscope.recorder import Recorder
@@ -113,6 +115,8 @@ def import_weights(*, model: str, weights: str | Path, dataset: str, epoch: int 
                    store=store, epochs=max(epoch, 1), probe=probe,
                    config={"imported": True, "model": model, "weights": str(weights),
                            "weights_sha256": digest, "dataset": dataset,
+                           **({"method": said} if (said := method or (config or {})
+                                                   .get("method")) else {}),
                            **({"config": config} if config else {})})
     try:
         X = bundle.prepare(bundle.train_x, "cpu")

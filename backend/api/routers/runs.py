@@ -16,6 +16,7 @@ from backend.api.schemas import (
     Layers,
     Run,
     RunHealth,
+    RunLabels,
     RunStatus,
     to_run,
 )
@@ -76,6 +77,15 @@ def list_runs(store: StoreDep, response: Response,
              else store.count_runs(**filters))
     response.headers["X-Total-Count"] = str(total)
     return [to_run(r) for r in runs]
+
+
+@router.get("/labels", response_model=RunLabels,
+            summary="The datasets, models and methods the stored runs use")
+def run_labels_in_use(store: StoreDep) -> RunLabels:
+    """What the ``dataset``, ``model`` and ``method`` filters of ``GET /api/runs`` can match:
+    a trained run's config values and a recorded run's own words (``custom`` where the user
+    gave none)."""
+    return RunLabels(**store.run_labels_in_use())
 
 
 @router.get("/{run_id}", response_model=Run, summary="One run",
