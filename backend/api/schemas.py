@@ -96,6 +96,15 @@ class RunLabels(BaseModel):
          "method": ["cutmix", "erm", "input-mixup"]}]})
 
 
+class ProbeInfo(BaseModel):
+    run_id: str
+    num_probe: int | None = None
+    mixing: str = Field(description="what built the mixed probe points: the recorder user's "
+                        "own mixing function, or the linear input mix")
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"run_id": "r-3f2a9c", "num_probe": 5500, "mixing": "cutmix_boxes"}]})
+
+
 class Classes(BaseModel):
     classes: list[str]
     model_config = ConfigDict(json_schema_extra={"examples": [{"classes": ["0", "1", "2"]}]})

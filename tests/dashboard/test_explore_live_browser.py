@@ -31,6 +31,13 @@ def _arrays(rec, epoch: int, d: int = 8) -> dict:
             "trajectory": {"penultimate": rng.normal(size=(P, T, d)).astype(np.float32)}}
 
 
+def half_swap(xa, xb, lam):
+    """The user's own mixing: the last two features from the partner (λ kept: ½)."""
+    out = xa.clone()
+    out[:, 2:] = xb[:, 2:]
+    return out, lam * 0 + 0.5
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     reason = browser_available()
@@ -43,7 +50,7 @@ def live(tmp_path_factory):
                    config={"method": "cutmix"},
                    probe={"clean_per_class": 6, "pairs_per_class_pair": 5})
     rng = np.random.default_rng(0)
-    rec.probe(rng.normal(size=(90, 4)).astype(np.float32), np.arange(90) % 3)
+    rec.probe(rng.normal(size=(90, 4)).astype(np.float32), np.arange(90) % 3, mix=half_swap)
     rec.log_arrays(0, **_arrays(rec, 0))
     rec.log_arrays(1, **_arrays(rec, 1))
     stack = Stack(store_dir, worker=False).start()
@@ -81,6 +88,9 @@ def test_slider_grows_while_the_run_records(live):
              s["label"].startswith("epoch 1 "), what="the run's epochs 0 and 1 on the slider")
     assert _slider(driver)["follow"] is True, "follow latest is on while the run trains"
     assert "running" in _note(driver)
+    # the page says which mixing made the points (Recorder.probe(mix=...))
+    wait_for(driver, lambda d: "Mixed points made by: half_swap" in d.find_element(
+        "id", "ex-mixing").text, what="the mixing named on Explore")
 
     # epochs recorded while the page is open: the slider extends and, following, moves to them
     rec.log_arrays(2, **_arrays(rec, 2))

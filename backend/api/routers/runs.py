@@ -14,12 +14,14 @@ from backend.api.schemas import (
     DamagedArtifact,
     Epochs,
     Layers,
+    ProbeInfo,
     Run,
     RunHealth,
     RunLabels,
     RunStatus,
     to_run,
 )
+from backend.recorded import probe_mixing
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunFinished, RunNotFound
@@ -165,6 +167,15 @@ def classes(run: RunDep) -> Classes:
 @router.get("/{run_id}/layers", response_model=Layers, summary="Recorded layers of a run")
 def layers(run: RunDep) -> Layers:
     return Layers(layers=list(run.layers))
+
+
+@router.get("/{run_id}/probe", response_model=ProbeInfo,
+            summary="How a run's probe points were made")
+def probe_info(run: RunDep, store: StoreDep) -> ProbeInfo:
+    """``mixing``: the recorder user's own mixing function that built the mixed points
+    (``Recorder.probe(mix=fn)``), else the linear input mix."""
+    return ProbeInfo(run_id=run.id, num_probe=run.num_probe,
+                     mixing=probe_mixing(store, run.id))
 
 
 @router.get("/{run_id}/epochs", response_model=Epochs, summary="Recorded epochs of a run")

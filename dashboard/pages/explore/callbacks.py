@@ -131,7 +131,7 @@ def select_run(run_id, init):
     info = {"id": run_id, "class_names": view["names"], "epochs": epochs,
             "layers": view["layers"], "config": view["config"],
             "name": run.get("name") or run_id[:8], "num_probe": run.get("num_probe"),
-            "status": run.get("status")}
+            "status": run.get("status"), "mixing": _mixing(run_id)}
     active = is_active(run)
     # a training run is followed (the slider jumps to each new epoch) unless the URL asked
     # for an epoch of its own
@@ -147,13 +147,25 @@ def select_run(run_id, init):
     }
 
 
-@callback(Output(ids.RECORD_MODE, "children"), Input(ids.RUN_INFO, "data"))
+def _mixing(run_id: str) -> str | None:
+    """What made the run's mixed probe points (``GET /api/runs/{id}/probe``)."""
+    try:
+        return api().get(f"/runs/{run_id}/probe").get("mixing")
+    except ApiError:
+        return None
+
+
+@callback(Output(ids.RECORD_MODE, "children"), Output(ids.MIXING, "children"),
+          Input(ids.RUN_INFO, "data"))
 def record_mode_label(info):
-    """Which BatchNorm mode the activations were extracted in (``record.mode``)."""
+    """Which BatchNorm mode the activations were extracted in (``record.mode``), and which
+    mixing made the mixed points (the user's function for a recorded run, issue 19)."""
     if not info:
-        return ""
+        return "", ""
     mode = ((info.get("config") or {}).get("record") or {}).get("mode", "eval")
-    return f"Activations {RECORD_MODES.get(mode, mode)}"
+    mixing = info.get("mixing")
+    return (f"Activations {RECORD_MODES.get(mode, mode)}",
+            f"Mixed points made by: {mixing}" if mixing else "")
 
 
 # -- drawing, URL and playback: in the browser (assets/explore.js, assets/simplex.js) --------

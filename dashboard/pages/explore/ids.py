@@ -30,6 +30,7 @@ CLASS_A, CLASS_B, CLASS_C = "ex-class-a", "ex-class-b", "ex-class-c"
 CLASSES = (CLASS_A, CLASS_B, CLASS_C)
 LAYER = "ex-layer"
 RECORD_MODE = "ex-record-mode"
+MIXING = "ex-mixing"              # which mixing made the probe's mixed points
 KINDS = "ex-kinds"
 LAM = "ex-lam"
 COMPARE = "ex-compare"

@@ -43,6 +43,7 @@ def controls() -> html.Div:
         html.Label("Layer", className="field-label"),
         dcc.Dropdown(id=ids.LAYER, **dd),
         html.Div(id=ids.RECORD_MODE, className="field-help"),
+        html.Div(id=ids.MIXING, className="field-help"),
         html.Label("Points", className="field-label"),
         dcc.Checklist(id=ids.KINDS, options=[
             {"label": " same-class mixes", "value": "same"},
