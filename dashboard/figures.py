@@ -82,6 +82,7 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(METRIC_PANELS), horizontal_spacing=0.06,
                         subplot_titles=[t for t, _ in METRIC_PANELS])
     epochs = [r.get("epoch") for r in records]
+    single = len(set(epochs)) == 1  # an imported run: one point a series, drawn as markers
     colour = 0  # one colour per series across all panels, so the legend is unambiguous
     for col, (_, keys) in enumerate(METRIC_PANELS, start=1):
         for key, label in keys:
@@ -89,7 +90,8 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
             if all(y is None for y in ys):
                 continue
             full = key.startswith("train_set_")  # recorded epochs only: join the dots
-            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers" if full else "lines",
+            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers" if full or single
+                                     else "lines", marker=dict(size=9 if single else 6),
                                      name=label, connectgaps=full,
                                      line=dict(color=SERIES_COLOURS[colour % len(SERIES_COLOURS)],
                                                width=2, dash="dot" if full else None),
@@ -109,3 +111,12 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
     for ann in fig.layout.annotations:
         ann.font = dict(size=12, color=INK)
     return fig
+
+
+def one_epoch_note(records: list[dict]) -> str:
+    """What a page says beside curves that have a single epoch (an imported run)."""
+    epochs = {r.get("epoch") for r in records}
+    if len(epochs) != 1:
+        return ""
+    return (f"One epoch recorded (epoch {next(iter(epochs))}): each metric is one point, "
+            "not a curve.")

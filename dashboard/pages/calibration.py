@@ -133,11 +133,12 @@ def ece_over_epochs(run_ids, _n, epoch, old_last, shown):
         ep = s.get("epoch") or []
         if ep:
             last = max(last, max(ep))
-        fig.add_trace(go.Scatter(x=ep, y=s.get("ece"), name=name, mode="lines",
+        mode = "lines+markers" if len(ep) == 1 else "lines"  # one epoch: a point, not a line
+        fig.add_trace(go.Scatter(x=ep, y=s.get("ece"), name=name, mode=mode,
                                  line=dict(color=col, width=2), legendgroup=rid,
                                  hovertemplate="ECE %{y:.4f} at epoch %{x}<extra></extra>"),
                       row=1, col=1)
-        fig.add_trace(go.Scatter(x=ep, y=s.get("test_accuracy"), name=name, mode="lines",
+        fig.add_trace(go.Scatter(x=ep, y=s.get("test_accuracy"), name=name, mode=mode,
                                  line=dict(color=col, width=2, dash="dot"), legendgroup=rid,
                                  showlegend=False,
                                  hovertemplate="test acc. %{y:.3f} at epoch %{x}<extra></extra>"),

@@ -31,6 +31,19 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{100 * v:.1f} %" if pct else f"{v:.3f}"
 
 
+def _progress_text(run: dict, cfg: dict, epoch: int, total: Any) -> str:
+    """``epoch E / N`` for a trained run; a recorded run (its loop, not mixscope, knows its
+    length) says what it recorded: "epoch 0 recorded", "epochs 0–12 recorded (5)"."""
+    if cfg.get("source") != "external":
+        return f"epoch {epoch} / {total}"
+    eps = sorted(run.get("recorded_epochs") or [])
+    if not eps:
+        return "no epoch recorded yet"
+    if len(eps) == 1:
+        return f"one epoch recorded (epoch {eps[0]})"
+    return f"epochs {eps[0]}–{eps[-1]} recorded ({len(eps)})"
+
+
 def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
     """One run's row; ``terminal``: the statuses a run ends in (the API's vocabulary)."""
     cfg = run.get("config") or {}
@@ -81,7 +94,7 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
         html.Td([
             html.Div(html.Div(className="bar-fill", style={"width": f"{100 * progress:.1f}%"}),
                      className="bar"),
-            html.Div(f"epoch {epoch} / {total}" + (f" · {eta}" if eta else ""),
+            html.Div(_progress_text(run, cfg, epoch, total) + (f" · {eta}" if eta else ""),
                      className="bar-text"),
         ], className="progress-cell"),
         html.Td(_fmt(summary.get("test_accuracy"), pct=True), className="num"),

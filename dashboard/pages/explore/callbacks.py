@@ -13,7 +13,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.client import ApiError, decode_array, format_detail
 from dashboard.common import api, blank_figure, empty_state, pick_run, run_options
-from dashboard.figures import metrics_figure
+from dashboard.figures import metrics_figure, one_epoch_note
 from dashboard.live import FOLLOW, epoch_marks, is_active, live_note
 from dashboard.pages.explore import ids
 
@@ -233,19 +233,20 @@ def load_ufm(on, info, current):
 
 
 # -- collapse metrics -----------------------------------------------------------------------
-@callback(Output(ids.METRICS, "figure"), Input(ids.RUN_INFO, "data"),
-          State(ids.EPOCH_SLIDER, "value"), prevent_initial_call=True)
+@callback(Output(ids.METRICS, "figure"), Output(ids.METRICS_NOTE, "children"),
+          Input(ids.RUN_INFO, "data"), State(ids.EPOCH_SLIDER, "value"),
+          prevent_initial_call=True)
 def load_metrics(info, index):
     if not info:
-        return no_update
+        return no_update, no_update
     epoch = slider_epoch(info, index)
     try:
         records = api().metrics(info["id"])
     except ApiError as exc:
-        return blank_figure(format_detail(exc.detail), 280)
+        return blank_figure(format_detail(exc.detail), 280), ""
     if not records:
-        return blank_figure("No epochs recorded yet", 280)
-    return metrics_figure(records, epoch)
+        return blank_figure("No epochs recorded yet", 280), ""
+    return metrics_figure(records, epoch), one_epoch_note(records)
 
 
 clientside_callback(

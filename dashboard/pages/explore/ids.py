@@ -56,4 +56,5 @@ SIMPLEX = "simplex"
 SIMPLEX_B = "simplex-b"
 SIMPLEX_B_WRAP = "ex-b-wrap"
 METRICS = "ex-metrics"
+METRICS_NOTE = "ex-metrics-note"  # "one epoch recorded" under a single-epoch run's metrics
 MULTI = "ex-multi"

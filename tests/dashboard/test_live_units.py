@@ -1,0 +1,58 @@
+"""Pure helpers behind issue 19's dashboard fixes: following a running run (which slider
+index, which frames to fetch), the one-epoch note, and API messages named once."""
+
+from __future__ import annotations
+
+from dashboard.client import format_detail
+from dashboard.figures import metrics_figure, one_epoch_note
+from dashboard.live import epoch_marks, is_active, kept_index, live_note
+from dashboard.pages.explore.frames import view_key
+from dashboard.pages.explore.live import frames_behind
+
+
+def test_kept_index_follows_or_stays():
+    assert kept_index([0, 1, 2], [0, 1, 2, 3, 4], 1, follow=True) == 4
+    assert kept_index([0, 1, 2], [0, 1, 2, 3, 4], 1, follow=False) == 1
+    assert kept_index([0, 2, 4], [0, 1, 2, 4], 1, follow=False) == 2  # epoch 2 moved index
+    assert kept_index([], [0], None, follow=False) is None
+
+
+def test_marks_label_the_last_epoch():
+    marks = epoch_marks(list(range(40)))
+    assert marks[39] == "39" and marks[0] == "0"
+    assert sum(1 for v in marks.values() if v) <= 14
+
+
+def test_active_and_note():
+    assert is_active({"status": "running"}) and is_active({"status": "queued"})
+    assert not is_active({"status": "succeeded"}) and not is_active(None)
+    assert "epoch 7 recorded" in live_note({"status": "running"}, [0, 7])
+    assert live_note({"status": "failed"}, [0, 7]) == ""
+
+
+def test_frames_behind_asks_from_the_last_loaded_epoch():
+    info = {"id": "r1"}
+    key = view_key("r1", [0, 1, 2], "penultimate")
+    meta = {"key": key, "classes": [0, 1, 2], "layer": "penultimate"}
+    done = {"key": key, "from": None, "loaded": 2}
+    assert frames_behind(info, [0, 1, 2, 3, 5], done, meta) == \
+        {"key": key, "from": 3, "loaded": 2}
+    assert frames_behind(info, [0, 1, 2], done, meta) is None            # all held
+    assert frames_behind(info, [0, 1, 2, 3], {**done, "from": 2}, meta) is None  # paging
+    assert frames_behind({"id": "r2"}, [0, 1, 2, 3], done, meta) is None  # another run's
+
+
+def test_one_epoch_runs_get_markers_and_a_note():
+    records = [{"epoch": 4, "nc1": 0.5, "norm_cv": 0.1, "alignment": 0.9}]
+    fig = metrics_figure(records, 4)
+    assert fig.data and all("markers" in t.mode for t in fig.data)
+    assert one_epoch_note(records).startswith("One epoch recorded (epoch 4)")
+    two = records + [{"epoch": 5, "nc1": 0.4}]
+    assert one_epoch_note(two) == ""
+
+
+def test_a_message_that_names_its_field_is_not_prefixed_twice():
+    detail = [{"loc": ["query", "epoch"], "msg": "epoch: 3 is not a recorded epoch"}]
+    assert format_detail(detail) == "epoch: 3 is not a recorded epoch"
+    other = [{"loc": ["body", "lr"], "msg": "must be positive"}]
+    assert format_detail(other) == "lr: must be positive"
