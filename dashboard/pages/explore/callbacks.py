@@ -173,7 +173,7 @@ clientside_callback(
     dash.ClientsideFunction("mixscope", "renderSimplex"),
     Output(ids.SIMPLEX, "figure"), Output(ids.EPOCH_LABEL, "children"),
     Input(ids.EPOCH_SLIDER, "value"), Input(ids.FRAMES, "data"), Input(ids.KINDS, "value"),
-    Input(ids.LAM, "value"), Input(ids.UFM_DATA, "data"),
+    Input(ids.LAM, "value"), Input(ids.UFM_DATA, "data"), State(ids.RUN_INFO, "data"),
 )
 
 clientside_callback(

@@ -14,6 +14,7 @@ from dashboard.pages.explore import ids
 
 GRAPH_CONFIG = {
     "displaylogo": False, "displayModeBar": "hover", "scrollZoom": True,
+    # the file name follows the view (mixscope-RUN-eE-LAYER-a-b-c, set in assets/explore.js)
     "toImageButtonOptions": {"format": "png", "filename": "mixscope-simplex", "scale": 2},
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
 }
