@@ -113,13 +113,19 @@ def run_options(runs: list[dict], *, need_epochs: bool = False) -> list[dict]:
 
 
 def pick_run(runs: list[dict], *prefer: str | None, need_epochs: bool = True) -> str | None:
-    """The first preferred run id that exists, else the newest run with recorded epochs."""
+    """The first preferred run id that exists, else the newest run with recorded epochs
+    that mixes (a bare page opens on the demo's mixup run, not its ERM baseline), else the
+    newest."""
     ids = {r["id"] for r in runs}
     for p in prefer:
         if p and p in ids:
             return p
     opts = run_options(runs, need_epochs=need_epochs)
-    return opts[0]["value"] if opts else None
+    if not opts:
+        return None
+    method = {r["id"]: r.get("method") or (r.get("config") or {}).get("method") for r in runs}
+    mixing = [o["value"] for o in opts if method.get(o["value"]) != "erm"]
+    return mixing[0] if mixing else opts[0]["value"]
 
 
 def card(children: Any, title: str | None = None, className: str = "", **kw: Any) -> html.Div:

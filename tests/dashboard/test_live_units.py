@@ -56,3 +56,17 @@ def test_a_message_that_names_its_field_is_not_prefixed_twice():
     assert format_detail(detail) == "epoch: 3 is not a recorded epoch"
     other = [{"loc": ["body", "lr"], "msg": "must be positive"}]
     assert format_detail(other) == "lr: must be positive"
+
+
+def test_a_bare_page_opens_the_mixup_run():
+    from dashboard.common import pick_run
+
+    runs = [{"id": "erm", "method": "erm", "created_at": "2026-12-06T02:00:01",
+             "recorded_epochs": [0, 1]},
+            {"id": "mix", "method": "input-mixup", "created_at": "2026-12-06T02:00:00",
+             "recorded_epochs": [0, 1]},
+            {"id": "new", "method": "input-mixup", "created_at": "2026-12-06T02:00:02",
+             "recorded_epochs": []}]
+    assert pick_run(runs) == "mix"                 # not the newer ERM baseline
+    assert pick_run(runs, "erm") == "erm"          # a run asked for is a run given
+    assert pick_run(runs[:1]) == "erm"             # only a baseline: that one
