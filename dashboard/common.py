@@ -135,11 +135,14 @@ def card(children: Any, title: str | None = None, className: str = "", **kw: Any
 
 
 def field(label: str, control: Any, *, help: str | None = None,
-          error_id: str | None = None) -> html.Div:
-    """A labelled form control with an optional help text and an error slot."""
+          error_id: str | None = None, id: str | None = None,
+          help_id: str | None = None) -> html.Div:
+    """A labelled form control with an optional help text and an error slot. ``id``: the
+    field's own (to show or hide it); ``help_id``: the help line's (a callback fills it)."""
     parts: list[Any] = [html.Label(label, className="field-label"), control]
-    if help:
-        parts.append(html.Div(help, className="field-help"))
+    if help or help_id:
+        parts.append(html.Div(help, className="field-help", **({"id": help_id} if help_id
+                                                                 else {})))
     if error_id:
         parts.append(html.Div(id=error_id, className="field-error"))
-    return html.Div(parts, className="field")
+    return html.Div(parts, className="field", **({"id": id} if id else {}))

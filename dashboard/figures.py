@@ -76,11 +76,21 @@ METRIC_PANELS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 
+def wrap_title(text: str, width: int) -> str:
+    """A subplot title broken into lines of about ``width`` characters (``<br>``), so that
+    titles of neighbouring panels never run into each other (issue 19)."""
+    import textwrap
+
+    return "<br>".join(textwrap.wrap(text, width=max(8, width), break_long_words=False)) \
+        or text
+
+
 def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
     """Four small panels of collapse metrics over epochs; a dashed line marks ``epoch``
     (moved in the browser by ``markEpoch`` as the slider moves)."""
+    # a panel is about 1/5 of a ~1000 px card: titles wrap at ~22 characters of 12 px text
     fig = make_subplots(rows=1, cols=len(METRIC_PANELS), horizontal_spacing=0.06,
-                        subplot_titles=[t for t, _ in METRIC_PANELS])
+                        subplot_titles=[wrap_title(t, 22) for t, _ in METRIC_PANELS])
     epochs = [r.get("epoch") for r in records]
     single = len(set(epochs)) == 1  # an imported run: one point a series, drawn as markers
     colour = 0  # one colour per series across all panels, so the legend is unambiguous
@@ -106,7 +116,7 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
                       line=dict(color=MUTED, width=1.5, dash="dash"))
     fig.update_xaxes(title_text="epoch", title_font=dict(size=11))
     style_figure(fig, height=280)
-    fig.update_layout(margin=dict(l=40, r=10, t=40, b=40),
+    fig.update_layout(margin=dict(l=40, r=10, t=56, b=40),
                       legend=dict(orientation="h", y=-0.3, yanchor="top", font=dict(size=11)))
     for ann in fig.layout.annotations:
         ann.font = dict(size=12, color=INK)

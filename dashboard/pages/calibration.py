@@ -186,15 +186,17 @@ def reliability_figure(cal: dict, name: str, colour: str = ACCENT) -> go.Figure:
                          marker=dict(color=INK, opacity=0.35), showlegend=False,
                          hovertemplate="%{y} test examples<extra></extra>"), row=2, col=1)
     ece = cal.get("ece")
-    fig.update_layout(title=dict(text=f"{name} · epoch {cal.get('epoch', '?')} · ECE "
+    # two short lines at the left, clear of the toolbar at the top right (issue 19)
+    fig.update_layout(title=dict(text=f"{name}<br>epoch {cal.get('epoch', '?')} · ECE "
                                       f"{ece:.4f}" if isinstance(ece, (int, float)) else name,
-                                 x=0.01, font=dict(size=13)))
+                                 x=0.01, xanchor="left", y=0.98, yanchor="top",
+                                 font=dict(size=13)))
     fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
     fig.update_yaxes(title_text="count", nticks=3, row=2, col=1)
     fig.update_xaxes(range=[0, 1], row=1, col=1)
     fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=1)
     style_figure(fig, height=420)
-    fig.update_layout(bargap=0, margin=dict(t=40),
+    fig.update_layout(bargap=0, margin=dict(t=64),
                       legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top",
                                   orientation="v", bgcolor="rgba(255,255,255,0.8)"))
     return fig

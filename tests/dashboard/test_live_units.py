@@ -70,3 +70,20 @@ def test_a_bare_page_opens_the_mixup_run():
     assert pick_run(runs) == "mix"                 # not the newer ERM baseline
     assert pick_run(runs, "erm") == "erm"          # a run asked for is a run given
     assert pick_run(runs[:1]) == "erm"             # only a baseline: that one
+
+
+def test_launch_form_shows_only_fields_that_apply():
+    from dashboard.runs.form import HIDDEN, form_fields_shown
+
+    manifold, block, task, help_ = form_fields_shown("digits", "mlp", "input-mixup")
+    assert manifold == block == task == HIDDEN and help_ == ""
+    manifold, block, task, help_ = form_fields_shown("rotated-digit", "wrn-16-4",
+                                                     "manifold-mixup")
+    assert manifold == block == task == {} and "6n+4" in help_
+
+
+def test_subplot_titles_wrap():
+    from dashboard.figures import METRIC_PANELS, wrap_title
+
+    for title, _ in METRIC_PANELS:
+        assert all(len(line) <= 22 for line in wrap_title(title, 22).split("<br>")), title
