@@ -87,3 +87,18 @@ def test_subplot_titles_wrap():
 
     for title, _ in METRIC_PANELS:
         assert all(len(line) <= 22 for line in wrap_title(title, 22).split("<br>")), title
+
+
+def test_a_token_given_to_a_local_dashboard_is_answered():
+    """A loopback dashboard acts with its environment's token: /login says so instead of
+    taking a token and ignoring it (issue 19)."""
+    from dashboard.app import create_app
+
+    server = create_app("http://127.0.0.1:9", login=False).server
+    with server.test_client() as c:
+        r = c.post("/login", data={"token": "secret", "next": "/runs"},
+                   headers={"Host": "127.0.0.1:8050", "Origin": "http://127.0.0.1:8050"},
+                   base_url="http://127.0.0.1:8050")
+        assert r.status_code == 409
+        assert "a token given here is not used" in r.get_data(as_text=True)
+        assert "MIXSCOPE_API_TOKEN" in r.get_data(as_text=True)
