@@ -85,6 +85,10 @@ def blank_figure(message: str = "", height: int = 300) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     if message:
+        if "<br>" not in message:  # a long note wraps rather than running off a narrow card
+            import textwrap
+
+            message = "<br>".join(textwrap.wrap(message, 56, break_long_words=False))
         fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color=MUTED),
                            xref="paper", yref="paper", x=0.5, y=0.5)
     return style_figure(fig, height=height, legend=False)
@@ -97,7 +101,8 @@ def run_label(run: dict) -> str:
     method = run.get("method") or cfg.get("method", "?")  # the API's label (runlabels)
     dataset = run.get("dataset") or cfg.get("dataset", "?")
     if cfg.get("source") == "external":  # recorded from the user's own loop
-        return f"{name} · recorded {method} · {dataset} ({run.get('status', '?')})"
+        said = "".join(f" · {v}" for v in (method, dataset) if v and v != "custom")
+        return f"{name} · recorded{said} ({run.get('status', '?')})"
     alpha = f" α={cfg.get('alpha')}" if method != "erm" else ""
     return f"{name} · {method}{alpha} · {dataset} ({run.get('status', '?')})"
 

@@ -114,7 +114,8 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
                       xref=f"x{col if col > 1 else ''}",
                       yref=f"y{col if col > 1 else ''} domain",
                       line=dict(color=MUTED, width=1.5, dash="dash"))
-    fig.update_xaxes(title_text="epoch", title_font=dict(size=11))
+    # no "epoch" under each panel: the legend below would run into them (the hover and the
+    # card's title say the x axis is the epoch)
     style_figure(fig, height=280)
     fig.update_layout(margin=dict(l=40, r=10, t=56, b=40),
                       legend=dict(orientation="h", y=-0.3, yanchor="top", font=dict(size=11)))

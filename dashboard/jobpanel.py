@@ -73,7 +73,8 @@ def fetch_job_result(path: str, params: dict, job: dict | None, polling: bool
 def register_job_panel(prefix: str, path: str, *, outputs: Sequence[Output],
                        form: Sequence[State], params: Callable[..., dict],
                        done: Callable[[Any], Shown], pending: Callable[[str], Shown],
-                       error: Callable[[str], Shown], on_load: bool = False) -> Callable:
+                       error: Callable[[str], Shown], on_load: bool = False,
+                       idle: Callable[[str], Shown] | None = None) -> Callable:
     """Wire panel ``prefix`` to the lab route ``path``.
 
     ``outputs``: where the result is drawn; ``form``: the form's values, turned into the
@@ -81,7 +82,8 @@ def register_job_panel(prefix: str, path: str, *, outputs: Sequence[Output],
     answer of a new job) and ``error(message)`` each return ``(values for outputs, status)``;
     while a poll finds the job still pending the drawn outputs are left as they are.
     ``on_load``: also run when the page loads (the experiment the page opens with), showing
-    the stored result or :data:`NOT_COMPUTED`: opening a page never queues a job."""
+    the stored result or :data:`NOT_COMPUTED` (drawn by ``idle``, default ``pending``):
+    opening a page never queues a job."""
     n_out = len(outputs)
 
     def panel(_clicks, _tick, *values):
@@ -98,7 +100,7 @@ def register_job_panel(prefix: str, path: str, *, outputs: Sequence[Output],
                 if exc.status != 404:
                     state, res, job = "error", format_detail(exc.detail), None
                 else:
-                    shown, _ = pending(NOT_COMPUTED)
+                    shown, _ = (idle or pending)(NOT_COMPUTED)
                     return (*shown, NOT_COMPUTED, None, True)
             shown, status = {"done": done, "pending": pending, "error": error}[state](res)
             return (*shown, status, job, state != "pending")

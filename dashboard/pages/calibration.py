@@ -189,7 +189,7 @@ def reliability_figure(cal: dict, name: str, colour: str = ACCENT) -> go.Figure:
     # two short lines at the left, clear of the toolbar at the top right (issue 19)
     fig.update_layout(title=dict(text=f"{name}<br>epoch {cal.get('epoch', '?')} · ECE "
                                       f"{ece:.4f}" if isinstance(ece, (int, float)) else name,
-                                 x=0.01, xanchor="left", y=0.98, yanchor="top",
+                                 x=0.01, xanchor="left", y=0.95, yanchor="top",
                                  font=dict(size=13)))
     fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
     fig.update_yaxes(title_text="count", nticks=3, row=2, col=1)

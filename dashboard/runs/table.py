@@ -62,7 +62,8 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
         f" α={cfg.get('alpha')}" if method != "erm" else "") + (
         " · ETF" if cfg.get("fixed_etf") else "") + f" · {cfg.get('loss', 'ce')}"
     if cfg.get("source") == "external":  # recorded from the user's own loop
-        desc = f"recorded externally · {dataset} · {model} · {method}"
+        desc = "recorded externally" + "".join(  # what its user said ("custom": nothing)
+            f" · {v}" for v in (dataset, model, method) if v and v != "custom")
     rid = run["id"]
     actions = [dcc.Link("Open", href=f"/explore?run={rid}", className="btn btn-small",
                         id={"type": "run-open", "index": rid})]
