@@ -31,8 +31,11 @@ test-busy: install system
 test-fast: install
 	$(BIN)/pytest -q -m "not slow and not browser and not deployed"
 
+# ports: make demo API_PORT=8100 DASHBOARD_PORT=8150 (mixscope up refuses taken ones)
+API_PORT ?= 8000
+DASHBOARD_PORT ?= 8050
 demo: install
-	$(BIN)/mixscope up
+	$(BIN)/mixscope up --api-port $(API_PORT) --dashboard-port $(DASHBOARD_PORT)
 
 bench: install
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

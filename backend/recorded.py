@@ -25,6 +25,7 @@ import numpy as np
 
 from backend.errors import InvalidInput, field_of
 from backend.runconfig import RunConfig
+from backend.runlabels import stored_config
 from backend.store.common import jsonable
 from backend.store.info import Claim, RunInfo
 from backend.store.runs import EXTERNAL_WORKER
@@ -273,7 +274,7 @@ def start_run(store, config: RunConfig, class_names: list[str],
     if run_id is not None:
         run = store.get_run(run_id)
         if run is not None:
-            if run.config != config.model_dump(mode="json") or \
+            if run.config != stored_config(config) or \
                     run.class_names != list(class_names):
                 raise RecordedRunError(f"key: run {run_id} was created with another config",
                                        conflict=True)
@@ -295,8 +296,34 @@ def claim_of(run: RunInfo) -> Claim:
     return Claim(EXTERNAL_WORKER, run.attempt)
 
 
-def write_probe(store, run: RunInfo, probe: Mapping[str, np.ndarray], claim: Claim) -> bool:
-    """Check and store the run's probe; False when the same probe is already stored."""
+#: what made a probe's mixed points when nothing else is said: the trainer's linear mix
+LINEAR_MIXING = "linear input mixing λ·x_a + (1−λ)·x_b"
+
+
+def check_mixing(mixing: str | None) -> str | None:
+    """A probe's mixing description (``Recorder.probe(mix=fn)``: the function's name):
+    printable, at most 200 characters."""
+    if mixing is None:
+        return None
+    text = str(mixing).strip()
+    if not text or len(text) > 200 or not text.isprintable():
+        raise RecordedRunError("mixing: a printable name of at most 200 characters")
+    return text
+
+
+def probe_mixing(store, run_id: str) -> str:
+    """What made a run's probe points: the user's mixing function or the linear mix."""
+    rows = store.list_artifacts(run_id, "probe")
+    said = (rows[0].meta or {}).get("mixing") if rows else None
+    return said or LINEAR_MIXING
+
+
+def write_probe(store, run: RunInfo, probe: Mapping[str, np.ndarray], claim: Claim,
+                mixing: str | None = None) -> bool:
+    """Check and store the run's probe; False when the same probe is already stored.
+    ``mixing``: the name of the user's function that built the mixed points (kept with the
+    probe; the linear input mix when None)."""
+    mixing = check_mixing(mixing)
     check_probe(probe, len(run.class_names))
     clean = {k: np.ascontiguousarray(probe[k]) for k in probe}
     if store.has_arrays(run.id, "probe"):
@@ -305,7 +332,8 @@ def write_probe(store, run: RunInfo, probe: Mapping[str, np.ndarray], claim: Cla
                                                 for k in PROBE_KEYS):
             return False
         raise RecordedRunError("probe: already drawn for this run", conflict=True)
-    store.put_arrays(run.id, "probe", clean, claim=claim)
+    store.put_arrays(run.id, "probe", clean, claim=claim,
+                     meta={"mixing": mixing} if mixing else None)
     store.update_run_info(run.id, num_probe=len(clean["clean_index"]) + len(clean["pair_a"]),
                           claim=claim)
     return True

@@ -198,6 +198,12 @@ def install(server: Flask, *, login: bool, trusted_origins: tuple[str, ...] = ()
         nxt = request.values.get("next", "/explore")
         if not nxt.startswith("/") or nxt.startswith("//"):
             nxt = "/explore"  # never an open redirect
+        if not access.login:  # a local dashboard acts with its environment's token alone
+            note = ("This dashboard listens on this machine only and acts with the token of "
+                    "the environment it was started in (MIXSCOPE_API_TOKEN), so a token given "
+                    "here is not used. Start it with MIXSCOPE_API_TOKEN set, or with "
+                    "MIXSCOPE_DASHBOARD_LOGIN=1 to log in here.")
+            return _login_page(nxt, note), (200 if request.method == "GET" else 409)
         if request.method == "GET":
             return _login_page(nxt, "")
         token = (request.form.get("token") or "").strip()

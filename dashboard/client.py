@@ -45,7 +45,10 @@ def format_detail(detail: Any) -> str:
         for err in detail:
             if isinstance(err, dict):
                 loc = ".".join(str(p) for p in err.get("loc", []) if p not in ("body", "query"))
-                parts.append(f"{loc}: {err.get('msg', '')}" if loc else str(err.get("msg", "")))
+                msg = str(err.get("msg", ""))
+                # the API's messages already start with their field ("epoch: ...")
+                named = not loc or msg.startswith((f"{loc}:", f"{loc.rsplit('.', 1)[-1]}:"))
+                parts.append(msg if named else f"{loc}: {msg}")
             else:
                 parts.append(str(err))
         return "; ".join(parts)

@@ -85,6 +85,10 @@ def blank_figure(message: str = "", height: int = 300) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     if message:
+        if "<br>" not in message:  # a long note wraps rather than running off a narrow card
+            import textwrap
+
+            message = "<br>".join(textwrap.wrap(message, 56, break_long_words=False))
         fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color=MUTED),
                            xref="paper", yref="paper", x=0.5, y=0.5)
     return style_figure(fig, height=height, legend=False)
@@ -94,12 +98,13 @@ def run_label(run: dict) -> str:
     """``name · method α · dataset (status)`` for pickers."""
     cfg = run.get("config") or {}
     name = run.get("name") or cfg.get("name") or run["id"][:8]
+    method = run.get("method") or cfg.get("method", "?")  # the API's label (runlabels)
+    dataset = run.get("dataset") or cfg.get("dataset", "?")
     if cfg.get("source") == "external":  # recorded from the user's own loop
-        ext = cfg.get("external_config") or {}
-        return f"{name} · recorded {ext.get('method', '')} ({run.get('status', '?')})"
-    method = cfg.get("method", "?")
+        said = "".join(f" · {v}" for v in (method, dataset) if v and v != "custom")
+        return f"{name} · recorded{said} ({run.get('status', '?')})"
     alpha = f" α={cfg.get('alpha')}" if method != "erm" else ""
-    return f"{name} · {method}{alpha} · {cfg.get('dataset', '?')} ({run.get('status', '?')})"
+    return f"{name} · {method}{alpha} · {dataset} ({run.get('status', '?')})"
 
 
 def run_options(runs: list[dict], *, need_epochs: bool = False) -> list[dict]:
@@ -113,13 +118,19 @@ def run_options(runs: list[dict], *, need_epochs: bool = False) -> list[dict]:
 
 
 def pick_run(runs: list[dict], *prefer: str | None, need_epochs: bool = True) -> str | None:
-    """The first preferred run id that exists, else the newest run with recorded epochs."""
+    """The first preferred run id that exists, else the newest run with recorded epochs
+    that mixes (a bare page opens on the demo's mixup run, not its ERM baseline), else the
+    newest."""
     ids = {r["id"] for r in runs}
     for p in prefer:
         if p and p in ids:
             return p
     opts = run_options(runs, need_epochs=need_epochs)
-    return opts[0]["value"] if opts else None
+    if not opts:
+        return None
+    method = {r["id"]: r.get("method") or (r.get("config") or {}).get("method") for r in runs}
+    mixing = [o["value"] for o in opts if method.get(o["value"]) != "erm"]
+    return mixing[0] if mixing else opts[0]["value"]
 
 
 def card(children: Any, title: str | None = None, className: str = "", **kw: Any) -> html.Div:
@@ -129,11 +140,14 @@ def card(children: Any, title: str | None = None, className: str = "", **kw: Any
 
 
 def field(label: str, control: Any, *, help: str | None = None,
-          error_id: str | None = None) -> html.Div:
-    """A labelled form control with an optional help text and an error slot."""
+          error_id: str | None = None, id: str | None = None,
+          help_id: str | None = None) -> html.Div:
+    """A labelled form control with an optional help text and an error slot. ``id``: the
+    field's own (to show or hide it); ``help_id``: the help line's (a callback fills it)."""
     parts: list[Any] = [html.Label(label, className="field-label"), control]
-    if help:
-        parts.append(html.Div(help, className="field-help"))
+    if help or help_id:
+        parts.append(html.Div(help, className="field-help", **({"id": help_id} if help_id
+                                                                 else {})))
     if error_id:
         parts.append(html.Div(id=error_id, className="field-error"))
-    return html.Div(parts, className="field")
+    return html.Div(parts, className="field", **({"id": id} if id else {}))

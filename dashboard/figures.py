@@ -77,12 +77,23 @@ METRIC_PANELS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 
+def wrap_title(text: str, width: int) -> str:
+    """A subplot title broken into lines of about ``width`` characters (``<br>``), so that
+    titles of neighbouring panels never run into each other (issue 19)."""
+    import textwrap
+
+    return "<br>".join(textwrap.wrap(text, width=max(8, width), break_long_words=False)) \
+        or text
+
+
 def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
     """Four small panels of collapse metrics over epochs; a dashed line marks ``epoch``
     (moved in the browser by ``markEpoch`` as the slider moves)."""
+    # a panel is about 1/5 of a ~1000 px card: titles wrap at ~22 characters of 12 px text
     fig = make_subplots(rows=1, cols=len(METRIC_PANELS), horizontal_spacing=0.06,
-                        subplot_titles=[t for t, _ in METRIC_PANELS])
+                        subplot_titles=[wrap_title(t, 22) for t, _ in METRIC_PANELS])
     epochs = [r.get("epoch") for r in records]
+    single = len(set(epochs)) == 1  # an imported run: one point a series, drawn as markers
     colour = 0  # one colour per series across all panels, so the legend is unambiguous
     for col, (_, keys) in enumerate(METRIC_PANELS, start=1):
         for key, label in keys:
@@ -90,7 +101,8 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
             if all(y is None for y in ys):
                 continue
             full = key.startswith("train_set_")  # recorded epochs only: join the dots
-            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers" if full else "lines",
+            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers" if full or single
+                                     else "lines", marker=dict(size=9 if single else 6),
                                      name=label, connectgaps=full,
                                      line=dict(color=SERIES_COLOURS[colour % len(SERIES_COLOURS)],
                                                width=2, dash="dot" if full else None),
@@ -103,9 +115,10 @@ def metrics_figure(records: list[dict], epoch: int | None = None) -> go.Figure:
                       xref=f"x{col if col > 1 else ''}",
                       yref=f"y{col if col > 1 else ''} domain",
                       line=dict(color=MUTED, width=1.5, dash="dash"))
-    fig.update_xaxes(title_text="epoch", title_font=dict(size=11))
+    # no "epoch" under each panel: the legend below would run into them (the hover and the
+    # card's title say the x axis is the epoch)
     style_figure(fig, height=280)
-    fig.update_layout(margin=dict(l=40, r=10, t=40, b=40),
+    fig.update_layout(margin=dict(l=40, r=10, t=56, b=40),
                       legend=dict(orientation="h", y=-0.3, yanchor="top", font=dict(size=11)))
     for ann in fig.layout.annotations:
         ann.font = dict(size=12, color=INK)
@@ -136,15 +149,26 @@ def reliability_figure(cal: dict, name: str, colour: str = ACCENT) -> go.Figure:
                          marker=dict(color=INK, opacity=0.35), showlegend=False,
                          hovertemplate="%{y} test examples<extra></extra>"), row=2, col=1)
     ece = cal.get("ece")
-    fig.update_layout(title=dict(text=f"{name} · epoch {cal.get('epoch', '?')} · ECE "
+    # two short lines at the left, clear of the toolbar at the top right (issue 19)
+    fig.update_layout(title=dict(text=f"{name}<br>epoch {cal.get('epoch', '?')} · ECE "
                                       f"{ece:.4f}" if isinstance(ece, (int, float)) else name,
-                                 x=0.01, font=dict(size=13)))
+                                 x=0.01, xanchor="left", y=0.95, yanchor="top",
+                                 font=dict(size=13)))
     fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
     fig.update_yaxes(title_text="count", nticks=3, row=2, col=1)
     fig.update_xaxes(range=[0, 1], row=1, col=1)
     fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=1)
     style_figure(fig, height=420)
-    fig.update_layout(bargap=0, margin=dict(t=40),
+    fig.update_layout(bargap=0, margin=dict(t=64),
                       legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top",
                                   orientation="v", bgcolor="rgba(255,255,255,0.8)"))
     return fig
+
+
+def one_epoch_note(records: list[dict]) -> str:
+    """What a page says beside curves that have a single epoch (an imported run)."""
+    epochs = {r.get("epoch") for r in records}
+    if len(epochs) != 1:
+        return ""
+    return (f"One epoch recorded (epoch {next(iter(epochs))}): each metric is one point, "
+            "not a curve.")

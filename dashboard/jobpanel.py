@@ -38,6 +38,11 @@ def job_controls(prefix: str, label: str) -> list:
             dcc.Interval(id=f"{prefix}-poll", interval=POLL_MS, disabled=True)]
 
 
+#: what a panel says when the page opens on settings nobody computed yet (nothing is queued
+#: until the user asks: visiting a page never starts work)
+NOT_COMPUTED = "Not computed yet with these settings: press the button to run it."
+
+
 def fetch_job_result(path: str, params: dict, job: dict | None, polling: bool
                      ) -> tuple[JobState, Any, dict | None]:
     """Ask ``GET /api{path}`` for a result, or (``polling``) ask about the job computing it.
@@ -68,20 +73,38 @@ def fetch_job_result(path: str, params: dict, job: dict | None, polling: bool
 def register_job_panel(prefix: str, path: str, *, outputs: Sequence[Output],
                        form: Sequence[State], params: Callable[..., dict],
                        done: Callable[[Any], Shown], pending: Callable[[str], Shown],
-                       error: Callable[[str], Shown], on_load: bool = False) -> Callable:
+                       error: Callable[[str], Shown], on_load: bool = False,
+                       idle: Callable[[str], Shown] | None = None) -> Callable:
     """Wire panel ``prefix`` to the lab route ``path``.
 
     ``outputs``: where the result is drawn; ``form``: the form's values, turned into the
     route's query by ``params(*values)``. ``done(result)``, ``pending(message)`` (the first
     answer of a new job) and ``error(message)`` each return ``(values for outputs, status)``;
     while a poll finds the job still pending the drawn outputs are left as they are.
-    ``on_load``: also run when the page loads (the experiment the page opens with)."""
+    ``on_load``: also run when the page loads (the experiment the page opens with), showing
+    the stored result or :data:`NOT_COMPUTED` (drawn by ``idle``, default ``pending``):
+    opening a page never queues a job."""
     n_out = len(outputs)
 
     def panel(_clicks, _tick, *values):
         *form_values, job = values
         polling = dash.ctx.triggered_id == f"{prefix}-poll"
-        state, res, job = fetch_job_result(path, params(*form_values), job, polling)
+        query = params(*form_values)
+        if dash.ctx.triggered_id is None:  # the page opened: show what is stored, queue nothing
+            try:
+                state, res, job = "done", api().get(path, **query, stored_only=True), None
+            except Pending as p:  # already computing (someone pressed the button)
+                state, res, job = "pending", f"computing… (job {p.job_id})", \
+                    {"job_id": p.job_id, "params": query}
+            except ApiError as exc:
+                if exc.status != 404:
+                    state, res, job = "error", format_detail(exc.detail), None
+                else:
+                    shown, _ = (idle or pending)(NOT_COMPUTED)
+                    return (*shown, NOT_COMPUTED, None, True)
+            shown, status = {"done": done, "pending": pending, "error": error}[state](res)
+            return (*shown, status, job, state != "pending")
+        state, res, job = fetch_job_result(path, query, job, polling)
         if state == "pending" and polling:  # keep what is shown; only the status changes
             return (*[dash.no_update] * n_out, res, job, False)
         shown, status = {"done": done, "pending": pending, "error": error}[state](res)

@@ -2,7 +2,8 @@
 
 CutMix (Yun et al. 2019) is not one of mixscope's training methods; this is the kind of loop a
 researcher already has. Three things are added for mixscope: a ``Recorder``, one
-``rec.probe(...)`` and one ``rec.log(...)`` per epoch (epoch 0 = before training).
+``rec.probe(..., mix=cutmix_pairs)`` (so that the probe's mixed points are CutMix boxes, as
+the model trains on) and one ``rec.log(...)`` per epoch (epoch 0 = before training).
 
     python examples/cutmix_digits.py --store ~/mixscope-store --epochs 5
     python examples/cutmix_digits.py --api http://host:8000 --token $TOKEN   # a remote mixscope
@@ -52,6 +53,22 @@ def cutmix(x: torch.Tensor, y: torch.Tensor, num_classes: int, gen: torch.Genera
     return x, keep * t + (1 - keep) * t[perm]
 
 
+def cutmix_pairs(xa: torch.Tensor, xb: torch.Tensor, lam: torch.Tensor):
+    """The same CutMix for the probe's pairs (``Recorder.probe(mix=...)``): each pair gets a
+    box of area about 1 − λ from its partner, at a random place; returns the mixed images and
+    the λ each one actually keeps (the box is clipped to the image)."""
+    H, W = xa.shape[-2:]
+    out, kept = xa.clone(), torch.empty(len(xa))
+    for i, lam_i in enumerate(lam.tolist()):
+        h, w = int(H * (1 - lam_i) ** 0.5), int(W * (1 - lam_i) ** 0.5)
+        cy, cx = int(torch.randint(H, (1,))), int(torch.randint(W, (1,)))
+        y0, y1 = max(cy - h // 2, 0), min(cy + h // 2, H)
+        x0, x1 = max(cx - w // 2, 0), min(cx + w // 2, W)
+        out[i, ..., y0:y1, x0:x1] = xb[i, ..., y0:y1, x0:x1]
+        kept[i] = 1 - (y1 - y0) * (x1 - x0) / (H * W)
+    return out, kept
+
+
 def load(seed: int = 0):
     d = load_digits()
     X = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)
@@ -74,7 +91,7 @@ def main(store=None, api=None, token=None, epochs: int = 5, seed: int = 0,
                    config={"method": "cutmix", "alpha": 1.0, "optimizer": "adam", "lr": 3e-3,
                            "model": "SmallConvNet", "dataset": "sklearn digits"},
                    probe={"clean_per_class": 10, "pairs_per_class_pair": 8})
-    rec.probe(Xtr, ytr, seed=seed)
+    rec.probe(Xtr, ytr, seed=seed, mix=cutmix_pairs)  # probe points made as training makes them
     gen = torch.Generator().manual_seed(seed)
     for epoch in range(epochs + 1):
         if epoch > 0:

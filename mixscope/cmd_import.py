@@ -36,12 +36,14 @@ FLAGS = {"model": "--model", "weights": "--weights", "dataset": "--dataset",
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="YAML/JSON RunConfig fields (model_args, dataset_args, probe)")
 @click.option("--name", default=None, help="a name for the run")
+@click.option("--method", default=None, help="how the weights were trained, in your words "
+              "(e.g. cutmix); the run's method filter and label (default: custom)")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, help="probe draw seed")
 @click.option("--device", default="cpu", help="torch device (cpu, cuda)")
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="print the new run as JSON")
 def import_cmd(model: str, weights: str, dataset: str, epoch: int, config_file: str | None,
-               name: str | None, seed: int, device: str, store_path: str | None,
+               name: str | None, method: str | None, seed: int, device: str, store_path: str | None,
                as_json: bool) -> None:
     """Store the probe geometry of trained WEIGHTS as a one-epoch run."""
     import yaml
@@ -65,7 +67,8 @@ def import_cmd(model: str, weights: str, dataset: str, epoch: int, config_file: 
         rec = import_weights(model=model, weights=weights, dataset=dataset, epoch=epoch,
                              name=name, store=store, config=extra or None, seed=seed,
                              device=device, data_dir=settings.resolved_data_dir,
-                             allow_download=settings.allow_download, probe=probe)
+                             allow_download=settings.allow_download, probe=probe,
+                             method=method)
     except ValueError as exc:
         field = str(exc).split(":", 1)[0].split(".")[0]
         raise click.BadParameter(str(exc), param_hint=FLAGS.get(field, "--config")) from None

@@ -32,6 +32,7 @@ from pathlib import Path
 import click
 
 from mixscope.options import log_level_option, store_option
+from mixscope.ports import bind_failure, check_ports
 
 host_option = click.option("--host", default="127.0.0.1", show_default=True,
                            help="Interface to listen on. Anything but loopback needs a token "
@@ -213,8 +214,11 @@ def describe_exit(code: int) -> str:
 class Child:
     """One supervised process: its command, log file and restart schedule."""
 
-    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str]):
+    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str],
+                 port: tuple[str, int] | None = None):
         self.name, self.args, self.log_path, self.env = name, args, log_path, env
+        self.port = port              # (flag, port) the child listens on, if any
+        self.log_from = 0             # where this start's output begins in the log
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self.failures = 0             # deaths in a row without a healthy spell
@@ -223,12 +227,22 @@ class Child:
     def spawn(self) -> None:
         cmd = [sys.executable, "-m", "mixscope.cli", *self.args]
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.log_from = log.tell()
             # own session: a Ctrl-C reaches only `up`, which then stops everyone in order
             self.proc = subprocess.Popen(cmd, start_new_session=True, env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT)
         self.started_at = time.monotonic()
         self.restart_at = None
+
+    def cannot_bind(self) -> bool:
+        """True when this start's output says its port was taken."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_from)
+                return bind_failure(f.read().decode(errors="replace"))
+        except OSError:
+            return False
 
     def log_tail(self, lines: int = 8) -> str:
         try:
@@ -249,8 +263,10 @@ class Supervisor:
         self.children: dict[str, Child] = {}
         self.echo = echo
 
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
-        child = Child(name, args, self.log_dir / f"{name}.log", env or os.environ.copy())
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None,
+              port: tuple[str, int] | None = None) -> Child:
+        child = Child(name, args, self.log_dir / f"{name}.log", env or os.environ.copy(),
+                      port)
         child.spawn()
         self.children[name] = child
         return child
@@ -264,6 +280,11 @@ class Supervisor:
         now = time.monotonic() if now is None else now
         for c in self.children.values():
             if c.restart_at is None and c.proc is not None and c.proc.poll() is not None:
+                if c.port and c.cannot_bind():  # restarting would only fail again
+                    flag, port = c.port
+                    raise PortTaken(f"{c.name} could not listen on port {port} (taken by "
+                                    f"another program): choose another with {flag} "
+                                    f"(log: {c.log_path})")
                 if now - c.started_at >= HEALTHY_AFTER_S:
                     c.failures = 0
                 delay = BACKOFF_S[min(c.failures, len(BACKOFF_S) - 1)]
@@ -315,6 +336,10 @@ class _Stop(Exception):
     pass
 
 
+class PortTaken(click.ClickException):
+    """A child could not bind its port: ``up`` stops everything and exits non-zero."""
+
+
 @click.command()
 @store_option
 @host_option
@@ -333,6 +358,12 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
     from backend.store import Store
     from trainer.sweeper import requeue_dead_local
 
+    ports = {"--api-port": api_port}
+    if dashboard_available():
+        ports["--dashboard-port"] = dashboard_port
+    problems = check_ports(host, ports)
+    if problems:  # before anything starts: no store touched, no demo queued
+        raise click.ClickException("\n".join(problems))
     settings = _settings(store_path)
     Path(settings.store).mkdir(parents=True, exist_ok=True)
     token = _ensure_token(host, settings)
@@ -368,14 +399,16 @@ def up(store_path: str | None, host: str, api_port: int, dashboard_port: int,
         click.echo(f"starting mixscope (store {settings.store}; logs in {log_dir})")
         children.start("api", ["api", "--store", str(settings.store), "--host", host,
                                "--port", str(api_port), "--log-level", "warning"],
-                       env=child_env)
+                       env=child_env, port=("--api-port", api_port))
         children.start("worker", ["worker", "--store", str(settings.store),
                                   "--log-level", "warning"], env=child_env)
         with_dash = dashboard_available()
         if with_dash:
             children.start("dashboard", ["dashboard", "--api-url", api_url, "--host", host,
-                                         "--port", str(dashboard_port)], env=dash_env)
+                                         "--port", str(dashboard_port)], env=dash_env,
+                           port=("--dashboard-port", dashboard_port))
         if not wait_for_api(api_url, 60.0, children):
+            children.tend()  # an API that could not bind says so (PortTaken)
             api_child = children.children["api"]
             raise click.ClickException(f"the API did not come up on {api_url} (log: "
                                        f"{api_child.log_path}):\n{api_child.log_tail()}")

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from backend.api.docs import install_docs
 from backend.api.limits import UPLOAD_PREFIXES, BodyLimit, echoed_errors
 from backend.api.projection import ProjectionService
 from backend.api.security import AccessMiddleware
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "delete, sweeps, lab jobs) need `Authorization: Bearer <token>` when "
                     "MIXSCOPE_API_TOKEN is set (else they are open to loopback clients "
                     "only); cross-site browser writes are refused.",
-        openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+        # the docs page is install_docs's: Swagger UI from installed files, not a CDN
+        openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    theory, sweeps, jobs, lab, deformations, papers, ingest, grid,
                    grid_launch, artifacts):
         app.include_router(module.router, prefix="/api")
+    install_docs(app)
     _install_error_handlers(app)
     # Outermost of ours: a body over its limit is refused before anything reads it.
     app.add_middleware(BodyLimit, default=settings.max_body_bytes,

@@ -44,6 +44,10 @@ class Run(BaseModel):
     name: str | None = None
     status: RunStatus
     config: dict[str, Any]
+    dataset: str | None = Field(None, description="the run's dataset: the config's, or for a "
+                                "recorded run the user's own word ('custom' if none)")
+    model: str | None = Field(None, description="the run's model, likewise")
+    method: str | None = Field(None, description="the run's method, likewise (e.g. 'cutmix')")
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -81,6 +85,24 @@ class Run(BaseModel):
 def to_run(info) -> Run:
     """The API's view of a store ``RunInfo``: its fields plus ``resumable``."""
     return Run.model_validate({**info.model_dump(), "resumable": info.resumable})
+
+
+class RunLabels(BaseModel):
+    dataset: list[str] = Field(default_factory=list)
+    model: list[str] = Field(default_factory=list)
+    method: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"dataset": ["custom", "digits"], "model": ["custom", "mlp"],
+         "method": ["cutmix", "erm", "input-mixup"]}]})
+
+
+class ProbeInfo(BaseModel):
+    run_id: str
+    num_probe: int | None = None
+    mixing: str = Field(description="what built the mixed probe points: the recorder user's "
+                        "own mixing function, or the linear input mix")
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"run_id": "r-3f2a9c", "num_probe": 5500, "mixing": "cutmix_boxes"}]})
 
 
 class Classes(BaseModel):

@@ -33,6 +33,11 @@ class RunInfo(_Info):
     name: str
     status: RunStatus
     config: dict[str, Any]
+    # what the run says it is (backend.runlabels): the config's fields for a trained run,
+    # the user's words (or "custom") for a recorded one
+    dataset: str | None = None
+    model: str | None = None
+    method: str | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from backend.jsonsafe import finite_or_none
 from backend.runconfig import RunConfig
+from backend.runlabels import run_labels, stored_config
 from backend.store.base import StoreBase
 from backend.store.common import default_run_name, is_scalar, jsonable, new_id
 from backend.store.errors import (
@@ -48,8 +49,7 @@ class RunStore(StoreBase):
         cfg = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
         now = utcnow()
         run = Run(id=run_id or new_id(), name=cfg.name or default_run_name(cfg), status="queued",
-                  config=cfg.model_dump(mode="json"), dataset=cfg.dataset, model=cfg.model,
-                  method=cfg.method, created_at=now, current_epoch=0,
+                  config=stored_config(cfg), **run_labels(cfg), created_at=now, current_epoch=0,
                   total_epochs=cfg.epochs, progress=0.0, cancel_requested=False,
                   sweep_id=sweep_id, class_names=[], layers=[], recorded_epochs=[],
                   summary={})
@@ -115,6 +115,17 @@ class RunStore(StoreBase):
                               dataset, model, method, text)
         with self._read() as s:
             return int(s.scalar(q))
+
+    def run_labels_in_use(self) -> dict[str, list[str]]:
+        """The distinct datasets, models and methods of the stored runs (sorted), so that a
+        filter can offer a recorded run's own words ("cutmix")."""
+        out = {}
+        with self._read() as s:
+            for name, column in (("dataset", Run.dataset), ("model", Run.model),
+                                 ("method", Run.method)):
+                out[name] = sorted(v for v in s.scalars(sa.select(column).distinct())
+                                   if v is not None)
+        return out
 
     def claim_run(self, run_id: str, worker: str) -> int | None:
         """Move a queued run to running for ``worker``, atomically, and return this claim's

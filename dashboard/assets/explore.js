@@ -30,19 +30,74 @@
     return {data: fig.data, layout: fig.layout};
   }
 
+  /* What an export of a view is called and titled (issue 19):
+   * mixscope-RUN-eE-LAYER-a-b-c (the run's id, the epoch, the layer, the class names). */
+  const slug = (x) => String(x).replace(/[^A-Za-z0-9._-]+/g, "_");
+  function exportName(store, epoch) {
+    const names = (store.classes || []).map((c) => (store.all_names || [])[c] ?? c);
+    return ["mixscope", slug(String(store.run || "run").slice(0, 8)), `e${epoch}`,
+            slug(store.layer || "penultimate"), ...names.map(slug)].join("-");
+  }
+  function viewTitle(store, runName) {
+    const names = (store.classes || []).map((c) => (store.all_names || [])[c] ?? c);
+    return `${runName || String(store.run || "").slice(0, 8)} · layer ${store.layer} · ` +
+      `classes ${names.join(", ")}`;
+  }
+
+  /* The camera button's file name follows the view: Plotly reads the graph's
+   * toImageButtonOptions when it is clicked, so they are set after every draw. */
+  const exportNames = {};
+  const armed = new WeakSet();
+  function armExport(graphId, name) {
+    exportNames[graphId] = name;
+    const apply = () => {
+      const host = document.getElementById(graphId);
+      const gd = host && host.querySelector(".js-plotly-plot");
+      if (!gd || !gd._context) { return; }
+      gd._context.toImageButtonOptions = Object.assign(
+        {}, gd._context.toImageButtonOptions, {filename: exportNames[graphId]});
+      if (!armed.has(gd) && gd.on) {
+        armed.add(gd);
+        gd.on("plotly_afterplot", () => {
+          gd._context.toImageButtonOptions = Object.assign(
+            {}, gd._context.toImageButtonOptions, {filename: exportNames[graphId]});
+        });
+      }
+    };
+    setTimeout(apply, 0);
+  }
+
+  /* A dense frame whose figure is unchanged still has its own epoch in the title. */
+  function retitle(graphId, title) {
+    const host = document.getElementById(graphId);
+    const gd = host && host.querySelector(".js-plotly-plot");
+    if (!gd || !gd.layout || !gd.layout.title) { return; }
+    gd.layout.title.text = title;
+    const el = gd.querySelector(".gtitle");
+    if (el) { el.textContent = title; }
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     mixscope: {
       // `index` is the epoch slider's position: an index into the recorded epochs
-      renderSimplex: function (index, store, kinds, lamRange, ufm) {
+      renderSimplex: function (index, store, kinds, lamRange, ufm, info) {
         if (!store || !store.frames || !store.frames.length) {
           S().clearDense("simplex");
           return [S().emptyFigure(store && store.message ? store.message :
                                   "Pick a run and three classes"), ""];
         }
+        // the run, layer, classes and epoch in the plot's title, so an exported image says
+        // what it shows (and the compared view has both titles)
         const fig = S().simplexFigure(store, S().epochAt(store, index), kinds, lamRange, ufm,
-                                      {graphId: "simplex"});
+                                      {graphId: "simplex", showEpoch: true,
+                                       title: viewTitle(store, info && info.name)});
         const label = `epoch ${fig.frame.epoch} · ${fig.count} points`;
-        return [unchangedDense("simplex", fig) ? NO() : plain(fig), label];
+        armExport("simplex", exportName(store, fig.frame.epoch));
+        if (unchangedDense("simplex", fig)) {
+          retitle("simplex", fig.layout.title.text);
+          return [NO(), label];
+        }
+        return [plain(fig), label];
       },
       // the second run shows its last recorded epoch not after the first run's epoch
       renderCompare: function (index, store, kinds, lamRange, ufm, mainStore) {
@@ -52,9 +107,14 @@
         }
         const e = mainStore && mainStore.epochs ? S().epochAt(mainStore, index) : 1e9;
         const fig = S().simplexFigure(store, e, kinds, lamRange, ufm,
-                                      {title: store.title || "", showEpoch: true,
+                                      {title: viewTitle(store, store.title), showEpoch: true,
                                        graphId: "simplex-b"});
-        return unchangedDense("simplex-b", fig) ? NO() : plain(fig);
+        armExport("simplex-b", exportName(store, fig.frame.epoch));
+        if (unchangedDense("simplex-b", fig)) {
+          retitle("simplex-b", fig.layout.title.text);
+          return NO();
+        }
+        return plain(fig);
       },
       // the small multiples: projections fetched by the server, drawn by the same renderer
       renderMultiples: function (payload, kinds) {
@@ -64,6 +124,12 @@
       togglePlay: function (n, disabled) {
         const playing = !!n && disabled;  // disabled -> start playing
         return [!playing, playing ? "❚❚ Pause" : "▶ Play"];
+      },
+      // scrubbing (or playing) back from the last epoch stops following the run's newest
+      unfollowOnScrub: function (value, max, follow) {
+        if (!follow || !follow.length || value === null || value === undefined ||
+            max === null || max === undefined || Number(value) >= Number(max)) { return NO(); }
+        return [];
       },
       playTick: function (n, value, max) {
         if (max === null || max === undefined) { return NO(); }
@@ -117,7 +183,9 @@
           const img = S().denseImage(which || "simplex");
           const target = img ? {data: gd.data, layout: Object.assign({}, gd.layout, {
             images: (gd.layout.images || []).concat([img])})} : gd;
-          window.Plotly.downloadImage(target, {format: "svg", filename: "mixscope-simplex",
+          window.Plotly.downloadImage(target, {format: "svg",
+                                               filename: exportNames[which || "simplex"] ||
+                                                 "mixscope-simplex",
                                                width: 900, height: 820});
         }
         return "";

@@ -287,7 +287,10 @@
     if (opts.graphId) { D().watch(opts.graphId); }
     const uirevision = `${store.run}|${(store.classes || []).join(",")}|${store.layer}`;
     // a dense figure that equals the one drawn needs no Plotly call: the layer redraws
-    const staticKey = dense ? JSON.stringify([data.map((t) => t.name), title, uirevision]) : null;
+    // (the epoch in the title does not count: a dense scrub swaps the title's text alone,
+    // assets/explore.js)
+    const staticKey = dense ? JSON.stringify([data.map((t) => t.name), opts.title || "",
+                                              uirevision]) : null;
     return {data, frame, count, staticKey, layout: Object.assign(baseLayout(c), {
       title: {text: title, font: {size: 13, family: c.font, color: c.muted},
               x: 0.02, y: 0.98, yanchor: "top"},

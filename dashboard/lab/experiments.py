@@ -160,6 +160,13 @@ def line_pending(message: str) -> tuple[list, str]:
             html.P(message, className="field-help")], message
 
 
+def line_idle(message: str) -> tuple[list, str]:
+    """The alternating line before anyone asked for it (the page queues nothing itself)."""
+    return [blank_figure("Not computed yet: press “Train mixup and ERM”"),
+            blank_figure("Training-error curves appear when the job is done"),
+            html.P(message, className="field-help")], message
+
+
 def line_error(message: str) -> tuple[list, str]:
     return [blank_figure(f"Could not train: {message}"), blank_figure("No curves"),
             html.P(message, className="field-error")], message
@@ -216,7 +223,7 @@ def register() -> None:
         params=lambda points, classes, alpha, runs, epochs, eps, loop, optstate: dict(
             points=points, classes=classes, alpha=alpha, runs=runs, epochs=epochs, eps=eps,
             loop=loop, optimizer_state=optstate),
-        done=line_done, pending=line_pending, error=line_error)
+        done=line_done, pending=line_pending, error=line_error, idle=line_idle)
     register_job_panel(
         "lab-moons", "/lab/two-moons",
         outputs=[Output("lab-moons-regions", "figure")],

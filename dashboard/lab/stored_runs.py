@@ -28,7 +28,7 @@ from dashboard.common import (
     run_label,
     style_figure,
 )
-from dashboard.figures import lam_on_lower
+from dashboard.figures import lam_on_lower, wrap_title
 from dashboard.lab.widgets import graph, legend_below
 
 
@@ -112,8 +112,8 @@ def flattening_summary(per_class: np.ndarray) -> np.ndarray:
 
 def spectra_figure(series: list[tuple[str, dict]]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=[
-        "σ_i at the last epoch: per class (mean), dotted all classes",
-        "Σ_{i≥2} σ_i / σ_1 over epochs"])
+        wrap_title("σ_i at the last epoch: per class (mean), dotted all classes", 24),
+        wrap_title("Σ_{i≥2} σ_i / σ_1 over epochs", 24)])
     for i, (name, sp) in enumerate(series):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         per_class = np.asarray(sp["per_class"], dtype=np.float64)          # (E, C, k)
@@ -145,9 +145,11 @@ def spectra_figure(series: list[tuple[str, dict]]) -> go.Figure:
             hovertemplate="epoch %{x}: %{y:.3f}<extra>all classes</extra>"), row=1, col=2)
     fig.update_yaxes(type="log", title_text="singular value", row=1, col=1)
     fig.update_xaxes(title_text="index i", row=1, col=1)
-    fig.update_xaxes(title_text="epoch (dotted: all classes together)", row=1, col=2)
+    fig.update_xaxes(title_text="epoch (dotted: all classes)", row=1, col=2)
     fig.update_yaxes(title_text="mean over classes", row=1, col=2)
-    return legend_below(style_figure(fig, height=420))
+    fig = legend_below(style_figure(fig, height=420))
+    fig.update_layout(margin=dict(t=76))  # room for the three-line panel titles
+    return fig
 
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import dash
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
 from dashboard.client import ApiError, format_detail
@@ -23,6 +24,7 @@ from dashboard.common import (
     style_figure,
 )
 from dashboard.figures import reliability_figure
+from dashboard.live import LIVE_MS, is_active
 
 dash.register_page(__name__, path="/calibration", name="Calibration",
                    title="mixscope · Calibration", order=3)
@@ -31,6 +33,8 @@ dash.register_page(__name__, path="/calibration", name="Calibration",
 def layout(run: str | None = None, **_query: Any) -> html.Div:
     return html.Div([
         dcc.Store(id="cal-init", data={"run": run}),
+        # re-reads the runs while one trains (new epochs, new runs); off once none does
+        dcc.Interval(id="cal-live", interval=LIVE_MS, disabled=True),
         html.Div([html.H2("Calibration"),
                   html.P("How well the confidence of a run's predictions matches its accuracy "
                          "on the test set (15 equal-width bins).", className="lede")],
@@ -60,43 +64,61 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
 
 @callback(Output("cal-runs", "options"), Output("cal-runs", "value"),
           Output("cal-empty", "children"), Output("cal-body", "style"),
-          Input("cal-init", "data"), State("shared-run", "data"))
-def load_runs(init, shared):
+          Output("cal-live", "disabled"),
+          Input("cal-init", "data"), Input("cal-live", "n_intervals"),
+          State("shared-run", "data"), State("cal-runs", "value"))
+def load_runs(init, _n, shared, current):
     try:
         runs = api().list_runs()
     except ApiError as exc:
         return [], [], empty_state("The API is not reachable",
-                                   format_detail(exc.detail)), {"display": "none"}
+                                   format_detail(exc.detail)), {"display": "none"}, False
+    live = any(is_active(r) for r in runs)
     with_metrics = [r for r in runs if (r.get("current_epoch") or 0) > 0
-                    or r.get("status") == "succeeded"]
+                    or r.get("recorded_epochs") or r.get("status") == "succeeded"]
     if not with_metrics:
         return [], [], empty_state(
             "No runs with measured epochs yet — launch one on the Runs page",
             "Calibration is measured on the test set after every epoch.",
-            link=("/runs", "Go to Runs")), {"display": "none"}
+            link=("/runs", "Go to Runs")), {"display": "none"}, not live
     opts = [{"label": run_label(r), "value": r["id"]}
             for r in sorted(with_metrics, key=lambda r: r.get("created_at") or "",
                             reverse=True)]
+    known = {o["value"] for o in opts}
+    if ctx.triggered_id == "cal-live" and current and set(current) <= known:
+        return opts, no_update, None, {}, not live  # the user's choice stays
     first = pick_run(with_metrics, (init or {}).get("run"), shared, need_epochs=False)
     value = [first] if first else []
     # by default compare with up to two other finished runs on the same dataset
     ds = next((r["config"].get("dataset") for r in with_metrics if r["id"] == first), None)
     value += [r["id"] for r in with_metrics if r["id"] != first and
               (r.get("config") or {}).get("dataset") == ds][:2]
-    return opts, value, None, {}
+    return opts, value, None, {}, not live
 
 
 @callback(Output("cal-ece", "figure"), Output("cal-epoch", "min"), Output("cal-epoch", "max"),
           Output("cal-epoch", "value"), Output("cal-epoch", "marks"),
-          Input("cal-runs", "value"), State("cal-epoch", "value"), prevent_initial_call=True)
-def ece_over_epochs(run_ids, epoch):
+          Input("cal-runs", "value"), Input("cal-live", "n_intervals"),
+          State("cal-epoch", "value"), State("cal-epoch", "max"), State("cal-ece", "figure"),
+          prevent_initial_call=True)
+def ece_over_epochs(run_ids, _n, epoch, old_last, shown):
+    """ECE and accuracy over the epochs of the chosen runs; while one trains, each tick adds
+    its new epochs (the epoch slider follows them when it was on the last one)."""
+    ticked = ctx.triggered_id == "cal-live"
     if not run_ids:
+        if ticked:
+            raise PreventUpdate
         return blank_figure("Pick at least one run", 420), 0, 1, None, {}
     try:
         series = api().metrics_many(run_ids, ["ece", "test_accuracy"])
         labels = {r["id"]: run_label(r) for r in api().list_runs()}
     except ApiError as exc:
+        if ticked:
+            raise PreventUpdate from None
         return blank_figure(format_detail(exc.detail), 420), 0, 1, None, {}
+    if ticked and _series_key(series, run_ids, labels) == ((shown or {}).get("layout") or
+                                                           {}).get("meta"):
+        raise PreventUpdate  # nothing new since the last drawing
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         row_heights=[0.55, 0.45])
     last = 0
@@ -107,11 +129,12 @@ def ece_over_epochs(run_ids, epoch):
         ep = s.get("epoch") or []
         if ep:
             last = max(last, max(ep))
-        fig.add_trace(go.Scatter(x=ep, y=s.get("ece"), name=name, mode="lines",
+        mode = "lines+markers" if len(ep) == 1 else "lines"  # one epoch: a point, not a line
+        fig.add_trace(go.Scatter(x=ep, y=s.get("ece"), name=name, mode=mode,
                                  line=dict(color=col, width=2), legendgroup=rid,
                                  hovertemplate="ECE %{y:.4f} at epoch %{x}<extra></extra>"),
                       row=1, col=1)
-        fig.add_trace(go.Scatter(x=ep, y=s.get("test_accuracy"), name=name, mode="lines",
+        fig.add_trace(go.Scatter(x=ep, y=s.get("test_accuracy"), name=name, mode=mode,
                                  line=dict(color=col, width=2, dash="dot"), legendgroup=rid,
                                  showlegend=False,
                                  hovertemplate="test acc. %{y:.3f} at epoch %{x}<extra></extra>"),
@@ -120,11 +143,19 @@ def ece_over_epochs(run_ids, epoch):
     fig.update_yaxes(title_text="test accuracy", row=2, col=1)
     fig.update_xaxes(title_text="epoch", row=2, col=1)
     style_figure(fig, height=420)
-    value = epoch if epoch is not None and epoch <= last else last
+    fig.update_layout(meta=_series_key(series, run_ids, labels))
+    following = epoch is None or old_last is None or epoch >= old_last
+    value = last if following or epoch > last else epoch
     step = max(1, last // 8)
     marks = {e: str(e) for e in range(0, last + 1, step)}
     marks[last] = str(last)
     return fig, 0, last, value, marks
+
+
+def _series_key(series: dict, run_ids: list[str], labels: dict) -> str:
+    """What an ECE figure shows: the runs, their labels (status) and their last epochs."""
+    return "|".join(f"{rid}:{labels.get(rid, '')}:{((series.get(rid) or {}).get('epoch') or [None])[-1]}"
+                    for rid in run_ids)
 
 
 @callback(Output("cal-reliability", "figure"), Input("cal-epoch", "value"),

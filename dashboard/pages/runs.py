@@ -12,12 +12,19 @@ import json
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard.client import ApiError, field_errors, format_detail
 from dashboard.common import api, card, empty_state, vocab
 from dashboard.runs.footprint import run_detail
-from dashboard.runs.form import ERROR_SLOTS, build_config, error_slot, launch_form
+from dashboard.runs.form import (
+    ERROR_SLOTS,
+    build_config,
+    error_slot,
+    form_fields_shown,
+    launch_form,
+)
 from dashboard.runs.grid_launch import grid_launcher
 from dashboard.runs.table import health_message, runs_table
 
@@ -56,6 +63,7 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
         dcc.Store(id="runs-selected", data=run),
         dcc.Store(id="runs-detail-signature"),
         html.Div(id="runs-detail"),
+        dcc.Store(id="runs-detail-scrolled"),
         card([
             dcc.Interval(id="runs-interval", interval=2000),
             dcc.Store(id="runs-refresh", data=0),
@@ -118,6 +126,28 @@ def launch(n, *values):
                      dcc.Link("open it on Explore", href=f"/explore?run={run['id']}"),
                      " once it has recorded an epoch."])
     return (msg, "form-message ok", *errors.values(), (refresh or 0) + 1)
+
+
+@callback(Output("runs-field-manifold", "style"), Output("runs-field-block", "style"),
+          Output("runs-field-task", "style"), Output("runs-model-help", "children"),
+          Input("runs-dataset", "value"), Input("runs-model", "value"),
+          Input("runs-method", "value"))
+def fields_shown(dataset, model, method):
+    return form_fields_shown(dataset, model, method)
+
+
+# -- the method filter offers recorded runs' own methods ("cutmix", "custom") too ---------
+@callback(Output("runs-filter-method", "options"), Input("runs-interval", "n_intervals"),
+          State("runs-filter-method", "options"))
+def method_options(_n, shown):
+    try:
+        used = api().get("/runs/labels").get("method", [])
+    except ApiError:
+        raise PreventUpdate from None
+    shown = list(shown or [])
+    if set(used) <= set(shown):
+        raise PreventUpdate
+    return list(dict.fromkeys([*shown, *used]))
 
 
 # -- the live table -------------------------------------------------------------------------
@@ -230,3 +260,23 @@ def show_detail(run_id, _n, _refresh, signature):
     if sig == signature:
         return no_update, no_update
     return run_detail(run, footprint), sig
+
+
+# Details of a run picked far down the table: the panel above the table is brought into sight
+# once it has drawn (issue 19: it rendered off-screen)
+clientside_callback(
+    """function (runId) {
+        if (!runId) { return window.dash_clientside.no_update; }
+        let tries = 0;
+        const look = () => {
+            const el = document.getElementById("runs-detail");
+            if (el && el.childElementCount > 0) {
+                el.scrollIntoView({block: "start", behavior: "instant"});
+            } else if (tries++ < 40) { setTimeout(look, 100); }
+        };
+        setTimeout(look, 0);
+        return runId;
+    }""",
+    Output("runs-detail-scrolled", "data"), Input("runs-selected", "data"),
+    prevent_initial_call=True,
+)

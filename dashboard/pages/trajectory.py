@@ -10,6 +10,7 @@ import dash
 import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 from plotly.colors import sample_colorscale
 
 from dashboard.client import ApiError, decode_array, format_detail
@@ -24,6 +25,7 @@ from dashboard.common import (
     run_options,
     style_figure,
 )
+from dashboard.live import LIVE_MS, is_active
 from dashboard.palette import ZERO_LINE
 
 dash.register_page(__name__, path="/trajectory", name="Trajectory",
@@ -35,6 +37,9 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
     return html.Div([
         dcc.Store(id="tr-init", data={"run": run}),
         dcc.Store(id="tr-data"),
+        # re-reads the chosen run while it trains: new epochs join the epoch list
+        dcc.Interval(id="tr-live", interval=LIVE_MS, disabled=True),
+        dcc.Interval(id="tr-wait", interval=LIVE_MS, disabled=True),  # no run recorded yet
         html.Div([html.H2("Trajectory"),
                   html.P("A pair of training examples is mixed over a grid of λ and followed "
                          "layer by layer (CLS token for ViTs, block outputs otherwise), "
@@ -66,37 +71,73 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
 
 @callback(Output("tr-run", "options"), Output("tr-run", "value"),
           Output("tr-empty", "children"), Output("tr-body", "style"),
-          Input("tr-init", "data"), State("shared-run", "data"))
-def load_runs(init, shared):
+          Output("tr-wait", "disabled"),
+          Input("tr-init", "data"), Input("tr-wait", "n_intervals"),
+          State("shared-run", "data"))
+def load_runs(init, _n, shared):
     try:
         runs = api().list_runs()
     except ApiError as exc:
         return [], None, empty_state("The API is not reachable",
-                                     format_detail(exc.detail)), {"display": "none"}
+                                     format_detail(exc.detail)), {"display": "none"}, False
     opts = run_options(runs, need_epochs=True)
     if not opts:
+        # a training run fills this page once it records its first epoch: look again
+        waiting = any(is_active(r) for r in runs)
         return [], None, empty_state(
             "No recorded runs yet — launch one on the Runs page",
-            "Trajectories are recorded with the activations at each recorded epoch.",
-            link=("/runs", "Go to Runs")), {"display": "none"}
-    return opts, pick_run(runs, (init or {}).get("run"), shared), None, {}
+            "Trajectories are recorded with the activations at each recorded epoch."
+            + (" A run is training: this page fills in when it records its first epoch."
+               if waiting else ""),
+            link=("/runs", "Go to Runs")), {"display": "none"}, not waiting
+    return opts, pick_run(runs, (init or {}).get("run"), shared), None, {}, True
 
 
 @callback(Output("tr-epoch", "options"), Output("tr-epoch", "value"),
           *[Output(f"tr-class-{k}", "options") for k in "abc"],
           *[Output(f"tr-class-{k}", "value") for k in "abc"],
+          Output("tr-live", "disabled"),
           Input("tr-run", "value"), prevent_initial_call=True)
 def select_run(run_id):
     if not run_id:
-        return (no_update,) * 8
+        return (no_update,) * 9
     run = api().get_run(run_id)
     epochs = sorted(run.get("recorded_epochs") or [])
     names = run.get("class_names") or ["0", "1", "2"]
     triple = list(((run.get("config") or {}).get("record") or {}).get("default_triple")
                   or [0, 1, 2])
     opts = [{"label": n, "value": i} for i, n in enumerate(names)]
-    return ([{"label": f"epoch {e}", "value": e} for e in epochs],
-            epochs[-1] if epochs else None, opts, opts, opts, *triple)
+    return (epoch_options(epochs), epochs[-1] if epochs else None, opts, opts, opts, *triple,
+            not is_active(run))
+
+
+def epoch_options(epochs: list[int]) -> list[dict]:
+    return [{"label": f"epoch {e}", "value": e} for e in epochs]
+
+
+@callback(Output("tr-epoch", "options", allow_duplicate=True),
+          Output("tr-epoch", "value", allow_duplicate=True),
+          Output("tr-live", "disabled", allow_duplicate=True),
+          Input("tr-live", "n_intervals"), State("tr-run", "value"),
+          State("tr-epoch", "options"), State("tr-epoch", "value"), prevent_initial_call=True)
+def follow_run(_n, run_id, shown, epoch):
+    """A training run's new epochs join the list; the view moves to the newest when it was
+    on the last one (else it stays on the user's epoch). Stops when the run ends."""
+    if not run_id:
+        raise PreventUpdate
+    try:
+        run = api().get_run(run_id)
+    except ApiError:
+        raise PreventUpdate from None
+    epochs = sorted(run.get("recorded_epochs") or [])
+    before = [o["value"] for o in shown or []]
+    done = no_update if is_active(run) else True
+    if epochs == before:
+        if done is no_update:
+            raise PreventUpdate
+        return no_update, no_update, done
+    at_end = epoch is None or not before or epoch == before[-1]
+    return epoch_options(epochs), (epochs[-1] if at_end else no_update), done
 
 
 @callback(Output("tr-data", "data"), Output("tr-pair", "options"), Output("tr-pair", "value"),

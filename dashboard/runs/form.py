@@ -60,7 +60,7 @@ def launch_form() -> html.Div:
             field("Dataset", dcc.Dropdown(vocab("datasets"), "digits", id="runs-dataset", **dd),
                   error_id="err-dataset"),
             field("Model", dcc.Dropdown(MODELS, "mlp", id="runs-model", **dd),
-                  help="wrn-<depth>-<widen>, depth = 6n+4", error_id="err-model"),
+                  help_id="runs-model-help", error_id="err-model"),
             field("Method", dcc.Dropdown(labelled(vocab("methods"), METHOD_LABELS),
                                          "input-mixup", id="runs-method", **dd),
                   error_id="err-method"),
@@ -85,16 +85,18 @@ def launch_form() -> html.Div:
                   help="'auto' (dense early, sparse later) or a list such as 0,1,5,10,30",
                   error_id="err-record"),
             field("Seed", _num("runs-seed", 0, step=1, min=0), error_id="err-seed"),
+            # shown only where they apply (form_fields_shown): manifold mixup, rotated digits
             field("Mixing layers", dcc.Input(id="runs-manifold-layers", type="text",
                                              className="input", placeholder="model default"),
                   help="manifold mixup: comma-separated, e.g. input,block1,block2",
-                  error_id="err-manifold_layers"),
+                  error_id="err-manifold_layers", id="runs-field-manifold"),
             field("Gradient", dcc.Checklist(
                 [{"label": " block before the mixing layer", "value": "block"}], [],
                 id="runs-block-gradient", className="checklist"),
-                error_id="err-block_gradient"),
-            field("Task (rotated-digit)", dcc.Dropdown(["A", "B", "C"], "A", id="runs-task",
-                                                       **dd), error_id="err-dataset_args"),
+                error_id="err-block_gradient", id="runs-field-block"),
+            field("Task", dcc.Dropdown(["A", "B", "C"], "A", id="runs-task", **dd),
+                  help="rotated digits: which factor decides the class",
+                  error_id="err-dataset_args", id="runs-field-task"),
             field("More fields (JSON)", dcc.Textarea(
                 id="runs-extra", className="input",
                 placeholder='{"model_args": {"bottleneck_dim": 12, "activation": "leaky-relu"}}'),
@@ -106,6 +108,22 @@ def launch_form() -> html.Div:
             html.Div(id="runs-launch-msg", className="form-message"),
         ], className="form-actions"),
     ], title="Launch a run", className="launch-card")
+
+
+HIDDEN = {"display": "none"}
+
+
+def form_fields_shown(dataset: str | None, model: str | None, method: str | None
+                      ) -> tuple[dict, dict, dict, str]:
+    """Styles of the fields that apply to some runs only (mixing layers, gradient blocking,
+    the rotated-digit task) and the model's help line, for the form's choices: a digits MLP
+    with input mixup shows none of them (issue 19)."""
+    manifold = {} if method == "manifold-mixup" else HIDDEN
+    task = {} if dataset == "rotated-digit" else HIDDEN
+    m = model or ""
+    help_ = ("wrn-<depth>-<widen>, depth = 6n+4" if m.startswith("wrn") else
+             "a ViT: the CLS token per block is recorded" if m.startswith("vit") else "")
+    return manifold, manifold, task, help_
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -31,6 +31,19 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{100 * v:.1f} %" if pct else f"{v:.3f}"
 
 
+def _progress_text(run: dict, cfg: dict, epoch: int, total: Any) -> str:
+    """``epoch E / N`` for a trained run; a recorded run (its loop, not mixscope, knows its
+    length) says what it recorded: "epoch 0 recorded", "epochs 0–12 recorded (5)"."""
+    if cfg.get("source") != "external":
+        return f"epoch {epoch} / {total}"
+    eps = sorted(run.get("recorded_epochs") or [])
+    if not eps:
+        return "no epoch recorded yet"
+    if len(eps) == 1:
+        return f"one epoch recorded (epoch {eps[0]})"
+    return f"epochs {eps[0]}–{eps[-1]} recorded ({len(eps)})"
+
+
 def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
     """One run's row; ``terminal``: the statuses a run ends in (the API's vocabulary)."""
     cfg = run.get("config") or {}
@@ -41,14 +54,16 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
     epoch, total = run.get("current_epoch") or 0, run.get("total_epochs") or cfg.get("epochs")
     eta = _fmt_eta(run.get("eta_s")) if status == "running" else ""
     summary = run.get("summary") or {}
-    method = cfg.get("method", "?")
-    desc = f"{cfg.get('dataset', '?')} · {cfg.get('model', '?')} · {method}" + (
+    # the run's own labels (the API's dataset/model/method: a recorded run's are its user's
+    # words, or "custom"), the config's for older APIs
+    dataset, model, method = (run.get(k) or cfg.get(k, "?") for k in ("dataset", "model",
+                                                                       "method"))
+    desc = f"{dataset} · {model} · {method}" + (
         f" α={cfg.get('alpha')}" if method != "erm" else "") + (
         " · ETF" if cfg.get("fixed_etf") else "") + f" · {cfg.get('loss', 'ce')}"
     if cfg.get("source") == "external":  # recorded from the user's own loop
-        ext = cfg.get("external_config") or {}
-        desc = "recorded externally" + "".join(
-            f" · {ext[k]}" for k in ("dataset", "model", "method") if k in ext)
+        desc = "recorded externally" + "".join(  # what its user said ("custom": nothing)
+            f" · {v}" for v in (dataset, model, method) if v and v != "custom")
     rid = run["id"]
     actions = [dcc.Link("Open", href=f"/explore?run={rid}", className="btn btn-small",
                         id={"type": "run-open", "index": rid})]
@@ -80,7 +95,7 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
         html.Td([
             html.Div(html.Div(className="bar-fill", style={"width": f"{100 * progress:.1f}%"}),
                      className="bar"),
-            html.Div(f"epoch {epoch} / {total}" + (f" · {eta}" if eta else ""),
+            html.Div(_progress_text(run, cfg, epoch, total) + (f" · {eta}" if eta else ""),
                      className="bar-text"),
         ], className="progress-cell"),
         html.Td(_fmt(summary.get("test_accuracy"), pct=True), className="num"),

@@ -103,16 +103,30 @@ class Recorder:
         self.run_id = self._sink.start(self.config, self.class_names)
         self._probe: dict[str, np.ndarray] | None = None
         self._inputs: torch.Tensor | None = None
+        self._mixed: torch.Tensor | None = None  # the pairs mixed by the user's function
+        #: the name of the user's mixing function (None: the linear input mix)
+        self.mixing: str | None = None
         self._logged: list[int] = []
         self._width: dict[str, int] = {}
         self.finished = False
 
     # -- probe --------------------------------------------------------------------------------
-    def probe(self, train_inputs: Any, train_labels: Any, seed: int = 0) -> dict[str, np.ndarray]:
+    def probe(self, train_inputs: Any, train_labels: Any, seed: int = 0,
+              mix: Callable[..., Any] | None = None,
+              batch_size: int = 1024) -> dict[str, np.ndarray]:
         """Draw the probe set (clean examples + mixed pairs with λ) once and store it.
 
         train_inputs: (n, ...) tensor/array of training inputs (only the probe rows are ever
-        fed to the model); train_labels: (n,) int classes in 0..C-1."""
+        fed to the model); train_labels: (n,) int classes in 0..C-1.
+
+        mix: the user's own mixing function, so that the probe's mixed points are the kind
+        the model trains on (CutMix boxes, ...): ``mix(x_a, x_b, lam)`` with batches
+        ``x_a, x_b`` of shape (n, ...) and the drawn ``lam`` (n,) float tensor returns the
+        mixed batch, or ``(mixed, lam_used)`` when the mix changes λ (CutMix: the box's area
+        clipped to the image). It is called once per pair, here, under a torch RNG seeded
+        from ``seed``; the points are kept and fed to the model at every epoch, and the
+        stored λ are ``lam_used``. The run records the function's name, which the dashboard
+        shows. Without it: the linear mix ``λ·x_a + (1−λ)·x_b``."""
         from trainer.probe import build_probe
 
         if self._probe is not None:
@@ -126,8 +140,15 @@ class Recorder:
             raise ValueError(f"train_labels: classes must be in 0..{self.num_classes - 1}")
         self.config = self.config.model_copy(update={"seed": int(seed)})
         probe = build_probe(self.config, y, self.num_classes)
-        self._sink.put_probe(probe)
-        self._probe, self._inputs = probe, X
+        mixed, name = None, None
+        if mix is not None:
+            if not callable(mix):
+                raise ValueError("mix: give a function mix(x_a, x_b, lam)")
+            mixed, lam = user_mixed(mix, X, probe, seed, batch_size)
+            probe = {**probe, "pair_lambda": lam}
+            name = getattr(mix, "__qualname__", None) or type(mix).__name__
+        self._sink.put_probe(probe, mixing=name)
+        self._probe, self._inputs, self._mixed, self.mixing = probe, X, mixed, name
         return probe
 
     @property
@@ -140,7 +161,19 @@ class Recorder:
         from backend.probe_rows import probe_index
         from trainer.extract import mixed_batch
 
-        a, b, lam = probe_index(self._need_probe())
+        p = self._need_probe()
+        if self._mixed is not None:  # the user's mix, made once in probe(): clean rows, pairs
+            n_c = len(p["clean_index"])
+            stop = self.num_probe if stop is None else min(stop, self.num_probe)
+            parts = []
+            if start < n_c:
+                rows = torch.as_tensor(p["clean_index"][start:min(stop, n_c)],
+                                       device=self._inputs.device)
+                parts.append(self._inputs[rows])
+            if stop > n_c:
+                parts.append(self._mixed[max(start - n_c, 0):stop - n_c])
+            return torch.cat(parts) if len(parts) > 1 else parts[0]
+        a, b, lam = probe_index(p)
         sl = slice(start, stop)
         return mixed_batch(self._inputs, a[sl], b[sl], lam[sl])
 
@@ -290,6 +323,35 @@ class Recorder:
             self.finish()
         else:
             self.finish("failed", f"{exc_type.__name__}: {exc}")
+
+
+def user_mixed(mix: Callable[..., Any], X: torch.Tensor, probe: dict[str, np.ndarray],
+               seed: int, batch_size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """The probe's pairs mixed by the user's function (batches, a seeded torch RNG) and the
+    λ it used; ValueError naming ``mix`` when it answers something else."""
+    a, b = probe["pair_a"], probe["pair_b"]
+    lam_drawn = np.asarray(probe["pair_lambda"], np.float32)
+    out, lams = [], []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(int(seed))
+        for s in range(0, len(a), batch_size):
+            xa = X[torch.as_tensor(a[s:s + batch_size], device=X.device)]
+            xb = X[torch.as_tensor(b[s:s + batch_size], device=X.device)]
+            lam = torch.as_tensor(lam_drawn[s:s + batch_size], device=X.device)
+            got = mix(xa, xb, lam)
+            mixed, used = got if isinstance(got, tuple) else (got, lam)
+            mixed = _as_tensor(mixed)
+            if tuple(mixed.shape) != tuple(xa.shape):
+                raise ValueError(f"mix: returned shape {tuple(mixed.shape)} for inputs of "
+                                 f"shape {tuple(xa.shape)}")
+            used = np.asarray(_as_tensor(used).detach().cpu(), np.float32).reshape(-1)
+            if used.shape != (len(xa),) or not np.all((used >= 0) & (used <= 1)):
+                raise ValueError(f"mix: λ must be {len(xa)} values in [0, 1] (one per pair)")
+            out.append(mixed.detach())
+            lams.append(used)
+    if not out:
+        return X[:0], lam_drawn
+    return torch.cat(out), np.concatenate(lams).astype(np.float32)
 
 
 def _rows(t: Any, name: str) -> np.ndarray:

@@ -71,15 +71,68 @@ def build_network(model: str, config: RunConfig, bundle) -> tuple[torch.nn.Modul
     return net, net.forward_features, net.classifier
 
 
+class LayerTap:
+    """The activations of several layers from one forward pass per input batch (kept for
+    the batch last seen, so the recorder's one call per layer costs one pass), each as
+    (n, k): image maps averaged over space, token sequences by their first (CLS) token."""
+
+    def __init__(self, run: Any) -> None:
+        self._run, self._x, self._out = run, None, {}
+
+    def layer(self, name: str):
+        return lambda x: self._outputs(x)[name]
+
+    def _outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x is not self._x:
+            self._x, self._out = x, {k: _as_rows(v) for k, v in self._run(x).items()}
+        return self._out
+
+
+def _as_rows(t: torch.Tensor) -> torch.Tensor:
+    if t.dim() == 4:
+        return t.mean(dim=(2, 3))
+    if t.dim() == 3:
+        return t[:, 0]
+    return t.reshape(len(t), -1)
+
+
+def layers_to_follow(net: torch.nn.Module) -> dict[str, Any]:
+    """``{name: batch -> (n, k)}`` of the layers a network's trajectories go through (the
+    Trajectory page): a mixscope model's own layers, a timm model's feature stages (its
+    ``feature_info``); empty when there are none to follow."""
+    names = [n for n in getattr(net, "layer_names", []) or [] if n != "penultimate"]
+    if names and hasattr(net, "forward_layers"):
+        tap = LayerTap(lambda x: net.forward_layers(x, names)[1])
+        return {n: tap.layer(n) for n in names}
+    info = getattr(net, "feature_info", None)
+    modules = [f.get("module") for f in (info or []) if isinstance(f, dict) and f.get("module")]
+    if not modules:
+        return {}
+    captured: dict[str, torch.Tensor] = {}
+    for name in modules:
+        net.get_submodule(name).register_forward_hook(
+            lambda _m, _i, out, name=name: captured.__setitem__(name, out))
+
+    def run(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        captured.clear()
+        net(x)
+        return dict(captured)
+
+    tap = LayerTap(run)
+    return {n: tap.layer(n) for n in modules}
+
+
 def import_weights(*, model: str, weights: str | Path, dataset: str, epoch: int = 0,
                    name: str | None = None, store: Any = None,
                    config: dict[str, Any] | None = None, seed: int = 0,
                    device: str = "cpu", data_dir: Any = None, allow_download: bool = False,
-                   probe: dict[str, Any] | None = None):
+                   probe: dict[str, Any] | None = None, method: str | None = None):
     """Record ``weights`` loaded into ``model`` as epoch ``epoch`` of a new run on
     ``dataset``'s probe (and its test set: accuracy, calibration). ``config``: more RunConfig
     fields (``model_args``, ``dataset_args``) for registry models. Returns the finished
-    :class:`~mixscope.Recorder`. ValueError naming the argument on bad input."""
+    :class:`~mixscope.Recorder`. ``method``: how the weights were trained, in the user's
+    words (``cutmix``); the run's method is ``custom`` when neither it nor ``config`` says.
+    ValueError naming the argument on bad input."""
     from pydantic import ValidationError
 
     from mixscope.recorder import Recorder
@@ -113,13 +166,17 @@ def import_weights(*, model: str, weights: str | Path, dataset: str, epoch: int 
                    store=store, epochs=max(epoch, 1), probe=probe,
                    config={"imported": True, "model": model, "weights": str(weights),
                            "weights_sha256": digest, "dataset": dataset,
+                           **({"method": said} if (said := method or (config or {})
+                                                   .get("method")) else {}),
                            **({"config": config} if config else {})})
     try:
         X = bundle.prepare(bundle.train_x, "cpu")
         rec.probe(X, bundle.train_y, seed=seed)
         test = (bundle.prepare(bundle.test_x, "cpu"), bundle.test_y) if len(bundle.test_y) \
             else None
-        rec.log(epoch, net, features=features, classifier=classifier, test=test)
+        # the network's own layers too, so that the run has trajectories to show
+        rec.log(epoch, net, features=features, classifier=classifier, test=test,
+                layers=layers_to_follow(net) or None)
     except BaseException as exc:
         rec.finish("failed", f"{type(exc).__name__}: {exc}")
         raise

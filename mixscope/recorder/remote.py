@@ -106,12 +106,13 @@ class RemoteSink:
         self.run_id = r.json()["id"]
         return self.run_id
 
-    def put_probe(self, probe: dict[str, np.ndarray]) -> None:
+    def put_probe(self, probe: dict[str, np.ndarray], mixing: str | None = None) -> None:
         from safetensors.numpy import save
 
         data = save({k: np.ascontiguousarray(v) for k, v in probe.items()})
         self._call("PUT", f"/api/ingest/runs/{self.run_id}/probe", content=data,
-                   headers={"Content-Type": "application/octet-stream"})
+                   headers={"Content-Type": "application/octet-stream"},
+                   **({"params": {"mixing": mixing}} if mixing else {}))
 
     def put_epoch(self, parts: recorded.EpochParts) -> None:
         self._raise_pending()

@@ -40,9 +40,9 @@ class LocalSink:
         self.run_id = run.id
         return run.id
 
-    def put_probe(self, probe: dict[str, np.ndarray]) -> None:
+    def put_probe(self, probe: dict[str, np.ndarray], mixing: str | None = None) -> None:
         recorded.write_probe(self.store, self.store.require_run(self.run_id), probe,
-                             self.claim)
+                             self.claim, mixing=mixing)
 
     def put_epoch(self, parts: recorded.EpochParts) -> None:
         run = self.store.require_run(self.run_id)

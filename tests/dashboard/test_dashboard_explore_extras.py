@@ -211,14 +211,19 @@ def test_second_run_side_by_side_follows_the_slider(stack, driver):
     # same triple and epoch: B at 20 is A at 20, point for point
     wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_20, timeout=30,
              what="the second plot at epoch 20")
-    # the compared run says which of its epochs it shows
-    wait_for(driver, lambda d: _title(d, "simplex-b") == "run B · epoch 20",
+    # the compared run says which of its epochs it shows (and, like the main plot, what view)
+    wait_for(driver, lambda d: _title(d, "simplex-b") ==
+             "run B · layer penultimate · classes 0, 1, 2 · epoch 20",
              what="the second plot's title", seen=lambda d: _title(d, "simplex-b"))
+    wait_for(driver, lambda d: _title(d, "simplex") ==
+             "run A · layer penultimate · classes 0, 1, 2 · epoch 20",
+             what="the main plot's title", seen=lambda d: _title(d, "simplex"))
     # A at epoch 5: B has no epoch 5 and shows its last one before, epoch 2
     _go_to_epoch(driver, 5)
     wait_for(driver, lambda d: plot_data_signature(d, "simplex-b") == a_at_2,
              what="the second plot to follow to B's epoch 2")
-    wait_for(driver, lambda d: _title(d, "simplex-b") == "run B · epoch 2",
+    wait_for(driver, lambda d: _title(d, "simplex-b") ==
+             "run B · layer penultimate · classes 0, 1, 2 · epoch 2",
              what="the second plot's title at B's epoch 2",
              seen=lambda d: _title(d, "simplex-b"))
     wait_for(driver, lambda d: plot_data_signature(d, "simplex") not in (None, a_at_2, a_at_20),
@@ -264,7 +269,11 @@ def test_ufm_overlay_adds_and_removes_the_optimum(stack, driver):
 def test_svg_export_downloads_the_plot(stack, driver):
     assert not glob.glob(os.path.join(driver._profile, "*.svg"))
     driver.find_element("id", "ex-svg").click()
-    svg = _download(driver, "mixscope-simplex*.svg").read_text(errors="replace")
+    # named after the view: mixscope-RUN-eE-LAYER-a-b-c (issue 19), with a title inside
+    epoch = _text(driver, "ex-epoch-label").split()[1]
+    name = f"mixscope-{stack.run_a[:8]}-e{epoch}-penultimate-0-1-2"
+    svg = _download(driver, f"{name}*.svg").read_text(errors="replace")
+    assert f"run A · layer penultimate · classes 0, 1, 2 · epoch {epoch}" in svg
     assert svg.lstrip().startswith("<svg") and svg.rstrip().endswith("</svg>")
     assert 'width="900"' in svg and 'height="820"' in svg
     # the class labels of the triple are text in the SVG
@@ -282,7 +291,9 @@ def test_png_export_from_the_camera_button(stack, driver):
          if "png" in (b.get_attribute("data-title") or "").lower() and b.is_displayed()),
         None), what="the camera button")
     camera.click()
-    png = _download(driver, "mixscope-simplex*.png").read_bytes()
+    epoch = _text(driver, "ex-epoch-label").split()[1]
+    png = _download(driver, f"mixscope-{stack.run_a[:8]}-e{epoch}-penultimate-0-1-2*.png"
+                    ).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     css_width = driver.execute_script(

@@ -132,7 +132,8 @@ def test_csv_of_the_shown_epoch(stack, driver):
              what="the CSV's last row", seen=lambda d: len(path.read_text().splitlines()))
     lines = path.read_text().splitlines()
     assert lines[0].startswith("epoch,layer,x,y,kind") and len(lines) == POINTS + 1
-    assert path.name.endswith(f"-e{EPOCHS[-4]}.csv")
+    # mixscope-RUN-eE-LAYER-a-b-c (issue 19)
+    assert f"-e{EPOCHS[-4]}-penultimate-" in path.name and path.name.endswith(".csv")
     assert {ln.split(",")[0] for ln in lines[1:]} == {str(EPOCHS[-4])}
 
 

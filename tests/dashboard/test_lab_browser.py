@@ -81,7 +81,11 @@ def test_lab_page_renders_every_plot_with_data(stack, driver):
     wait_for(driver, lambda d: d.execute_script(
         "return !!document.querySelector('.page .page-head')"), what="the Lab page")
 
-    # alternating line: trained on load with the query's small setting
+    # alternating line: opening the page queues nothing (issue 19); the button trains the
+    # query's small setting
+    wait_for(driver, lambda d: "Not computed yet" in (_text(d, "lab-line-status") or ""),
+             what="the not-computed note")
+    driver.find_element("id", "lab-line-run").click()
     sig = wait_for(driver, lambda d: _has_data(d, "lab-line-probs", 3), timeout=240,
                    what="class probabilities")
     names = [t[0] for t in json.loads(sig)]
@@ -138,7 +142,17 @@ def test_lab_page_without_stored_runs_says_what_to_do(tmp_path):
                  .lower(), what="the spectra hint")
         wait_for(d, lambda dr: "manifold-mixup" in (b := dr.find_element("tag name", "body").text)
                  and "mlp-bottleneck" in b, what="the hints naming what to launch")
-        # no worker: the experiment stays a pending job, and the page says so while it polls
+        # opening the page queued nothing: it says how to compute the experiment
+        wait_for(d, lambda dr: "Not computed yet" in (_text(dr, "lab-line-status") or ""),
+                 what="the not-computed note")
+        from backend.settings import settings_for_store
+        from backend.store import Store
+
+        store = Store(settings_for_store(s.store))
+        assert store.list_jobs() == []
+        store.close()
+        # no worker: once asked, the experiment stays a pending job, and the page says so
+        d.find_element("id", "lab-line-run").click()
         wait_for(d, lambda dr: "computing… (job " in (_text(dr, "lab-line-status") or ""),
                  what="the pending lab job")
         job_id = _text(d, "lab-line-status").split("(job ")[1].rstrip(")")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
@@ -156,13 +156,18 @@ def create_run(body: IngestRunRequest, store: StoreDep, response: Response) -> I
 
 @router.put("/runs/{run_id}/probe", response_model=IngestRun, openapi_extra=_BINARY,
             summary="Store the run's probe (safetensors bytes of trainer.probe's arrays)")
-async def put_probe(run_id: RunId, request: Request, store: StoreDep) -> IngestRun:
+async def put_probe(run_id: RunId, request: Request, store: StoreDep,
+                    mixing: Annotated[str | None, Query(
+                        max_length=200, description="the name of the user's mixing function "
+                        "that built the mixed points (default: linear input mixing)")] = None,
+                    ) -> IngestRun:
     data = await request.body()
 
     def work():
         run, claim = _writable(store, run_id)
         try:
-            recorded.write_probe(store, run, recorded.load_arrays(data, "probe"), claim)
+            recorded.write_probe(store, run, recorded.load_arrays(data, "probe"), claim,
+                                 mixing=mixing)
         except (recorded.RecordedRunError, Fenced, RunNotFound) as exc:
             raise _refusal(exc) from None
         return _info(store.require_run(run_id))

@@ -77,17 +77,25 @@ def check_budget(experiment: str, *, runs: int, epochs: int, hidden: int, points
                              f" is over the API's budget of {GRID_BUDGET:.3g}{hint}")
 
 
-def answer(request: Request, store, dispatcher, params: dict[str, Any]) -> JSONResponse:
+def answer(request: Request, store, dispatcher, params: dict[str, Any],
+           stored_only: bool = False) -> JSONResponse:
     """The stored result of the lab job with ``params`` (200), or a job to compute it (202).
 
     A failed job is tried again by a new job; a done job whose result is missing (a message
     lost before the result was written) is sent again. Reading a stored result is a read;
-    queueing work for a worker is a write and needs the token like launching a run."""
+    queueing work for a worker is a write and needs the token like launching a run.
+    ``stored_only``: never queue (a page showing what is there when it opens): 404 when
+    nothing is stored, 202 with the job already computing it."""
     job = store.find_job(None, LAB_JOB, params)
     if job is not None and job.status == "done":
         result = store.job_result(job.id)
         if result is not None:
             return JSONResponse(result)
+    if stored_only:
+        if job is not None and job.status == "pending":
+            return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
+                                status_code=status.HTTP_202_ACCEPTED)
+        raise NotFound("stored_only: not computed yet with these settings")
     if job is None or job.status in ("done", "failed"):
         require_token(request, None)  # 401/403 before anything is queued
     if job is not None and job.status == "done":
@@ -128,7 +136,10 @@ def alternating_line(
         epochs: Annotated[int, Query(ge=1, le=20_000)] = 5000,
         seed: Seed = 0, hidden: Annotated[int, Query(ge=2, le=1024)] = 512,
         lr: Lr = 1e-3, eps: Eps = 0.1, loop: Loop = "correct",
-        optimizer_state: OptimizerState = "per-run") -> dict[str, Any]:
+        optimizer_state: OptimizerState = "per-run",
+        stored_only: Annotated[bool, Query(description="answer 404 instead of queueing a "
+                                           "job when nothing is stored yet")] = False,
+        ) -> dict[str, Any]:
     """``{"points", "labels" (1..k), "mixup"/"erm": {"prob_mean", "prob_std" (N, k),
     "train_error", "train_error_runs", "error_curve": {"epoch", "mean", "std"}, "seconds"},
     "mixup_optimal": {"eps", "eps_tuned", "eps_label", "x", "prob" (G, k), "at_points"
@@ -142,7 +153,8 @@ def alternating_line(
     return answer(request, store, dispatcher, {
         "experiment": "alternating-line", "points": points, "classes": classes,
         "alpha": alpha, "runs": runs, "epochs": epochs, "seed": seed, "hidden": hidden,
-        "lr": lr, "eps": eps, "loop": loop, "optimizer_state": optimizer_state})
+        "lr": lr, "eps": eps, "loop": loop, "optimizer_state": optimizer_state},
+        stored_only=stored_only)
 
 
 @router.get("/two-moons", summary="Mixup vs ERM on two moons: decision regions",

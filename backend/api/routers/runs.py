@@ -14,11 +14,14 @@ from backend.api.schemas import (
     DamagedArtifact,
     Epochs,
     Layers,
+    ProbeInfo,
     Run,
     RunHealth,
+    RunLabels,
     RunStatus,
     to_run,
 )
+from backend.recorded import probe_mixing
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunFinished, RunNotFound
@@ -76,6 +79,15 @@ def list_runs(store: StoreDep, response: Response,
              else store.count_runs(**filters))
     response.headers["X-Total-Count"] = str(total)
     return [to_run(r) for r in runs]
+
+
+@router.get("/labels", response_model=RunLabels,
+            summary="The datasets, models and methods the stored runs use")
+def run_labels_in_use(store: StoreDep) -> RunLabels:
+    """What the ``dataset``, ``model`` and ``method`` filters of ``GET /api/runs`` can match:
+    a trained run's config values and a recorded run's own words (``custom`` where the user
+    gave none)."""
+    return RunLabels(**store.run_labels_in_use())
 
 
 @router.get("/{run_id}", response_model=Run, summary="One run",
@@ -155,6 +167,15 @@ def classes(run: RunDep) -> Classes:
 @router.get("/{run_id}/layers", response_model=Layers, summary="Recorded layers of a run")
 def layers(run: RunDep) -> Layers:
     return Layers(layers=list(run.layers))
+
+
+@router.get("/{run_id}/probe", response_model=ProbeInfo,
+            summary="How a run's probe points were made")
+def probe_info(run: RunDep, store: StoreDep) -> ProbeInfo:
+    """``mixing``: the recorder user's own mixing function that built the mixed points
+    (``Recorder.probe(mix=fn)``), else the linear input mix."""
+    return ProbeInfo(run_id=run.id, num_probe=run.num_probe,
+                     mixing=probe_mixing(store, run.id))
 
 
 @router.get("/{run_id}/epochs", response_model=Epochs, summary="Recorded epochs of a run")

@@ -8,12 +8,13 @@ from typing import Any
 
 import dash
 import numpy as np
-from dash import Input, Output, State, callback, clientside_callback, no_update
+from dash import Input, Output, State, callback, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.client import ApiError, decode_array, format_detail
 from dashboard.common import api, blank_figure, empty_state, pick_run, run_options
-from dashboard.figures import metrics_figure
+from dashboard.figures import metrics_figure, one_epoch_note
+from dashboard.live import FOLLOW, epoch_marks, is_active, live_note
 from dashboard.pages.explore import ids
 
 RECORD_MODES = {"train": "recorded in train mode (BatchNorm batch statistics, as 000 plots)",
@@ -66,17 +67,19 @@ def load_runs(init, _n, shared, current):
             "here as soon as its first epoch is recorded.", link=("/runs", "Go to Runs")),
             {"display": "none"}, False)
     opts = run_options(runs, need_epochs=True)
+    active = any(is_active(r) for r in runs)
     if not opts:
-        active = [r for r in runs if r.get("status") in ("queued", "running")]
         hint = ("A run is training; this page fills in as soon as it records its first epoch."
                 if active else "None of the runs recorded any epoch (did they fail?). "
                 "Launch a new one on the Runs page.")
         return ([], None, [], empty_state("Nothing recorded yet", hint,
                                           link=("/runs", "Go to Runs")),
                 {"display": "none"}, not active)
-    value = current if current in {o["value"] for o in opts} else \
-        pick_run(runs, (init or {}).get("run"), shared)
-    return opts, value, opts, None, {}, True
+    # while a run trains the list keeps refreshing (new runs, statuses in the labels); the
+    # chosen run stays chosen (no_update: its view is not rebuilt)
+    if current in {o["value"] for o in opts}:
+        return opts, no_update, opts, None, {}, not active
+    return opts, pick_run(runs, (init or {}).get("run"), shared), opts, None, {}, not active
 
 
 def _start_view(run: dict, init: dict) -> dict[str, Any]:
@@ -109,6 +112,9 @@ def _start_view(run: dict, init: dict) -> dict[str, Any]:
                    "value": Output(ids.EPOCH_SLIDER, "value")},
         "info": Output(ids.RUN_INFO, "data"),
         "shared": Output(ids.SHARED_RUN, "data", allow_duplicate=True),
+        "follow": Output(ids.FOLLOW, "value"),
+        "live": Output(ids.LIVE, "disabled"),
+        "note": Output(ids.LIVE_NOTE, "children"),
     },
     inputs={"run_id": Input(ids.RUN, "value"), "init": State(ids.URL_INIT, "data")},
     prevent_initial_call=True,
@@ -118,31 +124,48 @@ def select_run(run_id, init):
     if not run_id:
         raise PreventUpdate
     run = api().get_run(run_id)
-    view = _start_view(run, init if (init or {}).get("run") == run_id else {})
+    asked = init if (init or {}).get("run") == run_id else {}
+    view = _start_view(run, asked)
     epochs = view["epochs"]
     class_opts = [{"label": n, "value": i} for i, n in enumerate(view["names"])]
-    every = max(1, -(-len(epochs) // 12))  # label about a dozen stops
-    marks = {i: (str(e) if (i % every == 0 or i == len(epochs) - 1) else "")
-             for i, e in enumerate(epochs)}
     info = {"id": run_id, "class_names": view["names"], "epochs": epochs,
             "layers": view["layers"], "config": view["config"],
-            "name": run.get("name") or run_id[:8], "num_probe": run.get("num_probe")}
+            "name": run.get("name") or run_id[:8], "num_probe": run.get("num_probe"),
+            "status": run.get("status"), "mixing": _mixing(run_id)}
+    active = is_active(run)
+    # a training run is followed (the slider jumps to each new epoch) unless the URL asked
+    # for an epoch of its own
+    follow = [FOLLOW] if active and asked.get("epoch") is None else []
+    marks = epoch_marks(epochs)
     return {
         "class_options": (class_opts,) * 3, "triple": tuple(view["triple"]),
         "layer_options": view["layers"], "layer": view["layer"],
         "slider": {"min": 0, "max": len(epochs) - 1, "marks": marks,
                    "value": epochs.index(view["epoch"])},
-        "info": info, "shared": run_id,
+        "info": info, "shared": run_id, "follow": follow, "live": not active,
+        "note": live_note(run, epochs),
     }
 
 
-@callback(Output(ids.RECORD_MODE, "children"), Input(ids.RUN_INFO, "data"))
+def _mixing(run_id: str) -> str | None:
+    """What made the run's mixed probe points (``GET /api/runs/{id}/probe``)."""
+    try:
+        return api().get(f"/runs/{run_id}/probe").get("mixing")
+    except ApiError:
+        return None
+
+
+@callback(Output(ids.RECORD_MODE, "children"), Output(ids.MIXING, "children"),
+          Input(ids.RUN_INFO, "data"))
 def record_mode_label(info):
-    """Which BatchNorm mode the activations were extracted in (``record.mode``)."""
+    """Which BatchNorm mode the activations were extracted in (``record.mode``), and which
+    mixing made the mixed points (the user's function for a recorded run, issue 19)."""
     if not info:
-        return ""
+        return "", ""
     mode = ((info.get("config") or {}).get("record") or {}).get("mode", "eval")
-    return f"Activations {RECORD_MODES.get(mode, mode)}"
+    mixing = info.get("mixing")
+    return (f"Activations {RECORD_MODES.get(mode, mode)}",
+            f"Mixed points made by: {mixing}" if mixing else "")
 
 
 # -- drawing, URL and playback: in the browser (assets/explore.js, assets/simplex.js) --------
@@ -150,7 +173,7 @@ clientside_callback(
     dash.ClientsideFunction("mixscope", "renderSimplex"),
     Output(ids.SIMPLEX, "figure"), Output(ids.EPOCH_LABEL, "children"),
     Input(ids.EPOCH_SLIDER, "value"), Input(ids.FRAMES, "data"), Input(ids.KINDS, "value"),
-    Input(ids.LAM, "value"), Input(ids.UFM_DATA, "data"),
+    Input(ids.LAM, "value"), Input(ids.UFM_DATA, "data"), State(ids.RUN_INFO, "data"),
 )
 
 clientside_callback(
@@ -185,10 +208,12 @@ clientside_callback(
 
 # -- UFM optimum overlay ------------------------------------------------------------------
 @callback(Output(ids.UFM_DATA, "data"), Input(ids.UFM, "value"), Input(ids.RUN_INFO, "data"),
-          prevent_initial_call=True)
-def load_ufm(on, info):
+          State(ids.UFM_DATA, "data"), prevent_initial_call=True)
+def load_ufm(on, info, current):
     if not on or not info:
         return None
+    if ctx.triggered_id == ids.RUN_INFO and (current or {}).get("run") == info["id"]:
+        return no_update  # a live update of the same run: the optimum is the same
     cfg = info.get("config") or {}
     # The theory's shape depends on m and λ_H; the paper's Fig. 6 values, with the run's α.
     try:
@@ -204,23 +229,24 @@ def load_ufm(on, info):
     # multiplies by frame radius / this radius).
     same = pts[kind == 1] if (kind == 1).any() else pts
     radius = float(np.hypot(same[:, 0], same[:, 1]).mean()) or 1.0
-    return {"points": np.round(pts, 5).tolist(), "radius": radius}
+    return {"points": np.round(pts, 5).tolist(), "radius": radius, "run": info["id"]}
 
 
 # -- collapse metrics -----------------------------------------------------------------------
-@callback(Output(ids.METRICS, "figure"), Input(ids.RUN_INFO, "data"),
-          State(ids.EPOCH_SLIDER, "value"), prevent_initial_call=True)
+@callback(Output(ids.METRICS, "figure"), Output(ids.METRICS_NOTE, "children"),
+          Input(ids.RUN_INFO, "data"), State(ids.EPOCH_SLIDER, "value"),
+          prevent_initial_call=True)
 def load_metrics(info, index):
     if not info:
-        return no_update
+        return no_update, no_update
     epoch = slider_epoch(info, index)
     try:
         records = api().metrics(info["id"])
     except ApiError as exc:
-        return blank_figure(format_detail(exc.detail), 280)
+        return blank_figure(format_detail(exc.detail), 280), ""
     if not records:
-        return blank_figure("No epochs recorded yet", 280)
-    return metrics_figure(records, epoch)
+        return blank_figure("No epochs recorded yet", 280), ""
+    return metrics_figure(records, epoch), one_epoch_note(records)
 
 
 clientside_callback(

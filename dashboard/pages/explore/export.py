@@ -4,6 +4,7 @@ PNG from the plot's camera button) and the points of the shown epoch as CSV."""
 from __future__ import annotations
 
 import io
+import re
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, no_update
@@ -22,6 +23,20 @@ clientside_callback(
     dash.ClientsideFunction("mixscope", "exportSvg"),
     Output(ids.SVG_DONE, "children"), Input(ids.SVG, "n_clicks"), prevent_initial_call=True,
 )
+
+
+def _slug(x) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(x))
+
+
+def export_name(meta: dict, epoch: int) -> str:
+    """``mixscope-RUN-eE-LAYER-a-b-c`` (the run's id, the epoch, the layer, the class names):
+    the name of every export of a view (the browser's SVG/PNG use the same rule,
+    ``exportName`` in assets/explore.js)."""
+    names = meta.get("all_names") or []
+    classes = [names[c] if c < len(names) else c for c in meta["classes"]]
+    return "-".join(["mixscope", _slug(str(meta["run"])[:8]), f"e{epoch}",
+                     _slug(meta.get("layer") or "penultimate"), *map(_slug, classes)])
 
 
 def frame_csv(proj: dict, epoch: int, layer: str, names: list[str]) -> str:
@@ -55,6 +70,6 @@ def download_csv(n, meta, info, index):
             kinds=KINDS, lam_min=0, lam_max=1, max_points=MAX_POINTS, seed=0, centre=True))
     except (Pending, ApiError):
         return no_update
-    name = f"mixscope-{meta['run'][:8]}-{'-'.join(map(str, meta['classes']))}-e{epoch}.csv"
+    name = export_name(meta, epoch) + ".csv"
     return {"content": frame_csv(proj, epoch, meta["layer"], meta.get("all_names") or []),
             "filename": name}

@@ -48,7 +48,8 @@ def fetch_frames(run_id: str, triple: list[int], layer: str, names: list[str], *
     frames = data["frames"]
     page = {"key": view_key(run_id, triple, layer), "run": run_id, "classes": triple,
             "layer": layer, "all_names": names, "epochs": data["epochs"], "frames": frames,
-            "next_epoch_from": data.get("next_epoch_from")}
+            "next_epoch_from": data.get("next_epoch_from"),
+            "pending": list(data.get("pending") or []), "job_id": data.get("job_id")}
     if not epoch_from and frames:
         # λ and the pairs are the same in every frame: the lower-class λ once, for all
         page["lam_low"] = lower_lambda_array(frames[0])
@@ -102,7 +103,8 @@ def load_frames(a, b, c, layer, polls, info, nxt, meta):
         return {"frames": {"message": "Pick three different classes"}, "meta": None,
                 "message": "Pick three different classes.", "next": None, "poll": done}
     key = view_key(info["id"], triple, layer)
-    more = ctx.triggered_id == ids.POLL and bool(nxt) and nxt.get("key") == key
+    more = ctx.triggered_id == ids.POLL and bool(nxt) and nxt.get("key") == key and \
+        nxt.get("from") is not None
     # the run's whole probe bounds a triple's points before the first page says how many
     limit = page_limit((meta or {}).get("n_points")) if more else \
         page_limit(info.get("num_probe"), first=True)
@@ -112,21 +114,31 @@ def load_frames(a, b, c, layer, polls, info, nxt, meta):
     except Pending as p:
         msg = (f"Extracting this triple from the checkpoint (job {p.job_id})… "
                "the plot appears when it is ready.")
-        return {"frames": no_update, "meta": no_update, "message": msg,
+        # the plot says so too, rather than an empty "Loading…" (issue 19)
+        frames = no_update if more else {"message": "Extracting this triple from the "
+                                                    "checkpoint…"}
+        return {"frames": frames, "meta": no_update, "message": msg,
                 "next": nxt if more else None, "poll": _poll(polls, EXTRACTION_POLL_MS)}
     except ApiError as exc:
         return {"frames": {"message": format_detail(exc.detail)}, "meta": None,
                 "message": format_detail(exc.detail), "next": None, "poll": done}
     after = page.pop("next_epoch_from")
-    following = {"key": key, "from": after} if after is not None else None
-    poll = _poll(polls, NEXT_PAGE_MS) if following else done
+    pending, job_id = page.pop("pending"), page.pop("job_id")
+    # epochs still being extracted: the ready ones show, and the page says the rest come
+    message = (f"Extracting epochs {pending[0]}–{pending[-1]} of this triple (job {job_id})… "
+               "they appear as they are ready." if pending else "")
+    # the last page says which epoch the browser holds last, so that a live run's new epochs
+    # are asked for from there (explore/live.py)
+    loaded = page["epochs"][-1] if page["epochs"] else (nxt or {}).get("loaded")
+    following = {"key": key, "from": after, "loaded": loaded}
+    poll = _poll(polls, NEXT_PAGE_MS) if after is not None else done
     if more:
         patch = Patch()
         patch["epochs"].extend(page["epochs"])
         patch["frames"].extend(page["frames"])
-        return {"frames": patch, "meta": no_update, "message": "", "next": following,
+        return {"frames": patch, "meta": no_update, "message": message, "next": following,
                 "poll": poll}
-    return {"frames": page, "meta": _meta(page), "message": "", "next": following,
+    return {"frames": page, "meta": _meta(page), "message": message, "next": following,
             "poll": poll}
 
 
@@ -156,7 +168,8 @@ def load_compare(run_b, meta):
         run = api().get_run(run_b)
         names = run.get("class_names") or meta["all_names"]
         data = fetch_frames(run_b, meta["classes"], meta["layer"], names)
-        data.pop("next_epoch_from")
+        for k in ("next_epoch_from", "pending", "job_id"):
+            data.pop(k)
         data["title"] = run.get("name") or run_b[:8]
         return data, shown
     except Pending:

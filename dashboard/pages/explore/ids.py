@@ -21,6 +21,7 @@ SHARED_RUN = "shared-run"         # the run every page opens on (the app's store
 # timers
 WAIT = "ex-wait"                  # re-reads the run list while nothing is recorded yet
 POLL = "ex-poll"                  # one-shot: the next page of frames, or an extraction's end
+LIVE = "ex-live"                  # re-reads the chosen run while it trains (new epochs)
 PLAY_INTERVAL = "ex-play-interval"
 
 # controls
@@ -29,6 +30,7 @@ CLASS_A, CLASS_B, CLASS_C = "ex-class-a", "ex-class-b", "ex-class-c"
 CLASSES = (CLASS_A, CLASS_B, CLASS_C)
 LAYER = "ex-layer"
 RECORD_MODE = "ex-record-mode"
+MIXING = "ex-mixing"              # which mixing made the probe's mixed points
 KINDS = "ex-kinds"
 LAM = "ex-lam"
 COMPARE = "ex-compare"
@@ -38,6 +40,8 @@ SVG_DONE = "ex-svg-done"
 CSV = "ex-csv"
 DOWNLOAD = "ex-download"
 PLAY = "ex-play"
+FOLLOW = "ex-follow"              # "follow latest": the slider jumps to each new epoch
+LIVE_NOTE = "ex-live-note"        # "training · epoch 12 recorded" while the run trains
 EPOCH_SLIDER = "epoch-slider"
 MULTI_N = "ex-multi-n"
 MULTI_GO = "ex-multi-go"
@@ -52,4 +56,5 @@ SIMPLEX = "simplex"
 SIMPLEX_B = "simplex-b"
 SIMPLEX_B_WRAP = "ex-b-wrap"
 METRICS = "ex-metrics"
+METRICS_NOTE = "ex-metrics-note"  # "one epoch recorded" under a single-epoch run's metrics
 MULTI = "ex-multi"

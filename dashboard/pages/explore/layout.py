@@ -9,10 +9,12 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.common import blank_figure, card
+from dashboard.live import FOLLOW, LIVE_MS
 from dashboard.pages.explore import ids
 
 GRAPH_CONFIG = {
     "displaylogo": False, "displayModeBar": "hover", "scrollZoom": True,
+    # the file name follows the view (mixscope-RUN-eE-LAYER-a-b-c, set in assets/explore.js)
     "toImageButtonOptions": {"format": "png", "filename": "mixscope-simplex", "scale": 2},
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
 }
@@ -42,6 +44,7 @@ def controls() -> html.Div:
         html.Label("Layer", className="field-label"),
         dcc.Dropdown(id=ids.LAYER, **dd),
         html.Div(id=ids.RECORD_MODE, className="field-help"),
+        html.Div(id=ids.MIXING, className="field-help"),
         html.Label("Points", className="field-label"),
         dcc.Checklist(id=ids.KINDS, options=[
             {"label": " same-class mixes", "value": "same"},
@@ -79,7 +82,11 @@ def simplex_card() -> html.Div:
                                 className="slider"),
                      className="epoch-slider-wrap"),
             html.Span(id=ids.EPOCH_LABEL, className="epoch-label"),
+            dcc.Checklist(id=ids.FOLLOW, options=[{"label": " follow latest",
+                                                   "value": FOLLOW}],
+                          value=[], className="checklist follow-toggle"),
         ], className="epoch-row"),
+        html.Div(id=ids.LIVE_NOTE, className="form-note live-note"),
         html.Div(id=ids.MESSAGE, className="form-message"),
         html.Div(id=ids.BASIS, className="form-note"),
         html.Div([
@@ -118,6 +125,7 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
                                     ids.MULTI_DATA, ids.URL_WRITTEN)),
         dcc.Interval(id=ids.WAIT, interval=4000, disabled=True),
         dcc.Interval(id=ids.POLL, interval=1500, disabled=True),
+        dcc.Interval(id=ids.LIVE, interval=LIVE_MS, disabled=True),
         dcc.Interval(id=ids.PLAY_INTERVAL, interval=700, disabled=True),
         html.Div([html.H2("Explore"),
                   html.P("Penultimate-layer activations of mixup points projected onto the "
@@ -131,7 +139,8 @@ def layout(run: str | None = None, classes: str | None = None, epoch: str | None
                 simplex_card(),
                 card([dcc.Graph(id=ids.METRICS,
                                 config={"displaylogo": False, "displayModeBar": "hover"},
-                                figure=blank_figure("", 280))],
+                                figure=blank_figure("", 280)),
+                      html.Div(id=ids.METRICS_NOTE, className="form-note")],
                      title="Collapse metrics over training", className="metrics-card"),
                 multiples_card(),
             ], className="main-col"),

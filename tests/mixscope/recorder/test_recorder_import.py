@@ -54,6 +54,12 @@ def test_import_registry_model(settings, app, tmp_path):
                           params={"epoch": 7, "classes": "0,1,2"}).json()
         metrics = client.get(f"/api/runs/{run['id']}/metrics").json()["epochs"]
     assert [m["epoch"] for m in metrics] == [7] and metrics[0]["test_accuracy"] is not None
+    # the MLP's layers are followed: the import records a trajectory through them (issue 19)
+    with local_client(app) as client:
+        traj = client.get(f"/api/runs/{run['id']}/trajectory",
+                          params={"epoch": 7, "classes": "0,1,2"})
+    assert traj.status_code == 200, traj.text
+    assert len(traj.json()["layers"]) >= 2 and traj.json()["layers"][-1] == "penultimate"
     # the same projection straight from the network's features on the stored probe
     from backend.store import Store
 
@@ -93,6 +99,8 @@ def test_import_timm_model(settings):
     np.testing.assert_array_equal(W, net.get_classifier().weight.detach().numpy())
     assert rec.store.get_arrays(rec.run_id, "activations", epoch=0,
                                 layer="penultimate")["features"].shape == (run.num_probe, 512)
+    # its feature stages are followed: one trajectory array per stage and the penultimate
+    assert {"layer1", "layer4", "penultimate"} <= set(run.layers)
     rec.store.close()
 
 
