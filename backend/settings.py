@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_worker_deaths: int = Field(
         3, ge=1, description="A run whose worker dies this many times in a row is marked "
         "failed instead of being requeued again.")
+    max_queued_jobs: int = Field(
+        8, ge=1, description="Worker jobs (on-demand extraction, lab, deformations) one run, "
+        "and one client, may have pending at once; more answer 429 with Retry-After.")
     torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
     metrics_thread: bool = Field(
         True, description="Compute an epoch's metrics (and a recorded epoch's extraction) on "

@@ -137,7 +137,9 @@ def error_response(exc: MixscopeError) -> JSONResponse:
         body.update(run_id=exc.run_id, kind=exc.kind, epoch=exc.epoch, layer=exc.layer)
         if isinstance(exc, ArtifactDamaged):
             body["reason"] = exc.reason
-    return JSONResponse(body, status_code=code)
+    retry = getattr(exc, "retry_after", None)  # 429 and 503: when to ask again
+    headers = {"Retry-After": str(int(retry))} if retry is not None else None
+    return JSONResponse(body, status_code=code, headers=headers)
 
 
 def _invalid_input(exc: MixscopeError) -> JSONResponse:

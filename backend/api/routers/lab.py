@@ -31,7 +31,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, require_token
+from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, admit_job
 from backend.api.encoding import encode_array
 from backend.api.schemas import JobAccepted
 from backend.errors import NotFound, QueryError
@@ -89,12 +89,12 @@ def answer(request: Request, store, dispatcher, params: dict[str, Any]) -> JSONR
         if result is not None:
             return JSONResponse(result)
     if job is None or job.status in ("done", "failed"):
-        require_token(request, None)  # 401/403 before anything is queued
+        client = admit_job(request, store, None)  # 401/403/429 before anything is queued
     if job is not None and job.status == "done":
         store.finish_job(job.id, "pending")
         dispatcher.send_lab(job.id)
     elif job is None or job.status == "failed":
-        job = store.create_job(None, LAB_JOB, params)
+        job = store.create_job(None, LAB_JOB, params, client=client)
         dispatcher.send_lab(job.id)
     return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
                         status_code=status.HTTP_202_ACCEPTED)
