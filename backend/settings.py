@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = Field(
         120.0, description="A running run whose heartbeat is older than this is requeued.")
     max_worker_deaths: int = Field(
-        3, ge=1, description="A run whose worker dies this many times in a row is marked "
-        "failed instead of being requeued again.")
+        3, ge=1, description="A run whose worker dies this many times without progress "
+        "between (a newly recorded epoch resets the count) is marked failed (resumable) "
+        "instead of being requeued again.")
     max_queued_jobs: int = Field(
         8, ge=1, description="Worker jobs (on-demand extraction, lab, deformations) one run, "
         "and one client, may have pending at once; more answer 429 with Retry-After.")

@@ -55,9 +55,10 @@ class Run(BaseModel):
     error: str | None = None
     worker: str | None = None
     attempt: int = Field(0, description="claims so far (each worker claim increments it)")
-    deaths: int = Field(0, description="consecutive attempts whose worker died")
+    deaths: int = Field(0, description="attempts whose worker died since the run's last "
+                        "progress (a newly recorded epoch resets it)")
     fault: str | None = Field(None, description="why a failed run failed when it is not its "
-                              "own error: 'environment' (resumable) or 'worker-died'")
+                              "own error: 'environment' or 'worker-died' (both resumable)")
     resumable: bool = Field(False, description="POST /api/runs/{id}/resume would queue it "
                             "again from its last good checkpoint")
     sweep_id: str | None = None

@@ -94,12 +94,12 @@ def cancel(run: RunDep, store: StoreDep) -> Run:
 
 
 @router.post("/{run_id}/resume", response_model=Run, dependencies=[TokenDep],
-             summary="Resume a run that failed through an environment fault",
+             summary="Resume a run that failed through an environment fault or worker deaths",
              responses={401: {"description": "token required"},
                         404: {"description": "no such run"},
                         409: {"description": "the run is not resumable (only a run failed by "
-                                             "a full or read-only disk or a lost connection "
-                                             "is)"}})
+                                             "a full or read-only disk, a lost connection "
+                                             "or its workers' deaths is)"}})
 def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
     """Queue the run again; a worker resumes it from its last good rolling checkpoint (the
     latest, or the one before it when the latest is damaged)."""
