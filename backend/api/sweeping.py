@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from backend.config_checks import check_submitted
 from backend.errors import QueryError
 from backend.resources import MemoryBudgetError, check_memory
 from backend.runconfig import RunConfig
@@ -31,11 +32,15 @@ def config_with(base: dict[str, Any], field: str, value: Any,
     node[parts[-1]] = value
     try:
         config = RunConfig.model_validate(data)
+        check_submitted(config)
         check_memory(config, budget)
         return config
     except MemoryBudgetError as exc:
         raise QueryError(names[1], f"{field}={_short(value)} gives a run beyond a worker's memory: "
                          f"{exc}", "body") from None
+    except QueryError as exc:  # what the dataset or model cannot do
+        raise QueryError(names[1], f"{field}={_short(value)} gives an invalid config: {exc}",
+                         "body") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or field

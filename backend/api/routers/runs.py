@@ -19,6 +19,7 @@ from backend.api.schemas import (
     RunStatus,
     to_run,
 )
+from backend.config_checks import check_submitted
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunFinished, RunNotFound
@@ -44,8 +45,13 @@ def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)]
            store: StoreDep, dispatcher: DispatcherDep) -> Run:
     """Create a run from ``config`` (status ``queued``) and send it to the workers.
 
+    What the dataset and model cannot do (a class index past the dataset's classes, a layer
+    or mixing point the model lacks, inconsistent dataset arguments) is refused with a 422
+    naming the field, before any worker sees the run.
+
     A config estimated to need more memory than a worker has (``MIXSCOPE_WORKER_MEMORY``) is
     refused with a 422 naming the fields that drive the estimate."""
+    check_submitted(config)  # classes, layers, dataset arguments: QueryError -> 422
     check_memory(config, store.settings.worker_memory)  # MemoryBudgetError -> 422
     run = store.create_run(config)
     dispatcher.send_run(run.id)
