@@ -46,8 +46,14 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API from a browser "
                         "(CORS and cross-origin writes); empty: none.")
-    api_host: str = Field("127.0.0.1", description="Informational: where `mixscope api` "
-                          "listens. Access decisions use the request's peer, never this.")
+    api_host: str = Field("127.0.0.1", description="Where `mixscope api` listens. Write "
+                          "decisions use the request's peer, never this; the default "
+                          "allowed host names include it.")
+    allowed_hosts: str = Field(
+        "", description="Comma-separated host names the API answers (the Host header; a "
+        "DNS-rebinding page names its own); others get 400. '*': any. Empty: the bound "
+        "address (api_host), localhost, 127.0.0.1 and ::1, and when bound to every address "
+        "(0.0.0.0, ::) also this machine's names and any IP address.")
     heartbeat_timeout_s: float = Field(
         120.0, description="A running run whose heartbeat is older than this is requeued.")
     max_worker_deaths: int = Field(
@@ -80,6 +86,11 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
         return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def allowed_host_list(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower().rstrip(".") for h in self.allowed_hosts.split(",")
+                     if h.strip())
 
     @property
     def resolved_database_url(self) -> str:
