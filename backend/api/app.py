@@ -11,11 +11,20 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.api.limits import UPLOAD_PREFIXES, BodyLimit, echoed_errors
+from backend.api.limits import (
+    BODY_PARSE_FAILED,
+    UPLOAD_PREFIXES,
+    BodyLimit,
+    body_parse_error,
+    echoed_errors,
+    json_invalid_message,
+)
 from backend.api.projection import ProjectionService
 from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
@@ -106,11 +115,29 @@ def _install_error_handlers(app: FastAPI) -> None:
         # FastAPI's errors name the field only in `loc`; say it in the message too. The echo
         # is JSON-safe (a NaN input would make the answer itself fail) and capped in size.
         errors, total = echoed_errors(exc.errors())
+        for e in errors:  # say where the JSON broke: line and column, not only the offset
+            if e.get("type") == "json_invalid":
+                reason = (e.get("ctx") or {}).get("error", "JSON decode error")
+                e["msg"] = json_invalid_message(exc.body, e["loc"][-1], reason)
         message = "; ".join(e["msg"] for e in errors)
         if total > len(errors):
             message += f"; … and {total - len(errors)} more errors"
         return JSONResponse({"detail": errors, "message": message, "error_count": total},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        # FastAPI answers a body its parser fails on (not UTF-8, nested too deep, a number
+        # too long) with a bare 400 "There was an error parsing the body": name where
+        cause = exc.__cause__
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_FAILED and cause is not None:
+            body = getattr(request, "_body", b"")
+            kind, message, loc = body_parse_error(body, cause)
+            return JSONResponse({"detail": [{"type": kind, "loc": ["body", *loc],
+                                             "msg": message}],
+                                 "message": message, "error_count": 1},
+                                status_code=status.HTTP_400_BAD_REQUEST)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(MixscopeError)
     async def _mixscope_error(request: Request, exc: MixscopeError) -> JSONResponse:
