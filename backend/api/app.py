@@ -141,6 +141,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MixscopeError)
     async def _mixscope_error(request: Request, exc: MixscopeError) -> JSONResponse:
+        if isinstance(exc, ArtifactDamaged):  # found damaged: nothing cached of it is served
+            request.app.state.projections.forget_damaged(exc.run_id, [exc.path])
         return error_response(exc)
 
 

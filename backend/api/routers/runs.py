@@ -118,10 +118,13 @@ def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
             summary="Which artifact files of a run are damaged",
             responses={404: {"description": "no such run"},
                        503: {"description": "the artifact store cannot be reached"}})
-def health(run: RunDep, store: StoreDep) -> RunHealth:
+def health(run: RunDep, store: StoreDep, projections: ProjectionsDep) -> RunHealth:
     """Reads every artifact file of the run back and compares its size and SHA-256 with
-    what was recorded when it was written; lists the missing, truncated or corrupted ones."""
+    what was recorded when it was written; lists the missing, truncated or corrupted ones.
+    What this process caches of a damaged run is dropped: its frames then answer the 409."""
     damaged = store.damaged_artifacts(run.id)  # ArtifactUnavailable -> 503
+    if damaged:
+        projections.forget_damaged(run.id, [d["path"] for d in damaged])
     checked = len(store.list_artifacts(run.id))
     return RunHealth(run_id=run.id, ok=not damaged, checked=checked,
                      damaged=[DamagedArtifact(**d) for d in damaged])
