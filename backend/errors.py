@@ -66,10 +66,12 @@ class Conflict(MixscopeError, RuntimeError):
 
 
 class Unavailable(MixscopeError, RuntimeError):
-    """A backing service (database, artifact store) cannot be reached now (HTTP 503)."""
+    """A backing service (database, broker, object store) cannot be reached now (HTTP 503
+    with ``Retry-After``); ``service`` names it."""
 
     status_code = 503
     retry_after: int | None = None
+    service: str | None = None
 
 
 class TooManyRequests(MixscopeError, RuntimeError):

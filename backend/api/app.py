@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
+import sqlalchemy.exc as sa_exc
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -28,12 +29,15 @@ from backend.api.limits import (
 from backend.api.projection import ProjectionService
 from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
-from backend.errors import MixscopeError
+from backend.errors import MixscopeError, Unavailable
 from backend.settings import Settings, get_settings
 from backend.store.errors import ArtifactDamaged, ArtifactUnavailable
 from backend.version import __version__
 
 log = logging.getLogger("mixscope.api")
+
+#: ``Retry-After`` (seconds) of a 503 for a backing service that is down.
+OUTAGE_RETRY_AFTER_S = 5
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -139,6 +143,22 @@ def _install_error_handlers(app: FastAPI) -> None:
                                 status_code=status.HTTP_400_BAD_REQUEST)
         return await http_exception_handler(request, exc)
 
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.DisconnectionError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        # the connection failed or was lost (a PostgreSQL outage, a locked SQLite file):
+        # 503 naming the database, never a bare 500. The driver's text can hold the URL,
+        # so only the exception's type is said.
+        cause = getattr(exc, "orig", None) or exc
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    type(cause).__name__)
+        err = Unavailable(f"the database cannot be reached now ({type(cause).__name__}); "
+                          "retry later")
+        err.service = "database"
+        return error_response(err)
+
     @app.exception_handler(MixscopeError)
     async def _mixscope_error(request: Request, exc: MixscopeError) -> JSONResponse:
         if isinstance(exc, ArtifactDamaged):  # found damaged: nothing cached of it is served
@@ -154,6 +174,8 @@ def error_response(exc: MixscopeError) -> JSONResponse:
       *field], "msg": "<field>: ..."}], "message", "error_count"}``, one entry per field;
     - ``ArtifactDamaged`` (409) / ``ArtifactUnavailable`` (503): ``{"detail", "run_id",
       "kind", "epoch", "layer"[, "reason"]}``;
+    - every 503 (:class:`Unavailable`: database, broker, object store) adds ``"service"``
+      and a ``Retry-After`` header; a 429 its ``Retry-After``;
     - anything else (404 ``RunNotFound`` and the other ``NotFound``, 409 ``Conflict``):
       ``{"detail": message}``.
     """
@@ -167,6 +189,9 @@ def error_response(exc: MixscopeError) -> JSONResponse:
         if isinstance(exc, ArtifactDamaged):
             body["reason"] = exc.reason
     retry = getattr(exc, "retry_after", None)  # 429 and 503: when to ask again
+    if isinstance(exc, Unavailable):  # a backing service is down: say which, and when
+        body["service"] = exc.service or "backing service"
+        retry = OUTAGE_RETRY_AFTER_S if retry is None else retry
     headers = {"Retry-After": str(int(retry))} if retry is not None else None
     return JSONResponse(body, status_code=code, headers=headers)
 

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from backend.api.projection import ProjectionService
 from backend.api.queries import RunId  # noqa: F401 (re-exported: the path parameter type)
 from backend.api.security import is_loopback, write_refusal  # noqa: F401 (re-exported)
-from backend.dispatch.client import Dispatcher
+from backend.dispatch.client import BrokerUnavailable, Dispatcher
 from backend.errors import TooManyRequests
 from backend.settings import Settings
 from backend.store.errors import RunNotFound
@@ -107,3 +107,14 @@ def admit_job(request: Request, store: Any, run_id: str | None) -> str:
                               "MIXSCOPE_MAX_QUEUED_JOBS allows): ask again when one is done",
                               retry_after=QUEUE_RETRY_AFTER_S)
     return client
+
+
+def send_job(store: Any, send: Any, job_id: str) -> None:
+    """``send(job_id)`` (a ``Dispatcher.send_*``); when the broker cannot take it the job is
+    marked failed (asking again queues a new one) and the 503 goes on to the client: no job
+    is left pending that no message will ever run."""
+    try:
+        send(job_id)
+    except BrokerUnavailable:
+        store.finish_job(job_id, "failed", error="not sent: the broker could not be reached")
+        raise

@@ -4,7 +4,7 @@ frames route and the grid share it)."""
 
 from __future__ import annotations
 
-from backend.api.deps import admit_job
+from backend.api.deps import admit_job, send_job
 from backend.vocab import EXTRACT_JOB
 
 
@@ -29,9 +29,9 @@ def extraction_job(store, dispatcher, run_id: str, epochs: list[int], layer: str
     if job is None or job.status == "failed":
         client = admit_job(request, store, run_id)
         job = store.create_job(run_id, EXTRACT_JOB, params, client=client)
-        dispatcher.send_extract(job.id)
+        send_job(store, dispatcher.send_extract, job.id)
     elif job.status == "done":  # its cache was replaced by another triple's since: redo
         admit_job(request, store, run_id)
         store.finish_job(job.id, "pending")
-        dispatcher.send_extract(job.id)
+        send_job(store, dispatcher.send_extract, job.id)
     return job.id

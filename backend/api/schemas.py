@@ -29,12 +29,16 @@ class B64Array(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded"] = Field(
+        description='"ok" when the database, the broker and the object store all answer')
     version: str
-    database: str = Field(description='"ok", or the error that reaching the database raised')
+    database: str = Field(description='"ok" or "unreachable"')
+    broker: str = Field("ok", description='"ok" or "unreachable" (where runs are sent)')
+    object_store: str = Field("ok", description='"ok" or "unreachable" (the artifact root)')
 
     model_config = ConfigDict(json_schema_extra={
-        "examples": [{"status": "ok", "version": __version__, "database": "ok"}]})
+        "examples": [{"status": "ok", "version": __version__, "database": "ok",
+                      "broker": "ok", "object_store": "ok"}]})
 
 
 class Run(BaseModel):

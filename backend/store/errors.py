@@ -103,6 +103,8 @@ class ArtifactUnavailable(StoreError, Unavailable):
     """The artifact store could not be reached (a network or permission error, not a bad
     file). The API answers 503."""
 
+    service = "object store"
+
     def __init__(self, run_id: str, kind: str, epoch: int | None, layer: str | None,
                  reason: str):
         super().__init__(f"run {run_id!r}: the {_where(kind, epoch, layer)} artifact cannot be "

@@ -27,6 +27,11 @@ class JobStore(StoreBase):
             s.add(sweep)
         return sweep.id
 
+    def delete_sweep(self, sweep_id: str) -> None:
+        """Remove a sweep's row (its runs, if any are left, keep going without a sweep)."""
+        with self._tx() as s:
+            s.execute(sa.delete(Sweep).where(Sweep.id == sweep_id))
+
     def _sweep_info(self, s: Session, sweep: Sweep) -> SweepInfo:
         ids = s.scalars(sa.select(Run.id).where(Run.sweep_id == sweep.id)
                         .order_by(Run.created_at, Run.id)).all()

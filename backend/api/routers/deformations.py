@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, RunDep, StoreDep, admit_job
+from backend.api.deps import DispatcherDep, RunDep, StoreDep, admit_job, send_job
 from backend.api.schemas import JobAccepted
 from backend.errors import Conflict, QueryError
 from backend.runconfig import IMAGE_DATASETS
@@ -71,9 +71,9 @@ def deformations(request: Request, run: RunDep, store: StoreDep, dispatcher: Dis
         client = admit_job(request, store, run.id)  # 401/403/429 before anything is queued
     if job is not None and job.status == "done":
         store.finish_job(job.id, "pending")
-        dispatcher.send_deformations(job.id)
+        send_job(store, dispatcher.send_deformations, job.id)
     elif job is None or job.status == "failed":
         job = store.create_job(run.id, DEFORMATION_JOB, params, client=client)
-        dispatcher.send_deformations(job.id)
+        send_job(store, dispatcher.send_deformations, job.id)
     return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
                         status_code=status.HTTP_202_ACCEPTED)

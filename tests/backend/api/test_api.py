@@ -37,7 +37,8 @@ def field_named(resp, field: str) -> bool:
 def test_health(client):
     r = client.get("/api/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "version": __version__, "database": "ok"}
+    assert r.json() == {"status": "ok", "version": __version__, "database": "ok",
+                        "broker": "ok", "object_store": "ok"}
 
 
 def test_launch_queues_run_and_sends_message(client, settings):
