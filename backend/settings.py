@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(
         8, ge=1, description="Worker jobs (on-demand extraction, lab, deformations) one run, "
         "and one client, may have pending at once; more answer 429 with Retry-After.")
+    object_store_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Seconds an object-store (S3) connection or read may "
+        "take before it fails (the API then answers 503 naming the object store).")
     torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
     metrics_thread: bool = Field(
         True, description="Compute an epoch's metrics (and a recorded epoch's extraction) on "
