@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         64 << 20, ge=1024, description="Largest body of a binary upload route (/api/ingest/).")
     worker_memory: int | None = Field(
         None, ge=1 << 20, description="Bytes a worker may use for one run; runs estimated to "
-        "need more are refused. Default: the machine's memory.")
+        "need more are refused. Default: the memory available (MemAvailable, within the "
+        "container's limit) less a tenth, at least 512 MiB.")
 
     @field_validator("worker_memory", "max_body_bytes", "max_upload_bytes", mode="before")
     @classmethod
