@@ -73,6 +73,12 @@ def test_a_broker_outage_fails_the_launch_with_503_and_leaves_no_row(settings):
         r = c.post("/api/sweeps", json={"field": "lr", "values": [0.1, 0.2]})
         _outage_answer(r, "broker")
         assert store.list_runs() == [] and store.list_sweeps() == []
+        r = c.post("/api/grid/launch", json={"base": {"epochs": 2},
+                                             "columns": {"field": "alpha",
+                                                         "values": [0.4, 2.0]},
+                                             "seeds": [0, 1]})
+        _outage_answer(r, "broker")
+        assert store.list_runs() == [] and store.list_sweeps() == []
         # a job that could not be sent is not left pending (it would never run)
         rid = synthetic_run(store, class_pairs=[(i, j) for i in range(3) for j in range(i, 3)])
         _outage_answer(c.get(f"/api/runs/{rid}/projection", params={"classes": "3,4,5"}),

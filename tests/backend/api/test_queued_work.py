@@ -86,3 +86,18 @@ def test_queued_jobs_are_bounded_per_client_across_runs(tmp_path):
     other = TestClient(c.app, base_url="http://127.0.0.1:8000", client=("10.0.0.8", 1))
     assert other.get("/api/lab/alternating-line?runs=1&epochs=5",
                      headers=OK).status_code == 202
+
+
+def test_the_grid_queues_no_extraction_for_an_anonymous_reader(tmp_path):
+    """``GET /api/grid`` extracts each run's uncovered triple: for a reader without the
+    token it shows the panels with the reason instead, and queues nothing."""
+    c = _client(tmp_path, api_token=TOKEN)
+    store = c.app.state.store
+    runs = [synthetic_run(store, class_pairs=COVERED, seed=i) for i in range(2)]
+    r = c.get("/api/grid", params={"runs": ",".join(runs), "classes": "3,4,5"})
+    assert r.status_code == 200, r.text
+    for panel in r.json()["panels"]:
+        assert panel["job_id"] is None and "token" in panel["message"], panel
+    assert store.pending_jobs() == 0
+    r = c.get("/api/grid", params={"runs": ",".join(runs), "classes": "3,4,5"}, headers=OK)
+    assert all(p["job_id"] for p in r.json()["panels"]) and store.pending_jobs() == 2
