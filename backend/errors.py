@@ -16,6 +16,8 @@ or ``except LookupError`` keeps working):
   ``backend.store.errors.RunNotFound``.
 - :class:`Conflict` (409, a ``RuntimeError``): the resource's state refuses the request.
 - :class:`Unavailable` (503, a ``RuntimeError``): a backing service cannot be reached.
+- :class:`TooManyRequests` (429, a ``RuntimeError``): a client or a run has as much work
+  queued as it may; ``retry_after`` (seconds) becomes the ``Retry-After`` header.
 """
 
 from __future__ import annotations
@@ -64,9 +66,22 @@ class Conflict(MixscopeError, RuntimeError):
 
 
 class Unavailable(MixscopeError, RuntimeError):
-    """A backing service (database, artifact store) cannot be reached now (HTTP 503)."""
+    """A backing service (database, broker, object store) cannot be reached now (HTTP 503
+    with ``Retry-After``); ``service`` names it."""
 
     status_code = 503
+    retry_after: int | None = None
+    service: str | None = None
+
+
+class TooManyRequests(MixscopeError, RuntimeError):
+    """Too much work queued already (HTTP 429 with ``Retry-After: retry_after``)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int = 5, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
 
 
 def field_of(message: str) -> str | None:

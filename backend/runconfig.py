@@ -8,13 +8,15 @@ Presets (``RunConfig.from_preset``) reproduce the recipes of the papers.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -56,9 +58,61 @@ Text = Annotated[str, Field(max_length=100), AfterValidator(_printable)]
 ClassIndex = Annotated[int, Field(ge=0, le=999)]
 
 
+def _only(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` metadata."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _loose_number(annotation: Any, value: Any, path: str) -> str | None:
+    """The dotted path of a string or boolean given where ``annotation`` wants a number
+    (``"epochs": "10"``, ``"epochs": true``: pydantic's lax mode would take both), or None.
+    Looks into lists and tuples (``record.epochs``, ``probe.triples``)."""
+    ann = _only(annotation)
+    origin = get_origin(ann)
+    if origin in (Union, UnionType):
+        arms = [_only(a) for a in get_args(ann) if a is not type(None)]
+        if isinstance(value, (list, tuple)):
+            seqs = [a for a in arms if get_origin(a) in (list, tuple)]
+            return _loose_number(seqs[0], value, path) if len(seqs) == 1 else None
+        if arms and all(a in (int, float) for a in arms):
+            return _loose_number(arms[0], value, path)
+        return None
+    if ann in (int, float):
+        return path if isinstance(value, (bool, str)) else None
+    if origin in (list, tuple) and isinstance(value, (list, tuple)):
+        args = get_args(ann)
+        for i, item in enumerate(value):
+            if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+                arg = args[0] if args else None
+            else:
+                arg = args[i] if i < len(args) else None
+            bad = None if arg is None else _loose_number(arg, item, f"{path}.{i}")
+            if bad:
+                return bad
+    return None
+
+
 class _Strict(BaseModel):
     # NaN and ±inf are refused by name ("Input should be a finite number"), never compared.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """Strict numbers: a string or a boolean is never read as a number ("10" -> 10,
+        true -> 1 trained one epoch), whatever else is lax."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None:
+            bad = _loose_number(field.annotation, value, info.field_name)
+            if bad:
+                item = bad.removeprefix(f"{info.field_name}.")
+                where = f" (item {item})" if item != bad else ""
+                given = f"{type(value).__name__} {value!r}" if item == bad else \
+                    "a string or a boolean"
+                raise ValueError(f"a number is needed{where}, not {given}"[:200])
+        return value
 
 
 class DatasetArgs(_Strict):

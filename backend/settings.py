@@ -46,13 +46,26 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API from a browser "
                         "(CORS and cross-origin writes); empty: none.")
-    api_host: str = Field("127.0.0.1", description="Informational: where `mixscope api` "
-                          "listens. Access decisions use the request's peer, never this.")
+    api_host: str = Field("127.0.0.1", description="Where `mixscope api` listens. Write "
+                          "decisions use the request's peer, never this; the default "
+                          "allowed host names include it.")
+    allowed_hosts: str = Field(
+        "", description="Comma-separated host names the API answers (the Host header; a "
+        "DNS-rebinding page names its own); others get 400. '*': any. Empty: the bound "
+        "address (api_host), localhost, 127.0.0.1 and ::1, and when bound to every address "
+        "(0.0.0.0, ::) also this machine's names and any IP address.")
     heartbeat_timeout_s: float = Field(
         120.0, description="A running run whose heartbeat is older than this is requeued.")
     max_worker_deaths: int = Field(
-        3, ge=1, description="A run whose worker dies this many times in a row is marked "
-        "failed instead of being requeued again.")
+        3, ge=1, description="A run whose worker dies this many times without progress "
+        "between (a newly recorded epoch resets the count) is marked failed (resumable) "
+        "instead of being requeued again.")
+    max_queued_jobs: int = Field(
+        8, ge=1, description="Worker jobs (on-demand extraction, lab, deformations) one run, "
+        "and one client, may have pending at once; more answer 429 with Retry-After.")
+    object_store_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Seconds an object-store (S3) connection or read may "
+        "take before it fails (the API then answers 503 naming the object store).")
     torch_threads: int = Field(1, ge=1, description="torch threads per worker on CPU.")
     metrics_thread: bool = Field(
         True, description="Compute an epoch's metrics (and a recorded epoch's extraction) on "
@@ -64,7 +77,8 @@ class Settings(BaseSettings):
         64 << 20, ge=1024, description="Largest body of a binary upload route (/api/ingest/).")
     worker_memory: int | None = Field(
         None, ge=1 << 20, description="Bytes a worker may use for one run; runs estimated to "
-        "need more are refused. Default: the machine's memory.")
+        "need more are refused. Default: the memory available (MemAvailable, within the "
+        "container's limit) less a tenth, at least 512 MiB.")
 
     @field_validator("worker_memory", "max_body_bytes", "max_upload_bytes", mode="before")
     @classmethod
@@ -76,6 +90,11 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
         return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def allowed_host_list(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower().rstrip(".") for h in self.allowed_hosts.split(",")
+                     if h.strip())
 
     @property
     def resolved_database_url(self) -> str:

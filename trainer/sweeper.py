@@ -17,12 +17,14 @@ from backend.store.workers import local_pid, pid_alive
 log = logging.getLogger("mixscope.dispatch")
 
 
-def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False) -> list[str]:
+def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False,
+                count_deaths: bool = True) -> list[str]:
     """Requeue runs with a heartbeat older than ``timeout_s`` and re-send them with ``send``.
 
     ``send(run_id)`` enqueues a training message. With ``resend_queued`` every queued run is
-    re-sent too. Returns the ids sent."""
-    ids = list(store.requeue_stale(timeout_s))
+    re-sent too. ``count_deaths`` False: the heartbeats may have stopped for an outage, not
+    a death (see :class:`OutageAwareSweep`). Returns the ids sent."""
+    ids = list(store.requeue_stale(timeout_s, count_deaths=count_deaths))
     if resend_queued:
         ids += [r.id for r in store.list_runs(status="queued") if r.id not in ids]
     for run_id in ids:
@@ -30,6 +32,43 @@ def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False) -
     if ids:
         log.warning("re-sent runs %s", ", ".join(ids))
     return ids
+
+
+_outage = {"at": None}  # when this process last failed to reach the database or broker
+
+
+def note_outage(clock=time.monotonic) -> None:
+    """Remember that this process could not reach a backing service just now (the
+    keep-alive thread of a run calls it when a heartbeat cannot be written)."""
+    _outage["at"] = clock()
+
+
+class OutageAwareSweep:
+    """A worker's periodic stale-run sweep that remembers outages of the database or the
+    broker (a sweep that raised, or :func:`note_outage`): for ``remember_s`` (default the
+    heartbeat timeout) after the last one, runs found stale
+    are requeued without counting a worker death. Their heartbeats stopped because nothing
+    could be written, not because their worker died (issue 24: a PostgreSQL outage used to
+    cost every running run a death)."""
+
+    def __init__(self, timeout_s: float, remember_s: float | None = None,
+                 clock=time.monotonic) -> None:
+        self.timeout_s = timeout_s   # a heartbeat older than this is stale
+        self.remember_s = timeout_s if remember_s is None else remember_s
+        self.clock = clock
+        self.last_outage: float | None = None
+
+    def outage_recent(self) -> bool:
+        seen = [t for t in (self.last_outage, _outage["at"]) if t is not None]
+        return bool(seen) and self.clock() - max(seen) < self.remember_s
+
+    def __call__(self, store, send, *, resend_queued: bool = False) -> list[str]:
+        try:
+            return sweep_stale(store, send, self.timeout_s, resend_queued=resend_queued,
+                               count_deaths=not self.outage_recent())
+        except Exception:
+            self.last_outage = self.clock()
+            raise
 
 
 def resend_pending_jobs(store, app) -> list[str]:

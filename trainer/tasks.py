@@ -24,6 +24,7 @@ from backend.settings import Settings, get_settings
 from backend.store.errors import Fenced, RunNotFound
 from backend.store.info import Claim
 from backend.store.workers import worker_name
+from trainer.sweeper import note_outage
 
 log = logging.getLogger("mixscope.dispatch")
 
@@ -121,7 +122,8 @@ class KeepAlive(threading.Thread):
                                          run.eta_s, claim=self.claim)
             except (Fenced, RunNotFound):
                 return
-            except Exception:  # a locked database: try again next time
+            except Exception:  # a locked or unreachable database: try again next time
+                note_outage()  # stale heartbeats meanwhile are no worker's death
                 log.debug("keepalive of %s failed", self.run_id, exc_info=True)
 
 

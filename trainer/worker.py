@@ -28,10 +28,10 @@ from celery.signals import worker_ready, worker_shutdown
 from backend.dispatch.celery_app import RUN_TRAINING, make_celery
 from backend.settings import Settings
 from trainer.sweeper import (
+    OutageAwareSweep,
     clean_orphan_files,
     requeue_dead_local,
     resend_pending_jobs,
-    sweep_stale,
 )
 from trainer.tasks import configure_worker, worker_settings, worker_store
 
@@ -76,6 +76,7 @@ class _Sweeper(threading.Thread):
         interval = min(max(timeout / 3.0, 0.5), 60.0)
         first = True
         send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])
+        sweep = OutageAwareSweep(timeout)  # deaths uncounted just after an outage
         while not self.stop.is_set():
             try:
                 if first:  # temporary files of writers killed mid-write
@@ -83,7 +84,7 @@ class _Sweeper(threading.Thread):
                 if first:  # runs of this host's dead workers need not wait for the timeout
                     for rid in requeue_dead_local(worker_store(), min(10.0, timeout)):
                         send(rid)
-                sweep_stale(worker_store(), send, timeout, resend_queued=first)
+                sweep(worker_store(), send, resend_queued=first)
                 if first:
                     resend_pending_jobs(worker_store(), self.app)
                 first = False

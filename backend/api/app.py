@@ -10,22 +10,35 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
+import sqlalchemy.exc as sa_exc
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.docs import install_docs
-from backend.api.limits import UPLOAD_PREFIXES, BodyLimit, echoed_errors
+from backend.api.limits import (
+    BODY_PARSE_FAILED,
+    UPLOAD_PREFIXES,
+    BodyLimit,
+    body_parse_error,
+    echoed_errors,
+    json_invalid_message,
+)
 from backend.api.projection import ProjectionService
 from backend.api.security import AccessMiddleware
 from backend.dispatch.client import Dispatcher
-from backend.errors import MixscopeError
+from backend.errors import MixscopeError, Unavailable
 from backend.settings import Settings, get_settings
 from backend.store.errors import ArtifactDamaged, ArtifactUnavailable
 from backend.version import __version__
 
 log = logging.getLogger("mixscope.api")
+
+#: ``Retry-After`` (seconds) of a 503 for a backing service that is down.
+OUTAGE_RETRY_AFTER_S = 5
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -109,14 +122,50 @@ def _install_error_handlers(app: FastAPI) -> None:
         # FastAPI's errors name the field only in `loc`; say it in the message too. The echo
         # is JSON-safe (a NaN input would make the answer itself fail) and capped in size.
         errors, total = echoed_errors(exc.errors())
+        for e in errors:  # say where the JSON broke: line and column, not only the offset
+            if e.get("type") == "json_invalid":
+                reason = (e.get("ctx") or {}).get("error", "JSON decode error")
+                e["msg"] = json_invalid_message(exc.body, e["loc"][-1], reason)
         message = "; ".join(e["msg"] for e in errors)
         if total > len(errors):
             message += f"; … and {total - len(errors)} more errors"
         return JSONResponse({"detail": errors, "message": message, "error_count": total},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        # FastAPI answers a body its parser fails on (not UTF-8, nested too deep, a number
+        # too long) with a bare 400 "There was an error parsing the body": name where
+        cause = exc.__cause__
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_FAILED and cause is not None:
+            body = getattr(request, "_body", b"")
+            kind, message, loc = body_parse_error(body, cause)
+            return JSONResponse({"detail": [{"type": kind, "loc": ["body", *loc],
+                                             "msg": message}],
+                                 "message": message, "error_count": 1},
+                                status_code=status.HTTP_400_BAD_REQUEST)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.DisconnectionError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        # the connection failed or was lost (a PostgreSQL outage, a locked SQLite file):
+        # 503 naming the database, never a bare 500. The driver's text can hold the URL,
+        # so only the exception's type is said.
+        cause = getattr(exc, "orig", None) or exc
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    type(cause).__name__)
+        err = Unavailable(f"the database cannot be reached now ({type(cause).__name__}); "
+                          "retry later")
+        err.service = "database"
+        return error_response(err)
+
     @app.exception_handler(MixscopeError)
     async def _mixscope_error(request: Request, exc: MixscopeError) -> JSONResponse:
+        if isinstance(exc, ArtifactDamaged):  # found damaged: nothing cached of it is served
+            request.app.state.projections.forget_damaged(exc.run_id, [exc.path])
         return error_response(exc)
 
 
@@ -128,6 +177,8 @@ def error_response(exc: MixscopeError) -> JSONResponse:
       *field], "msg": "<field>: ..."}], "message", "error_count"}``, one entry per field;
     - ``ArtifactDamaged`` (409) / ``ArtifactUnavailable`` (503): ``{"detail", "run_id",
       "kind", "epoch", "layer"[, "reason"]}``;
+    - every 503 (:class:`Unavailable`: database, broker, object store) adds ``"service"``
+      and a ``Retry-After`` header; a 429 its ``Retry-After``;
     - anything else (404 ``RunNotFound`` and the other ``NotFound``, 409 ``Conflict``):
       ``{"detail": message}``.
     """
@@ -140,7 +191,12 @@ def error_response(exc: MixscopeError) -> JSONResponse:
         body.update(run_id=exc.run_id, kind=exc.kind, epoch=exc.epoch, layer=exc.layer)
         if isinstance(exc, ArtifactDamaged):
             body["reason"] = exc.reason
-    return JSONResponse(body, status_code=code)
+    retry = getattr(exc, "retry_after", None)  # 429 and 503: when to ask again
+    if isinstance(exc, Unavailable):  # a backing service is down: say which, and when
+        body["service"] = exc.service or "backing service"
+        retry = OUTAGE_RETRY_AFTER_S if retry is None else retry
+    headers = {"Retry-After": str(int(retry))} if retry is not None else None
+    return JSONResponse(body, status_code=code, headers=headers)
 
 
 def _invalid_input(exc: MixscopeError) -> JSONResponse:

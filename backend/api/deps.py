@@ -16,7 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from backend.api.projection import ProjectionService
 from backend.api.queries import RunId  # noqa: F401 (re-exported: the path parameter type)
 from backend.api.security import is_loopback, write_refusal  # noqa: F401 (re-exported)
-from backend.dispatch.client import Dispatcher
+from backend.dispatch.client import BrokerUnavailable, Dispatcher
+from backend.errors import TooManyRequests
 from backend.settings import Settings
 from backend.store.errors import RunNotFound
 
@@ -77,3 +78,43 @@ def require_token(
 
 
 TokenDep = Depends(require_token)
+
+
+#: Seconds a client told 429 waits before asking again (a job takes seconds to minutes).
+QUEUE_RETRY_AFTER_S = 10
+
+
+def client_name(request: Request) -> str:
+    """Who is asking, for the per-client bound of queued jobs: the connection's peer."""
+    return request.client.host if request.client else "unknown"
+
+
+def admit_job(request: Request, store: Any, run_id: str | None) -> str:
+    """Check that this request may queue a worker job (of ``run_id``, or of no run) and
+    return the client to store with it: queueing work is a write, so the token and origin
+    rules of writes apply (401/403), and at most ``max_queued_jobs`` jobs may be pending for
+    the run and for the client (429 with ``Retry-After``). Call it only when a job is about
+    to be created or sent again; answering a stored result or a job in flight is a read."""
+    require_token(request, None)
+    limit = request.app.state.settings.max_queued_jobs
+    client = client_name(request)
+    if run_id is not None and store.pending_jobs(run_id=run_id) >= limit:
+        raise TooManyRequests(f"run {run_id} has {limit} jobs queued already (the most "
+                              "MIXSCOPE_MAX_QUEUED_JOBS allows): ask again when one is done",
+                              retry_after=QUEUE_RETRY_AFTER_S)
+    if store.pending_jobs(client=client) >= limit:
+        raise TooManyRequests(f"this client has {limit} jobs queued already (the most "
+                              "MIXSCOPE_MAX_QUEUED_JOBS allows): ask again when one is done",
+                              retry_after=QUEUE_RETRY_AFTER_S)
+    return client
+
+
+def send_job(store: Any, send: Any, job_id: str) -> None:
+    """``send(job_id)`` (a ``Dispatcher.send_*``); when the broker cannot take it the job is
+    marked failed (asking again queues a new one) and the 503 goes on to the client: no job
+    is left pending that no message will ever run."""
+    try:
+        send(job_id)
+    except BrokerUnavailable:
+        store.finish_job(job_id, "failed", error="not sent: the broker could not be reached")
+        raise

@@ -155,3 +155,79 @@ def echoed_errors(errors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], i
             item["ctx"] = {str(k): short_input(v) for k, v in e["ctx"].items()}
         out.append(item)
     return out, len(errors)
+
+
+# --- parse errors: where the body broke (issue 24, item 7) ----------------------------------
+
+#: FastAPI's detail for a body it could not read (its cause is chained: ``__cause__``).
+BODY_PARSE_FAILED = "There was an error parsing the body"
+_LONG_NUMBER = re.compile(rb"-?\d{4000,}")
+
+
+def line_column(doc: bytes | str, pos: int) -> tuple[int, int]:
+    """1-based (line, column) of offset ``pos`` in ``doc``."""
+    nl = b"\n" if isinstance(doc, bytes) else "\n"
+    pos = max(0, min(int(pos), len(doc)))
+    return doc.count(nl, 0, pos) + 1, pos - (doc.rfind(nl, 0, pos) + 1) + 1
+
+
+def _at(doc: bytes | str, pos: int, unit: str) -> tuple[str, list[Any]]:
+    line, col = line_column(doc, pos)
+    return f"line {line}, column {col} ({unit} {pos})", [line, col]
+
+
+#: Nesting reported as the place a too-deep body broke (the parser's own limit is Python's
+#: recursion limit, about this deep).
+DEEP = 500
+
+
+def _too_deep_at(body: bytes) -> int | None:
+    """Offset of the bracket that opens level ``DEEP + 1`` (strings skipped), or None."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == 0x5C:  # backslash
+                escaped = True
+            elif ch == 0x22:
+                in_string = False
+        elif ch == 0x22:
+            in_string = True
+        elif ch in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > DEEP:
+                return i
+        elif ch in (0x5D, 0x7D):
+            depth -= 1
+    return None
+
+
+def body_parse_error(body: bytes, cause: BaseException) -> tuple[str, str, list[Any]]:
+    """``(type, message, loc tail)`` of a body FastAPI could not parse, from the exception
+    its parser raised: bytes that are not UTF-8 (the line and column of the first bad byte),
+    JSON nested too deep for the parser, a number too long to convert (where it starts)."""
+    if isinstance(cause, UnicodeDecodeError):
+        where, loc = _at(body, cause.start, "byte")
+        return "body_encoding", f"body: not UTF-8 at {where}: {cause.reason}", loc
+    if isinstance(cause, RecursionError):
+        pos = _too_deep_at(body)
+        if pos is None:
+            return "json_too_deep", "body: JSON nesting too deep to parse", []
+        where, loc = _at(body, pos, "byte")
+        return "json_too_deep", (f"body: JSON nesting too deep (over {DEEP} levels) at "
+                                 f"{where}"), loc
+    if isinstance(cause, ValueError) and (m := _LONG_NUMBER.search(body)):
+        where, loc = _at(body, m.start(), "byte")
+        return "json_number", (f"body: a number of {len(m.group().lstrip(b'-'))} digits at "
+                               f"{where}: too long to read"), loc
+    return "body_invalid", f"body: could not be parsed ({type(cause).__name__})", []
+
+
+def json_invalid_message(doc: Any, pos: Any, reason: str) -> str:
+    """The message of a JSON syntax error at offset ``pos`` of ``doc``, with its line and
+    column (FastAPI's own says only "JSON decode error")."""
+    if isinstance(doc, (str, bytes)) and isinstance(pos, int):
+        where, _ = _at(doc, pos, "char")
+        return f"body: invalid JSON at {where}: {reason}"
+    return f"body: invalid JSON: {reason}"

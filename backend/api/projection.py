@@ -412,6 +412,14 @@ class ProjectionService:
         self.cache.put(key, body)
         return body
 
+    def forget_damaged(self, run_id: str, paths: list[str]) -> None:
+        """A file of the run was found damaged: drop everything this process holds of the
+        run (frames, bases, scores, selections) and the artifact store's arrays of those
+        files, so the next request reads the file again and answers its 409 (issue 24)."""
+        self.forget_run(run_id)
+        for path in paths:
+            self.store.files.forget(path)
+
     def forget_run(self, run_id: str) -> None:
         self.cache.drop(lambda k: k[0] == run_id)
         self._finished_rows.drop(lambda k: k[0] == run_id)

@@ -29,12 +29,16 @@ class B64Array(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded"] = Field(
+        description='"ok" when the database, the broker and the object store all answer')
     version: str
-    database: str = Field(description='"ok", or the error that reaching the database raised')
+    database: str = Field(description='"ok" or "unreachable"')
+    broker: str = Field("ok", description='"ok" or "unreachable" (where runs are sent)')
+    object_store: str = Field("ok", description='"ok" or "unreachable" (the artifact root)')
 
     model_config = ConfigDict(json_schema_extra={
-        "examples": [{"status": "ok", "version": __version__, "database": "ok"}]})
+        "examples": [{"status": "ok", "version": __version__, "database": "ok",
+                      "broker": "ok", "object_store": "ok"}]})
 
 
 class Run(BaseModel):
@@ -59,9 +63,10 @@ class Run(BaseModel):
     error: str | None = None
     worker: str | None = None
     attempt: int = Field(0, description="claims so far (each worker claim increments it)")
-    deaths: int = Field(0, description="consecutive attempts whose worker died")
+    deaths: int = Field(0, description="attempts whose worker died since the run's last "
+                        "progress (a newly recorded epoch resets it)")
     fault: str | None = Field(None, description="why a failed run failed when it is not its "
-                              "own error: 'environment' (resumable) or 'worker-died'")
+                              "own error: 'environment' or 'worker-died' (both resumable)")
     resumable: bool = Field(False, description="POST /api/runs/{id}/resume would queue it "
                             "again from its last good checkpoint")
     sweep_id: str | None = None

@@ -18,6 +18,11 @@ The rules (``docs/contracts.md`` "Security"):
   the CLI) are not browsers acting for a page and pass on to the token rule.
 - **CORS** headers are sent only for the origins listed in ``MIXSCOPE_CORS_ORIGINS`` (empty
   by default: no CORS at all).
+- **Host names**: only those the API serves (``MIXSCOPE_ALLOWED_HOSTS``; default the bound
+  address, ``localhost``, ``127.0.0.1`` and ``::1``, and for a server bound to every address
+  this machine's names and IP literals) are answered; any other ``Host`` gets 400, before
+  anything is read. A DNS-rebinding page reaches the API under its own domain name, so it
+  can read nothing.
 - **Reads** stay open unless ``MIXSCOPE_READ_TOKEN`` is set; then every ``/api`` route except
   ``/api/health``, ``/api/auth`` and the OpenAPI docs needs the read token or the API token.
 
@@ -28,8 +33,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import socket
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -60,6 +65,45 @@ def host_name(host_header: str) -> str:
     if h.startswith("["):
         return h[1:h.find("]")] if "]" in h else h
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+class HostPolicy:
+    """Which ``Host`` names this API answers (see the module doc); built once per app."""
+
+    def __init__(self, settings: Any) -> None:
+        listed = tuple(settings.allowed_host_list)
+        self.any = "*" in listed
+        bound = (settings.api_host or "").strip().lower()
+        wildcard = bound in WILDCARD_HOSTS
+        if listed:
+            names = set(listed)
+            self.any_ip = False
+        else:
+            names = {"localhost", "127.0.0.1", "::1"}
+            if not wildcard:
+                names.add(bound.strip("[]"))
+            self.any_ip = wildcard  # every address of this machine (a rebinding page
+            if wildcard:            # sends a domain name, never an IP literal)
+                host = socket.gethostname().lower()
+                names |= {host, socket.getfqdn().lower()}
+        self.names = frozenset(n.strip("[]").rstrip(".") for n in names)
+
+    def allows(self, host_header: str) -> bool:
+        if self.any:
+            return True
+        host = host_name(host_header).lower().rstrip(".")
+        return host in self.names or (self.any_ip and _is_ip(host))
 
 
 def token_matches(given: str | None, expected: str | None) -> bool:
@@ -127,13 +171,14 @@ def may_read(settings: Any, headers: Any) -> bool:
 
 
 class AccessMiddleware:
-    """Refuses cross-site mutating requests (403) and unauthenticated reads when a read token
-    is configured (401), before any route runs. Token checks of writes stay in the routes
+    """Refuses host names the API does not serve (400), cross-site mutating requests (403)
+    and unauthenticated reads when a read token is configured (401), before any route runs. Token checks of writes stay in the routes
     (:func:`backend.api.deps.require_token`), which know what they mutate."""
 
     def __init__(self, app: ASGIApp, settings: Any) -> None:
         self.app = app
         self.settings = settings
+        self.hosts = HostPolicy(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,7 +187,12 @@ class AccessMiddleware:
         request = Request(scope)
         path, method = scope.get("path", ""), scope.get("method", "GET")
         answer: JSONResponse | None = None
-        if method in MUTATING_METHODS:
+        host = request.headers.get("host", "")
+        if not self.hosts.allows(host):
+            answer = JSONResponse(
+                {"detail": f"host {host_name(host)[:100]!r} is not a name this API serves "
+                           "(MIXSCOPE_ALLOWED_HOSTS)"}, status_code=400)
+        elif method in MUTATING_METHODS:
             why = foreign_origin(request.headers, request.url.scheme,
                                  self.settings.cors_origin_list)
             if why:

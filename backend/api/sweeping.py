@@ -1,16 +1,21 @@
 """A run config with one dotted field set to a swept value, validated: the one place the
-sweep routes (``POST /api/sweeps``, ``POST /api/grid/launch``) build their runs' configs."""
+sweep routes (``POST /api/sweeps``, ``POST /api/grid/launch``) build their runs' configs, and
+launch them (:func:`launch_sweep_runs`: all or nothing)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
 from pydantic import ValidationError
 
+from backend.config_checks import check_submitted
+from backend.dispatch.client import BrokerUnavailable
 from backend.errors import QueryError
 from backend.resources import MemoryBudgetError, check_memory
 from backend.runconfig import RunConfig
+from backend.store.errors import RunNotFound
 
 
 def config_with(base: dict[str, Any], field: str, value: Any,
@@ -31,11 +36,15 @@ def config_with(base: dict[str, Any], field: str, value: Any,
     node[parts[-1]] = value
     try:
         config = RunConfig.model_validate(data)
+        check_submitted(config)
         check_memory(config, budget)
         return config
     except MemoryBudgetError as exc:
         raise QueryError(names[1], f"{field}={_short(value)} gives a run beyond a worker's memory: "
                          f"{exc}", "body") from None
+    except QueryError as exc:  # what the dataset or model cannot do
+        raise QueryError(names[1], f"{field}={_short(value)} gives an invalid config: {exc}",
+                         "body") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or field
@@ -46,3 +55,23 @@ def config_with(base: dict[str, Any], field: str, value: Any,
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 100 else text[:100] + "…"
+
+
+def launch_sweep_runs(store, dispatcher, sweep_id: str, configs: list[RunConfig]) -> list[str]:
+    """Create and send one run of ``sweep_id`` per config; returns their ids. All or nothing:
+    when the broker cannot take a message (:class:`BrokerUnavailable`, 503) every run created
+    here and the sweep are removed again, so no sweep is left half-launched with runs no
+    message will start (a message already sent finds its run gone, which a worker ignores)."""
+    created: list[str] = []
+    try:
+        for cfg in configs:
+            run = store.create_run(cfg, sweep_id=sweep_id)
+            created.append(run.id)
+            dispatcher.send_run(run.id)
+    except BrokerUnavailable:
+        for rid in created:
+            with contextlib.suppress(RunNotFound):
+                store.delete_run(rid)
+        store.delete_sweep(sweep_id)
+        raise
+    return created

@@ -120,7 +120,7 @@ class ArtifactIndex(StoreBase):
         for row in rows:
             try:
                 reason = self.check_artifact(row)
-            except OSError as exc:
+            except (OSError, *self.files.remote_errors) as exc:
                 raise self._damaged(row, exc) from exc
             if reason is not None:
                 out.append({"kind": row.kind,
@@ -184,7 +184,7 @@ class ArtifactIndex(StoreBase):
         try:
             return self.files.load_numpy(row.path, (row.size, row.created_at.isoformat()),
                                          size=row.size, sha256=row.sha256)
-        except (DamagedFile, OSError) as exc:
+        except (DamagedFile, OSError, *self.files.remote_errors) as exc:
             raise self._damaged(row, exc) from exc
 
     def artifact_rows(self, run_id: str, kind: str, *, layer: str | None = None
@@ -221,7 +221,7 @@ class ArtifactIndex(StoreBase):
                 return {n: _take(arrays[n], rr) for n, rr in parts.items() if n in arrays}
             return self.files.ranged.read(row.path, version, parts, size=row.size,
                                           blocks=blocks)
-        except (DamagedFile, OSError) as exc:
+        except (DamagedFile, OSError, *self.files.remote_errors) as exc:
             raise self._damaged(row, exc) from exc
 
     def has_arrays(self, run_id: str, kind: str, *, epoch: int | None = None,
@@ -273,7 +273,7 @@ class ArtifactIndex(StoreBase):
                 raise DamagedFile(f"not a readable safetensors file ({exc})") from None
         except FileNotFoundError:
             raise self._damaged(row, DamagedFile("the file is missing")) from None
-        except (DamagedFile, OSError) as exc:
+        except (DamagedFile, OSError, *self.files.remote_errors) as exc:
             raise self._damaged(row, exc) from exc
 
     def list_artifacts(self, run_id: str, kind: str | None = None) -> list[ArtifactInfo]:

@@ -108,14 +108,41 @@ def mmap_safetensors(path: str) -> dict[str, np.ndarray] | None:
     return out
 
 
+def _remote_errors() -> tuple[type[BaseException], ...]:
+    """Errors of a remote object store that are not ``OSError``s: botocore's timeouts and
+    connection errors (s3fs passes them through untranslated). Reported as the object
+    store being unreachable (503), never a 500."""
+    out: list[type[BaseException]] = []
+    try:
+        from botocore.exceptions import BotoCoreError
+        out.append(BotoCoreError)
+    except ImportError:
+        pass
+    try:
+        from aiohttp import ClientError
+        out.append(ClientError)
+    except ImportError:
+        pass
+    return tuple(out)
+
+
+
 class ArtifactFiles:
     """Files under one root URL. ``rel`` paths are relative to the root, with ``/``."""
 
     def __init__(self, root_url: str, cache_size: int = 64,
-                 cache_bytes: int = 512 * 2**20):
+                 cache_bytes: int = 512 * 2**20, timeout_s: float | None = None):
         self.root_url = str(root_url)
-        self.fs, self.root = fsspec.core.url_to_fs(self.root_url)
+        options = {}
+        if timeout_s is not None and self.root_url.startswith(("s3://", "s3a://")):
+            # a frozen object store fails a read after timeout_s (503), never hangs it
+            options["config_kwargs"] = {"connect_timeout": timeout_s,
+                                        "read_timeout": timeout_s,
+                                        "retries": {"max_attempts": 2}}
+        self.fs, self.root = fsspec.core.url_to_fs(self.root_url, **options)
         self.local = isinstance(self.fs, LocalFileSystem)
+        #: what a read of this root raises when the store cannot be reached (besides OSError)
+        self.remote_errors = () if self.local else _remote_errors()
         protocol = self.fs.protocol
         self.protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
         self._cache: OrderedDict[Hashable, dict[str, np.ndarray]] = OrderedDict()

@@ -53,7 +53,8 @@ class StoreBase:
             settings = settings_for_store(settings)
         self.settings = settings
         self.engine = db.make_engine(self.settings.resolved_database_url)
-        self.files = ArtifactFiles(self.settings.resolved_artifact_url)
+        self.files = ArtifactFiles(self.settings.resolved_artifact_url,
+                                   timeout_s=self.settings.object_store_timeout_s)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._writer_engine = db.writer(self.engine)
         self._write = sessionmaker(self._writer_engine, expire_on_commit=False)

@@ -66,13 +66,15 @@ class Fenced(StoreError, Conflict):
 
 
 class RunNotResumable(StoreError, Conflict):
-    """Only a run that failed through an environment fault can be resumed."""
+    """Only a run that failed through an environment fault or worker deaths can be
+    resumed."""
 
     def __init__(self, run_id: str, status: str, fault: str | None):
         why = f"status {status!r}" if status != "failed" else \
             f"it failed with {'its own error' if fault is None else repr(fault)}"
         super().__init__(f"run {run_id!r} cannot be resumed: {why} (only a run that failed "
-                         f"through an environment fault, such as a full disk, can)")
+                         f"through an environment fault, such as a full disk, or through "
+                         f"its workers' deaths can)")
         self.run_id, self.status, self.fault = run_id, status, fault
 
 
@@ -100,6 +102,8 @@ class ArtifactDamaged(StoreError, Conflict):
 class ArtifactUnavailable(StoreError, Unavailable):
     """The artifact store could not be reached (a network or permission error, not a bad
     file). The API answers 503."""
+
+    service = "object store"
 
     def __init__(self, run_id: str, kind: str, epoch: int | None, layer: str | None,
                  reason: str):

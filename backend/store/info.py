@@ -50,7 +50,8 @@ class RunInfo(_Info):
     worker: str | None = None
     cancel_requested: bool = False
     attempt: int = Field(0, description="claims so far; a worker's writes carry its attempt")
-    deaths: int = Field(0, description="consecutive attempts whose worker died")
+    deaths: int = Field(0, description="attempts whose worker died since the run's last "
+                        "progress (a recorded epoch past every earlier one resets it)")
     fault: str | None = Field(None, description="why a failed run failed when it is not its "
                               "own error: 'environment' (resumable) or 'worker-died'")
     sweep_id: str | None = None
@@ -67,8 +68,9 @@ class RunInfo(_Info):
 
     @property
     def resumable(self) -> bool:
-        """A run that failed through an environment fault resumes from its checkpoint."""
-        return self.status == "failed" and self.fault == "environment"
+        """A run that failed through a fault not its own (an environment fault, or workers
+        dying without progress) resumes from its checkpoint."""
+        return self.status == "failed" and self.fault in ("environment", "worker-died")
 
 
 class ArtifactInfo(_Info):

@@ -27,6 +27,11 @@ class JobStore(StoreBase):
             s.add(sweep)
         return sweep.id
 
+    def delete_sweep(self, sweep_id: str) -> None:
+        """Remove a sweep's row (its runs, if any are left, keep going without a sweep)."""
+        with self._tx() as s:
+            s.execute(sa.delete(Sweep).where(Sweep.id == sweep_id))
+
     def _sweep_info(self, s: Session, sweep: Sweep) -> SweepInfo:
         ids = s.scalars(sa.select(Run.id).where(Run.sweep_id == sweep.id)
                         .order_by(Run.created_at, Run.id)).all()
@@ -45,17 +50,18 @@ class JobStore(StoreBase):
 
     # jobs (on-demand work such as extracting an uncovered triple) ---------------
     def create_job(self, run_id: str | None, kind: str,
-                   params: Mapping[str, Any]) -> JobInfo:
+                   params: Mapping[str, Any], client: str | None = None) -> JobInfo:
         """A pending job; if an identical one (same run, kind, params) is pending or done,
         that one is returned instead, so asking twice does the work once. ``run_id`` None:
-        a job of no run (a lab experiment)."""
+        a job of no run (a lab experiment). ``client``: who queued it (the API's peer), for
+        :meth:`pending_jobs`."""
         p = jsonable(dict(params), "params")
         existing = self.find_job(run_id, kind, p)
         if existing is not None and existing.status != "failed":
             return existing
         now = utcnow()
         job = Job(id=new_id(), run_id=run_id, kind=kind, params=p, status="pending",
-                  created_at=now, updated_at=now)
+                  created_at=now, updated_at=now, client=client)
         with self._tx() as s:
             if run_id is not None and s.get(Run, run_id) is None:
                 raise RunNotFound(run_id)
@@ -88,6 +94,16 @@ class JobStore(StoreBase):
             q = q.where(Job.status == status)
         with self._read() as s:
             return [JobInfo.model_validate(j) for j in s.scalars(q)]
+
+    def pending_jobs(self, *, run_id: str | None = None, client: str | None = None) -> int:
+        """How many jobs are pending for ``run_id`` (given) and/or queued by ``client``."""
+        q = sa.select(sa.func.count()).select_from(Job).where(Job.status == "pending")
+        if run_id is not None:
+            q = q.where(Job.run_id == run_id)
+        if client is not None:
+            q = q.where(Job.client == client)
+        with self._read() as s:
+            return int(s.scalar(q) or 0)
 
     def finish_job(self, job_id: str, status: str, error: str | None = None,
                    result: Mapping[str, Any] | None = None) -> None:

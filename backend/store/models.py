@@ -141,7 +141,9 @@ class Job(Base):
     ``result`` (deferred: listing jobs does not load it)."""
 
     __tablename__ = "jobs"
-    __table_args__ = (sa.Index("ix_jobs_run_kind", "run_id", "kind"),)
+    __table_args__ = (sa.Index("ix_jobs_run_kind", "run_id", "kind"),
+                      # pending jobs per client (migration 0006_jobs_client)
+                      sa.Index("ix_jobs_client_status", "client", "status"))
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     run_id: Mapped[str | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
@@ -152,3 +154,5 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(deferred=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # who queued it (the API's peer address), for the per-client bound of pending jobs
+    client: Mapped[str | None] = mapped_column(sa.String(200))

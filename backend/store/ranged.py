@@ -133,7 +133,12 @@ class RangedReader:
                     out.append(os.pread(fd, e - s, s))
         else:
             out = self.files.fs.cat_ranges([target] * len(spans), [s for s, _ in spans],
-                                           [e for _, e in spans])
+                                           [e for _, e in spans], on_error="return")
+            # fsspec returns a failed range's exception in its place: raise it (a missing
+            # object is FileNotFoundError, which callers report as a missing file, 409)
+            for chunk in out:
+                if isinstance(chunk, BaseException):
+                    raise chunk
         READS.add(sum(len(b) for b in out))
         return out
 
@@ -179,7 +184,10 @@ class RangedReader:
                 raise DamagedFile(_size_reason(st.st_size, size))
             key += (st.st_mtime_ns,)
         bb, digests = blocks
-        head = self.header(target, key)
+        try:
+            head = self.header(target, key)
+        except FileNotFoundError:
+            raise DamagedFile("the file is missing") from None
         wanted: dict[str, list[tuple[int, int]]] = {}
         for name, ranges in parts.items():
             if name not in head.arrays:

@@ -256,12 +256,14 @@ class RunStore(StoreBase):
             return res.rowcount == 1
 
     def resume_run(self, run_id: str) -> RunInfo:
-        """Queue again a run that failed through an environment fault (``fault ==
-        'environment'``): the next worker resumes it from its last good checkpoint.
-        Raises :class:`RunNotResumable` otherwise, :class:`RunNotFound` for none."""
+        """Queue again a run that failed through a fault that was not its own error (``fault``
+        ``environment``, or ``worker-died``: its workers died ``max_worker_deaths`` times
+        without progress): the next worker resumes it from its last good checkpoint, with
+        its death count reset. Raises :class:`RunNotResumable` otherwise,
+        :class:`RunNotFound` for none."""
         with self._core_tx() as s:
             res = s.execute(sa.update(Run).where(
-                Run.id == run_id, Run.status == "failed", Run.fault == "environment")
+                Run.id == run_id, Run.status == "failed", Run.fault.in_(FAULTS))
                 .values(status="queued", error=None, fault=None, finished_at=None, worker=None,
                         eta_s=None, deaths=0, cancel_requested=False)
                 .execution_options(synchronize_session=False))
@@ -274,15 +276,19 @@ class RunStore(StoreBase):
         return self.require_run(run_id)
 
     def requeue_stale(self, timeout_s: float, *, max_deaths: int | None = None,
-                      last_exit: str = "heartbeat lost") -> list[str]:
+                      last_exit: str = "heartbeat lost",
+                      count_deaths: bool = True) -> list[str]:
         """Running runs whose heartbeat is older than ``timeout_s`` (their worker died) go
         back to ``queued`` with their artifacts kept, so the next worker resumes from the
         latest checkpoint; a stale run whose cancel was requested becomes ``cancelled``.
-        Each such death is counted (``runs.deaths``); the ``max_deaths``-th in a row
-        (default ``settings.max_worker_deaths``) marks the run ``failed`` with fault
+        Each such death is counted (``runs.deaths``, reset by each epoch of progress); the
+        ``max_deaths``-th without progress between (default ``settings.max_worker_deaths``)
+        marks the run ``failed`` (resumable) with fault
         ``worker-died`` and the error "worker died N times; last exit: ``last_exit``", so a
-        run that kills every worker (out of memory) ends. Returns the ids requeued or
-        cancelled (not those failed)."""
+        run that kills every worker (out of memory) ends. ``count_deaths`` False: the
+        heartbeats stopped during an outage of the database (the sweeper saw it), so the
+        runs are requeued without counting a death. Returns the ids requeued or cancelled
+        (not those failed)."""
         if max_deaths is None:
             max_deaths = self.settings.max_worker_deaths
         cutoff = utcnow() - timedelta(seconds=float(timeout_s))
@@ -296,8 +302,10 @@ class RunStore(StoreBase):
             rows = s.execute(sa.select(Run.id, Run.cancel_requested, Run.deaths)
                              .where(Run.status == "running", stale, sa.not_(external))).all()
             for run_id, cancel, deaths in rows:
-                deaths = (deaths or 0) + 1
-                poisoned = not cancel and deaths >= max_deaths
+                # count_deaths False: the heartbeats stopped because a backing service was
+                # down (the caller saw the outage), not because a worker died
+                deaths = (deaths or 0) + (1 if count_deaths else 0)
+                poisoned = not cancel and count_deaths and deaths >= max_deaths
                 if cancel:
                     values: dict[str, Any] = {"status": "cancelled", "finished_at": utcnow()}
                 elif poisoned:
@@ -372,7 +380,10 @@ class RunStore(StoreBase):
         """Store (or replace) the metrics of one epoch. Values are numbers, short lists or
         small dicts (never arrays of activations); NaN/inf are stored as null. The run's
         ``summary`` takes the scalar metrics of its latest recorded epoch. With ``claim``:
-        only while it is the run's (else :class:`Fenced`)."""
+        only while it is the run's (else :class:`Fenced`). An epoch past every one recorded
+        before is progress: it resets ``runs.deaths`` (a run fails for worker deaths only
+        after ``max_worker_deaths`` of them without progress between; an epoch recorded again
+        after a resume from an older checkpoint is not progress)."""
         epoch = int(epoch)
         m = jsonable(dict(metrics), "metrics")
         if "epoch" in m and m.pop("epoch") != epoch:
@@ -381,16 +392,28 @@ class RunStore(StoreBase):
         runs = Run.__table__
         with self._core_tx() as conn:
             self._fence(conn, run_id, claim)
-            summary = conn.execute(sa.select(runs.c.summary)
-                                   .where(runs.c.id == run_id)).scalar_one_or_none()
-            if summary is None:
+            row = conn.execute(sa.select(runs.c.summary, runs.c.current_epoch,
+                                         runs.c.total_epochs, runs.c.progress)
+                               .where(runs.c.id == run_id)).first()
+            if row is None or row.summary is None:
                 raise RunNotFound(run_id)
+            summary = row.summary
             self._upsert(conn, EpochMetric, {"run_id": run_id, "epoch": epoch},
                          {"metrics": m, "updated_at": now})
-            if epoch >= summary.get("epoch", -1):
+            last = summary.get("epoch", -1)
+            if epoch >= last:
                 scalars = {k: v for k, v in m.items() if is_scalar(v)}
-                conn.execute(sa.update(runs).where(runs.c.id == run_id)
-                             .values(summary={**summary, **scalars, "epoch": epoch}))
+                values: dict[str, Any] = {"summary": {**summary, **scalars, "epoch": epoch}}
+                if epoch > last:  # progress past every epoch before: earlier deaths are
+                    values["deaths"] = 0  # forgiven (only deaths without progress count)
+                if epoch > (row.current_epoch or 0):
+                    # the run shows at least its last recorded epoch, whatever happens to
+                    # its heartbeats after (a failure right after the epoch, a lost worker)
+                    total = max(int(row.total_epochs or 1), 1)
+                    values["current_epoch"] = epoch
+                    values["progress"] = max(float(row.progress or 0.0),
+                                             min(epoch / total, 1.0))
+                conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**values))
 
     def epoch_metrics(self, run_id: str) -> list[dict[str, Any]]:
         """Every recorded epoch's metrics, sorted by epoch, each with its ``"epoch"``."""

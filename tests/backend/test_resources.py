@@ -148,3 +148,16 @@ def test_estimate_follows_the_real_peak_of_torch_training(tmp_path):
         estimated = estimate_memory(RunConfig.model_validate(CASES[name])).total - RUNTIME_BYTES
         assert measured > 50 << 20, name  # the case really costs memory
         assert 1 / 3 < estimated / measured < 3, (name, estimated, measured)
+
+
+def test_the_default_budget_is_the_memory_available_less_a_margin():
+    """Issue 24, item 3: not the machine's total (an 11.9 GB run was accepted on a machine
+    with 19 GB free of 23.5 GiB); ``/proc/meminfo``'s MemAvailable, less a tenth."""
+    from backend.resources import available_memory, default_worker_budget, machine_memory
+
+    avail = available_memory()
+    if avail is None:
+        pytest.skip("no /proc/meminfo here")
+    budget = default_worker_budget()
+    assert budget < avail <= machine_memory()
+    assert budget <= avail - (512 << 20) or budget <= avail * 0.9

@@ -69,6 +69,8 @@ def test_compose_resolved_services():
     assert env["MIXSCOPE_BROKER_URL"] == "redis://redis:6379/0"
     assert env["MIXSCOPE_ARTIFACT_URL"] == "s3://mixscope/artifacts"
     assert env["MIXSCOPE_API_TOKEN"] == OPERATOR_TOKEN
+    # the dashboard reaches the API by its service name: a host name the API must answer
+    assert "api" in env["MIXSCOPE_ALLOWED_HOSTS"].split(",")
     # the dashboard is open on the network: it holds no token, its users log in, gunicorn
     dash = services["dashboard"]
     assert not dash["environment"]["MIXSCOPE_API_TOKEN"]

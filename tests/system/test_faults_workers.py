@@ -127,7 +127,7 @@ def test_a_run_that_kills_its_workers_ends_failed_with_the_reason(tmp_path):
             last.stop()
         run = client.get(f"/api/runs/{rid}").json()
         assert run["error"] == "worker died 2 times; last exit: killed"
-        assert run["fault"] == "worker-died" and run["resumable"] is False
+        assert run["fault"] == "worker-died" and run["resumable"] is True  # issue 24
         assert run["attempt"] == 2                         # never claimed a third time
 
 

@@ -93,7 +93,7 @@ def test_api_job_then_result_and_cli(store, client, settings):
     # a peer that may not write reads the stored result but cannot queue new work
     from fastapi.testclient import TestClient
 
-    with TestClient(client.app) as remote:
+    with TestClient(client.app, base_url="http://127.0.0.1:8000") as remote:
         assert remote.get(f"/api/runs/{run_id}/deformations").status_code == 200
         r = remote.get(f"/api/runs/{run_id}/deformations", params={"seed": 5})
         assert r.status_code in (401, 403)

@@ -84,7 +84,7 @@ def test_a_run_whose_worker_dies_three_times_fails_with_the_reason(any_store):
     assert store.claim_run(run.id, "w3")
     assert store.requeue_stale(0.0, last_exit="killed") == []     # not requeued again
     got = store.get_run(run.id)
-    assert got.status == "failed" and got.fault == "worker-died" and not got.resumable
+    assert got.status == "failed" and got.fault == "worker-died" and got.resumable
     assert got.error == "worker died 3 times; last exit: killed"
     assert store.claim_run(run.id, "w4") is None
 

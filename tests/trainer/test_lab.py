@@ -357,7 +357,7 @@ def test_api_alternating_line_is_a_job_then_the_stored_result(client):
 
     from backend.api.app import create_app
 
-    with TestClient(create_app(client.settings)) as other:
+    with TestClient(create_app(client.settings), base_url="http://127.0.0.1:8000") as other:
         r = other.get(q)
         assert r.status_code == 200 and r.json() == body
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, RunDep, StoreDep, require_token
+from backend.api.deps import DispatcherDep, RunDep, StoreDep, admit_job, send_job
 from backend.api.schemas import JobAccepted
 from backend.errors import Conflict, QueryError
 from backend.runconfig import IMAGE_DATASETS
@@ -68,12 +68,12 @@ def deformations(request: Request, run: RunDep, store: StoreDep, dispatcher: Dis
             return JSONResponse(result)
     if job is None or job.status in ("done", "failed"):
         # reading a stored result is a read; queueing work is a write (like the lab's jobs)
-        require_token(request, None)
+        client = admit_job(request, store, run.id)  # 401/403/429 before anything is queued
     if job is not None and job.status == "done":
         store.finish_job(job.id, "pending")
-        dispatcher.send_deformations(job.id)
+        send_job(store, dispatcher.send_deformations, job.id)
     elif job is None or job.status == "failed":
-        job = store.create_job(run.id, DEFORMATION_JOB, params)
-        dispatcher.send_deformations(job.id)
+        job = store.create_job(run.id, DEFORMATION_JOB, params, client=client)
+        send_job(store, dispatcher.send_deformations, job.id)
     return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
                         status_code=status.HTTP_202_ACCEPTED)

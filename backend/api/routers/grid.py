@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from backend.api.deps import DispatcherDep, ProjectionsDep, StoreDep
 from backend.api.encoding import ArrayJSONResponse
@@ -20,7 +20,7 @@ from backend.api.frames import Filters
 from backend.api.grid import MAX_RUNS, classifier_etf, curves, facets, pack_frames
 from backend.api.projection import NotCovered
 from backend.api.queries import ClassesQ, Layer, MaxPoints, Seed
-from backend.errors import NotFound, QueryError
+from backend.errors import NotFound, QueryError, TooManyRequests
 
 router = APIRouter(tags=["grid"])
 
@@ -55,7 +55,7 @@ def grid_runs(store, sweep: str | None, runs: str | None) -> tuple[list, object 
 @router.get("/grid", summary="Every panel's frames of a sweep grid (one triple, one layer)",
             responses={404: {"description": "no such sweep"},
                        422: {"description": "bad runs, classes, layer or page (named)"}})
-def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
+def grid(request: Request, store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
          sweep: Annotated[str | None, Query(min_length=1, max_length=64,
                                             description="a sweep's id")] = None,
          runs: Annotated[str | None, Query(min_length=1, max_length=2400,
@@ -89,8 +89,8 @@ def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
     if with_epochs:
         _e, lay, triple = svc.resolve(with_epochs[0], None, layer, classes)
     f = Filters(max_points=max_points or DEFAULT_POINTS, seed=seed)
-    panels = [_panel(store, dispatcher, svc, r, lay, triple, f, epoch_from, epoch_to, limit)
-              for r in run_list]
+    panels = [_panel(request, store, dispatcher, svc, r, lay, triple, f, epoch_from, epoch_to,
+                     limit) for r in run_list]
     names = next((p["class_names"] for p in panels if p.get("class_names")), None)
     body = {"sweep": sweep, "sweep_name": sweep_info.name if sweep_info else None,
             "layer": lay,
@@ -104,9 +104,11 @@ def grid(store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
     return ArrayJSONResponse(body)
 
 
-def _panel(store, dispatcher, svc, run, layer: str, triple, f: Filters, epoch_from: int,
-           epoch_to: int | None, limit: int | None) -> dict[str, Any]:
-    """One run's panel: its page of frames, or a message saying why there are none."""
+def _panel(request: Request, store, dispatcher, svc, run, layer: str, triple, f: Filters,
+           epoch_from: int, epoch_to: int | None, limit: int | None) -> dict[str, Any]:
+    """One run's panel: its page of frames, or a message saying why there are none. An
+    extraction this request may not queue (no token, a foreign page, too many jobs queued:
+    queueing work is a write) leaves the panel's missing epochs pending, with the reason."""
     all_epochs = list(run.recorded_epochs)
     head = {"run_id": run.id, "name": run.name, "status": run.status,
             "all_epochs": all_epochs, "epochs": [], "frames": [], "pending": [],
@@ -124,8 +126,13 @@ def _panel(store, dispatcher, svc, run, layer: str, triple, f: Filters, epoch_fr
     missing = svc.missing_epochs(run, epochs, layer, triple)
     cut = epochs.index(missing[0]) if missing else len(epochs)
     ready, pending = epochs[:cut], epochs[cut:]
-    job_id = extraction_job(store, dispatcher, run.id, missing, layer, triple) \
-        if missing else None
+    refused = None
+    try:
+        job_id = extraction_job(store, dispatcher, run.id, missing, layer, triple,
+                                request=request) if missing else None
+    except (HTTPException, TooManyRequests) as exc:
+        job_id = None
+        refused = f"not extracted: {getattr(exc, 'detail', None) or exc}"
     try:
         frames = svc.frames(run, ready, layer, triple, f) if ready else []
     except NotCovered:  # another triple's extraction replaced the cache since the check
@@ -134,5 +141,6 @@ def _panel(store, dispatcher, svc, run, layer: str, triple, f: Filters, epoch_fr
         return {**head, "message": str(exc)}
     head.update(epochs=ready, pending=pending, job_id=job_id,
                 next_epoch_from=pending[0] if pending else (rest[0] if rest else None),
-                message="extracting the triple…" if pending and not frames else None)
+                message=refused or ("extracting the triple…" if pending and not frames
+                                    else None))
     return {**head, **pack_frames(frames)}

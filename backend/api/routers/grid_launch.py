@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Response, status
 from backend.api.deps import DispatcherDep, StoreDep, TokenDep
 from backend.api.grid import MAX_RUNS
 from backend.api.grid_launch import GridLaunch, estimate
-from backend.api.sweeping import config_with
+from backend.api.sweeping import config_with, launch_sweep_runs
 from backend.errors import QueryError
 
 router = APIRouter(tags=["grid"])
@@ -58,11 +58,8 @@ def launch_grid(req: Annotated[GridLaunch, Body()], store: StoreDep,
         return {"sweep": None, "grid_url": None, "estimate": cost, "runs": []}
     name = req.name or f"grid {req.columns.field}" + (f" × {rows.field}" if rows else "")
     sweep_id = store.create_sweep(name, req.columns.field, req.columns.values)
-    ids = []
-    for cfg, label in plan:
-        run = store.create_run(cfg.model_copy(update={"name": f"{name}: {label}"}),
-                               sweep_id=sweep_id)
-        dispatcher.send_run(run.id)
-        ids.append(run.id)
+    ids = launch_sweep_runs(store, dispatcher, sweep_id,  # BrokerUnavailable: 503, no rows
+                            [cfg.model_copy(update={"name": f"{name}: {label}"})
+                             for cfg, label in plan])
     return {"sweep": sweep_id, "grid_url": f"/grid?sweep={sweep_id}", "estimate": cost,
             "runs": ids}

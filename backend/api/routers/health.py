@@ -1,24 +1,56 @@
-"""``GET /api/health``: liveness, version and whether the database answers; ``GET /api/vocab``:
+"""``GET /api/health``: liveness, version and whether the database, the broker and the object
+store answer; ``GET /api/vocab``:
 the vocabularies (``backend.vocab``); ``GET /api/auth``:
 what the presented token allows (the dashboard's login form checks a token with it)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi import APIRouter, Request
 
-from backend.api.deps import SettingsDep, StoreDep
-from backend.api.security import bearer, may_read, write_refusal
+from backend.api.deps import DispatcherDep, SettingsDep, StoreDep
 from backend.api.schemas import Health
+from backend.api.security import bearer, may_read, write_refusal
 from backend.version import __version__
 
 router = APIRouter(tags=["health"])
 
 
+#: Seconds each backing service gets to answer the health check (a frozen one is
+#: "unreachable", the check never hangs with it).
+HEALTH_TIMEOUT_S = 3.0
+_checks = ThreadPoolExecutor(max_workers=6, thread_name_prefix="mixscope-health")
+
+
+def _object_store_ok(store) -> bool:
+    files = store.files
+    try:
+        files.fs.ls(files.root, detail=False)
+    except FileNotFoundError:
+        return True   # reachable; nothing written yet
+    except Exception:  # noqa: BLE001 (any failure: unreachable)
+        return False
+    return True
+
+
 @router.get("/health", response_model=Health, summary="Health and version")
-def health(store: StoreDep) -> Health:
-    ok = store.ping()
-    return Health(status="ok" if ok else "degraded", version=__version__,
-                  database="ok" if ok else "unreachable")
+def health(store: StoreDep, dispatcher: DispatcherDep) -> Health:
+    """Whether the database, the broker and the object store each answer (within
+    a few seconds): ``status`` is ``degraded`` when one does not. Always 200 while the API
+    itself runs (liveness)."""
+    futures = {"database": _checks.submit(store.ping),
+               "broker": _checks.submit(dispatcher.ping, HEALTH_TIMEOUT_S),
+               "object_store": _checks.submit(_object_store_ok, store)}
+    states = {}
+    for name, fut in futures.items():
+        try:
+            ok = fut.result(timeout=HEALTH_TIMEOUT_S + 1)
+        except Exception:  # noqa: BLE001 (a timeout or a crash of the check)
+            ok = False
+        states[name] = "ok" if ok else "unreachable"
+    return Health(status="ok" if all(v == "ok" for v in states.values()) else "degraded",
+                  version=__version__, **states)
 
 
 @router.get("/auth", summary="What the presented token allows")

@@ -31,7 +31,14 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, require_token
+from backend.api.deps import (
+    DispatcherDep,
+    ProjectionsDep,
+    RunDep,
+    StoreDep,
+    admit_job,
+    send_job,
+)
 from backend.api.encoding import encode_array
 from backend.api.schemas import JobAccepted
 from backend.errors import NotFound, QueryError
@@ -97,13 +104,13 @@ def answer(request: Request, store, dispatcher, params: dict[str, Any],
                                 status_code=status.HTTP_202_ACCEPTED)
         raise NotFound("stored_only: not computed yet with these settings")
     if job is None or job.status in ("done", "failed"):
-        require_token(request, None)  # 401/403 before anything is queued
+        client = admit_job(request, store, None)  # 401/403/429 before anything is queued
     if job is not None and job.status == "done":
         store.finish_job(job.id, "pending")
-        dispatcher.send_lab(job.id)
+        send_job(store, dispatcher.send_lab, job.id)
     elif job is None or job.status == "failed":
-        job = store.create_job(None, LAB_JOB, params)
-        dispatcher.send_lab(job.id)
+        job = store.create_job(None, LAB_JOB, params, client=client)
+        send_job(store, dispatcher.send_lab, job.id)
     return JSONResponse(JobAccepted(job_id=job.id).model_dump(),
                         status_code=status.HTTP_202_ACCEPTED)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep
@@ -35,21 +35,24 @@ router = APIRouter(prefix="/runs/{run_id}", tags=["projection"])
 
 _202 = {202: {"model": JobAccepted, "description": "triple not covered by the probe set: "
               "extraction queued, ask again later"},
+        401: {"description": "queueing the extraction needs the API token"},
+        403: {"description": "queueing the extraction from a foreign page"},
         404: {"description": "no such run"},
+        429: {"description": "too many jobs queued for this run or client (Retry-After)"},
         422: {"description": "bad epoch, layer, classes or filter (the field is named)"}}
 
 
-def queue_extraction(store, dispatcher, run_id: str, epochs: list[int], layer: str,
-                     classes: tuple[int, int, int]) -> JSONResponse:
+def queue_extraction(request: Request, store, dispatcher, run_id: str, epochs: list[int],
+                     layer: str, classes: tuple[int, int, int]) -> JSONResponse:
     """Find or create the extraction job of (epochs, layer, triple) and answer 202."""
-    job_id = extraction_job(store, dispatcher, run_id, epochs, layer, classes)
+    job_id = extraction_job(store, dispatcher, run_id, epochs, layer, classes, request=request)
     return JSONResponse(JobAccepted(job_id=job_id).model_dump(),
                         status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.get("/projection", response_model=Projection, responses=_202,
             summary="Projection of one epoch onto a class triple")
-def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
+def projection(request: Request, run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
                svc: ProjectionsDep, epoch: Epoch = None, layer: Layer = None, classes: ClassesQ = None,
                kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0,
                lam_max: LamMax = 1.0, max_points: MaxPoints = None, seed: Seed = 0,
@@ -59,7 +62,7 @@ def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
     try:
         body = svc.frame(run, epoch, layer, triple, f)
     except NotCovered:
-        return queue_extraction(store, dispatcher, run.id, [epoch], layer, triple)
+        return queue_extraction(request, store, dispatcher, run.id, [epoch], layer, triple)
     # built from validated parts already: skip re-validating ~100 kB of base64 (docs keep
     # the response model)
     return ArrayJSONResponse({"run_id": run.id, **body})
@@ -67,7 +70,7 @@ def projection(run: RunDep, store: StoreDep, dispatcher: DispatcherDep,
 
 @router.get("/frames", response_model=Frames, responses=_202,
             summary="Projections of every recorded epoch of a triple (same points in each)")
-def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
+def frames(request: Request, run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: ProjectionsDep,
            layer: Layer = None, classes: ClassesQ = None,
            kinds: Kinds = "clean,same,different", lam_min: LamMin = 0.0, lam_max: LamMax = 1.0,
            max_points: MaxPoints = None, seed: Seed = 0, centre: Centre = True,
@@ -98,16 +101,17 @@ def frames(run: RunDep, store: StoreDep, dispatcher: DispatcherDep, svc: Project
     # just asks again from next_epoch_from
     cut = epochs.index(missing[0]) if missing else len(epochs)
     if missing and cut == 0:
-        return queue_extraction(store, dispatcher, run.id, missing, layer, triple)
+        return queue_extraction(request, store, dispatcher, run.id, missing, layer, triple)
     ready, pending = epochs[:cut], epochs[cut:]
     try:
         out = svc.frames(run, ready, layer, triple, f)
     except NotCovered:  # another triple's extraction replaced the cache since the check
-        return queue_extraction(store, dispatcher, run.id, epochs, layer, triple)
+        return queue_extraction(request, store, dispatcher, run.id, epochs, layer, triple)
     body = {"run_id": run.id, "layer": layer, "classes": list(triple), "epochs": ready,
             "frames": out, "all_epochs": all_epochs,
             "next_epoch_from": pending[0] if pending else after,
             "pending": pending, "job_id": None}
     if missing:  # the first epochs are in: show them while the rest extract
-        body["job_id"] = extraction_job(store, dispatcher, run.id, missing, layer, triple)
+        body["job_id"] = extraction_job(store, dispatcher, run.id, missing, layer, triple,
+                                        request=request)
     return ArrayJSONResponse(body)

@@ -4,9 +4,11 @@ layers and epochs."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response, status
+import sqlalchemy.exc as sa_exc
+from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, TokenDep
 from backend.api.schemas import (
@@ -21,6 +23,9 @@ from backend.api.schemas import (
     RunStatus,
     to_run,
 )
+from backend.config_checks import check_submitted
+from backend.dispatch.client import BrokerUnavailable
+from backend.errors import QueryError
 from backend.recorded import probe_mixing
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
@@ -38,20 +43,69 @@ _LAUNCH_EXAMPLES = {
 }
 
 
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200,
+    description="a client's key for this launch: a retry with the same key and config "
+    "returns the run the first request created (200, `Idempotent-Replayed: true`) instead "
+    "of a second run")]
+
+
+def idempotent_run_id(key: str) -> str:
+    """The id of the run launched with ``Idempotency-Key: key`` (derived, like a recorded
+    run's from its client's key: a retry finds the run without another column)."""
+    return "k" + hashlib.sha256(f"launch:{key}".encode()).hexdigest()[:15]
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Run,
              dependencies=[TokenDep], summary="Launch a run",
-             responses={401: {"description": "token required"},
-                        422: {"description": "invalid run config, or one beyond the worker's "
-                                              "memory (the fields are named)"}})
+             responses={200: {"description": "a retry of an earlier launch with the same "
+                                             "Idempotency-Key: that run"},
+                        401: {"description": "token required"},
+                        422: {"description": "invalid run config, one beyond the worker's "
+                                              "memory, or an Idempotency-Key used for another "
+                                              "config (the fields are named)"},
+                        503: {"description": "the broker cannot be reached: no run was "
+                                             "created (Retry-After)"}})
 def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)],
-           store: StoreDep, dispatcher: DispatcherDep) -> Run:
+           store: StoreDep, dispatcher: DispatcherDep, response: Response,
+           idempotency_key: IdempotencyKey = None) -> Run:
     """Create a run from ``config`` (status ``queued``) and send it to the workers.
 
-    A config estimated to need more memory than a worker has (``MIXSCOPE_WORKER_MEMORY``) is
-    refused with a 422 naming the fields that drive the estimate."""
+    What the dataset and model cannot do (a class index past the dataset's classes, a layer
+    or mixing point the model lacks, inconsistent dataset arguments) is refused with a 422
+    naming the field, before any worker sees the run. A config estimated to need more memory
+    than a worker has (``MIXSCOPE_WORKER_MEMORY``) is refused with a 422 naming the fields
+    that drive the estimate.
+
+    The row and its message are one unit: when the broker cannot take the message the row
+    is removed again and the answer is 503 naming the broker, so a retry never finds a
+    stranded run. With ``Idempotency-Key`` a retried launch returns the first one's run."""
+    check_submitted(config)  # classes, layers, dataset arguments: QueryError -> 422
     check_memory(config, store.settings.worker_memory)  # MemoryBudgetError -> 422
-    run = store.create_run(config)
-    dispatcher.send_run(run.id)
+    if idempotency_key is not None:
+        rid = idempotent_run_id(idempotency_key)
+        existing = store.get_run(rid)
+        if existing is None:
+            try:
+                run = store.create_run(config, run_id=rid)
+            except sa_exc.IntegrityError:  # a concurrent retry created it first
+                existing = store.require_run(rid)
+        if existing is not None:
+            if existing.config != config.model_dump(mode="json"):
+                raise QueryError("Idempotency-Key", "this key launched a run with another "
+                                 f"config (run {existing.id}): use a new key for a new run",
+                                 where="header")
+            response.status_code = status.HTTP_200_OK
+            response.headers["Idempotent-Replayed"] = "true"
+            return to_run(existing)
+    else:
+        run = store.create_run(config)
+    try:
+        dispatcher.send_run(run.id)
+    except BrokerUnavailable:
+        with contextlib.suppress(RunNotFound):
+            store.delete_run(run.id)
+        raise
     return to_run(run)
 
 
@@ -106,17 +160,21 @@ def cancel(run: RunDep, store: StoreDep) -> Run:
 
 
 @router.post("/{run_id}/resume", response_model=Run, dependencies=[TokenDep],
-             summary="Resume a run that failed through an environment fault",
+             summary="Resume a run that failed through an environment fault or worker deaths",
              responses={401: {"description": "token required"},
                         404: {"description": "no such run"},
                         409: {"description": "the run is not resumable (only a run failed by "
-                                             "a full or read-only disk or a lost connection "
-                                             "is)"}})
+                                             "a full or read-only disk, a lost connection "
+                                             "or its workers' deaths is)"}})
 def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
     """Queue the run again; a worker resumes it from its last good rolling checkpoint (the
     latest, or the one before it when the latest is damaged)."""
     info = store.resume_run(run.id)  # RunNotResumable -> 409 (app's handler)
-    dispatcher.send_run(run.id)
+    try:
+        dispatcher.send_run(run.id)
+    except BrokerUnavailable:  # failed as before (still resumable): no queued run strands
+        store.finish_run(run.id, "failed", error=run.error, fault=run.fault)
+        raise
     return to_run(info)
 
 
@@ -124,10 +182,13 @@ def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
             summary="Which artifact files of a run are damaged",
             responses={404: {"description": "no such run"},
                        503: {"description": "the artifact store cannot be reached"}})
-def health(run: RunDep, store: StoreDep) -> RunHealth:
+def health(run: RunDep, store: StoreDep, projections: ProjectionsDep) -> RunHealth:
     """Reads every artifact file of the run back and compares its size and SHA-256 with
-    what was recorded when it was written; lists the missing, truncated or corrupted ones."""
+    what was recorded when it was written; lists the missing, truncated or corrupted ones.
+    What this process caches of a damaged run is dropped: its frames then answer the 409."""
     damaged = store.damaged_artifacts(run.id)  # ArtifactUnavailable -> 503
+    if damaged:
+        projections.forget_damaged(run.id, [d["path"] for d in damaged])
     checked = len(store.list_artifacts(run.id))
     return RunHealth(run_id=run.id, ok=not damaged, checked=checked,
                      damaged=[DamagedArtifact(**d) for d in damaged])

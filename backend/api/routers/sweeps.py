@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, status
 from backend.api.deps import DispatcherDep, StoreDep, TokenDep
 from backend.api.reads import sweep_out
 from backend.api.schemas import Sweep, SweepRequest
-from backend.api.sweeping import config_with
+from backend.api.sweeping import config_with, launch_sweep_runs
 from backend.errors import NotFound
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -35,11 +35,10 @@ def launch_sweep(req: Annotated[SweepRequest, Body()], store: StoreDep,
     configs = [config_with(base, req.field, v, budget) for v in values]  # all valid before any run
     name = req.name or f"sweep {req.field}"
     sweep_id = store.create_sweep(name, req.field, values)
-    for v, cfg in zip(values, configs):
-        cfg = cfg.model_copy(update={"name": f"{name}: {req.field}={v:.3g}"
-                                     if isinstance(v, float) else f"{name}: {req.field}={v}"})
-        run = store.create_run(cfg, sweep_id=sweep_id)
-        dispatcher.send_run(run.id)
+    named = [cfg.model_copy(update={"name": f"{name}: {req.field}={v:.3g}"
+                                    if isinstance(v, float) else f"{name}: {req.field}={v}"})
+             for v, cfg in zip(values, configs)]
+    launch_sweep_runs(store, dispatcher, sweep_id, named)  # BrokerUnavailable: 503, no rows
     return sweep_out(store, store.get_sweep(sweep_id))
 
 

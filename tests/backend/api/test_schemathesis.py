@@ -35,7 +35,8 @@ def _build():
     folder = Path(tempfile.mkdtemp(prefix="mixscope-fuzz-"))
     atexit.register(shutil.rmtree, folder, True)
     s = Settings(store=folder / "store", database_url=None, artifact_url=None,
-                 broker_url=None, _env_file=None, api_token=TOKEN)
+                 broker_url=None, _env_file=None, api_token=TOKEN,
+                 allowed_hosts="testserver")  # the host name schemathesis' ASGI client sends
     app = create_app(s)
     store = app.state.store
     covered = synthetic_run(store, num_classes=5, d=8, clean=4, pairs=2, epochs=(0, 3))
