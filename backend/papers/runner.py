@@ -101,7 +101,8 @@ def _router_defaults(experiment: str) -> dict[str, Any]:
         raise RecipeError(f"unknown lab experiment {experiment!r}")
     out = {}
     for name, prm in inspect.signature(fn).parameters.items():
-        if name in ("request", "store", "dispatcher"):
+        # the request's plumbing and how to answer (stored_only) are not the job's settings
+        if name in ("request", "store", "dispatcher", "stored_only"):
             continue
         out[name] = None if prm.default is inspect.Parameter.empty else prm.default
     return out
