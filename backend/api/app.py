@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from backend.api.limits import UPLOAD_PREFIXES, BodyLimit, echoed_errors
 from backend.api.projection import ProjectionService
 from backend.api.security import AccessMiddleware
-from backend.dispatch.client import Dispatcher
 from backend.errors import MixscopeError
+from backend.executors import ExecutorDispatcher
 from backend.settings import Settings, get_settings
 from backend.store.errors import ArtifactDamaged, ArtifactUnavailable
 from backend.version import __version__
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         artifacts,
         calibration,
         deformations,
+        executor,
         grid,
         grid_launch,
         health,
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     store = Store(settings)
     store.migrate()
-    dispatcher = Dispatcher(settings)
+    dispatcher = ExecutorDispatcher(settings, store)  # Celery, or Slurm per run (issue 22)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
                    theory, sweeps, jobs, lab, deformations, papers, ingest, grid,
-                   grid_launch, artifacts):
+                   grid_launch, artifacts, executor):
         app.include_router(module.router, prefix="/api")
     _install_error_handlers(app)
     # Outermost of ours: a body over its limit is refused before anything reads it.

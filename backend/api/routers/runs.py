@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
 
+from backend import executors
 from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, TokenDep
+from backend.api.executor_params import LaunchExecutorDep
 from backend.api.schemas import (
     Classes,
     DamagedArtifact,
@@ -41,15 +43,19 @@ _LAUNCH_EXAMPLES = {
                         422: {"description": "invalid run config, or one beyond the worker's "
                                               "memory (the fields are named)"}})
 def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)],
-           store: StoreDep, dispatcher: DispatcherDep) -> Run:
-    """Create a run from ``config`` (status ``queued``) and send it to the workers.
+           store: StoreDep, dispatcher: DispatcherDep,
+           executor: LaunchExecutorDep) -> Run:
+    """Create a run from ``config`` (status ``queued``) and send it to the workers, or
+    submit it as a Slurm job (``executor=slurm`` and its resources: ``GET /api/executor``).
 
     A config estimated to need more memory than a worker has (``MIXSCOPE_WORKER_MEMORY``) is
     refused with a 422 naming the fields that drive the estimate."""
     check_memory(config, store.settings.worker_memory)  # MemoryBudgetError -> 422
     run = store.create_run(config)
+    if executor is not None or store.settings.executor != "celery":  # kept with the run
+        store.update_run_info(run.id, summary={"executor": executor or {"name": "celery"}})
     dispatcher.send_run(run.id)
-    return to_run(run)
+    return to_run(store.get_run(run.id) or run)
 
 
 @router.get("", response_model=list[Run], summary="List runs, newest first",
@@ -80,8 +86,8 @@ def list_runs(store: StoreDep, response: Response,
 
 @router.get("/{run_id}", response_model=Run, summary="One run",
             responses={404: {"description": "no such run"}})
-def get_run(run: RunDep) -> Run:
-    return to_run(run)
+def get_run(run: RunDep, store: StoreDep) -> Run:
+    return to_run(executors.refresh(store, run))  # a Slurm run: its job's state and reason
 
 
 @router.post("/{run_id}/cancel", response_model=Run, dependencies=[TokenDep],
@@ -90,7 +96,9 @@ def get_run(run: RunDep) -> Run:
                         409: {"description": "the run already finished"}})
 def cancel(run: RunDep, store: StoreDep) -> Run:
     """A queued run is cancelled at once; a running one stops within one training step."""
-    return to_run(store.request_cancel(run.id))  # RunFinished -> 409 (app's handler)
+    info = store.request_cancel(run.id)  # RunFinished -> 409 (app's handler)
+    executors.cancel_job(run)  # a Slurm run: scancel its job
+    return to_run(info)
 
 
 @router.post("/{run_id}/resume", response_model=Run, dependencies=[TokenDep],
@@ -135,6 +143,8 @@ def delete(run: RunDep, store: StoreDep, projections: ProjectionsDep) -> Respons
             store.request_cancel(run.id)
     with contextlib.suppress(RunNotFound):  # a concurrent delete got there first
         store.delete_run(run.id)
+    if not run.finished:
+        executors.cancel_job(run)  # a Slurm run: scancel its job
     projections.forget_run(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
