@@ -3,7 +3,7 @@
 The executor of a run is chosen at launch (``MIXSCOPE_EXECUTOR``, or the launch request's
 ``executor``) and kept with the run as ``summary["executor"]``: ``{"name": "slurm",
 "resources": {...}, "job_id", "state", "reason", "stdout", "stderr"}``. The Slurm job runs
-``trainer.slurm_job.main`` (named, never imported here: the API sends work by name, as it
+``trainer.slurm_job.main`` (:class:`SlurmEntry`: named, never imported here: the API sends work by name, as it
 does Celery's), which claims the run and trains it through the same code a Celery worker
 runs (claim, fencing, heartbeats, checkpoints, metrics thread).
 
@@ -30,7 +30,7 @@ from backend.settings import Settings, settings_environment
 
 log = logging.getLogger("mixscope.executors")
 
-#: The job's entry point, imported on the compute node by name (see :func:`_job_entry`).
+#: The job's entry point, imported on the compute node by name (see :class:`SlurmEntry`).
 JOB_MODULE = "trainer.slurm_job"
 #: Settings never written into a job's files (the job needs the store, not the API's tokens).
 _SECRET_ENV = {"MIXSCOPE_API_TOKEN", "MIXSCOPE_READ_TOKEN"}
@@ -179,12 +179,21 @@ def launch_choice(settings: Settings, executor: str | None = None,
 
 # --- the Slurm side ------------------------------------------------------------------------
 
-def _job_entry(run_id: str, environment: dict[str, str]) -> str:
+class SlurmEntry:
     """What a run's Slurm job calls (pickled by reference through submitit): the trainer's
-    entry, found by name on the compute node."""
-    import importlib
+    entry, found by name on the compute node. Checkpointable for submitit: a time-limit or
+    preemption warning that arrives before the trainer has installed its own handler (the
+    job is still starting, the run not yet claimed) makes submitit requeue the job as is."""
 
-    return importlib.import_module(JOB_MODULE).main(run_id, environment)
+    def __call__(self, run_id: str, environment: dict[str, str]) -> str:
+        import importlib
+
+        return importlib.import_module(JOB_MODULE).main(run_id, environment)
+
+    def checkpoint(self, run_id: str, environment: dict[str, str]):
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, run_id, environment)
 
 
 def submit(settings: Settings, run_id: str, resources: SlurmResources) -> dict[str, Any]:
@@ -209,7 +218,7 @@ def submit(settings: Settings, run_id: str, resources: SlurmResources) -> dict[s
     ex.update_parameters(**params)
     env = {k: v for k, v in settings_environment(settings).items() if k not in _SECRET_ENV}
     try:
-        job = ex.submit(_job_entry, run_id, env)
+        job = ex.submit(SlurmEntry(), run_id, env)
     except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
         raise Unavailable(f"sbatch failed: {exc}") from exc
     return {"job_id": str(job.job_id), "stdout": str(job.paths.stdout),

@@ -48,6 +48,31 @@ def main(run_id: str, environment: dict[str, str]) -> str:
     """Train ``run_id`` in this Slurm job with the API's settings (``environment``: the
     ``MIXSCOPE_*`` variables of ``backend.settings.settings_environment``). Returns what
     happened: the run's status, ``"requeued"``, ``"stopped"`` or ``"skipped"``."""
+    # first of all: a warning from now on must reach the loop, a stop must release the run
+    preemption.clear()
+    signal.signal(signal.SIGUSR2, lambda *_: preemption.request())
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        return _train(run_id, environment)
+    except preemption.Preempted as exc:  # released by train_claimed
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log.warning("run %s: %s; requeueing Slurm job %s", run_id, exc, job_worker_name())
+        _requeue_self()
+        return "requeued"
+    except SlurmStopping as exc:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log.warning("run %s: Slurm stops this job (%s); the run is released", run_id, exc)
+        from trainer.tasks import worker_store
+
+        store = worker_store()
+        run = store.get_run(run_id)
+        if run is not None and run.status == "queued" and run.cancel_requested:
+            with contextlib.suppress(LookupError, RuntimeError):
+                store.request_cancel(run_id)   # queued + cancel asked -> cancelled
+        return "stopped"
+
+
+def _train(run_id: str, environment: dict[str, str]) -> str:
     os.environ.update(environment)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -58,9 +83,6 @@ def main(run_id: str, environment: dict[str, str]) -> str:
     configure_worker(Settings())
     store = worker_store()
     worker = job_worker_name()
-    preemption.clear()
-    signal.signal(signal.SIGUSR2, lambda *_: preemption.request())
-    signal.signal(signal.SIGTERM, _on_term)
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
     log.info("run %s in Slurm job %s (restart %s) on %s", run_id, worker, restarts,
              os.uname().nodename)
@@ -69,21 +91,7 @@ def main(run_id: str, environment: dict[str, str]) -> str:
         # this job's previous incarnation died holding the run: take it back
         store.release_run(run_id, Claim(worker, run.attempt))
         log.warning("run %s: taken back from this job's previous incarnation", run_id)
-    try:
-        status = train_claimed(run_id, worker)
-    except preemption.Preempted as exc:  # released by train_claimed
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        log.warning("run %s: %s; requeueing Slurm job %s", run_id, exc, worker)
-        _requeue_self()
-        return "requeued"
-    except SlurmStopping as exc:
-        log.warning("run %s: Slurm stops this job (%s); the run is released", run_id, exc)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        run = store.get_run(run_id)
-        if run is not None and run.status == "queued" and run.cancel_requested:
-            with contextlib.suppress(LookupError, RuntimeError):
-                store.request_cancel(run_id)   # queued + cancel asked -> cancelled
-        return "stopped"
+    status = train_claimed(run_id, worker)
     log.info("run %s: %s", run_id, status)
     return status
 
