@@ -290,3 +290,32 @@ def test_a_slurm_launch_on_a_local_store_is_refused_naming_what_to_set(tmp_path)
         assert api.get("/api/runs").json() == []
         info = api.get("/api/executor").json()
         assert info["executor"] == "celery" and info["slurm"]["store_reachable"] is False
+
+
+def test_reproduce_with_the_slurm_executor_submits_each_run_once(cluster, tmp_path,
+                                                                 monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from mixscope.cli import main
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("MIXSCOPE_SLURM_SHARED_STORE", "true")
+    store = tmp_path / "store"
+    args = ["reproduce", "000/fig3", "--scale", "cpu", "--executor", "slurm", "--store",
+            str(store), "--json"]
+    first = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    rows = json.loads(first.output.strip().splitlines()[-1])["submitted"]
+    try:
+        assert len(rows) == 1 and rows[0]["slurm"] and rows[0]["status"] in ("queued",
+                                                                             "running")
+        again = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert again.exit_code == 0, again.output
+        # the run's job is still queued or running: it is not submitted a second time
+        assert json.loads(again.output.strip().splitlines()[-1])["submitted"][0]["slurm"] \
+            == rows[0]["slurm"]
+    finally:
+        subprocess.run(["scancel", rows[0]["slurm"]] if rows and rows[0]["slurm"] else
+                       ["true"], check=False)
