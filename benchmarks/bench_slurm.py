@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = str(ROOT)  # the jobs' python imports this checkout
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from backend.api.app import create_app  # noqa: E402
-from backend.settings import Settings  # noqa: E402
+from backend.api.app import create_app
+from backend.settings import Settings
 
 
 def config(epochs: int, seed: int) -> dict:
@@ -109,10 +109,10 @@ def main() -> None:
     celery = Settings(store=tmp / "celery", _env_file=None)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIXSCOPE_")}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    log = open(tmp / "worker.log", "ab")
-    worker = subprocess.Popen([sys.executable, "-m", "mixscope.cli", "worker", "--store",
-                               str(celery.store)], env=env, stdout=log, stderr=log,
-                              start_new_session=True, cwd=ROOT)
+    with open(tmp / "worker.log", "ab") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "mixscope.cli", "worker", "--store",
+                                   str(celery.store)], env=env, stdout=log, stderr=log,
+                                  start_new_session=True, cwd=ROOT)
     try:
         capi = client(celery)
         celery_train = []
