@@ -319,3 +319,16 @@ def test_reproduce_with_the_slurm_executor_submits_each_run_once(cluster, tmp_pa
     finally:
         subprocess.run(["scancel", rows[0]["slurm"]] if rows and rows[0]["slurm"] else
                        ["true"], check=False)
+
+
+@pytest.mark.parametrize(("text", "minutes"), [("90", 90), ("1:30", 2), ("2:00:00", 120),
+                                               ("1-0", 1440), ("1-2:30", 1590),
+                                               ("0:0:30", 1)])
+def test_slurm_time_forms_in_minutes(text, minutes):
+    from backend.executors import parse_extra, time_minutes
+
+    assert time_minutes(text) == minutes
+    assert parse_extra("constraint=a100, --exclude=node3") == {"constraint": "a100",
+                                                                "exclude": "node3"}
+    with pytest.raises(ValueError, match="not a Slurm time"):
+        time_minutes("soon")
