@@ -31,6 +31,17 @@ free_port() {
 
 stop() {
   [ -d "$dir" ] || return 0
+  # this cluster's jobs first (their slurmstepd would outlive slurmd): scancel, then wait
+  # (bounded) until the controller lists none
+  if alive "$dir/slurmctld.pid"; then
+    SLURM_CONF="$dir/slurm.conf" scancel --user="$(id -un)" 2>/dev/null || true
+    for _ in $(seq 150); do
+      busy=$(SLURM_CONF="$dir/slurm.conf" squeue -h -t RUNNING,COMPLETING,SUSPENDED -o %i \
+             2>/dev/null || true)
+      [ -z "$busy" ] && break
+      sleep 0.2
+    done
+  fi
   for name in slurmd slurmctld munged; do
     pidfile="$dir/$name.pid"
     if alive "$pidfile"; then
@@ -41,8 +52,6 @@ stop() {
     fi
     rm -f "$pidfile"
   done
-  # job processes slurmd started (their session ids are recorded by slurmstepd) end with it;
-  # any left are ours: the spool folder's step sockets name them
   return 0
 }
 
