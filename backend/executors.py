@@ -273,7 +273,14 @@ def refresh(store, run):
         return run
     try:
         store.update_run_info(run.id, summary={"executor": {**rec, **seen, "status": status}})
-    except LookupError:  # deleted meanwhile
+        if run.status == "queued" and seen["state"] in _SLURM_ENDED:
+            # nothing will train it any more: the job failed before it claimed the run (a
+            # broken environment on the node) or was cancelled outside mixscope
+            tail = (read_log(run, "stderr", 4000) or "").strip().splitlines()[-6:]
+            store.finish_run(run.id, "failed", fault="environment", error=(
+                f"Slurm job {rec['job_id']} ended {status} without training the run "
+                "(resume it to submit a new job); its stderr ends:\n" + "\n".join(tail)))
+    except (LookupError, RuntimeError):  # deleted, or claimed meanwhile
         return run
     return store.get_run(run.id) or run
 

@@ -86,7 +86,7 @@ def slurm_api(cluster, tmp_path, monkeypatch):
 
 def _our_jobs(tmp_path: Path) -> list[str]:
     folder = tmp_path / "store" / "slurm"
-    return [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return [p.name for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
 
 
 def _run(client, rid):
@@ -332,3 +332,25 @@ def test_slurm_time_forms_in_minutes(text, minutes):
                                                                 "exclude": "node3"}
     with pytest.raises(ValueError, match="not a Slurm time"):
         time_minutes("soon")
+
+
+def test_a_job_ended_outside_mixscope_fails_the_run_resumably(slurm_api):
+    """A queued run whose job ends without training it (cancelled by an admin, or failed on
+    a broken node) is not left queued forever: it fails, resumably; resuming submits a new
+    job."""
+    cpus = os.cpu_count() or 1
+    rid = slurm_api.post(f"/api/runs?cpus={cpus + 1}", json=tiny(2)).json()["id"]
+    first = _job(_run(slurm_api, rid))["job_id"]
+    subprocess.run(["scancel", first], check=True)   # behind mixscope's back
+    run = _wait_run(slurm_api, rid, lambda r: r["status"] != "queued",
+                    "the run failed after its job ended", timeout=120)
+    assert (run["status"], run["fault"], run["resumable"]) == ("failed", "environment", True)
+    assert f"Slurm job {first} ended CANCELLED" in run["error"]
+    resumed = slurm_api.post(f"/api/runs/{rid}/resume")
+    assert resumed.status_code == 200, resumed.text
+    second = _job(_run(slurm_api, rid))["job_id"]
+    assert second and second != first
+    run = _wait_run(slurm_api, rid, lambda r: _job(r).get("state") == "PENDING",
+                    "the new job pending", timeout=120)
+    assert run["status"] == "queued"
+    assert slurm_api.post(f"/api/runs/{rid}/cancel").json()["status"] == "cancelled"
