@@ -308,17 +308,18 @@ def test_reproduce_with_the_slurm_executor_submits_each_run_once(cluster, tmp_pa
     first = CliRunner().invoke(main, args, catch_exceptions=False)
     assert first.exit_code == 0, first.output
     rows = json.loads(first.output.strip().splitlines()[-1])["submitted"]
+    jobs = [r["slurm"] for r in rows]
     try:
-        assert len(rows) == 1 and rows[0]["slurm"] and rows[0]["status"] in ("queued",
-                                                                             "running")
+        assert rows and all(jobs) and len(set(jobs)) == len(rows)
+        assert all(r["status"] in ("queued", "running") for r in rows)
         again = CliRunner().invoke(main, args, catch_exceptions=False)
         assert again.exit_code == 0, again.output
-        # the run's job is still queued or running: it is not submitted a second time
-        assert json.loads(again.output.strip().splitlines()[-1])["submitted"][0]["slurm"] \
-            == rows[0]["slurm"]
+        # their jobs are still queued or running: none is submitted a second time
+        assert [r["slurm"] for r in json.loads(again.output.strip().splitlines()[-1])[
+            "submitted"]] == jobs
     finally:
-        subprocess.run(["scancel", rows[0]["slurm"]] if rows and rows[0]["slurm"] else
-                       ["true"], check=False)
+        for job in jobs:
+            subprocess.run(["scancel", job], check=False)
 
 
 @pytest.mark.parametrize(("text", "minutes"), [("90", 90), ("1:30", 2), ("2:00:00", 120),
