@@ -38,6 +38,8 @@ _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
 #: Slurm job states after which nothing changes any more
 _SLURM_ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
                 "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+#: the launch's query parameter of a resource field, where the names differ
+_QUERY_NAME = {"extra": "sbatch"}
 _SBATCH_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
@@ -152,7 +154,7 @@ def launch_choice(settings: Settings, executor: str | None = None,
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if name == "celery":
         if given:
-            field = min(given)
+            field = _QUERY_NAME.get(min(given), min(given))
             raise InvalidInput(f"{field}: Slurm resources need executor=slurm", field=field)
         return None
     why = unreachable_store(settings)
@@ -173,6 +175,7 @@ def launch_choice(settings: Settings, executor: str | None = None,
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "executor"
+        field = _QUERY_NAME.get(field, field)
         raise InvalidInput(f"{field}: {err['msg']}", field=field) from exc
     return {"name": "slurm", "resources": res.model_dump()}
 
