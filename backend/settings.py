@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -79,6 +80,30 @@ class Settings(BaseSettings):
         None, ge=1 << 20, description="Bytes a worker may use for one run; runs estimated to "
         "need more are refused. Default: the memory available (MemAvailable, within the "
         "container's limit) less a tenth, at least 512 MiB.")
+
+    # where runs train (backend.executors): Celery workers, or one Slurm job per run
+    executor: Literal["celery", "slurm"] = Field(
+        "celery", description="Where launched runs train: 'celery' (workers) or 'slurm' "
+        "(one Slurm job per run, submitted through submitit); a launch may choose too.")
+    slurm_partition: str | None = Field(None, description="Slurm partition of run jobs.")
+    slurm_gpus: int = Field(0, ge=0, description="GPUs per run job (Slurm --gpus-per-node).")
+    slurm_cpus: int = Field(1, ge=1, description="CPUs per run job (--cpus-per-task).")
+    slurm_mem: str | None = Field(None, description="Memory per run job, e.g. '16G' (--mem).")
+    slurm_time: str = Field("60", description="Time limit per run job: minutes, "
+                            "'HH:MM:SS' or 'D-HH:MM:SS' (--time).")
+    slurm_account: str | None = Field(None, description="Slurm account (--account).")
+    slurm_qos: str | None = Field(None, description="Slurm QOS (--qos).")
+    slurm_extra: str = Field("", description="Extra sbatch options, comma-separated "
+                             "'key=value' (e.g. 'constraint=a100,exclude=node3').")
+    slurm_signal_delay_s: int = Field(
+        90, ge=1, description="Seconds before the time limit that Slurm warns a run job "
+        "(SIGUSR2): the run checkpoints at its next epoch's end and is requeued.")
+    slurm_folder: Path | None = Field(
+        None, description="Shared folder for the jobs' submitit files and Slurm logs; "
+        "default <store>/slurm.")
+    slurm_shared_store: bool = Field(
+        False, description="The store's local paths (SQLite file, artifact folder) are on a "
+        "filesystem every compute node mounts at the same path.")
 
     @field_validator("worker_memory", "max_body_bytes", "max_upload_bytes", mode="before")
     @classmethod

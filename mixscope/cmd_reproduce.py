@@ -116,6 +116,40 @@ def train_runs(store, settings, entry, scale, quiet: bool) -> None:
             raise click.ClickException(f"run {run.id} {status}: {(info.error or '').strip()}")
 
 
+def submit_runs(store, settings, entry, scale) -> list:
+    """Submit every planned run that is not succeeded as one Slurm job each (the settings'
+    resources, ``MIXSCOPE_SLURM_*``); a run already queued or running under Slurm is left to
+    its job. Returns the runs not yet succeeded."""
+    from backend import executors
+    from backend.errors import InvalidInput
+    from backend.papers import runner
+
+    try:
+        choice = executors.launch_choice(settings, "slurm")
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
+    dispatcher = executors.ExecutorDispatcher(settings, store)
+    waiting = []
+    for _spec, cfg in runner.plan(entry, scale)["runs"]:
+        run = runner.find_run(store, cfg)
+        if run is not None and run.status == "succeeded":
+            continue
+        if run is None or run.status in ("failed", "cancelled"):
+            run = store.create_run(cfg)
+        job = executors.slurm_record(run)
+        if job is None or not job.get("job_id") or (
+                executors.job_state(job["job_id"]) or {}).get("state") in (None, "COMPLETED",
+                                                                           "CANCELLED", "FAILED",
+                                                                           "TIMEOUT"):
+            if run.status == "running":  # a worker or an earlier job still holds it
+                waiting.append(run)
+                continue
+            store.update_run_info(run.id, summary={"executor": choice})
+            dispatcher.send_run(run.id)
+        waiting.append(executors.refresh(store, store.require_run(run.id)))
+    return waiting
+
+
 def compute_evaluations(store, settings, entry, scale, quiet: bool) -> None:
     """Evaluate finished runs as their recipe asks (003 Table 9's deformed test sets), here,
     stored like the worker's ``deformations`` job (``mixscope eval deformations``)."""
@@ -176,7 +210,12 @@ def compute_labs(store, settings, entry, scale, quiet: bool) -> None:
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def reproduce(entry_id, list_, all_, paper_id, scale, store_path, as_json, quiet) -> None:
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local",
+              show_default=True, help="local: train here in the foreground; slurm: submit "
+              "each run as a Slurm job (MIXSCOPE_SLURM_* resources) and report once they "
+              "have finished (run the command again).")
+def reproduce(entry_id, list_, all_, paper_id, scale, store_path, as_json, quiet,
+              executor) -> None:
     """Reproduce a figure or table of the source papers and compare with the published
     numbers. Example: mixscope reproduce 000/fig6 --json"""
     from backend.papers.catalogue import load_catalogue
@@ -205,10 +244,10 @@ def reproduce(entry_id, list_, all_, paper_id, scale, store_path, as_json, quiet
     store = Store(settings)
     store.migrate()
     try:
-        body, code = _reproduce_one(store, settings, entry, scale, as_json, quiet)
+        body, code = _reproduce_one(store, settings, entry, scale, as_json, quiet, executor)
         if as_json:
             click.echo(json.dumps(body))
-        elif code == 0:
+        elif code == 0 and "submitted" not in body:
             _print_report(body, body["seconds"])
         if code:
             sys.exit(code)
@@ -290,13 +329,18 @@ def _all(cat, settings, scale, as_json, quiet) -> None:
     click.echo(_summary_line(counts))
 
 
-def _reproduce_one(store, settings, entry, scale, as_json, quiet) -> tuple[dict, int]:
+def _reproduce_one(store, settings, entry, scale, as_json, quiet,
+                   executor: str = "local") -> tuple[dict, int]:
     """Train, evaluate and compute what ``entry`` lacks at ``scale``; (report, exit code):
-    2 (with the report) when it cannot run here."""
+    2 (with the report) when it cannot run here. With ``executor="slurm"`` runs not yet
+    succeeded are submitted as Slurm jobs and ``{"entry", "submitted": [...]}`` is
+    returned instead while any is unfinished."""
     from backend.papers import runner
 
     data_dir = settings.resolved_data_dir
     gpu = _gpu() if scale == "paper" else False
+    if executor == "slurm" and scale == "paper":  # the jobs' nodes have the GPUs
+        gpu = gpu or settings.slurm_gpus > 0
     if entry.out_of_scope:
         body = runner.report(store, entry, scale, data_dir, gpu=gpu)
         if not as_json:
@@ -316,6 +360,20 @@ def _reproduce_one(store, settings, entry, scale, as_json, quiet) -> tuple[dict,
     except runner.RecipeError as exc:
         raise click.ClickException(str(exc)) from None
     t0 = time.monotonic()
+    if executor == "slurm":
+        waiting = submit_runs(store, settings, entry, scale)
+        if waiting:
+            rows = [{"run": r.id, "name": r.name, "status": r.status,
+                     "slurm": (r.summary.get("executor") or {}).get("job_id"),
+                     "state": (r.summary.get("executor") or {}).get("status")}
+                    for r in waiting]
+            if not as_json:
+                for r in rows:
+                    click.echo(f"run {r['run']} ({r['name']}): {r['status']}, Slurm job "
+                               f"{r['slurm']} {r['state'] or ''}")
+                click.echo(f"run `mixscope reproduce {entry.id} --scale {scale} "
+                           f"--executor slurm` again once they have finished", err=True)
+            return {"entry": entry.id, "submitted": rows}, 0
     import torch
 
     torch.set_num_threads(settings.torch_threads)

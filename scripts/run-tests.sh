@@ -9,6 +9,9 @@ chmod 755 "$work"
 cleanup() {
   [ -n "${PGBIN:-}" ] && runuser_pg "$PGBIN/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1
   [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
+  # --- slurm (issue 22): the one-node cluster, when it was started below
+  [ -n "${MIXSCOPE_TEST_SLURM:-}" ] && scripts/slurm-cluster.sh stop "$work/slurm" >/dev/null 2>&1
+  # --- end slurm
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -41,6 +44,18 @@ if command -v redis-server >/dev/null; then
   export MIXSCOPE_TEST_REDIS_URL="redis://127.0.0.1:$redisport/0"
   echo "run-tests: Redis on 127.0.0.1:$redisport"
 fi
+
+# --- slurm (issue 22): a one-node Slurm cluster on loopback for tests/system/test_slurm.py
+if command -v slurmctld >/dev/null && [ "$(id -u)" = 0 ]; then
+  if slurm_env=$(scripts/slurm-cluster.sh start "$work/slurm"); then
+    eval "$slurm_env"
+    export MIXSCOPE_TEST_SLURM=1
+    echo "run-tests: Slurm cluster in $work/slurm"
+  else
+    echo "run-tests: the Slurm cluster failed to start; its tests will be skipped" >&2
+  fi
+fi
+# --- end slurm
 
 mkdir -p test-artifacts
 "$BIN/pytest" -q "$@"

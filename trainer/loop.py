@@ -63,7 +63,7 @@ from backend.runconfig import RunConfig
 from backend.store.claimed import ClaimedStore
 from backend.store.errors import ArtifactUnavailable, Fenced, RunNotFound
 from backend.store.info import Claim
-from trainer import checkpoint
+from trainer import checkpoint, preemption
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
 from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, MetricsThread, metric_rows  # noqa: F401
@@ -95,7 +95,7 @@ def _test_pause(epoch: int) -> None:
         return
     with open(path, "w") as f:
         f.write(str(epoch))
-    while os.path.exists(path):
+    while os.path.exists(path) and not preemption.requested():
         time.sleep(0.05)
 
 
@@ -347,10 +347,15 @@ class _Session(EpochMetrics):
                         self._end_epoch(net, e, tl, tt, lr), self.model)
                 # the checkpoint is taken now (a copy) and written once the epoch's metrics
                 # are: it never gets ahead of them, and training need not wait for them
-                due = epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs
+                due = (epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs
+                       or preemption.requested())
                 tensors = checkpoint.pack(self.model, self.optimizer, self.gens,
                                           {"epoch": epoch}) if due else None
                 pending = _EpochEnd(epoch, loop_s + time.monotonic() - t1, future, tensors)
+                if preemption.requested() and epoch < cfg.epochs:  # warned (Slurm): stop
+                    landing, pending = pending, None    # with this epoch checkpointed
+                    self._land(landing, t_run, resumed_from)
+                    raise preemption.Preempted(epoch)
                 if epoch == cfg.epochs or os.environ.get(PAUSE_EPOCH_ENV):
                     landing, pending = pending, None
                     metrics = self._land(landing, t_run, resumed_from)

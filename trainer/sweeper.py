@@ -12,6 +12,7 @@ import os
 import time
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
+from backend.executors import slurm_record
 from backend.store.workers import local_pid, pid_alive
 
 log = logging.getLogger("mixscope.dispatch")
@@ -27,6 +28,8 @@ def sweep_stale(store, send, timeout_s: float, *, resend_queued: bool = False,
     ids = list(store.requeue_stale(timeout_s, count_deaths=count_deaths))
     if resend_queued:
         ids += [r.id for r in store.list_runs(status="queued") if r.id not in ids]
+    # a Slurm run is its job's to train (a requeued job claims it again), never a worker's
+    ids = [i for i in ids if slurm_record(store.get_run(i)) is None]
     for run_id in ids:
         send(run_id)
     if ids:

@@ -57,8 +57,13 @@ def worker_store():
 @shared_task(name=RUN_TRAINING, acks_late=True, reject_on_worker_lost=True)
 def run_training(run_id: str) -> str:
     """Claim ``run_id`` and train it to the end (or until cancelled). Returns what happened."""
+    return train_claimed(run_id, worker_name())
+
+
+def train_claimed(run_id: str, worker: str) -> str:
+    """:func:`run_training`'s body for a claimant named ``worker`` (a Celery worker, or a
+    Slurm job: ``trainer.slurm_job``): claim, keep-alive, train, finish or release."""
     store = worker_store()
-    worker = worker_name()
     attempt = store.claim_run(run_id, worker)
     if attempt is None:
         run = store.get_run(run_id)

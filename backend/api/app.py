@@ -29,8 +29,8 @@ from backend.api.limits import (
 )
 from backend.api.projection import ProjectionService
 from backend.api.security import AccessMiddleware
-from backend.dispatch.client import Dispatcher
 from backend.errors import MixscopeError, Unavailable
+from backend.executors import ExecutorDispatcher
 from backend.settings import Settings, get_settings
 from backend.store.errors import ArtifactDamaged, ArtifactUnavailable
 from backend.version import __version__
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         artifacts,
         calibration,
         deformations,
+        executor,
         grid,
         grid_launch,
         health,
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     store = Store(settings)
     store.migrate()
-    dispatcher = Dispatcher(settings)
+    dispatcher = ExecutorDispatcher(settings, store)  # Celery, or Slurm per run (issue 22)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
     for module in (health, runs, projection, metrics, calibration, spectra, trajectory,
                    theory, sweeps, jobs, lab, deformations, papers, ingest, grid,
-                   grid_launch, artifacts):
+                   grid_launch, artifacts, executor):
         app.include_router(module.router, prefix="/api")
     install_docs(app)
     _install_error_handlers(app)

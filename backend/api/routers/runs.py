@@ -10,7 +10,9 @@ from typing import Annotated
 import sqlalchemy.exc as sa_exc
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
+from backend import executors
 from backend.api.deps import DispatcherDep, ProjectionsDep, RunDep, StoreDep, TokenDep
+from backend.api.executor_params import LaunchExecutorDep
 from backend.api.schemas import (
     Classes,
     DamagedArtifact,
@@ -68,8 +70,9 @@ def idempotent_run_id(key: str) -> str:
                                              "created (Retry-After)"}})
 def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)],
            store: StoreDep, dispatcher: DispatcherDep, response: Response,
-           idempotency_key: IdempotencyKey = None) -> Run:
-    """Create a run from ``config`` (status ``queued``) and send it to the workers.
+           executor: LaunchExecutorDep, idempotency_key: IdempotencyKey = None) -> Run:
+    """Create a run from ``config`` (status ``queued``) and send it to the workers, or
+    submit it as a Slurm job (``executor=slurm`` and its resources: ``GET /api/executor``).
 
     What the dataset and model cannot do (a class index past the dataset's classes, a layer
     or mixing point the model lacks, inconsistent dataset arguments) is refused with a 422
@@ -100,13 +103,15 @@ def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)]
             return to_run(existing)
     else:
         run = store.create_run(config)
+    if executor is not None or store.settings.executor != "celery":  # kept with the run
+        store.update_run_info(run.id, summary={"executor": executor or {"name": "celery"}})
     try:
         dispatcher.send_run(run.id)
     except BrokerUnavailable:
         with contextlib.suppress(RunNotFound):
             store.delete_run(run.id)
         raise
-    return to_run(run)
+    return to_run(store.get_run(run.id) or run)
 
 
 @router.get("", response_model=list[Run], summary="List runs, newest first",
@@ -146,8 +151,8 @@ def run_labels_in_use(store: StoreDep) -> RunLabels:
 
 @router.get("/{run_id}", response_model=Run, summary="One run",
             responses={404: {"description": "no such run"}})
-def get_run(run: RunDep) -> Run:
-    return to_run(run)
+def get_run(run: RunDep, store: StoreDep) -> Run:
+    return to_run(executors.refresh(store, run))  # a Slurm run: its job's state and reason
 
 
 @router.post("/{run_id}/cancel", response_model=Run, dependencies=[TokenDep],
@@ -156,7 +161,9 @@ def get_run(run: RunDep) -> Run:
                         409: {"description": "the run already finished"}})
 def cancel(run: RunDep, store: StoreDep) -> Run:
     """A queued run is cancelled at once; a running one stops within one training step."""
-    return to_run(store.request_cancel(run.id))  # RunFinished -> 409 (app's handler)
+    info = store.request_cancel(run.id)  # RunFinished -> 409 (app's handler)
+    executors.cancel_job(run)  # a Slurm run: scancel its job
+    return to_run(info)
 
 
 @router.post("/{run_id}/resume", response_model=Run, dependencies=[TokenDep],
@@ -208,6 +215,8 @@ def delete(run: RunDep, store: StoreDep, projections: ProjectionsDep) -> Respons
             store.request_cancel(run.id)
     with contextlib.suppress(RunNotFound):  # a concurrent delete got there first
         store.delete_run(run.id)
+    if not run.finished:
+        executors.cancel_job(run)  # a Slurm run: scancel its job
     projections.forget_run(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

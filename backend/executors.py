@@ -1,0 +1,333 @@
+"""Where a run trains: a Celery worker, or one Slurm job per run (submitted through submitit).
+
+The executor of a run is chosen at launch (``MIXSCOPE_EXECUTOR``, or the launch request's
+``executor``) and kept with the run as ``summary["executor"]``: ``{"name": "slurm",
+"resources": {...}, "job_id", "state", "reason", "stdout", "stderr"}``. The Slurm job runs
+``trainer.slurm_job.main`` (:class:`SlurmEntry`: named, never imported here: the API sends work by name, as it
+does Celery's), which claims the run and trains it through the same code a Celery worker
+runs (claim, fencing, heartbeats, checkpoints, metrics thread).
+
+A Slurm job trains on a compute node, so the store must be one every node reaches:
+PostgreSQL (or another server database) and an S3 bucket, or local paths on a shared
+filesystem (``MIXSCOPE_SLURM_SHARED_STORE=true``). A launch on a local SQLite file or artifact
+folder without that setting is refused (422 naming what to configure).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from backend.dispatch.client import Dispatcher
+from backend.errors import InvalidInput, Unavailable
+from backend.settings import Settings, settings_environment
+
+log = logging.getLogger("mixscope.executors")
+
+#: The job's entry point, imported on the compute node by name (see :class:`SlurmEntry`).
+JOB_MODULE = "trainer.slurm_job"
+#: Settings never written into a job's files (the job needs the store, not the API's tokens).
+_SECRET_ENV = {"MIXSCOPE_API_TOKEN", "MIXSCOPE_READ_TOKEN"}
+_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
+#: Slurm job states after which nothing changes any more
+_SLURM_ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
+                "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+#: the launch's query parameter of a resource field, where the names differ
+_QUERY_NAME = {"extra": "sbatch"}
+_SBATCH_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+class SlurmResources(BaseModel):
+    """What one run's Slurm job asks for (from the settings, overridden per launch)."""
+
+    partition: str | None = Field(None, max_length=100)
+    gpus: int = Field(0, ge=0, le=64)
+    cpus: int = Field(1, ge=1, le=1024)
+    mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$", description="e.g. '16G'")
+    time: str = Field("60", description="minutes, 'HH:MM:SS' or 'D-HH:MM:SS'")
+    account: str | None = Field(None, max_length=100)
+    qos: str | None = Field(None, max_length=100)
+    extra: dict[str, str] = Field(default_factory=dict,
+                                  description="further sbatch options (name without '--')")
+    signal_delay_s: int = Field(90, ge=1, le=3600)
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        time_minutes(v)  # raises ValueError naming the form
+        return v
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, val in v.items():
+            if not _SBATCH_KEY.match(k):
+                raise ValueError(f"{k!r} is not an sbatch option name (e.g. 'constraint')")
+            if "\n" in str(val):
+                raise ValueError(f"the value of {k!r} has a line break")
+        return v
+
+    @property
+    def minutes(self) -> int:
+        return time_minutes(self.time)
+
+
+def time_minutes(text: str) -> int:
+    """Slurm's time forms (``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S``) in
+    whole minutes, at least 1."""
+    m = _TIME.match(str(text).strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a Slurm time (minutes, 'HH:MM:SS' or 'D-HH:MM:SS')")
+    days, a, b, c = m.groups()
+    if days is not None:  # D-H[:M[:S]]
+        minutes = int(days) * 1440 + int(a) * 60 + int(b or 0) + (1 if c and int(c) else 0)
+    elif c is not None:   # H:M:S
+        minutes = int(a) * 60 + int(b) + (1 if int(c) else 0)
+    elif b is not None:   # M:S
+        minutes = int(a) + (1 if int(b) else 0)
+    else:
+        minutes = int(a)
+    return max(minutes, 1)
+
+
+def parse_extra(text: str) -> dict[str, str]:
+    """``"constraint=a100,exclude=node3"`` (or a list of ``key=value``) as a dict."""
+    items = text if isinstance(text, (list, tuple)) else str(text or "").split(",")
+    out = {}
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r} is not 'option=value'")
+        out[key.strip().removeprefix("--")] = value.strip()
+    return out
+
+
+def default_resources(settings: Settings) -> SlurmResources:
+    return SlurmResources(partition=settings.slurm_partition, gpus=settings.slurm_gpus,
+                          cpus=settings.slurm_cpus, mem=settings.slurm_mem,
+                          time=settings.slurm_time, account=settings.slurm_account,
+                          qos=settings.slurm_qos, extra=parse_extra(settings.slurm_extra),
+                          signal_delay_s=settings.slurm_signal_delay_s)
+
+
+def slurm_folder(settings: Settings) -> Path:
+    return Path(settings.slurm_folder or (settings.store / "slurm"))
+
+
+def unreachable_store(settings: Settings) -> str | None:
+    """Why compute nodes could not reach this store (None: they can)."""
+    if settings.slurm_shared_store:
+        return None
+    db = settings.resolved_database_url
+    artifacts = settings.resolved_artifact_url
+    local_art = "://" not in artifacts or artifacts.startswith("file://")
+    if db.startswith("sqlite"):
+        return (f"the database is SQLite on a local path ({db}), which Slurm compute nodes "
+                "cannot reach: set MIXSCOPE_DATABASE_URL to a server database (PostgreSQL) "
+                "and MIXSCOPE_ARTIFACT_URL to s3://..., or MIXSCOPE_SLURM_SHARED_STORE=true "
+                "when the store folder is on a filesystem every node mounts")
+    if local_art:
+        return (f"the artifact store is a local folder ({artifacts}), which Slurm compute "
+                "nodes cannot reach: set MIXSCOPE_ARTIFACT_URL to s3://..., or "
+                "MIXSCOPE_SLURM_SHARED_STORE=true when it is on a shared filesystem")
+    return None
+
+
+def launch_choice(settings: Settings, executor: str | None = None,
+                  overrides: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The executor record of a launch (None: Celery), validated: ``executor`` (default
+    the settings') and per-launch resource ``overrides`` of the settings' defaults.
+    Raises :class:`InvalidInput` naming the field (``executor``, ``partition``, ...)."""
+    name = executor or settings.executor
+    if name not in ("celery", "slurm"):
+        raise InvalidInput(f"executor: {name!r} is not one of celery, slurm",
+                           field="executor")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if name == "celery":
+        if given:
+            field = _QUERY_NAME.get(min(given), min(given))
+            raise InvalidInput(f"{field}: Slurm resources need executor=slurm", field=field)
+        return None
+    why = unreachable_store(settings)
+    if why:
+        raise InvalidInput(f"executor: {why}", field="executor")
+    if shutil.which("sbatch") is None:
+        raise InvalidInput("executor: Slurm's sbatch is not on this API host's PATH "
+                           "(run the API on a login or service node of the cluster)",
+                           field="executor")
+    base = default_resources(settings).model_dump()
+    if "extra" in given:
+        try:
+            given["extra"] = {**base["extra"], **parse_extra(given["extra"])}
+        except ValueError as exc:
+            raise InvalidInput(f"sbatch: {exc}", field="sbatch") from exc
+    try:
+        res = SlurmResources.model_validate({**base, **given})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "executor"
+        field = _QUERY_NAME.get(field, field)
+        raise InvalidInput(f"{field}: {err['msg']}", field=field) from exc
+    return {"name": "slurm", "resources": res.model_dump()}
+
+
+# --- the Slurm side ------------------------------------------------------------------------
+
+class SlurmEntry:
+    """What a run's Slurm job calls (pickled by reference through submitit): the trainer's
+    entry, found by name on the compute node. Checkpointable for submitit: a time-limit or
+    preemption warning that arrives before the trainer has installed its own handler (the
+    job is still starting, the run not yet claimed) makes submitit requeue the job as is."""
+
+    def __call__(self, run_id: str, environment: dict[str, str]) -> str:
+        import importlib
+
+        return importlib.import_module(JOB_MODULE).main(run_id, environment)
+
+    def checkpoint(self, run_id: str, environment: dict[str, str]):
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, run_id, environment)
+
+
+def submit(settings: Settings, run_id: str, resources: SlurmResources) -> dict[str, Any]:
+    """Submit ``run_id`` as one Slurm job; returns ``{"job_id", "stdout", "stderr"}``."""
+    import submitit
+
+    folder = slurm_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    ex = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=1000)
+    params: dict[str, Any] = {
+        "job_name": f"mixscope-{run_id}", "time": resources.minutes, "nodes": 1,
+        "ntasks_per_node": 1, "cpus_per_task": resources.cpus,
+        "signal_delay_s": resources.signal_delay_s, "stderr_to_stdout": False,
+        "additional_parameters": {"requeue": True, **resources.extra},
+    }
+    for key, value in (("partition", resources.partition), ("mem", resources.mem),
+                       ("account", resources.account), ("qos", resources.qos)):
+        if value:
+            params[key] = value
+    if resources.gpus:
+        params["gpus_per_node"] = resources.gpus
+    ex.update_parameters(**params)
+    env = {k: v for k, v in settings_environment(settings).items() if k not in _SECRET_ENV}
+    try:
+        job = ex.submit(SlurmEntry(), run_id, env)
+    except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+        raise Unavailable(f"sbatch failed: {exc}") from exc
+    return {"job_id": str(job.job_id), "stdout": str(job.paths.stdout),
+            "stderr": str(job.paths.stderr)}
+
+
+def job_state(job_id: str) -> dict[str, Any] | None:
+    """Slurm's view of a job: ``{"state", "reason", "restarts"}`` (None: unknown to it)."""
+    try:
+        out = subprocess.run(["scontrol", "show", "job", "-o", str(job_id)],
+                             check=False, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0 or "JobState=" not in out.stdout:
+        return None
+    fields = dict(m.groups() for m in re.finditer(r"(\w+)=(\S*)", out.stdout))
+    return {"state": fields.get("JobState"), "reason": fields.get("Reason"),
+            "restarts": int(fields.get("Restarts", "0") or 0)}
+
+
+def scancel(job_id: str) -> bool:
+    """Cancel a Slurm job (True when scancel accepted it)."""
+    try:
+        return subprocess.run(["scancel", str(job_id)], check=False,
+                              capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def slurm_record(run) -> dict[str, Any] | None:
+    """The run's Slurm record (``summary["executor"]``), or None for a Celery run."""
+    rec = (run.summary or {}).get("executor") if run is not None else None
+    return rec if isinstance(rec, dict) and rec.get("name") == "slurm" else None
+
+
+def refresh(store, run):
+    """``run`` with its Slurm job's state and reason read from Slurm, when it is a Slurm
+    run still queued or running (``summary.executor.state``, ``.reason``, and ``.status``:
+    ``"PENDING (Resources)"``)."""
+    rec = slurm_record(run)
+    if rec is None or not rec.get("job_id") or (run.finished and rec.get("state") in
+                                                _SLURM_ENDED):
+        return run
+    seen = job_state(rec["job_id"])
+    if seen is None:
+        return run
+    status = seen["state"] + (f" ({seen['reason']})" if seen["reason"] not in
+                              (None, "", "None") else "")
+    if (rec.get("state"), rec.get("reason"), rec.get("restarts")) == (
+            seen["state"], seen["reason"], seen["restarts"]):
+        return run
+    try:
+        store.update_run_info(run.id, summary={"executor": {**rec, **seen, "status": status}})
+        if run.status == "queued" and seen["state"] in _SLURM_ENDED:
+            # nothing will train it any more: the job failed before it claimed the run (a
+            # broken environment on the node) or was cancelled outside mixscope
+            tail = (read_log(run, "stderr", 4000) or "").strip().splitlines()[-6:]
+            store.finish_run(run.id, "failed", fault="environment", error=(
+                f"Slurm job {rec['job_id']} ended {status} without training the run "
+                "(resume it to submit a new job); its stderr ends:\n" + "\n".join(tail)))
+    except (LookupError, RuntimeError):  # deleted, or claimed meanwhile
+        return run
+    return store.get_run(run.id) or run
+
+
+def cancel_job(run) -> bool:
+    """scancel the run's Slurm job, if it has one."""
+    rec = slurm_record(run)
+    return bool(rec and rec.get("job_id")) and scancel(rec["job_id"])
+
+
+def read_log(run, which: Literal["stdout", "stderr"], max_bytes: int = 1 << 20) -> str | None:
+    """The tail (``max_bytes``) of the run's Slurm job's stdout or stderr (None: none)."""
+    rec = slurm_record(run)
+    path = rec.get(which) if rec else None
+    if not path or not Path(path).is_file():
+        return None
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - max_bytes))
+        return f.read().decode("utf-8", "replace")
+
+
+class ExecutorDispatcher(Dispatcher):
+    """The API's dispatcher: a run whose executor (``summary["executor"]``, or the settings'
+    when it has none) is Slurm is submitted as a Slurm job; everything else (other runs,
+    extraction, lab and deformation jobs) goes to the Celery workers as before."""
+
+    def __init__(self, settings: Settings, store=None):
+        super().__init__(settings)
+        self.store = store
+
+    def send_run(self, run_id: str) -> None:
+        run = self.store.get_run(run_id) if self.store is not None else None
+        rec = slurm_record(run)
+        if rec is None and run is not None and "executor" not in (run.summary or {}) \
+                and self.settings.executor == "slurm":
+            # a run made elsewhere in the API (a sweep, a grid, a paper's runs)
+            rec = launch_choice(self.settings)
+        if rec is None:
+            return super().send_run(run_id)
+        res = SlurmResources.model_validate(rec["resources"])
+        job = submit(self.settings, run_id, res)
+        self.store.update_run_info(run_id, summary={"executor": {
+            **rec, **job, "state": "PENDING", "reason": None, "restarts": 0,
+            "status": "PENDING"}})
+        log.info("run %s submitted as Slurm job %s", run_id, job["job_id"])
