@@ -42,7 +42,6 @@ go out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import math
 import os
@@ -53,7 +52,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
@@ -61,7 +59,7 @@ from threadpoolctl import threadpool_limits
 from backend import maths
 from backend.runconfig import RunConfig
 from backend.store.claimed import ClaimedStore
-from backend.store.errors import ArtifactUnavailable, Fenced, RunNotFound
+from backend.store.errors import Fenced, RunNotFound
 from backend.store.info import Claim
 from trainer import checkpoint, preemption
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
@@ -70,14 +68,12 @@ from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, MetricsThread, metri
 from trainer.extract import triple_rows
 from trainer.metrics import grad_split_absent_reason, run_notes
 from trainer.models.base import mix_states
+from trainer.outcome import Cancelled, environment_fault, finish_failed, run_gone
 from trainer.probe import load_or_create, probe_rows_info
 from trainer.schedule import lr_at, recorded_epochs
 
 log = logging.getLogger("mixscope.trainer")
 
-#: errno values of faults of the machine, not of the run (see environment_fault)
-ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EIO,
-                      errno.EACCES, errno.EPERM, errno.ENOMEM}
 HEARTBEAT_S = 2.0
 CANCEL_POLL_S = 0.25
 
@@ -99,10 +95,6 @@ def _test_pause(epoch: int) -> None:
         time.sleep(0.05)
 
 
-class Cancelled(Exception):
-    pass
-
-
 @dataclass
 class EpochReport:
     """What the progress callback receives after every epoch."""
@@ -115,24 +107,6 @@ class EpochReport:
     eta_s: float | None
     resumed_from: int | None = None
     recorded: bool = False
-
-
-def environment_fault(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is a fault of the machine, not of the run: a full
-    or read-only disk, an I/O or permission error, a lost database connection. A run failed
-    by one can be resumed (``POST /api/runs/{id}/resume``)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
-            return True
-        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
-                isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated):
-            return True
-        if isinstance(exc, ArtifactUnavailable):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def execute_run(store, run_id: str, *, worker: str = "cli",
@@ -167,7 +141,7 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
             store.finish_run(run_id, status)
         return status
     except Exception as exc:  # any failure must end in a 'failed' row
-        if isinstance(exc, RunNotFound) and _gone(store, run_id):
+        if isinstance(exc, RunNotFound) and run_gone(store, run_id):
             log.info("run %s was deleted while training", run_id)
             return "cancelled"
         log.exception("run %s failed", run_id)
@@ -182,32 +156,6 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
     except Fenced:
         return "fenced"
     return status
-
-
-def _gone(store, run_id: str) -> bool:
-    try:
-        return store.get_run(run_id) is None
-    except sa.exc.SQLAlchemyError:  # the database is down too: not known to be deleted
-        return False
-
-
-def finish_failed(store, run_id: str, msg: str, fault: str | None,
-                  tries: int = 5, wait_s: float = 1.0) -> bool:
-    """Mark the run failed, retrying while the database is unreachable (the fault may be
-    a lost connection). False when the claim was lost or the run deleted meanwhile."""
-    for i in range(tries):
-        try:
-            store.finish_run(run_id, "failed", error=msg, fault=fault)
-            return True
-        except (Fenced, RunNotFound):
-            return False
-        except Exception:
-            if i == tries - 1:
-                raise
-            log.warning("run %s: could not record the failure yet; retrying", run_id,
-                        exc_info=True)
-            time.sleep(wait_s * (i + 1))
-    return False
 
 
 def _generator(seed: int, purpose: int) -> torch.Generator:
