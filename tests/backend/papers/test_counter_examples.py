@@ -249,3 +249,36 @@ def test_bottleneck_2d_differs_on_a_counter_example(store, counter):
     good, _bad = _assert_pair(entry, build, failing)
     c = good["computed"]
     assert c["spread_manifold_mixup"] < c["spread_input_mixup"] < c["spread_baseline"]
+
+
+# --- 002/table2: the test row -------------------------------------------------------------
+
+def test_table2_test_rows_are_compared_at_paper_scale(store):
+    """The authors' procedure now measures the test points too (trainer.lab.assumption), so
+    002/table2's *_test numbers are compared at paper scale, within the seeds' scatter; a
+    test row far from the paper's makes the entry differ."""
+    from backend.papers import runner
+    from backend.papers.produced import LabResult
+
+    entry = _entry("002/table2")
+    pub = entry.published
+    specs = entry.recipe("paper").lab
+
+    def build(ok):
+        labs = []
+        for s in SEEDS:
+            for spec in specs:
+                ds = spec["dataset"]
+                noise = float(np.random.default_rng(s).normal(0, 0.05))
+                test = pub[f"{ds}_test"] if ok or ds != "cifar10" else 12.0
+                labs.append(LabResult(
+                    params=runner.lab_params(runner.seeded(spec, s)), job=None,
+                    result={"train": {"min": 5.0, "mean": pub[f"{ds}_train"] + noise},
+                            "test": {"min": 5.5, "mean": test + noise}}))
+        return Produced(entry=entry, scale="paper", store=store, labs=labs)
+
+    good, bad = evaluate(entry, build(True)), evaluate(entry, build(False))
+    assert {c["key"] for c in good["compared"]} == set(pub) and not good["not_compared"]
+    assert good["verdict"] == "matches", good["reasons"]
+    assert bad["verdict"] == "differs"
+    assert [c["key"] for c in bad["compared"] if not c["within"]] == ["cifar10_test"]
