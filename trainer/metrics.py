@@ -102,7 +102,7 @@ def grad_split_absent_reason(config, mixing_points) -> str | None:
 GRAD_SPLIT_BATCH = 2048
 
 
-def autograd_split_check(W, b, f_a, f_b, t_a, t_b, lam, loss_fn
+def autograd_partner_grads(W, b, f_a, f_b, t_a, t_b, lam, loss_fn
                          ) -> tuple[np.ndarray, np.ndarray]:
     """Autograd's gradient of the real training loss with respect to the two partners'
     features: ``loss_fn(head(mix_states(·)), mixed targets)`` with the features of each
@@ -129,9 +129,8 @@ def autograd_split_check(W, b, f_a, f_b, t_a, t_b, lam, loss_fn
     lam2 = t32(lam).repeat(2)
     z = mix_states(torch.cat([fa, fb]), order, lam2)[:n]
     target = mix_states(torch.cat([t32(t_a), t32(t_b)]), order, lam2)[:n]
-    head = torch.nn.functional.linear(z, t32(W), None if b is None else t32(b))
-    fa.grad = fb.grad = None
-    loss_fn(head, target).backward()
+    logits = torch.nn.functional.linear(z, t32(W), None if b is None else t32(b))  # the head
+    loss_fn(logits, target).backward()
     return fa.grad.double().numpy(), fb.grad.double().numpy()
 
 
@@ -145,7 +144,7 @@ def training_grad_split(model, X, T, config, epoch: int) -> dict[str, Any]:
 
     Checked on the same batch against torch's autograd of the real training loss (the loss
     of ``config.loss`` on the features mixed right before the head, see
-    :func:`autograd_split_check`): ``grad_split_autograd_residual`` is their relative
+    :func:`autograd_partner_grads`): ``grad_split_autograd_residual`` is their relative
     residual over both partners (``backend.maths.split_residual``) and
     ``grad_split_float32_bound`` the largest residual float32 rounding of that batch can
     explain (``backend.maths.float32_residual_bound``).
@@ -177,7 +176,7 @@ def training_grad_split(model, X, T, config, epoch: int) -> dict[str, Any]:
     lam_np = lam.float().numpy()
     split = maths.gradient_split(W, f, f[p], y, y[p], lam_np, bias=b, scale=2.0 / bs)
     out = {k: _f(v) for k, v in split.metrics().items()}
-    auto_a, auto_b = autograd_split_check(W, b, f, f[p], y, y[p], lam_np,
+    auto_a, auto_b = autograd_partner_grads(W, b, f, f[p], y, y[p], lam_np,
                                           LOSSES[config.loss])
     out["grad_split_autograd_residual"] = _f(maths.split_residual(split, auto_a, auto_b))
     out["grad_split_float32_bound"] = _f(maths.float32_residual_bound(

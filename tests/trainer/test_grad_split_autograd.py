@@ -2,7 +2,7 @@
 
 The trainer records, per recorded epoch, the relative residual between the four-term split
 (float64) and autograd's gradient of ``soft_mse`` on the features mixed right before the
-head (float32, ``trainer.metrics.autograd_split_check``), beside the float32 rounding bound
+head (float32, ``trainer.metrics.autograd_partner_grads``), beside the float32 rounding bound
 of that batch (``backend.maths.float32_residual_bound``). These tests show the bound holds
 where only rounding separates the two (targets fitted so the residual cancels included), and
 that a wrong split lands orders of magnitude outside it.
@@ -15,7 +15,7 @@ import pytest
 
 from backend import maths
 from backend.maths.gradient_split import GradientSplit
-from trainer.metrics import autograd_split_check
+from trainer.metrics import autograd_partner_grads
 from trainer.mixup import soft_mse
 
 
@@ -45,7 +45,7 @@ def test_the_float32_bound_covers_what_rounding_does(fit):
     for seed in range(12):
         W, b, fa, fb, ya, yb, lam, scale = _case(seed, fit)
         split = maths.gradient_split(W, fa, fb, ya, yb, lam, bias=b, scale=scale)
-        ga, gb = autograd_split_check(W, b, fa, fb, ya, yb, lam, soft_mse)
+        ga, gb = autograd_partner_grads(W, b, fa, fb, ya, yb, lam, soft_mse)
         resid = maths.split_residual(split, ga, gb)
         bound = maths.float32_residual_bound(W, fa, fb, ya, yb, lam, bias=b, scale=scale)
         assert 0 < resid <= bound, (seed, resid, bound)
@@ -67,7 +67,7 @@ def _wrong(split: GradientSplit, how: str) -> GradientSplit:
 def test_a_wrong_split_lands_far_outside_the_bound(how):
     W, b, fa, fb, ya, yb, lam, scale = _case(3, "one-hot")
     split = maths.gradient_split(W, fa, fb, ya, yb, lam, bias=b, scale=scale)
-    ga, gb = autograd_split_check(W, b, fa, fb, ya, yb, lam, soft_mse)
+    ga, gb = autograd_partner_grads(W, b, fa, fb, ya, yb, lam, soft_mse)
     bound = maths.float32_residual_bound(W, fa, fb, ya, yb, lam, bias=b, scale=scale)
     assert maths.split_residual(_wrong(split, how), ga, gb) > 1e3 * bound
     assert maths.split_residual(split, ga, gb) <= bound
