@@ -81,20 +81,6 @@ def triple_metrics(W: np.ndarray, feats: np.ndarray, rows: dict[str, np.ndarray]
     return {"alignment": _f(m["alignment"]), "channel_radius": _f(m["channel_radius"])}
 
 
-def grad_split_metrics(W: np.ndarray, bias: np.ndarray | None, f_a: np.ndarray,
-                       f_b: np.ndarray, y_a: np.ndarray, y_b: np.ndarray,
-                       lam: np.ndarray, scale: float = 1.0) -> dict[str, Any]:
-    """Usual vs cross share of the manifold-mixup MSE gradient (blog 001) over pairs.
-
-    f_a, f_b: (n, d) penultimate features of the two partners; the head W (C, d), bias (C,);
-    targets y_a / y_b (n, C); lam (n,) the weight on the first; ``scale`` the loss's own
-    factor (see backend.maths.gradient_split)."""
-    if len(lam) == 0:
-        return {}
-    split = maths.gradient_split(W, f_a, f_b, y_a, y_b, lam, bias=bias, scale=scale)
-    return {k: _f(v) for k, v in split.metrics().items()}
-
-
 def grad_split_absent_reason(config, mixing_points) -> str | None:
     """Why the gradient split is not recorded for a run, or None when it is: the split is the
     training gradient only for manifold mixup *right before a linear head* (mixing at
@@ -116,6 +102,38 @@ def grad_split_absent_reason(config, mixing_points) -> str | None:
 GRAD_SPLIT_BATCH = 2048
 
 
+def autograd_partner_grads(W, b, f_a, f_b, t_a, t_b, lam, loss_fn
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Autograd's gradient of the real training loss with respect to the two partners'
+    features: ``loss_fn(head(mix_states(·)), mixed targets)`` with the features of each
+    partner as their own leaf, in float32 on the CPU (no TF32, no autocast: the float32
+    rounding bound of ``backend.maths.float32_residual_bound`` applies). Returns
+    (∂L/∂f_a, ∂L/∂f_b) as float64 arrays (n, d).
+
+    W (C, d), b (C,) or None, f_a / f_b (n, d), t_a / t_b (n, C) targets, lam (n,): numpy
+    or torch; ``loss_fn`` one of ``trainer.mixup.LOSSES`` (``soft_mse`` for the split)."""
+    import torch
+
+    from trainer.models.base import mix_states
+
+    def t32(a):
+        return torch.as_tensor(np.asarray(a, np.float32) if not torch.is_tensor(a) else
+                               a.detach().float().cpu())
+
+    fa = t32(f_a).clone().requires_grad_(True)
+    fb = t32(f_b).clone().requires_grad_(True)
+    n = len(fa)
+    # both partners as rows of one state and the training mixer's own λ h + (1 − λ) h[p]:
+    # row i < n mixes f_a[i] with its partner f_b[i] (row n + i); only rows < n are used
+    order = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    lam2 = t32(lam).repeat(2)
+    z = mix_states(torch.cat([fa, fb]), order, lam2)[:n]
+    target = mix_states(torch.cat([t32(t_a), t32(t_b)]), order, lam2)[:n]
+    logits = torch.nn.functional.linear(z, t32(W), None if b is None else t32(b))  # the head
+    loss_fn(logits, target).backward()
+    return fa.grad.double().numpy(), fb.grad.double().numpy()
+
+
 def training_grad_split(model, X, T, config, epoch: int) -> dict[str, Any]:
     """The gradient split on one training-like batch, drawn as training draws it: a batch of
     ``batch_size`` examples (at most GRAD_SPLIT_BATCH), partners a random permutation, λ ~
@@ -124,11 +142,18 @@ def training_grad_split(model, X, T, config, epoch: int) -> dict[str, Any]:
     the batch mean of Σ_c (z − t)², i.e. scale 2/n). Seeded by (seed, epoch) from its own
     generator, so training's random streams are untouched.
 
+    Checked on the same batch against torch's autograd of the real training loss (the loss
+    of ``config.loss`` on the features mixed right before the head, see
+    :func:`autograd_partner_grads`): ``grad_split_autograd_residual`` is their relative
+    residual over both partners (``backend.maths.split_residual``) and
+    ``grad_split_float32_bound`` the largest residual float32 rounding of that batch can
+    explain (``backend.maths.float32_residual_bound``).
+
     X: (n, ...) prepared training inputs; T: (n, C) (smoothed) one-hot training targets."""
     import torch
 
     from trainer.extract import network_mode
-    from trainer.mixup import sample_lambda, sample_partners
+    from trainer.mixup import LOSSES, sample_lambda, sample_partners
 
     n = len(X)
     bs = config.batch_size if 0 < config.batch_size < n else n
@@ -148,7 +173,15 @@ def training_grad_split(model, X, T, config, epoch: int) -> dict[str, Any]:
     head = model.classifier
     W = head.weight.detach().float().cpu().numpy()
     b = head.bias.detach().float().cpu().numpy() if head.bias is not None else None
-    return grad_split_metrics(W, b, f, f[p], y, y[p], lam.numpy(), scale=2.0 / bs)
+    lam_np = lam.float().numpy()
+    split = maths.gradient_split(W, f, f[p], y, y[p], lam_np, bias=b, scale=2.0 / bs)
+    out = {k: _f(v) for k, v in split.metrics().items()}
+    auto_a, auto_b = autograd_partner_grads(W, b, f, f[p], y, y[p], lam_np,
+                                          LOSSES[config.loss])
+    out["grad_split_autograd_residual"] = _f(maths.split_residual(split, auto_a, auto_b))
+    out["grad_split_float32_bound"] = _f(maths.float32_residual_bound(
+        W, f, f[p], y, y[p], lam_np, bias=b, scale=2.0 / bs))
+    return out
 
 
 def stored_triple_metrics(store, run_id: str, epoch: int, triple: tuple[int, int, int],

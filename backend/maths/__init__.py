@@ -40,7 +40,12 @@ from backend.maths.collapse import (
     rows_the_metrics_read,
     vertex_geometry,
 )
-from backend.maths.gradient_split import GradientSplit, gradient_split
+from backend.maths.gradient_split import (
+    GradientSplit,
+    float32_residual_bound,
+    gradient_split,
+    split_residual,
+)
 from backend.maths.mixup_optimal import (
     MixupOptimal,
     alternating_line,
@@ -84,6 +89,7 @@ __all__ = [
     "GradientSplit", "MixupOptimal", "Reliability", "TripleProjection", "UFMSolution",
     "alignment", "alternating_line", "amplification", "bin_index", "channel_radius",
     "class_mean_rows", "class_means", "class_spectra", "cosine_std", "ece", "etf", "etf_triple_rows", "gradient_split", "grid_2d", "lambda_on_lower_class",
+    "float32_residual_bound", "split_residual",
     "loss_from_coefs", "mce", "mean_first_singular", "mean_loss_triple", "minimise_point",
     "minimise_ufm",
     "mixup_optimal", "mixup_optimal_limit", "reference_to_mix_distances",

@@ -276,7 +276,9 @@ def other_class_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0
 
 
 def reference_to_mix_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1024.0,
-                               seed: int = 0, subsample: float | None = 0.2
+                               seed: int = 0, subsample: float | None = 0.2,
+                               X_ref: np.ndarray | None = None,
+                               y_ref: np.ndarray | None = None
                                ) -> dict[str, np.ndarray | float]:
     """Assumption 2.9 check as the authors' code runs it (002 Table 2, reference §7).
 
@@ -286,12 +288,18 @@ def reference_to_mix_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1
     the nearest mixup point whose two classes both differ from its label. ``min`` and
     ``mean`` are over the reference points (the paper reports both).
 
+    ``X_ref``/``y_ref`` (e.g. the test set, Table 2's test row): other reference points,
+    every one of them, against the *same* mixes (the seed draws the subsample, partners and
+    λ before any reference point is read); ``reference`` then indexes X_ref. The authors'
+    code for the test row is not in reference §7: this applies their train procedure to the
+    test points, as the text's "for both training and test data" reads.
+
     (:func:`other_class_distances` is the product's variant: each mix against every training
     point, partners a permutation, mean over mixes.)
 
     Returns ``min``, ``mean`` (floats; inf when no reference point has such a mix),
     ``distances`` (m,) per reference point (inf where none), ``reference`` (m,) indices into
-    X, ``pair_a``, ``pair_b``, ``lam`` (m,)."""
+    X (into X_ref when given), ``pair_a``, ``pair_b``, ``lam`` (the mixes)."""
     X = _as_points(X, "X")
     y = np.asarray(y, dtype=np.int64)
     if y.shape != (X.shape[0],):
@@ -307,7 +315,14 @@ def reference_to_mix_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1
     lam = rng.beta(alpha, alpha, idx.size)
     Z = lam[:, None] * X[pair_a] + (1.0 - lam[:, None]) * X[pair_b]
     ya, yb = y[pair_a], y[pair_b]
-    R, yr = X[idx], y[idx]
+    if X_ref is None:
+        ref, R, yr = idx, X[idx], y[idx]
+    else:
+        R, yr = _as_points(X_ref, "X_ref"), np.asarray(y_ref, dtype=np.int64)
+        if R.shape[1] != X.shape[1] or yr.shape != (R.shape[0],):
+            raise ValueError(f"X_ref {R.shape} / y_ref {yr.shape} must be (m, {X.shape[1]}) "
+                             "and (m,)")
+        ref = np.arange(R.shape[0])
     z2 = np.einsum("ij,ij->i", Z, Z)
     out = np.empty(R.shape[0])
     chunk = max(1, 4_000_000 // max(1, Z.shape[0]))
@@ -322,7 +337,7 @@ def reference_to_mix_distances(X: np.ndarray, y: np.ndarray, *, alpha: float = 1
         "min": float(finite.min()) if finite.size else float("inf"),
         "mean": float(finite.mean()) if finite.size else float("inf"),
         "distances": out,
-        "reference": idx,
+        "reference": ref,
         "pair_a": pair_a,
         "pair_b": pair_b,
         "lam": lam,

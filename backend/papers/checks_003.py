@@ -118,7 +118,9 @@ def loss_ordering(p: Produced) -> dict[str, Any]:
 @check("bottleneck_2d")
 def bottleneck_2d(p: Produced) -> dict[str, Any]:
     """Tightness of the 2-D bottleneck: mean within-class spread over the mean distance
-    between class means, per method (smaller = tighter classes, wider margins)."""
+    between class means, per method (smaller = tighter classes, wider margins), from the
+    stored clean probe points and their labels; manifold mixup's against the baseline's and
+    input mixup's (the caption's two comparisons)."""
     out: dict[str, Any] = {}
     for r in p.runs:
         epoch = max(r.run.recorded_epochs)
@@ -134,9 +136,13 @@ def bottleneck_2d(p: Produced) -> dict[str, Any]:
         between = np.linalg.norm(means[:, None] - means[None], axis=-1)
         between = between[np.triu_indices(len(means), 1)].mean()
         out[f"spread_{_label(r)}"] = float(within / between) if between > 0 else None
-    if out.get("spread_manifold_mixup") is not None and out.get("spread_baseline") is not None:
-        part(out, "manifold_tighter_than_baseline",
-             out["spread_baseline"] - out["spread_manifold_mixup"])
+    # the caption's two comparisons, each a part: tighter than the baseline and than input
+    # mixup
+    if out.get("spread_manifold_mixup") is not None:
+        for other in ("baseline", "input_mixup"):
+            if out.get(f"spread_{other}") is not None:
+                part(out, f"manifold_tighter_than_{other}",
+                     out[f"spread_{other}"] - out["spread_manifold_mixup"])
     return out
 
 

@@ -264,7 +264,8 @@ def test_cli_two_moons_and_assumption_check(tmp_path):
                                              "optimal_agreement"}
     res = _cli("assumption-check", "--dataset", "digits", "--json")
     out = json.loads(res.output)
-    assert out["procedure"] == "authors" and out["test"] is None  # the authors' default
+    assert out["procedure"] == "authors"  # the authors' default, test row included
+    assert 0 < out["test"]["min"] <= out["test"]["mean"]
     assert out["num_classes"] == 10 and out["train"]["min"] > 0
     res = _cli("assumption-check", "--dataset", "digits", "--procedure", "product", "--json")
     out = json.loads(res.output)

@@ -35,12 +35,34 @@ def test_reference_to_mix_distances_is_the_authors_procedure():
     assert r["min"] == pytest.approx(min(brute)) and r["mean"] == pytest.approx(np.mean(brute))
 
 
+def test_reference_to_mix_distances_measures_test_points_against_the_same_mixes():
+    """Table 2's test row: every test point a reference point, against the very mixes of the
+    train row (brute force), so the two rows differ only in their reference points."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(150, 4)), rng.integers(0, 4, 150)
+    Xt, yt = rng.normal(size=(30, 4)), rng.integers(0, 4, 30)
+    train = reference_to_mix_distances(X, y, alpha=2.0, seed=3, subsample=0.2)
+    test = reference_to_mix_distances(X, y, alpha=2.0, seed=3, subsample=0.2, X_ref=Xt,
+                                      y_ref=yt)
+    for k in ("pair_a", "pair_b", "lam"):
+        np.testing.assert_array_equal(train[k], test[k])
+    Z = test["lam"][:, None] * X[test["pair_a"]] + (1 - test["lam"][:, None]) * X[test["pair_b"]]
+    brute = [min((np.linalg.norm(Xt[i] - Z[k]) for k in range(len(Z))
+                  if y[test["pair_a"][k]] != yt[i] and y[test["pair_b"][k]] != yt[i]),
+                 default=np.inf) for i in range(30)]
+    assert np.allclose(test["distances"], brute)
+    assert test["reference"].tolist() == list(range(30))
+    assert test["mean"] == pytest.approx(np.mean([b for b in brute if np.isfinite(b)]))
+    with pytest.raises(ValueError, match="X_ref"):
+        reference_to_mix_distances(X, y, X_ref=Xt[:, :2], y_ref=yt)
+
+
 def test_assumption_check_names_its_procedure_and_keeps_the_product_variant():
     args = {"classes": 4, "dim": 3, "noise": 0.3, "samples": 200, "test_fraction": 0.2}
     a = lab.assumption_check("gaussian-mixture", seed=1, dataset_args=args)
     p = lab.assumption_check("gaussian-mixture", seed=1, dataset_args=args, procedure="product")
     assert a["procedure"] == "authors" and "reference points" in a["procedure_label"]
-    assert p["procedure"] == "product" and p["test"] is not None and a["test"] is None
+    assert p["procedure"] == "product" and p["test"] is not None and a["test"] is not None
     assert a["train"]["min"] != p["train"]["min"] or a["train"]["mean"] != p["train"]["mean"]
     with pytest.raises(ValueError, match="procedure"):
         lab.assumption_check("gaussian-mixture", dataset_args=args, procedure="nope")

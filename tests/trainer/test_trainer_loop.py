@@ -361,6 +361,9 @@ def test_manifold_mixup_mse_records_the_gradient_split(store):
         m = by_epoch[e]
         assert m["grad_usual_norm"] > 0 and m["grad_cross_norm"] > 0
         assert m["grad_cross_ratio"] == pytest.approx(m["grad_cross_norm"] / m["grad_usual_norm"])
+        # checked on the same batch against autograd of the real loss: within float32's
+        # rounding bound of that batch (issue 18)
+        assert 0 < m["grad_split_autograd_residual"] <= m["grad_split_float32_bound"] < 1e-2
     assert "grad_usual_norm" not in by_epoch[1]
     assert store.get_run(run_id).summary["grad_split_absent"] is None
     # the model's default mixing points include the input: no split, and the reason

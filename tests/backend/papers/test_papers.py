@@ -87,12 +87,21 @@ def test_checks_on_really_trained_runs(store, settings):
     # another check over the same stored runs recomputes from the artifacts
     geo = checks.stored_triple_geometry(store, body["run_ids"][0], (0, 1, 2), epoch=4)
     assert geo["channel_radius"] == pytest.approx(mix, rel=1e-4)
-    grad = _tiny_entry("gradient_split", [{"method": "manifold-mixup", "loss": "mse"}],
-                       expect={"split_sums_to_gradient": True})
+    # 001: mixing right before the head, MSE: the split is recorded and checked against
+    # autograd of the real loss at every recorded epoch (issue 18)
+    grad = _tiny_entry("gradient_split", [{"method": "manifold-mixup", "loss": "mse",
+                                           "manifold_layers": ["penultimate"]}],
+                       expect={"split_matches_autograd": True, "cross_ratio_positive": True})
     _train(store, settings, grad)
     g = runner.report(store, grad, "cpu", None)
-    assert g["computed"]["split_sums_to_gradient"] is True
-    assert g["computed"]["pairs_recomputed"] > 0
+    assert g["computed"]["split_matches_autograd"] is True
+    assert g["computed"]["split_epochs_checked"] == 3  # epochs 0, 2, 4
+    recorded = [e for e in store.epoch_metrics(g["run_ids"][0])
+                if e.get("grad_split_autograd_residual") is not None]
+    assert [e["epoch"] for e in recorded] == [0, 2, 4]
+    assert g["computed"]["split_autograd_residual_max"] == pytest.approx(
+        max(e["grad_split_autograd_residual"] for e in recorded))
+    assert all(p["held"] for p in g["parts"]) and g["verdict"] == "not-comparable"  # 1 seed
 
 
 def test_cli_reproduce_theory_json(tmp_path):
