@@ -235,7 +235,24 @@ def _progress(body: dict) -> list:
                              + (f" ({j['error']})" if j.get("error") else "")))
     if body.get("theory_results"):
         items.append(html.Li(f"{body['theory_results']} theory queries computed directly"))
+    grid = grid_url(body)
+    if grid:
+        items.append(html.Li(dcc.Link(f"open these {grid.count(',') + 1} runs as a sweep grid",
+                                      href=grid, id="papers-grid")))
     return [html.Ul(items, id="papers-runs")] if items else []
+
+
+#: the most panels /grid lays out
+GRID_MAX_RUNS = 36
+
+
+def grid_url(body: dict) -> str | None:
+    """The entry's runs side by side on /grid (one epoch slider over every panel), when it
+    has at least two of them: a sweep's figure or table as one live view."""
+    ids = list(dict.fromkeys(r["id"] for r in body.get("runs") or [] if r.get("id")))
+    if len(ids) < 2:
+        return None
+    return "/grid?runs=" + ",".join(ids[:GRID_MAX_RUNS])
 
 
 def embed_url(body: dict) -> str | None:
