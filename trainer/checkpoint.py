@@ -105,6 +105,11 @@ def restore_latest(store, run_id: str, model: torch.nn.Module,
     """Restore the newest good rolling checkpoint (the latest, else the previous one) into
     ``model``, ``optimizer`` and ``generators``; returns its ``meta`` header, or None when
     neither exists or both are damaged (the run then starts over)."""
+    # a worker killed mid-rotation (save_latest) left the latest's bytes under the previous
+    # one's name with the rows not yet re-keyed: finish that rotation first
+    if store.recover_move(run_id, KIND, PREVIOUS):
+        log.warning("run %s: finished a checkpoint rotation a killed worker left half done",
+                    run_id)
     for kind in (KIND, PREVIOUS):
         try:
             tensors = store.get_tensors(run_id, kind, epoch=None)

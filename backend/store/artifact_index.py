@@ -147,10 +147,41 @@ class ArtifactIndex(StoreBase):
                 return False
             conn.execute(sa.delete(t).where(t.c.run_id == run_id, t.c.kind == nk,
                                             t.c.epoch == e, t.c.layer == lay))
-            self.files.move(row.path, new_rel)
+            if not self._moved_already(row, new_rel):
+                self.files.move(row.path, new_rel)
             conn.execute(sa.update(t).where(t.c.id == row.id)
                          .values(kind=nk, path=new_rel))
         return True
+
+    def _moved_already(self, row: Any, new_rel: str) -> bool:
+        """Whether an earlier :meth:`move_artifact` of ``row`` moved its file and was killed
+        before its transaction committed: the row's file is gone and ``new_rel`` holds
+        exactly its bytes (size and SHA-256 as recorded)."""
+        if row.path == new_rel or row.sha256 is None or self.files.exists(row.path):
+            return False
+        try:
+            self.files.verify(new_rel, row.size, row.sha256)
+        except DamagedFile:
+            return False
+        return True
+
+    def recover_move(self, run_id: str, kind: str, new_kind: str, *,
+                     epoch: int | None = None, layer: str | None = None,
+                     claim: Claim | None = None) -> bool:
+        """Finish a :meth:`move_artifact` that a killed process left half done (the file
+        moved, the rows not): re-key the row as the move would have. True when it did. A
+        worker calls this before it reads the rolling checkpoint, so that a kill in the
+        middle of the checkpoint's rotation loses neither checkpoint."""
+        k, e, lay = self._key(kind, epoch, layer)
+        t = Artifact.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.run_id == run_id, t.c.kind == k,
+                                                  t.c.epoch == e, t.c.layer == lay)).first()
+        new_rel = artifact_relpath(run_id, new_kind, epoch, layer)
+        if row is None or not self._moved_already(row, new_rel):
+            return False
+        return self.move_artifact(run_id, kind, new_kind, epoch=epoch, layer=layer,
+                                  claim=claim)
 
     def put_arrays(self, run_id: str, kind: str, arrays: Mapping[str, np.ndarray], *,
                    epoch: int | None = None, layer: str | None = None,

@@ -51,6 +51,9 @@ class ClaimedStore:
     def move_artifact(self, run_id: str, kind: str, new_kind: str, **kw: Any) -> bool:
         return self.store.move_artifact(run_id, kind, new_kind, claim=self._for(run_id), **kw)
 
+    def recover_move(self, run_id: str, kind: str, new_kind: str, **kw: Any) -> bool:
+        return self.store.recover_move(run_id, kind, new_kind, claim=self._for(run_id), **kw)
+
     def finish_run(self, run_id: str, status: str, error: str | None = None,
                    fault: str | None = None) -> None:
         self.store.finish_run(run_id, status, error=error, fault=fault,
