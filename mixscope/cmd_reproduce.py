@@ -78,20 +78,30 @@ def _print_report(body: dict, elapsed: float | None) -> None:
         click.echo(f"  - {r}")
 
 
-def train_runs(store, settings, entry, scale, quiet: bool) -> None:
-    """Train every planned run that is not succeeded, here, resuming from checkpoints."""
+def unfinished_runs(store, entry, scale, *, announce: bool = False):
+    """Each planned run of ``entry`` at ``scale`` that has not succeeded, as ``(config,
+    run)``: the stored run, or a new one where there is none or the last one failed or was
+    cancelled (said on stderr with ``announce``)."""
     from backend.papers import runner
-    from backend.store.workers import local_worker_dead, worker_name
-    from mixscope.cmd_train import train_in_foreground
 
-    me = worker_name("cli")
     for _spec, cfg in runner.plan(entry, scale)["runs"]:
         run = runner.find_run(store, cfg)
         if run is not None and run.status == "succeeded":
             continue
         if run is None or run.status in ("failed", "cancelled"):
             run = store.create_run(cfg)
-            click.echo(f"new run {run.id} ({run.name})", err=True)
+            if announce:
+                click.echo(f"new run {run.id} ({run.name})", err=True)
+        yield cfg, run
+
+
+def train_runs(store, settings, entry, scale, quiet: bool) -> None:
+    """Train every planned run that is not succeeded, here, resuming from checkpoints."""
+    from backend.store.workers import local_worker_dead, worker_name
+    from mixscope.cmd_train import train_in_foreground
+
+    me = worker_name("cli")
+    for cfg, run in unfinished_runs(store, entry, scale, announce=True):
         if run.status == "queued":
             if not store.claim_run(run.id, me):
                 raise click.ClickException(f"run {run.id} was claimed by another worker")
@@ -122,7 +132,6 @@ def submit_runs(store, settings, entry, scale) -> list:
     its job. Returns the runs not yet succeeded."""
     from backend import executors
     from backend.errors import InvalidInput
-    from backend.papers import runner
 
     try:
         choice = executors.launch_choice(settings, "slurm")
@@ -130,12 +139,7 @@ def submit_runs(store, settings, entry, scale) -> list:
         raise click.ClickException(str(exc)) from None
     dispatcher = executors.ExecutorDispatcher(settings, store)
     waiting = []
-    for _spec, cfg in runner.plan(entry, scale)["runs"]:
-        run = runner.find_run(store, cfg)
-        if run is not None and run.status == "succeeded":
-            continue
-        if run is None or run.status in ("failed", "cancelled"):
-            run = store.create_run(cfg)
+    for _cfg, run in unfinished_runs(store, entry, scale):
         job = executors.slurm_record(run)
         if job is None or not job.get("job_id") or (
                 executors.job_state(job["job_id"]) or {}).get("state") in (None, "COMPLETED",
