@@ -151,3 +151,25 @@ def field(label: str, control: Any, *, help: str | None = None,
     if error_id:
         parts.append(html.Div(id=error_id, className="field-error"))
     return html.Div(parts, className="field", **({"id": id} if id else {}))
+
+
+def triple_picker(class_ids: tuple[str, str, str]) -> list[Any]:
+    """The three class dropdowns of a simplex view (Explore, the grid): a labelled row whose
+    order is the simplex's, a at the top then b and c clockwise."""
+    return [
+        html.Label("Classes (a at the top, then b, c clockwise)", className="field-label"),
+        html.Div([dcc.Dropdown(id=i, placeholder=k, clearable=False, className="dropdown")
+                  for k, i in zip("abc", class_ids)], className="triple"),
+    ]
+
+
+def point_kinds(checklist_id: str) -> list[Any]:
+    """Which of a simplex view's point sets to draw; mixes by default, clean examples on ask."""
+    return [
+        html.Label("Points", className="field-label"),
+        dcc.Checklist(id=checklist_id, options=[
+            {"label": " same-class mixes", "value": "same"},
+            {"label": " different-class mixes", "value": "different"},
+            {"label": " clean examples", "value": "clean"}],
+            value=["same", "different"], className="checklist"),
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard.common import blank_figure, card
+from dashboard.common import blank_figure, card, point_kinds, triple_picker
 from dashboard.live import FOLLOW, LIVE_MS
 from dashboard.pages.explore import ids
 
@@ -38,19 +38,12 @@ def controls() -> html.Div:
     return card([
         html.Label("Run", className="field-label"),
         dcc.Dropdown(id=ids.RUN, placeholder="pick a run", **dd),
-        html.Label("Classes (a at the top, then b, c clockwise)", className="field-label"),
-        html.Div([dcc.Dropdown(id=i, placeholder=k, **dd) for k, i in zip("abc", ids.CLASSES)],
-                 className="triple"),
+        *triple_picker(ids.CLASSES),
         html.Label("Layer", className="field-label"),
         dcc.Dropdown(id=ids.LAYER, **dd),
         html.Div(id=ids.RECORD_MODE, className="field-help"),
         html.Div(id=ids.MIXING, className="field-help"),
-        html.Label("Points", className="field-label"),
-        dcc.Checklist(id=ids.KINDS, options=[
-            {"label": " same-class mixes", "value": "same"},
-            {"label": " different-class mixes", "value": "different"},
-            {"label": " clean examples", "value": "clean"}],
-            value=["same", "different"], className="checklist"),
+        *point_kinds(ids.KINDS),
         html.Label("λ on the lower class", className="field-label"),
         dcc.RangeSlider(id=ids.LAM, min=0, max=1, step=0.05, value=[0, 1],
                         marks={0: "0", 0.5: "½", 1: "1"}, className="slider"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.common import blank_figure, card
+from dashboard.common import blank_figure, card, point_kinds, triple_picker
 from dashboard.pages.grid import ids
 
 
@@ -15,9 +15,7 @@ def controls() -> html.Div:
     return card([
         html.Label("Sweep", className="field-label"),
         dcc.Dropdown(id=ids.SWEEP, placeholder="pick a sweep (or open ?runs=ID,ID,…)", **dd),
-        html.Label("Classes (a at the top, then b, c clockwise)", className="field-label"),
-        html.Div([dcc.Dropdown(id=i, placeholder=k, **dd) for k, i in zip("abc", ids.CLASSES)],
-                 className="triple"),
+        *triple_picker(ids.CLASSES),
         html.Label("Layer", className="field-label"),
         dcc.Dropdown(id=ids.LAYER, **dd),
         html.Label("Columns", className="field-label"),
@@ -30,12 +28,7 @@ def controls() -> html.Div:
         dcc.RadioItems(id=ids.SEEDS, options=[{"label": " stack", "value": "stack"},
                                               {"label": " average", "value": "average"}],
                        value="stack", className="checklist", inline=True),
-        html.Label("Points", className="field-label"),
-        dcc.Checklist(id=ids.KINDS, options=[
-            {"label": " same-class mixes", "value": "same"},
-            {"label": " different-class mixes", "value": "different"},
-            {"label": " clean examples", "value": "clean"}],
-            value=["same", "different"], className="checklist"),
+        *point_kinds(ids.KINDS),
         html.Div([
             html.Button("SVG", id=ids.SVG, className="btn btn-small", n_clicks=0,
                         title="Download the grid as one SVG, with its facet labels"),
