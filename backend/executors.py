@@ -15,6 +15,7 @@ folder without that setting is refused (422 naming what to configure).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
@@ -24,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
 from backend.dispatch.client import Dispatcher
 from backend.errors import InvalidInput, Unavailable
 from backend.settings import Settings, settings_environment
@@ -199,18 +201,52 @@ class SlurmEntry:
         return DelayedSubmission(self, run_id, environment)
 
 
+class SlurmShortEntry:
+    """What a short job's Slurm job calls (see :class:`SlurmEntry`): the trainer's
+    ``short_job(task, job_id, environment)``, which runs the Celery task's own body. Not
+    checkpointable: a short job stopped by its time limit fails (asking again queues a new
+    one)."""
+
+    def __call__(self, task: str, job_id: str, environment: dict[str, str]) -> str:
+        import importlib
+
+        return importlib.import_module(JOB_MODULE).short_job(task, job_id, environment)
+
+
+def short_resources(settings: Settings) -> SlurmResources:
+    """What a short job's Slurm job asks for: no GPU, ``slurm_short_cpus`` and
+    ``slurm_short_time``; partition, memory, account, QOS and extra options as a run's."""
+    return default_resources(settings).model_copy(update={
+        "gpus": 0, "cpus": settings.slurm_short_cpus,
+        "time": SlurmResources(time=settings.slurm_short_time).time})
+
+
 def submit(settings: Settings, run_id: str, resources: SlurmResources) -> dict[str, Any]:
     """Submit ``run_id`` as one Slurm job; returns ``{"job_id", "stdout", "stderr"}``."""
+    return _submit(settings, resources, f"mixscope-{run_id}", SlurmEntry(), run_id,
+                   requeue=True)
+
+
+def submit_short(settings: Settings, task: str, job_id: str) -> dict[str, Any]:
+    """Submit short job ``job_id`` (``task``: its Celery task name, e.g.
+    ``mixscope.lab_job``) as one small Slurm job named ``mixscope-job-<job_id>``."""
+    return _submit(settings, short_resources(settings), f"mixscope-job-{job_id}",
+                   SlurmShortEntry(), task, job_id, requeue=False)
+
+
+def _submit(settings: Settings, resources: SlurmResources, name: str, entry: Any,
+            *args: str, requeue: bool) -> dict[str, Any]:
     import submitit
 
     folder = slurm_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     ex = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=1000)
     params: dict[str, Any] = {
-        "job_name": f"mixscope-{run_id}", "time": resources.minutes, "nodes": 1,
+        "job_name": name, "time": resources.minutes, "nodes": 1,
         "ntasks_per_node": 1, "cpus_per_task": resources.cpus,
         "signal_delay_s": resources.signal_delay_s, "stderr_to_stdout": False,
-        "additional_parameters": {"requeue": True, **resources.extra},
+        "additional_parameters": {"requeue" if requeue else "no-requeue": True,
+                                  **resources.extra},
     }
     for key, value in (("partition", resources.partition), ("mem", resources.mem),
                        ("account", resources.account), ("qos", resources.qos)):
@@ -221,7 +257,7 @@ def submit(settings: Settings, run_id: str, resources: SlurmResources) -> dict[s
     ex.update_parameters(**params)
     env = {k: v for k, v in settings_environment(settings).items() if k not in _SECRET_ENV}
     try:
-        job = ex.submit(SlurmEntry(), run_id, env)
+        job = ex.submit(entry, *args, env)
     except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
         raise Unavailable(f"sbatch failed: {exc}") from exc
     return {"job_id": str(job.job_id), "stdout": str(job.paths.stdout),
@@ -309,8 +345,35 @@ def read_log(run, which: Literal["stdout", "stderr"], max_bytes: int = 1 << 20) 
 
 class ExecutorDispatcher(Dispatcher):
     """The API's dispatcher: a run whose executor (``summary["executor"]``, or the settings'
-    when it has none) is Slurm is submitted as a Slurm job; everything else (other runs,
-    extraction, lab and deformation jobs) goes to the Celery workers as before."""
+    when it has none) is Slurm is submitted as a Slurm job; other runs go to the Celery
+    workers. Short jobs (extraction, lab, deformations) go to the Celery workers too, or,
+    with Slurm only (``Settings.short_jobs_on_slurm``), each becomes one small Slurm job."""
+
+    def send_extract(self, job_id: str) -> None:
+        self._send_short(EXTRACT_TRIPLE, job_id) or super().send_extract(job_id)
+
+    def send_lab(self, job_id: str) -> None:
+        self._send_short(LAB_JOB, job_id) or super().send_lab(job_id)
+
+    def send_deformations(self, job_id: str) -> None:
+        self._send_short(DEFORMATIONS, job_id) or super().send_deformations(job_id)
+
+    def _send_short(self, task: str, job_id: str) -> bool:
+        """Submit short job ``job_id`` to Slurm when short jobs run there (True: sent).
+        When sbatch refuses, the job is marked failed (asking again queues a new one) and
+        the 503 goes on, as when the broker cannot take a message."""
+        if not self.settings.short_jobs_on_slurm:
+            return False
+        try:
+            job = submit_short(self.settings, task, job_id)
+        except Unavailable:
+            if self.store is not None:
+                with contextlib.suppress(LookupError):
+                    self.store.finish_job(job_id, "failed",
+                                          error="not sent: sbatch refused the Slurm job")
+            raise
+        log.info("%s job %s submitted as Slurm job %s", task, job_id, job["job_id"])
+        return True
 
     def __init__(self, settings: Settings, store=None):
         super().__init__(settings)
