@@ -43,6 +43,7 @@ _SLURM_ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT
 #: the launch's query parameter of a resource field, where the names differ
 _QUERY_NAME = {"extra": "sbatch"}
 _SBATCH_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
+_OPTION_START = re.compile(r",(?=\s*(?:--)?[a-z][a-z0-9-]*=)")
 
 
 class SlurmResources(BaseModel):
@@ -99,8 +100,11 @@ def time_minutes(text: str) -> int:
 
 
 def parse_extra(text: str) -> dict[str, str]:
-    """``"constraint=a100,exclude=node3"`` (or a list of ``key=value``) as a dict."""
-    items = text if isinstance(text, (list, tuple)) else str(text or "").split(",")
+    """``"constraint=a100,exclude=node3"`` (or a list of such texts) as a dict. A comma
+    starts a new option only before ``name=``, so values keep theirs
+    (``"exclude=node1,node2,constraint=a100"``)."""
+    texts = text if isinstance(text, (list, tuple)) else [text]
+    items = [i for t in texts for i in _OPTION_START.split(str(t or ""))]
     out = {}
     for item in items:
         item = str(item).strip()
@@ -266,16 +270,28 @@ def _submit(settings: Settings, resources: SlurmResources, name: str, entry: Any
 
 def job_state(job_id: str) -> dict[str, Any] | None:
     """Slurm's view of a job: ``{"state", "reason", "restarts"}`` (None: unknown to it)."""
+    return job_states([job_id]).get(str(job_id))
+
+
+def job_states(job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Slurm's view of these jobs, by job id, from one ``squeue`` call (jobs Slurm no
+    longer knows are left out)."""
+    ids = sorted({str(j) for j in job_ids if j})
+    if not ids:
+        return {}
+    cmd = ["squeue", "-h", "-t", "all", "-j", ",".join(ids),
+           "-O", "JobID:|,State:|,Reason:|,RestartCnt:|"]
     try:
-        out = subprocess.run(["scontrol", "show", "job", "-o", str(job_id)],
-                             check=False, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0 or "JobState=" not in out.stdout:
-        return None
-    fields = dict(m.groups() for m in re.finditer(r"(\w+)=(\S*)", out.stdout))
-    return {"state": fields.get("JobState"), "reason": fields.get("Reason"),
-            "restarts": int(fields.get("Restarts", "0") or 0)}
+        return {}
+    seen = {}
+    for line in out.stdout.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) >= 4 and parts[0] in ids:
+            seen[parts[0]] = {"state": parts[1], "reason": parts[2],
+                              "restarts": int(parts[3]) if parts[3].isdigit() else 0}
+    return seen
 
 
 def scancel(job_id: str) -> bool:
@@ -294,17 +310,39 @@ def slurm_record(run) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) and rec.get("name") == "slurm" else None
 
 
+def _live(run) -> str | None:
+    """The job id of a Slurm run whose state may still change (None: nothing to ask)."""
+    rec = slurm_record(run)
+    if rec is None or not rec.get("job_id") or (run.finished and rec.get("state") in
+                                                _SLURM_ENDED):
+        return None
+    return str(rec["job_id"])
+
+
 def refresh(store, run):
     """``run`` with its Slurm job's state and reason read from Slurm, when it is a Slurm
     run still queued or running (``summary.executor.state``, ``.reason``, and ``.status``:
     ``"PENDING (Resources)"``)."""
+    job_id = _live(run)
+    if job_id is None:
+        return run
+    seen = job_states([job_id]).get(job_id)
+    return run if seen is None else _apply(store, run, seen)
+
+
+def refresh_all(store, runs: list) -> list:
+    """:func:`refresh` of a page of runs with one ``scontrol`` call for all their jobs (the
+    runs list follows Slurm's states)."""
+    live = {run.id: _live(run) for run in runs}
+    if not any(live.values()):
+        return runs
+    seen = job_states([j for j in live.values() if j])
+    return [_apply(store, run, seen[live[run.id]]) if live[run.id] in seen else run
+            for run in runs]
+
+
+def _apply(store, run, seen: dict[str, Any]):
     rec = slurm_record(run)
-    if rec is None or not rec.get("job_id") or (run.finished and rec.get("state") in
-                                                _SLURM_ENDED):
-        return run
-    seen = job_state(rec["job_id"])
-    if seen is None:
-        return run
     status = seen["state"] + (f" ({seen['reason']})" if seen["reason"] not in
                               (None, "", "None") else "")
     if (rec.get("state"), rec.get("reason"), rec.get("restarts")) == (

@@ -130,10 +130,12 @@ def list_runs(store: StoreDep, response: Response,
               offset: Annotated[int, Query(ge=0)] = 0) -> list[Run]:
     """Runs matching every filter given, newest first. Without ``limit`` every match is
     listed (the original, unpaginated answer); with it one page, and ``X-Total-Count`` says
-    how many match in all."""
+    how many match in all. A Slurm run not yet ended carries its job's state and reason
+    from Slurm (``summary.executor.status``, e.g. ``PENDING (Resources)``)."""
     filters = {"status": status_, "sweep_id": sweep_id, "dataset": dataset, "model": model,
                    "method": method, "text": q}
     runs = store.list_runs(limit=limit, offset=offset, **filters)
+    runs = executors.refresh_all(store, runs)  # Slurm runs: their jobs' state and reason
     total = (offset + len(runs) if limit is None or (len(runs) < limit and (runs or not offset))
              else store.count_runs(**filters))
     response.headers["X-Total-Count"] = str(total)
