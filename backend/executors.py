@@ -19,7 +19,6 @@ import contextlib
 import logging
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,14 +27,17 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
 from backend.dispatch.client import Dispatcher
 from backend.errors import InvalidInput, Unavailable
-from backend.settings import Settings, settings_environment
+from backend.settings import Settings
+from backend.slurm_jobs import (
+    SlurmEntry,
+    SlurmShortEntry,
+    job_states,
+    sbatch_job,
+    scancel,
+)
 
 log = logging.getLogger("mixscope.executors")
 
-#: The job's entry point, imported on the compute node by name (see :class:`SlurmEntry`).
-JOB_MODULE = "trainer.slurm_job"
-#: Settings never written into a job's files (the job needs the store, not the API's tokens).
-_SECRET_ENV = {"MIXSCOPE_API_TOKEN", "MIXSCOPE_READ_TOKEN"}
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
 #: Slurm job states after which nothing changes any more
 _SLURM_ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
@@ -125,10 +127,6 @@ def default_resources(settings: Settings) -> SlurmResources:
                           signal_delay_s=settings.slurm_signal_delay_s)
 
 
-def slurm_folder(settings: Settings) -> Path:
-    return Path(settings.slurm_folder or (settings.store / "slurm"))
-
-
 def unreachable_store(settings: Settings) -> str | None:
     """Why compute nodes could not reach this store (None: they can)."""
     if settings.slurm_shared_store:
@@ -188,35 +186,6 @@ def launch_choice(settings: Settings, executor: str | None = None,
 
 # --- the Slurm side ------------------------------------------------------------------------
 
-class SlurmEntry:
-    """What a run's Slurm job calls (pickled by reference through submitit): the trainer's
-    entry, found by name on the compute node. Checkpointable for submitit: a time-limit or
-    preemption warning that arrives before the trainer has installed its own handler (the
-    job is still starting, the run not yet claimed) makes submitit requeue the job as is."""
-
-    def __call__(self, run_id: str, environment: dict[str, str]) -> str:
-        import importlib
-
-        return importlib.import_module(JOB_MODULE).main(run_id, environment)
-
-    def checkpoint(self, run_id: str, environment: dict[str, str]):
-        from submitit.helpers import DelayedSubmission
-
-        return DelayedSubmission(self, run_id, environment)
-
-
-class SlurmShortEntry:
-    """What a short job's Slurm job calls (see :class:`SlurmEntry`): the trainer's
-    ``short_job(task, job_id, environment)``, which runs the Celery task's own body. Not
-    checkpointable: a short job stopped by its time limit fails (asking again queues a new
-    one)."""
-
-    def __call__(self, task: str, job_id: str, environment: dict[str, str]) -> str:
-        import importlib
-
-        return importlib.import_module(JOB_MODULE).short_job(task, job_id, environment)
-
-
 def short_resources(settings: Settings) -> SlurmResources:
     """What a short job's Slurm job asks for: no GPU, ``slurm_short_cpus`` and
     ``slurm_short_time``; partition, memory, account, QOS and extra options as a run's."""
@@ -227,81 +196,22 @@ def short_resources(settings: Settings) -> SlurmResources:
 
 def submit(settings: Settings, run_id: str, resources: SlurmResources) -> dict[str, Any]:
     """Submit ``run_id`` as one Slurm job; returns ``{"job_id", "stdout", "stderr"}``."""
-    return _submit(settings, resources, f"mixscope-{run_id}", SlurmEntry(), run_id,
-                   requeue=True)
+    return sbatch_job(settings, resources, f"mixscope-{run_id}", SlurmEntry(), run_id,
+                      requeue=True)
 
 
 def submit_short(settings: Settings, task: str, job_id: str) -> dict[str, Any]:
     """Submit short job ``job_id`` (``task``: its Celery task name, e.g.
     ``mixscope.lab_job``) as one small Slurm job named ``mixscope-job-<job_id>``."""
-    return _submit(settings, short_resources(settings), f"mixscope-job-{job_id}",
-                   SlurmShortEntry(), task, job_id, requeue=False)
+    return sbatch_job(settings, short_resources(settings), f"mixscope-job-{job_id}",
+                      SlurmShortEntry(), task, job_id, requeue=False)
 
 
-def _submit(settings: Settings, resources: SlurmResources, name: str, entry: Any,
-            *args: str, requeue: bool) -> dict[str, Any]:
-    import submitit
-
-    folder = slurm_folder(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    ex = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=1000)
-    params: dict[str, Any] = {
-        "job_name": name, "time": resources.minutes, "nodes": 1,
-        "ntasks_per_node": 1, "cpus_per_task": resources.cpus,
-        "signal_delay_s": resources.signal_delay_s, "stderr_to_stdout": False,
-        "additional_parameters": {"requeue" if requeue else "no-requeue": True,
-                                  **resources.extra},
-    }
-    for key, value in (("partition", resources.partition), ("mem", resources.mem),
-                       ("account", resources.account), ("qos", resources.qos)):
-        if value:
-            params[key] = value
-    if resources.gpus:
-        params["gpus_per_node"] = resources.gpus
-    ex.update_parameters(**params)
-    env = {k: v for k, v in settings_environment(settings).items() if k not in _SECRET_ENV}
-    try:
-        job = ex.submit(entry, *args, env)
-    except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
-        raise Unavailable(f"sbatch failed: {exc}") from exc
-    return {"job_id": str(job.job_id), "stdout": str(job.paths.stdout),
-            "stderr": str(job.paths.stderr)}
-
-
-def job_state(job_id: str) -> dict[str, Any] | None:
-    """Slurm's view of a job: ``{"state", "reason", "restarts"}`` (None: unknown to it)."""
-    return job_states([job_id]).get(str(job_id))
-
-
-def job_states(job_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Slurm's view of these jobs, by job id, from one ``squeue`` call (jobs Slurm no
-    longer knows are left out)."""
-    ids = sorted({str(j) for j in job_ids if j})
-    if not ids:
-        return {}
-    cmd = ["squeue", "-h", "-t", "all", "-j", ",".join(ids),
-           "-O", "JobID:|,State:|,Reason:|,RestartCnt:|"]
-    try:
-        out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    seen = {}
-    for line in out.stdout.splitlines():
-        parts = [p.strip() for p in line.split("|")]
-        if len(parts) >= 4 and parts[0] in ids:
-            seen[parts[0]] = {"state": parts[1], "reason": parts[2],
-                              "restarts": int(parts[3]) if parts[3].isdigit() else 0}
-    return seen
-
-
-def scancel(job_id: str) -> bool:
-    """Cancel a Slurm job (True when scancel accepted it)."""
-    try:
-        return subprocess.run(["scancel", str(job_id)], check=False,
-                              capture_output=True,
-                              timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+def keep_choice(store, run_id: str, choice: dict[str, Any] | None) -> None:
+    """Keep a launch's executor (:func:`launch_choice`) with its new run, before it is
+    sent: ``summary.executor`` (a Celery run keeps none where Celery is the default)."""
+    if choice is not None or store.settings.executor != "celery":
+        store.update_run_info(run_id, summary={"executor": choice or {"name": "celery"}})
 
 
 def slurm_record(run) -> dict[str, Any] | None:

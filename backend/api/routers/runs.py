@@ -26,8 +26,7 @@ from backend.api.schemas import (
     to_run,
 )
 from backend.config_checks import check_submitted
-from backend.dispatch.client import BrokerUnavailable
-from backend.errors import QueryError
+from backend.errors import QueryError, Unavailable
 from backend.recorded import probe_mixing
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
@@ -103,11 +102,10 @@ def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)]
             return to_run(existing)
     else:
         run = store.create_run(config)
-    if executor is not None or store.settings.executor != "celery":  # kept with the run
-        store.update_run_info(run.id, summary={"executor": executor or {"name": "celery"}})
+    executors.keep_choice(store, run.id, executor)
     try:
         dispatcher.send_run(run.id)
-    except BrokerUnavailable:
+    except Unavailable:  # the broker, or sbatch, could not take it: no row strands
         with contextlib.suppress(RunNotFound):
             store.delete_run(run.id)
         raise
@@ -181,7 +179,7 @@ def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
     info = store.resume_run(run.id)  # RunNotResumable -> 409 (app's handler)
     try:
         dispatcher.send_run(run.id)
-    except BrokerUnavailable:  # failed as before (still resumable): no queued run strands
+    except Unavailable:  # failed as before (still resumable): no queued run strands
         store.finish_run(run.id, "failed", error=run.error, fault=run.fault)
         raise
     return to_run(info)
