@@ -314,7 +314,7 @@ class ExecutorDispatcher(Dispatcher):
             return False
         try:
             job = submit_short(self.settings, task, job_id)
-        except Unavailable:
+        except (Unavailable, InvalidInput):
             if self.store is not None:
                 with contextlib.suppress(LookupError):
                     self.store.finish_job(job_id, "failed",

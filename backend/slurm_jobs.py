@@ -5,17 +5,44 @@ commands that read and end jobs (``squeue``, ``scancel``)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from backend.errors import Unavailable
+from backend.errors import InvalidInput, Unavailable
 from backend.settings import Settings, settings_environment
 
 #: The job's entry point, imported on the compute node by name (see :class:`SlurmEntry`).
 JOB_MODULE = "trainer.slurm_job"
 #: Settings never written into a job's files (the job needs the store, not the API's tokens).
 _SECRET_ENV = {"MIXSCOPE_API_TOKEN", "MIXSCOPE_READ_TOKEN"}
+
+
+#: sbatch's refusals of a request (not of the cluster's state), and the launch's field at fault
+_REFUSED = [(re.compile(p, re.IGNORECASE), field) for p, field in (
+    (r"invalid partition", "partition"), (r"invalid account|account.*not valid", "account"),
+    (r"invalid qos|qos.*not valid", "qos"),
+    (r"gres|gpu", "gpus"), (r"memory specification", "mem"), (r"time limit", "time"),
+    (r"requested node configuration is not available|invalid (option|argument)", "sbatch"),
+)]
+
+
+class SlurmUnavailable(Unavailable):
+    """Slurm could not take a job now (its controller down, sbatch missing): 503."""
+
+    service = "slurm"
+
+
+def sbatch_refusal(message: str) -> Exception:
+    """What sbatch's error ``message`` means for the launch: an :class:`InvalidInput` naming
+    the launch's field when sbatch refused the request itself (an unknown partition,
+    account or QOS, a configuration no node has), else :class:`SlurmUnavailable`."""
+    text = f"sbatch refused the job: {message.strip()[-600:]}"
+    for pattern, field in _REFUSED:
+        if pattern.search(message):
+            return InvalidInput(f"{field}: {text}", field=field)
+    return SlurmUnavailable(text)
 
 
 def slurm_folder(settings: Settings) -> Path:
@@ -79,7 +106,7 @@ def sbatch_job(settings: Settings, resources: Any, name: str, entry: Any, *args:
     try:
         job = ex.submit(entry, *args, env)
     except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
-        raise Unavailable(f"sbatch failed: {exc}") from exc
+        raise sbatch_refusal(str(exc)) from exc
     return {"job_id": str(job.job_id), "stdout": str(job.paths.stdout),
             "stderr": str(job.paths.stderr)}
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from backend import executors
 from backend.config_checks import check_submitted
-from backend.errors import QueryError, Unavailable
+from backend.errors import InvalidInput, QueryError, Unavailable
 from backend.resources import MemoryBudgetError, check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunNotFound
@@ -62,10 +62,10 @@ def launch_sweep_runs(store, dispatcher, sweep_id: str, configs: list[RunConfig]
     """Create and send one run of ``sweep_id`` per config, each with the launch's
     ``executor`` (``backend.executors.launch_choice``, checked before any row: a Slurm launch
     on a store compute nodes cannot reach is a 422 then); returns their ids. All or nothing:
-    when the broker or sbatch cannot take one (:class:`Unavailable`, 503) every run created
-    here and the sweep are removed again, and Slurm jobs already submitted are cancelled, so
-    no sweep is left half-launched with runs nothing will start (a message already sent finds
-    its run gone, which a worker ignores)."""
+    when the broker or sbatch does not take one (503, or sbatch's 422 naming the resource)
+    every run created here and the sweep are removed again, and Slurm jobs already submitted
+    are cancelled, so no sweep is left half-launched with runs nothing will start (a message
+    already sent finds its run gone, which a worker ignores)."""
     created: list[str] = []
     try:
         for cfg in configs:
@@ -73,7 +73,7 @@ def launch_sweep_runs(store, dispatcher, sweep_id: str, configs: list[RunConfig]
             created.append(run.id)
             executors.keep_choice(store, run.id, executor)
             dispatcher.send_run(run.id)
-    except Unavailable:
+    except (Unavailable, InvalidInput):  # the broker or sbatch did not take one
         for rid in created:
             executors.cancel_job(store.get_run(rid))
             with contextlib.suppress(RunNotFound):

@@ -1,7 +1,7 @@
 """Sweeps and grids as Slurm jobs (issue 22), with real ``sbatch`` on the one-node cluster of
 ``test_slurm``: each run of a sweep becomes one job with the launch's resources; when sbatch
-refuses a job (an unknown partition) the launch is all or nothing: 503, no sweep, no run,
-and the jobs already submitted cancelled."""
+refuses a job (an unknown partition) the launch is all or nothing: a 422 naming the
+resource, no sweep, no run, no job."""
 
 from __future__ import annotations
 
@@ -39,12 +39,14 @@ def test_each_run_of_a_sweep_is_a_slurm_job_with_the_launchs_resources(slurm_api
                    lambda s: s == "CANCELLED", timeout=120, what=f"job {job} cancelled")
 
 
-def test_a_grid_sbatch_refuses_is_all_or_nothing(slurm_api, tmp_path):
+def test_a_grid_whose_job_sbatch_refuses_is_all_or_nothing(slurm_api, tmp_path):
     r = slurm_api.post("/api/grid/launch?partition=nowhere",
                        json={"base": tiny(2), "columns": {"field": "alpha",
                                                           "values": [0.4, 1.0]}})
-    assert r.status_code == 503, r.text
-    assert "sbatch" in r.json()["message"]
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "partition"]
+    assert "sbatch refused the job" in r.json()["message"]
+    assert "nowhere" in r.json()["message"]
     assert slurm_api.get("/api/runs").json() == []
     assert slurm_api.get("/api/sweeps").json() == []
     assert test_slurm._our_jobs(tmp_path) == []   # no job of this API was submitted

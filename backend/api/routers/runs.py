@@ -26,7 +26,7 @@ from backend.api.schemas import (
     to_run,
 )
 from backend.config_checks import check_submitted
-from backend.errors import QueryError, Unavailable
+from backend.errors import InvalidInput, QueryError, Unavailable
 from backend.recorded import probe_mixing
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
@@ -105,7 +105,7 @@ def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)]
     executors.keep_choice(store, run.id, executor)
     try:
         dispatcher.send_run(run.id)
-    except Unavailable:  # the broker, or sbatch, could not take it: no row strands
+    except (Unavailable, InvalidInput):  # the broker or sbatch did not take it: no row strands
         with contextlib.suppress(RunNotFound):
             store.delete_run(run.id)
         raise
@@ -179,7 +179,7 @@ def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
     info = store.resume_run(run.id)  # RunNotResumable -> 409 (app's handler)
     try:
         dispatcher.send_run(run.id)
-    except Unavailable:  # failed as before (still resumable): no queued run strands
+    except (Unavailable, InvalidInput):  # failed as before (still resumable): none strands
         store.finish_run(run.id, "failed", error=run.error, fault=run.fault)
         raise
     return to_run(info)
