@@ -19,6 +19,8 @@ import contextlib
 import logging
 import re
 import shutil
+import time
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +34,7 @@ from backend.slurm_jobs import (
     SlurmEntry,
     SlurmShortEntry,
     job_states,
+    jobs_named,
     sbatch_job,
     scancel,
 )
@@ -42,6 +45,9 @@ _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
 #: Slurm job states after which nothing changes any more
 _SLURM_ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
                 "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+#: a pending short job no Slurm job carries yet is being submitted for this long (Slurm keeps
+#: ended jobs visible for MinJobAge, 300 s by default, so none is missed)
+_SUBMIT_GRACE_S = 60.0
 #: the launch's query parameter of a resource field, where the names differ
 _QUERY_NAME = {"extra": "sbatch"}
 _SBATCH_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -270,6 +276,32 @@ def _apply(store, run, seen: dict[str, Any]):
     except (LookupError, RuntimeError):  # deleted, or claimed meanwhile
         return run
     return store.get_run(run.id) or run
+
+
+def refresh_short_job(store, job):
+    """``job`` (a short job's row), failed when it is pending on Slurm but its Slurm job
+    (``mixscope-job-<id>``, submitted since the row was last set pending) has ended, or
+    Slurm no longer knows it, without finishing it (a node failure, an admin's scancel, a
+    kill the job could not see): asking again then queues a new one instead of waiting
+    forever. Unchanged when Slurm cannot answer."""
+    if job is None or job.status != "pending" or not store.settings.short_jobs_on_slurm:
+        return job
+    jobs = jobs_named(f"mixscope-job-{job.id}")
+    since = job.updated_at.replace(tzinfo=job.updated_at.tzinfo or timezone.utc).timestamp()
+    # Slurm's submit times have whole seconds: a job submitted within the second counts
+    if jobs is None or any(state not in _SLURM_ENDED for state, _ in jobs) or (
+            jobs and max(t for _, t in jobs) < int(since)) or (
+            not jobs and time.time() - since < _SUBMIT_GRACE_S):
+        return job   # Slurm cannot say, a job is live, or the (re-)send is not submitted yet
+    with contextlib.suppress(LookupError):
+        again = store.get_job(job.id)   # it may have finished while squeue answered
+        if again is None or again.status != "pending":
+            return again
+        ended = "/".join(state for state, _ in jobs) or "(no longer known to Slurm)"
+        store.finish_job(job.id, "failed", error=(
+            f"its Slurm job mixscope-job-{job.id} ended {ended} before finishing it; ask "
+            "again to queue a new one"))
+    return store.get_job(job.id)
 
 
 def cancel_job(run) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,29 @@ def job_states(job_ids: list[str]) -> dict[str, dict[str, Any]]:
             seen[parts[0]] = {"state": parts[1], "reason": parts[2],
                               "restarts": int(parts[3]) if parts[3].isdigit() else 0}
     return seen
+
+
+def jobs_named(name: str) -> list[tuple[str, float]] | None:
+    """``(state, submit time as a Unix timestamp)`` of Slurm's jobs named ``name`` (``[]``:
+    none it knows; None: ``squeue`` could not answer, so nothing is known). Slurm writes
+    times in the controller's local time, read here as this host's."""
+    try:
+        out = subprocess.run(["squeue", "-h", "-t", "all", "-n", name,
+                              "-O", "State:|,SubmitTime:|"],
+                             check=False, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    jobs = []
+    for line in out.stdout.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) >= 2 and parts[0]:
+            try:
+                jobs.append((parts[0], datetime.fromisoformat(parts[1]).timestamp()))
+            except ValueError:
+                jobs.append((parts[0], float("inf")))
+    return jobs
 
 
 def scancel(job_id: str) -> bool:

@@ -5,6 +5,7 @@ one-node cluster of ``test_slurm``); no Celery worker exists here to run them.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -90,3 +91,33 @@ def test_an_uncovered_triple_is_extracted_by_a_slurm_job(slurm_api):
     r = slurm_api.get(url)
     assert r.status_code == 200, r.text
     assert r.json()["classes"] == [3, 4, 5]
+
+
+def test_a_short_job_whose_slurm_job_ended_unfinished_fails_and_is_asked_again(
+        cluster, tmp_path, monkeypatch):
+    """A lab job whose Slurm job never ran it (it waits for more CPUs than the node has,
+    then an admin cancels it) answers ``failed`` saying so; asking again queues a new
+    job."""
+    from conftest import local_client
+
+    from backend.api.app import create_app
+
+    monkeypatch.setenv("PYTHONPATH", str(test_slurm.ROOT))
+    cpus = (os.cpu_count() or 1) + 1
+    settings = test_slurm._slurm_settings(tmp_path / "store", slurm_short_cpus=cpus)
+    with local_client(create_app(settings)) as api:
+        q = "/api/lab/alternating-line?runs=1&epochs=5"
+        job_id = api.get(q).json()["job_id"]
+        slurm_job = _slurm_job_of(job_id)["JobId"]
+        wait_until(lambda: _scontrol_job(slurm_job).get("JobState"),
+                   lambda s: s == "PENDING", timeout=60, what=f"Slurm job {slurm_job} pending")
+        assert _job_row(api, job_id)["status"] == "pending"   # Slurm still has it
+        subprocess.run(["scancel", slurm_job], check=True)   # behind mixscope's back
+        row = wait_until(lambda: _job_row(api, job_id), lambda j: j["status"] != "pending",
+                         timeout=120, what="the job row after its Slurm job ended")
+        assert row["status"] == "failed"
+        assert f"mixscope-job-{job_id} ended CANCELLED" in row["error"]
+        again = api.get(q)
+        assert again.status_code == 202 and again.json()["job_id"] != job_id
+        subprocess.run(["scancel", _slurm_job_of(again.json()["job_id"])["JobId"]],
+                       check=False)
