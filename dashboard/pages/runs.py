@@ -18,8 +18,8 @@ from dash.exceptions import PreventUpdate
 from dashboard.client import ApiError, field_errors, format_detail
 from dashboard.common import api, card, empty_state, vocab
 from dashboard.runs.executor_form import (
+    EXECUTOR_IDS,
     EXECUTOR_SLOTS,
-    RESOURCES,
     form_values,
     launch_params,
     slurm_note,
@@ -100,7 +100,7 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
     State("runs-batch", "value"), State("runs-record", "value"), State("runs-seed", "value"),
     State("runs-manifold-layers", "value"), State("runs-block-gradient", "value"),
     State("runs-task", "value"), State("runs-extra", "value"),
-    State("runs-executor", "value"), *[State(f"runs-slurm-{r[0]}", "value") for r in RESOURCES],
+    *[State(i, "value") for i in EXECUTOR_IDS],
     State("runs-refresh", "data"),
     prevent_initial_call=True,
 )
@@ -137,8 +137,7 @@ def launch(n, *values):
     return (msg, "form-message ok", *errors.values(), (refresh or 0) + 1)
 
 
-@callback(Output("runs-executor-info", "data"), Output("runs-executor", "value"),
-          *[Output(f"runs-slurm-{r[0]}", "value") for r in RESOURCES],
+@callback(Output("runs-executor-info", "data"), *[Output(i, "value") for i in EXECUTOR_IDS],
           Input("runs-executor-section", "id"))
 def executor_defaults(_section):
     """The executor and Slurm resources a launch would use (the API's settings)."""

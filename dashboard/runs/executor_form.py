@@ -26,6 +26,8 @@ RESOURCES = [
 ]
 #: error slots of the form's executor part (err-<slot>): the API's 422 keys
 EXECUTOR_SLOTS = ["executor", *(r[0] for r in RESOURCES)]
+#: the executor part's inputs, in :func:`launch_params`' order (the grid launcher reads them)
+EXECUTOR_IDS = ["runs-executor", *(f"runs-slurm-{r[0]}" for r in RESOURCES)]
 HIDDEN = {"display": "none"}
 
 

@@ -109,3 +109,16 @@ def test_the_launch_form_shows_and_sends_the_slurm_resources(stack):
     wait_for(driver, lambda d: d.find_elements("css selector", "tr.row-cancelled")
              and slurm_line(d) == f"Slurm job {job['job_id']}",
              what="the table following the run to cancelled", seen=slurm_line)
+
+    # the grid launcher takes the same form, the executor part included
+    _type(driver, "grid-launch-cols-values", "0.4, 1")
+    driver.find_element("id", "grid-launch-go").click()
+    wait_for(driver, lambda d: "Queued" in _text(d, "grid-launch-msg"),
+             what="the grid launched", seen=lambda d: _text(d, "grid-launch-msg"))
+    grid = [r for r in requests.get(f"{s.api_url}/api/runs", timeout=30).json()
+            if r["id"] != run["id"]]
+    assert len(grid) == 2
+    for r in grid:
+        job = r["summary"]["executor"]
+        assert job["job_id"] and job["resources"]["cpus"] == cpus
+        requests.post(f"{s.api_url}/api/runs/{r['id']}/cancel", timeout=30)
