@@ -38,6 +38,8 @@ from backend.slurm_jobs import (
     sbatch_job,
     scancel,
 )
+from backend.store.info import Claim
+from backend.store.workers import slurm_worker_name
 
 log = logging.getLogger("mixscope.executors")
 
@@ -273,6 +275,17 @@ def _apply(store, run, seen: dict[str, Any]):
             store.finish_run(run.id, "failed", fault="environment", error=(
                 f"Slurm job {rec['job_id']} ended {status} without training the run "
                 "(resume it to submit a new job); its stderr ends:\n" + "\n".join(tail)))
+        elif run.status == "running" and seen["state"] in _SLURM_ENDED and \
+                run.worker == slurm_worker_name(rec["job_id"]):
+            # the job ended while its process held the run: it was killed without a word
+            # (SIGKILL, out of memory, its time limit past the warning); no Celery sweeper
+            # watches a Slurm run, so it fails here, resumably from its last checkpoint
+            tail = (read_log(run, "stderr", 4000) or "").strip().splitlines()[-6:]
+            store.finish_run(run.id, "failed", fault="worker-died", claim=Claim(
+                run.worker, run.attempt), error=(
+                f"Slurm job {rec['job_id']} ended {status} while training the run (resume "
+                "it to continue from its last checkpoint in a new job); its stderr ends:\n"
+                + "\n".join(tail)))
     except (LookupError, RuntimeError):  # deleted, or claimed meanwhile
         return run
     return store.get_run(run.id) or run

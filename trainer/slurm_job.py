@@ -28,6 +28,7 @@ import subprocess
 import sys
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
+from backend.store.workers import slurm_worker_name
 from trainer import preemption
 
 log = logging.getLogger("mixscope.slurm")
@@ -38,7 +39,7 @@ class SlurmStopping(BaseException):
 
 
 def job_worker_name(job_id: str | None = None) -> str:
-    return f"slurm-job:{job_id or os.environ.get('SLURM_JOB_ID', 'unknown')}"
+    return slurm_worker_name(job_id or os.environ.get("SLURM_JOB_ID", "unknown"))
 
 
 def _on_term(signum, _frame):
