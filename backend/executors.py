@@ -15,32 +15,45 @@ folder without that setting is refused (422 naming what to configure).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
-import subprocess
+import time
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
 from backend.dispatch.client import Dispatcher
 from backend.errors import InvalidInput, Unavailable
-from backend.settings import Settings, settings_environment
+from backend.settings import Settings
+from backend.slurm_jobs import (
+    SlurmEntry,
+    SlurmShortEntry,
+    job_states,
+    jobs_named,
+    sbatch_job,
+    scancel,
+)
+from backend.store.info import Claim
+from backend.store.workers import slurm_worker_name
 
 log = logging.getLogger("mixscope.executors")
 
-#: The job's entry point, imported on the compute node by name (see :class:`SlurmEntry`).
-JOB_MODULE = "trainer.slurm_job"
-#: Settings never written into a job's files (the job needs the store, not the API's tokens).
-_SECRET_ENV = {"MIXSCOPE_API_TOKEN", "MIXSCOPE_READ_TOKEN"}
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
 #: Slurm job states after which nothing changes any more
 _SLURM_ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
                 "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+#: a pending short job no Slurm job carries yet is being submitted for this long (Slurm keeps
+#: ended jobs visible for MinJobAge, 300 s by default, so none is missed)
+_SUBMIT_GRACE_S = 60.0
 #: the launch's query parameter of a resource field, where the names differ
 _QUERY_NAME = {"extra": "sbatch"}
 _SBATCH_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
+_OPTION_START = re.compile(r",(?=\s*(?:--)?[a-z][a-z0-9-]*=)")
 
 
 class SlurmResources(BaseModel):
@@ -97,8 +110,11 @@ def time_minutes(text: str) -> int:
 
 
 def parse_extra(text: str) -> dict[str, str]:
-    """``"constraint=a100,exclude=node3"`` (or a list of ``key=value``) as a dict."""
-    items = text if isinstance(text, (list, tuple)) else str(text or "").split(",")
+    """``"constraint=a100,exclude=node3"`` (or a list of such texts) as a dict. A comma
+    starts a new option only before ``name=``, so values keep theirs
+    (``"exclude=node1,node2,constraint=a100"``)."""
+    texts = text if isinstance(text, (list, tuple)) else [text]
+    items = [i for t in texts for i in _OPTION_START.split(str(t or ""))]
     out = {}
     for item in items:
         item = str(item).strip()
@@ -117,10 +133,6 @@ def default_resources(settings: Settings) -> SlurmResources:
                           time=settings.slurm_time, account=settings.slurm_account,
                           qos=settings.slurm_qos, extra=parse_extra(settings.slurm_extra),
                           signal_delay_s=settings.slurm_signal_delay_s)
-
-
-def slurm_folder(settings: Settings) -> Path:
-    return Path(settings.slurm_folder or (settings.store / "slurm"))
 
 
 def unreachable_store(settings: Settings) -> str | None:
@@ -182,74 +194,32 @@ def launch_choice(settings: Settings, executor: str | None = None,
 
 # --- the Slurm side ------------------------------------------------------------------------
 
-class SlurmEntry:
-    """What a run's Slurm job calls (pickled by reference through submitit): the trainer's
-    entry, found by name on the compute node. Checkpointable for submitit: a time-limit or
-    preemption warning that arrives before the trainer has installed its own handler (the
-    job is still starting, the run not yet claimed) makes submitit requeue the job as is."""
-
-    def __call__(self, run_id: str, environment: dict[str, str]) -> str:
-        import importlib
-
-        return importlib.import_module(JOB_MODULE).main(run_id, environment)
-
-    def checkpoint(self, run_id: str, environment: dict[str, str]):
-        from submitit.helpers import DelayedSubmission
-
-        return DelayedSubmission(self, run_id, environment)
+def short_resources(settings: Settings) -> SlurmResources:
+    """What a short job's Slurm job asks for: no GPU, ``slurm_short_cpus`` and
+    ``slurm_short_time``; partition, memory, account, QOS and extra options as a run's."""
+    return default_resources(settings).model_copy(update={
+        "gpus": 0, "cpus": settings.slurm_short_cpus,
+        "time": SlurmResources(time=settings.slurm_short_time).time})
 
 
 def submit(settings: Settings, run_id: str, resources: SlurmResources) -> dict[str, Any]:
     """Submit ``run_id`` as one Slurm job; returns ``{"job_id", "stdout", "stderr"}``."""
-    import submitit
-
-    folder = slurm_folder(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    ex = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=1000)
-    params: dict[str, Any] = {
-        "job_name": f"mixscope-{run_id}", "time": resources.minutes, "nodes": 1,
-        "ntasks_per_node": 1, "cpus_per_task": resources.cpus,
-        "signal_delay_s": resources.signal_delay_s, "stderr_to_stdout": False,
-        "additional_parameters": {"requeue": True, **resources.extra},
-    }
-    for key, value in (("partition", resources.partition), ("mem", resources.mem),
-                       ("account", resources.account), ("qos", resources.qos)):
-        if value:
-            params[key] = value
-    if resources.gpus:
-        params["gpus_per_node"] = resources.gpus
-    ex.update_parameters(**params)
-    env = {k: v for k, v in settings_environment(settings).items() if k not in _SECRET_ENV}
-    try:
-        job = ex.submit(SlurmEntry(), run_id, env)
-    except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
-        raise Unavailable(f"sbatch failed: {exc}") from exc
-    return {"job_id": str(job.job_id), "stdout": str(job.paths.stdout),
-            "stderr": str(job.paths.stderr)}
+    return sbatch_job(settings, resources, f"mixscope-{run_id}", SlurmEntry(), run_id,
+                      requeue=True)
 
 
-def job_state(job_id: str) -> dict[str, Any] | None:
-    """Slurm's view of a job: ``{"state", "reason", "restarts"}`` (None: unknown to it)."""
-    try:
-        out = subprocess.run(["scontrol", "show", "job", "-o", str(job_id)],
-                             check=False, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0 or "JobState=" not in out.stdout:
-        return None
-    fields = dict(m.groups() for m in re.finditer(r"(\w+)=(\S*)", out.stdout))
-    return {"state": fields.get("JobState"), "reason": fields.get("Reason"),
-            "restarts": int(fields.get("Restarts", "0") or 0)}
+def submit_short(settings: Settings, task: str, job_id: str) -> dict[str, Any]:
+    """Submit short job ``job_id`` (``task``: its Celery task name, e.g.
+    ``mixscope.lab_job``) as one small Slurm job named ``mixscope-job-<job_id>``."""
+    return sbatch_job(settings, short_resources(settings), f"mixscope-job-{job_id}",
+                      SlurmShortEntry(), task, job_id, requeue=False)
 
 
-def scancel(job_id: str) -> bool:
-    """Cancel a Slurm job (True when scancel accepted it)."""
-    try:
-        return subprocess.run(["scancel", str(job_id)], check=False,
-                              capture_output=True,
-                              timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+def keep_choice(store, run_id: str, choice: dict[str, Any] | None) -> None:
+    """Keep a launch's executor (:func:`launch_choice`) with its new run, before it is
+    sent: ``summary.executor`` (a Celery run keeps none where Celery is the default)."""
+    if choice is not None or store.settings.executor != "celery":
+        store.update_run_info(run_id, summary={"executor": choice or {"name": "celery"}})
 
 
 def slurm_record(run) -> dict[str, Any] | None:
@@ -258,17 +228,39 @@ def slurm_record(run) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) and rec.get("name") == "slurm" else None
 
 
+def _live(run) -> str | None:
+    """The job id of a Slurm run whose state may still change (None: nothing to ask)."""
+    rec = slurm_record(run)
+    if rec is None or not rec.get("job_id") or (run.finished and rec.get("state") in
+                                                _SLURM_ENDED):
+        return None
+    return str(rec["job_id"])
+
+
 def refresh(store, run):
     """``run`` with its Slurm job's state and reason read from Slurm, when it is a Slurm
     run still queued or running (``summary.executor.state``, ``.reason``, and ``.status``:
     ``"PENDING (Resources)"``)."""
+    job_id = _live(run)
+    if job_id is None:
+        return run
+    seen = job_states([job_id]).get(job_id)
+    return run if seen is None else _apply(store, run, seen)
+
+
+def refresh_all(store, runs: list) -> list:
+    """:func:`refresh` of a page of runs with one ``scontrol`` call for all their jobs (the
+    runs list follows Slurm's states)."""
+    live = {run.id: _live(run) for run in runs}
+    if not any(live.values()):
+        return runs
+    seen = job_states([j for j in live.values() if j])
+    return [_apply(store, run, seen[live[run.id]]) if live[run.id] in seen else run
+            for run in runs]
+
+
+def _apply(store, run, seen: dict[str, Any]):
     rec = slurm_record(run)
-    if rec is None or not rec.get("job_id") or (run.finished and rec.get("state") in
-                                                _SLURM_ENDED):
-        return run
-    seen = job_state(rec["job_id"])
-    if seen is None:
-        return run
     status = seen["state"] + (f" ({seen['reason']})" if seen["reason"] not in
                               (None, "", "None") else "")
     if (rec.get("state"), rec.get("reason"), rec.get("restarts")) == (
@@ -283,9 +275,46 @@ def refresh(store, run):
             store.finish_run(run.id, "failed", fault="environment", error=(
                 f"Slurm job {rec['job_id']} ended {status} without training the run "
                 "(resume it to submit a new job); its stderr ends:\n" + "\n".join(tail)))
+        elif run.status == "running" and seen["state"] in _SLURM_ENDED and \
+                run.worker == slurm_worker_name(rec["job_id"]):
+            # the job ended while its process held the run: it was killed without a word
+            # (SIGKILL, out of memory, its time limit past the warning); no Celery sweeper
+            # watches a Slurm run, so it fails here, resumably from its last checkpoint
+            tail = (read_log(run, "stderr", 4000) or "").strip().splitlines()[-6:]
+            store.finish_run(run.id, "failed", fault="worker-died", claim=Claim(
+                run.worker, run.attempt), error=(
+                f"Slurm job {rec['job_id']} ended {status} while training the run (resume "
+                "it to continue from its last checkpoint in a new job); its stderr ends:\n"
+                + "\n".join(tail)))
     except (LookupError, RuntimeError):  # deleted, or claimed meanwhile
         return run
     return store.get_run(run.id) or run
+
+
+def refresh_short_job(store, job):
+    """``job`` (a short job's row), failed when it is pending on Slurm but its Slurm job
+    (``mixscope-job-<id>``, submitted since the row was last set pending) has ended, or
+    Slurm no longer knows it, without finishing it (a node failure, an admin's scancel, a
+    kill the job could not see): asking again then queues a new one instead of waiting
+    forever. Unchanged when Slurm cannot answer."""
+    if job is None or job.status != "pending" or not store.settings.short_jobs_on_slurm:
+        return job
+    jobs = jobs_named(f"mixscope-job-{job.id}")
+    since = job.updated_at.replace(tzinfo=job.updated_at.tzinfo or timezone.utc).timestamp()
+    # Slurm's submit times have whole seconds: a job submitted within the second counts
+    if jobs is None or any(state not in _SLURM_ENDED for state, _ in jobs) or (
+            jobs and max(t for _, t in jobs) < int(since)) or (
+            not jobs and time.time() - since < _SUBMIT_GRACE_S):
+        return job   # Slurm cannot say, a job is live, or the (re-)send is not submitted yet
+    with contextlib.suppress(LookupError):
+        again = store.get_job(job.id)   # it may have finished while squeue answered
+        if again is None or again.status != "pending":
+            return again
+        ended = "/".join(state for state, _ in jobs) or "(no longer known to Slurm)"
+        store.finish_job(job.id, "failed", error=(
+            f"its Slurm job mixscope-job-{job.id} ended {ended} before finishing it; ask "
+            "again to queue a new one"))
+    return store.get_job(job.id)
 
 
 def cancel_job(run) -> bool:
@@ -309,8 +338,35 @@ def read_log(run, which: Literal["stdout", "stderr"], max_bytes: int = 1 << 20) 
 
 class ExecutorDispatcher(Dispatcher):
     """The API's dispatcher: a run whose executor (``summary["executor"]``, or the settings'
-    when it has none) is Slurm is submitted as a Slurm job; everything else (other runs,
-    extraction, lab and deformation jobs) goes to the Celery workers as before."""
+    when it has none) is Slurm is submitted as a Slurm job; other runs go to the Celery
+    workers. Short jobs (extraction, lab, deformations) go to the Celery workers too, or,
+    with Slurm only (``Settings.short_jobs_on_slurm``), each becomes one small Slurm job."""
+
+    def send_extract(self, job_id: str) -> None:
+        self._send_short(EXTRACT_TRIPLE, job_id) or super().send_extract(job_id)
+
+    def send_lab(self, job_id: str) -> None:
+        self._send_short(LAB_JOB, job_id) or super().send_lab(job_id)
+
+    def send_deformations(self, job_id: str) -> None:
+        self._send_short(DEFORMATIONS, job_id) or super().send_deformations(job_id)
+
+    def _send_short(self, task: str, job_id: str) -> bool:
+        """Submit short job ``job_id`` to Slurm when short jobs run there (True: sent).
+        When sbatch refuses, the job is marked failed (asking again queues a new one) and
+        the 503 goes on, as when the broker cannot take a message."""
+        if not self.settings.short_jobs_on_slurm:
+            return False
+        try:
+            job = submit_short(self.settings, task, job_id)
+        except (Unavailable, InvalidInput):
+            if self.store is not None:
+                with contextlib.suppress(LookupError):
+                    self.store.finish_job(job_id, "failed",
+                                          error="not sent: sbatch refused the Slurm job")
+            raise
+        log.info("%s job %s submitted as Slurm job %s", task, job_id, job["job_id"])
+        return True
 
     def __init__(self, settings: Settings, store=None):
         super().__init__(settings)

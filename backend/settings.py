@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     slurm_folder: Path | None = Field(
         None, description="Shared folder for the jobs' submitit files and Slurm logs; "
         "default <store>/slurm.")
+    short_jobs: Literal["auto", "celery", "slurm"] = Field(
+        "auto", description="Where short jobs (triple extraction, lab, deformations) run: "
+        "'celery' (a worker), 'slurm' (one small Slurm job each), or 'auto': Slurm when "
+        "MIXSCOPE_EXECUTOR=slurm and no MIXSCOPE_BROKER_URL is set (no Celery worker is "
+        "configured), else Celery.")
+    slurm_short_cpus: int = Field(1, ge=1, description="CPUs of a short job's Slurm job.")
+    slurm_short_time: str = Field("30", description="Time limit of a short job's Slurm job "
+                                  "(minutes, 'HH:MM:SS' or 'D-HH:MM:SS').")
     slurm_shared_store: bool = Field(
         False, description="The store's local paths (SQLite file, artifact folder) are on a "
         "filesystem every compute node mounts at the same path.")
@@ -132,6 +140,13 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.store / 'broker.db'}"
+
+    @property
+    def short_jobs_on_slurm(self) -> bool:
+        """Whether short jobs run as Slurm jobs (see ``short_jobs``)."""
+        if self.short_jobs == "auto":
+            return self.executor == "slurm" and not self.broker_url
+        return self.short_jobs == "slurm"
 
     @property
     def resolved_data_dir(self) -> Path:

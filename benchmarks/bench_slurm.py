@@ -17,6 +17,8 @@ The epochs' own time (``epoch_time_s`` summed) compares the training itself; cla
 finish adds the fixed start-up a fresh job pays per run (torch import, data, model) and a
 long-lived worker pays once, seconds against a paper-scale run's hours.
 
+It first prints a fresh job's imports, cumulative (``--start-up-only``: only that).
+
 Targets: submit -> running ≤ 5 s of mixscope's own time; a run under Slurm ≤ 1.10 × the
 same run on a Celery worker.
 """
@@ -82,11 +84,43 @@ def slurm_start(job_id: str) -> float:
     return datetime.fromisoformat(start).timestamp()  # the controller's local time
 
 
+#: what a fresh job imports before it trains, step by step (each step adds to the one before)
+START_UP = [("python", []), ("+ submitit", ["submitit"]),
+            ("+ the job's entry, tasks, store", ["trainer.slurm_job", "trainer.tasks",
+                                                 "backend.store"]),
+            ("+ torch", ["torch"]), ("+ the training loop", ["trainer.loop"]),
+            ("+ the digits loader (sklearn)", ["sklearn.datasets", "sklearn.preprocessing"])]
+
+
+def start_up_breakdown(repeat: int = 3) -> None:
+    """A fresh job's imports, cumulative, best of ``repeat`` fresh interpreters each: what a
+    Slurm job pays per run and a long-lived Celery worker once (``python -X importtime -c
+    'import trainer.loop'`` names the modules)."""
+    print(f"a fresh job's imports (best of {repeat} fresh interpreters, cumulative):")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    modules: list[str] = []
+    for label, more in START_UP:
+        modules += more
+        code = f"import {', '.join(modules)}" if modules else "pass"
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+            best = min(best, time.perf_counter() - t)
+        print(f"  {label:<34} {best:6.2f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--start-up-only", action="store_true",
+                    help="only the fresh job's import times (no Slurm needed)")
     args = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    start_up_breakdown()
+    if args.start_up_only:
+        return
     if not os.environ.get("SLURM_CONF"):
         sys.exit("no SLURM_CONF: eval \"$(scripts/slurm-cluster.sh start)\" first")
     tmp = Path(tempfile.mkdtemp(prefix="bench-slurm-"))

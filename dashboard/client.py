@@ -178,12 +178,15 @@ class ApiClient:
     def get_run(self, run_id: str) -> dict:
         return self.get(f"/runs/{run_id}")
 
-    def create_run(self, config: dict) -> dict:
-        return self._request("POST", "/runs", json=config)
+    def create_run(self, config: dict, params: dict | None = None) -> dict:
+        """``POST /runs``; ``params``: the launch's query parameters (``executor`` and the
+        Slurm resources)."""
+        return self._request("POST", "/runs", json=config, params=params)
 
-    def launch_grid(self, body: dict) -> dict:
-        """``POST /grid/launch``: a sweep grid (or, with ``dry_run``, its cost estimate)."""
-        return self._request("POST", "/grid/launch", json=body)
+    def launch_grid(self, body: dict, params: dict | None = None) -> dict:
+        """``POST /grid/launch``: a sweep grid (or, with ``dry_run``, its cost estimate);
+        ``params``: the launch's executor and Slurm resources, as for :meth:`create_run`."""
+        return self._request("POST", "/grid/launch", json=body, params=params)
 
     def cancel_run(self, run_id: str) -> dict:
         return self._request("POST", f"/runs/{run_id}/cancel")

@@ -132,6 +132,7 @@ def submit_runs(store, settings, entry, scale) -> list:
     its job. Returns the runs not yet succeeded."""
     from backend import executors
     from backend.errors import InvalidInput
+    from backend.slurm_jobs import job_state
 
     try:
         choice = executors.launch_choice(settings, "slurm")
@@ -142,7 +143,7 @@ def submit_runs(store, settings, entry, scale) -> list:
     for _cfg, run in unfinished_runs(store, entry, scale):
         job = executors.slurm_record(run)
         if job is None or not job.get("job_id") or (
-                executors.job_state(job["job_id"]) or {}).get("state") in (None, "COMPLETED",
+                job_state(job["job_id"]) or {}).get("state") in (None, "COMPLETED",
                                                                            "CANCELLED", "FAILED",
                                                                            "TIMEOUT"):
             if run.status == "running":  # a worker or an earlier job still holds it

@@ -27,6 +27,8 @@ import signal
 import subprocess
 import sys
 
+from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
+from backend.store.workers import slurm_worker_name
 from trainer import preemption
 
 log = logging.getLogger("mixscope.slurm")
@@ -37,7 +39,7 @@ class SlurmStopping(BaseException):
 
 
 def job_worker_name(job_id: str | None = None) -> str:
-    return f"slurm-job:{job_id or os.environ.get('SLURM_JOB_ID', 'unknown')}"
+    return slurm_worker_name(job_id or os.environ.get("SLURM_JOB_ID", "unknown"))
 
 
 def _on_term(signum, _frame):
@@ -102,3 +104,39 @@ def _requeue_self() -> None:
         log.error("not in a Slurm job: cannot requeue; the run stays queued")
         return
     subprocess.run(["scontrol", "requeue", job_id], check=False, timeout=60)
+
+
+#: the short jobs a Slurm job may run: the Celery task names and their bodies in trainer.tasks
+SHORT_TASKS = {EXTRACT_TRIPLE: "extract_triple_job", LAB_JOB: "lab_job",
+               DEFORMATIONS: "deformations_job"}
+
+
+def short_job(task: str, job_id: str, environment: dict[str, str]) -> str:
+    """Run short job ``job_id`` (``task``: its Celery task name, one of :data:`SHORT_TASKS`)
+    in this Slurm job through the Celery task's own body, as a worker would. A job that
+    stops before its body has marked it (the time limit, scancel) is marked failed, so
+    asking again queues a new one instead of waiting on a job nothing runs."""
+    os.environ.update(environment)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _on_term)
+    from backend.settings import Settings
+    from trainer import tasks
+
+    body = getattr(tasks, SHORT_TASKS[task])
+    tasks.configure_worker(Settings())
+    log.info("%s job %s in Slurm job %s on %s", task, job_id, job_worker_name(),
+             os.uname().nodename)
+    try:
+        status = body(job_id)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            store = tasks.worker_store()
+            job = store.get_job(job_id)
+            if job is not None and job.status == "pending":
+                store.finish_job(job_id, "failed", error=(
+                    f"Slurm job {job_worker_name()} stopped ({type(exc).__name__}: {exc}) "
+                    "before the job finished; ask again to queue a new one"))
+        raise
+    log.info("%s job %s: %s", task, job_id, status)
+    return status

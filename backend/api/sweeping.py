@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from backend import executors
 from backend.config_checks import check_submitted
-from backend.dispatch.client import BrokerUnavailable
-from backend.errors import QueryError
+from backend.errors import InvalidInput, QueryError, Unavailable
 from backend.resources import MemoryBudgetError, check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunNotFound
@@ -57,19 +57,25 @@ def _short(value: Any) -> str:
     return text if len(text) <= 100 else text[:100] + "…"
 
 
-def launch_sweep_runs(store, dispatcher, sweep_id: str, configs: list[RunConfig]) -> list[str]:
-    """Create and send one run of ``sweep_id`` per config; returns their ids. All or nothing:
-    when the broker cannot take a message (:class:`BrokerUnavailable`, 503) every run created
-    here and the sweep are removed again, so no sweep is left half-launched with runs no
-    message will start (a message already sent finds its run gone, which a worker ignores)."""
+def launch_sweep_runs(store, dispatcher, sweep_id: str, configs: list[RunConfig],
+                      executor: dict[str, Any] | None = None) -> list[str]:
+    """Create and send one run of ``sweep_id`` per config, each with the launch's
+    ``executor`` (``backend.executors.launch_choice``, checked before any row: a Slurm launch
+    on a store compute nodes cannot reach is a 422 then); returns their ids. All or nothing:
+    when the broker or sbatch does not take one (503, or sbatch's 422 naming the resource)
+    every run created here and the sweep are removed again, and Slurm jobs already submitted
+    are cancelled, so no sweep is left half-launched with runs nothing will start (a message
+    already sent finds its run gone, which a worker ignores)."""
     created: list[str] = []
     try:
         for cfg in configs:
             run = store.create_run(cfg, sweep_id=sweep_id)
             created.append(run.id)
+            executors.keep_choice(store, run.id, executor)
             dispatcher.send_run(run.id)
-    except BrokerUnavailable:
+    except (Unavailable, InvalidInput):  # the broker or sbatch did not take one
         for rid in created:
+            executors.cancel_job(store.get_run(rid))
             with contextlib.suppress(RunNotFound):
                 store.delete_run(rid)
         store.delete_sweep(sweep_id)

@@ -2,8 +2,9 @@
 such a worker is gone (its process no longer exists).
 
 A Celery worker is ``host:pid``; a CLI training in-process (``mixscope train``,
-``mixscope reproduce``) is ``cli:host:pid``; a recorded run's writer is
-``backend.store.runs.EXTERNAL_WORKER``.
+``mixscope reproduce``) is ``cli:host:pid``; a Slurm job is ``slurm-job:<job id>``
+(:func:`slurm_worker_name`, the same for every incarnation of a requeued job); a recorded
+run's writer is ``backend.store.runs.EXTERNAL_WORKER``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ def worker_name(kind: str | None = None) -> str:
     """This process's worker name: ``host:pid``, or ``kind:host:pid`` (e.g. ``cli``)."""
     name = f"{socket.gethostname()}:{os.getpid()}"
     return name if kind is None else f"{kind}:{name}"
+
+
+def slurm_worker_name(job_id: str) -> str:
+    """The worker name of Slurm job ``job_id`` (``trainer.slurm_job``)."""
+    return f"slurm-job:{job_id}"
 
 
 def local_pid(worker: str | None, kind: str | None = None) -> int | None:

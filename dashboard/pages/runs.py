@@ -17,6 +17,13 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.client import ApiError, field_errors, format_detail
 from dashboard.common import api, card, empty_state, vocab
+from dashboard.runs.executor_form import (
+    EXECUTOR_IDS,
+    EXECUTOR_SLOTS,
+    form_values,
+    launch_params,
+    slurm_note,
+)
 from dashboard.runs.footprint import run_detail
 from dashboard.runs.form import (
     ERROR_SLOTS,
@@ -83,7 +90,7 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
 # -- launching ------------------------------------------------------------------------------
 @callback(
     Output("runs-launch-msg", "children"), Output("runs-launch-msg", "className"),
-    *[Output(f"err-{s}", "children") for s in ERROR_SLOTS],
+    *[Output(f"err-{s}", "children") for s in ERROR_SLOTS + EXECUTOR_SLOTS],
     Output("runs-refresh", "data"),
     Input("runs-launch", "n_clicks"),
     State("runs-name", "value"), State("runs-dataset", "value"), State("runs-model", "value"),
@@ -93,12 +100,14 @@ def layout(run: str | None = None, **_query: Any) -> html.Div:
     State("runs-batch", "value"), State("runs-record", "value"), State("runs-seed", "value"),
     State("runs-manifold-layers", "value"), State("runs-block-gradient", "value"),
     State("runs-task", "value"), State("runs-extra", "value"),
+    *[State(i, "value") for i in EXECUTOR_IDS],
     State("runs-refresh", "data"),
     prevent_initial_call=True,
 )
 def launch(n, *values):
     *form, refresh = values
-    errors = {s: "" for s in ERROR_SLOTS}
+    form, where = form[:-len(EXECUTOR_SLOTS)], form[-len(EXECUTOR_SLOTS):]
+    errors = {s: "" for s in ERROR_SLOTS + EXECUTOR_SLOTS}
     try:
         cfg = build_config(*form)
     except ValueError as exc:
@@ -106,12 +115,12 @@ def launch(n, *values):
         return ("Please fix the highlighted fields.", "form-message error", *errors.values(),
                 no_update)
     try:
-        run = api().create_run(cfg)
+        run = api().create_run(cfg, params=launch_params(*where))
     except ApiError as exc:
         if exc.status == 422:
             general = []
             for key, msg in field_errors(exc.detail).items():
-                slot = error_slot(key)
+                slot = key if key in EXECUTOR_SLOTS else error_slot(key)
                 if slot:
                     errors[slot] = f"{errors[slot]} {msg}".strip()
                 else:
@@ -126,6 +135,23 @@ def launch(n, *values):
                      dcc.Link("open it on Explore", href=f"/explore?run={run['id']}"),
                      " once it has recorded an epoch."])
     return (msg, "form-message ok", *errors.values(), (refresh or 0) + 1)
+
+
+@callback(Output("runs-executor-info", "data"), *[Output(i, "value") for i in EXECUTOR_IDS],
+          Input("runs-executor-section", "id"))
+def executor_defaults(_section):
+    """The executor and Slurm resources a launch would use (the API's settings)."""
+    try:
+        info = api().get("/executor")
+    except ApiError:
+        info = None
+    return (info, *form_values(info))
+
+
+@callback(Output("runs-slurm-fields", "style"), Output("runs-slurm-note", "children"),
+          Input("runs-executor", "value"), Input("runs-executor-info", "data"))
+def executor_shown(executor, info):
+    return slurm_note(executor, info)
 
 
 @callback(Output("runs-field-manifold", "style"), Output("runs-field-block", "style"),

@@ -13,6 +13,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.common import card, field, vocab
+from dashboard.runs.executor_form import executor_fields
 
 MODELS = ["mlp", "mlp-bottleneck", "mlp-mid-bottleneck", "resnet18", "preact-resnet18",
           "preact-resnet34", "preact-resnet50", "wrn-16-4", "wrn-28-10", "wrn-40-10",
@@ -102,6 +103,7 @@ def launch_form() -> html.Div:
                 placeholder='{"model_args": {"bottleneck_dim": 12, "activation": "leaky-relu"}}'),
                 help="any RunConfig fields, merged last", error_id="err-extra"),
         ], className="form-grid"),
+        executor_fields(),  # where it trains, and a Slurm job's resources (issue 22)
         html.Div([
             html.Button("Launch run", id="runs-launch", className="btn btn-primary",
                         n_clicks=0),

@@ -13,6 +13,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html
 
 from dashboard.client import ApiError, format_detail
 from dashboard.common import api, card
+from dashboard.runs.executor_form import EXECUTOR_IDS, launch_params
 from dashboard.runs.form import build_config
 
 #: the launch form's inputs, in build_config's order (their ids are the Runs page's)
@@ -89,16 +90,18 @@ def describe(est: dict) -> str:
           State("grid-launch-cols-field", "value"), State("grid-launch-cols-values", "value"),
           State("grid-launch-rows-field", "value"), State("grid-launch-rows-values", "value"),
           State("grid-launch-seeds", "value"), *(State(i, "value") for i in FORM_IDS),
+          *(State(i, "value") for i in EXECUTOR_IDS),
           prevent_initial_call=True)
 def launch_grid(_est, _go, cols_field, cols_values, rows_field, rows_values, seeds, *form):
     dry = ctx.triggered_id == "grid-launch-estimate"
+    form, where = form[:len(FORM_IDS)], form[len(FORM_IDS):]  # the run form, its executor
     try:
         body = request_body(list(form), cols_field, cols_values, rows_field, rows_values,
                             seeds, dry)
     except ValueError as exc:
         return f"Please fix the form: {exc}", "form-message error"
     try:
-        out = api().launch_grid(body)
+        out = api().launch_grid(body, params=launch_params(*where))
     except ApiError as exc:
         return f"Could not {'estimate' if dry else 'launch'}: {format_detail(exc.detail)}", \
             "form-message error"

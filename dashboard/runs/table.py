@@ -89,8 +89,9 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
                  *([html.Div((run.get("error") or "").splitlines()[0][:200],
                              className="run-error", id={"type": "run-error", "index": rid})]
                    if status == "failed" and run.get("error") else [])]),
-        html.Td(html.Span(status, className="badge",
-                          style={"backgroundColor": STATUS_COLOURS.get(status, STATUS_COLOURS["queued"])}),
+        html.Td([html.Span(status, className="badge",
+                           style={"backgroundColor": STATUS_COLOURS.get(status, STATUS_COLOURS["queued"])}),
+                 *_slurm_line(run, status, terminal)],
                 className="run-status"),
         html.Td([
             html.Div(html.Div(className="bar-fill", style={"width": f"{100 * progress:.1f}%"}),
@@ -104,6 +105,19 @@ def _row(run: dict, terminal: frozenset[str]) -> html.Tr:
         html.Td((run.get("created_at") or "")[:16].replace("T", " "), className="muted"),
         html.Td(actions, className="actions"),
     ], id={"type": "run-row", "index": rid}, className=f"row-{status}")
+
+
+def _slurm_line(run: dict, status: str, terminal: frozenset[str]) -> list:
+    """A Slurm run's job under its status: Slurm's state and reason while it has not ended
+    (``PENDING (Resources)``) and the job id (issue 22); nothing for a Celery run."""
+    job = (run.get("summary") or {}).get("executor") or {}
+    if job.get("name") != "slurm" or not job.get("job_id"):
+        return []
+    state = job.get("status") or job.get("state") or ""
+    text = f"Slurm job {job['job_id']}" + (f" · {state}" if state and status not in terminal
+                                            else "")
+    return [html.Div(text, className="run-desc run-slurm", id={"type": "run-slurm",
+                                                                "index": run["id"]})]
 
 
 def health_message(rid: str, health: dict) -> html.Div:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response, status
 
 from backend.api.deps import DispatcherDep, StoreDep, TokenDep
+from backend.api.executor_params import LaunchExecutorDep
 from backend.api.grid import MAX_RUNS
 from backend.api.grid_launch import GridLaunch, estimate
 from backend.api.sweeping import config_with, launch_sweep_runs
@@ -28,10 +29,12 @@ def _label(v) -> str:
                         401: {"description": "token required"},
                         422: {"description": "a field, a value or the size (named)"}})
 def launch_grid(req: Annotated[GridLaunch, Body()], store: StoreDep,
-                dispatcher: DispatcherDep, response: Response) -> dict:
+                dispatcher: DispatcherDep, response: Response,
+                executor: LaunchExecutorDep) -> dict:
     """``{"sweep", "grid_url", "estimate": {runs, epochs, recorded_epochs, store_bytes,
     seconds, basis}, "runs": [ids]}``; every config is validated (and checked against a
-    worker's memory) before any run is created."""
+    worker's memory), and the executor and Slurm resources (query parameters as for
+    ``POST /api/runs``), before any run is created."""
     rows = req.rows
     if rows is not None and rows.field == req.columns.field:
         raise QueryError("rows.field", "rows and columns must sweep different fields", "body")
@@ -60,6 +63,6 @@ def launch_grid(req: Annotated[GridLaunch, Body()], store: StoreDep,
     sweep_id = store.create_sweep(name, req.columns.field, req.columns.values)
     ids = launch_sweep_runs(store, dispatcher, sweep_id,  # BrokerUnavailable: 503, no rows
                             [cfg.model_copy(update={"name": f"{name}: {label}"})
-                             for cfg, label in plan])
+                             for cfg, label in plan], executor)
     return {"sweep": sweep_id, "grid_url": f"/grid?sweep={sweep_id}", "estimate": cost,
             "runs": ids}

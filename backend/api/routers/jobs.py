@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from backend import executors
 from backend.api.deps import StoreDep
 from backend.api.queries import JobId
 from backend.api.schemas import Job
@@ -16,7 +17,9 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 @router.get("/{job_id}", response_model=Job, summary="Status of an on-demand job",
             responses={404: {"description": "no such job"}})
 def get_job(job_id: JobId, store: StoreDep) -> Job:
-    job = store.get_job(job_id)
+    """The job's status; a job pending on Slurm whose Slurm job has ended without finishing
+    it answers ``failed`` with why (``backend.executors.refresh_short_job``)."""
+    job = executors.refresh_short_job(store, store.get_job(job_id))
     if job is None:
         raise JobNotFound(job_id)
     p = job.params or {}

@@ -26,8 +26,7 @@ from backend.api.schemas import (
     to_run,
 )
 from backend.config_checks import check_submitted
-from backend.dispatch.client import BrokerUnavailable
-from backend.errors import QueryError
+from backend.errors import InvalidInput, QueryError, Unavailable
 from backend.recorded import probe_mixing
 from backend.resources import check_memory
 from backend.runconfig import RunConfig
@@ -103,11 +102,10 @@ def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)]
             return to_run(existing)
     else:
         run = store.create_run(config)
-    if executor is not None or store.settings.executor != "celery":  # kept with the run
-        store.update_run_info(run.id, summary={"executor": executor or {"name": "celery"}})
+    executors.keep_choice(store, run.id, executor)
     try:
         dispatcher.send_run(run.id)
-    except BrokerUnavailable:
+    except (Unavailable, InvalidInput):  # the broker or sbatch did not take it: no row strands
         with contextlib.suppress(RunNotFound):
             store.delete_run(run.id)
         raise
@@ -130,10 +128,12 @@ def list_runs(store: StoreDep, response: Response,
               offset: Annotated[int, Query(ge=0)] = 0) -> list[Run]:
     """Runs matching every filter given, newest first. Without ``limit`` every match is
     listed (the original, unpaginated answer); with it one page, and ``X-Total-Count`` says
-    how many match in all."""
+    how many match in all. A Slurm run not yet ended carries its job's state and reason
+    from Slurm (``summary.executor.status``, e.g. ``PENDING (Resources)``)."""
     filters = {"status": status_, "sweep_id": sweep_id, "dataset": dataset, "model": model,
                    "method": method, "text": q}
     runs = store.list_runs(limit=limit, offset=offset, **filters)
+    runs = executors.refresh_all(store, runs)  # Slurm runs: their jobs' state and reason
     total = (offset + len(runs) if limit is None or (len(runs) < limit and (runs or not offset))
              else store.count_runs(**filters))
     response.headers["X-Total-Count"] = str(total)
@@ -179,7 +179,7 @@ def resume(run: RunDep, store: StoreDep, dispatcher: DispatcherDep) -> Run:
     info = store.resume_run(run.id)  # RunNotResumable -> 409 (app's handler)
     try:
         dispatcher.send_run(run.id)
-    except BrokerUnavailable:  # failed as before (still resumable): no queued run strands
+    except (Unavailable, InvalidInput):  # failed as before (still resumable): none strands
         store.finish_run(run.id, "failed", error=run.error, fault=run.fault)
         raise
     return to_run(info)

@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Body, Path, status
 
 from backend.api.deps import DispatcherDep, StoreDep, TokenDep
+from backend.api.executor_params import LaunchExecutorDep
 from backend.api.reads import sweep_out
 from backend.api.schemas import Sweep, SweepRequest
 from backend.api.sweeping import config_with, launch_sweep_runs
@@ -28,7 +29,9 @@ def sweep_values(req: SweepRequest) -> list[Any]:
              responses={401: {"description": "token required"},
                         422: {"description": "unknown field or a value giving a bad config"}})
 def launch_sweep(req: Annotated[SweepRequest, Body()], store: StoreDep,
-                 dispatcher: DispatcherDep) -> Sweep:
+                 dispatcher: DispatcherDep, executor: LaunchExecutorDep) -> Sweep:
+    """One run per value; ``executor`` and the Slurm resources as for ``POST /api/runs``
+    (query parameters), checked before any row is created."""
     values = sweep_values(req)
     base = req.base.model_dump(mode="json")
     budget = store.settings.worker_memory
@@ -38,7 +41,7 @@ def launch_sweep(req: Annotated[SweepRequest, Body()], store: StoreDep,
     named = [cfg.model_copy(update={"name": f"{name}: {req.field}={v:.3g}"
                                     if isinstance(v, float) else f"{name}: {req.field}={v}"})
              for v, cfg in zip(values, configs)]
-    launch_sweep_runs(store, dispatcher, sweep_id, named)  # BrokerUnavailable: 503, no rows
+    launch_sweep_runs(store, dispatcher, sweep_id, named, executor)  # 503: no rows
     return sweep_out(store, store.get_sweep(sweep_id))
 
 
