@@ -127,6 +127,49 @@ def test_gradient_split_without_the_recorded_check_is_not_agreement(store):
     assert any("split_matches_autograd: not computed" in r for r in body["reasons"])
 
 
+def _split_records(seed: int, ratios) -> list[dict]:
+    """What a run mixed right before its head records per epoch: the cross/usual ratio of
+    that epoch's batch and the split's residual against autograd within its float32 bound."""
+    return [{"epoch": e, "grad_cross_ratio": r, "grad_split_autograd_residual": 2e-7,
+             "grad_split_float32_bound": 1e-6} for e, r in enumerate(ratios)]
+
+
+def test_cross_ratio_differs_when_the_cross_terms_vanish(store):
+    """001's second part: a run whose cross terms are zero (λ ∈ {0, 1}: no mixing, so
+    nothing drives x by its partner's error) says differs; the split itself still agrees."""
+    entry = _entry("001/gradient-split")
+
+    def build(ok):
+        return _produced(store, entry, [
+            _run(store, s, _split_records(s, [(0.35 + 0.02 * s + 0.01 * e) if ok else 0.0
+                                              for e in range(5)])) for s in SEEDS])
+
+    _good, bad = _assert_pair(entry, build, "cross_ratio_positive")
+    assert {p["key"]: p["held"] for p in bad["parts"]}["split_matches_autograd"] is True
+
+
+def test_cross_ratio_is_the_runs_mean_not_one_unlucky_batch(store):
+    """Each epoch's ratio is one batch with one λ; a batch with λ = 0.999 gives a ratio near
+    0. The margin is each seed's mean over its epochs, so one such batch leaves the claim
+    standing (the minimum, 0.001 here, would sit inside the seeds' scatter); a run whose
+    mean is within the seeds' scatter is still not claim-holds."""
+    entry = _entry("001/gradient-split")
+    ratios = {0: [0.38, 0.41, 0.40, 0.39, 0.42], 1: [0.40, 0.43, 0.41, 0.40, 0.44],
+              2: [0.39, 0.001, 0.42, 0.40, 0.41]}
+    body = evaluate(entry, _produced(store, entry, [
+        _run(store, s, _split_records(s, ratios[s])) for s in SEEDS]))
+    assert body["verdict"] == "claim-holds", body["reasons"]
+    part = {p["key"]: p for p in body["parts"]}["cross_ratio_positive"]
+    assert part["margins"] == pytest.approx([np.mean(ratios[s]) for s in SEEDS])
+    assert body["computed_by_seed"]["2"]["grad_cross_ratio_min"] == pytest.approx(0.001)
+    # means that scatter more than they stand above zero: not established
+    wide = {0: [0.001] * 5, 1: [0.5] * 5, 2: [0.9] * 5}
+    body = evaluate(entry, _produced(store, entry, [
+        _run(store, s, _split_records(s, wide[s])) for s in SEEDS]))
+    assert body["verdict"] == "not-comparable", body["reasons"]
+    assert any("cross_ratio_positive" in r and "scatter" in r for r in body["reasons"])
+
+
 # --- 000/fig11: every class triple -------------------------------------------------------
 
 def _triples_world(store, seed: int, bow, method: str, like: str | None = None) -> RunResult:
