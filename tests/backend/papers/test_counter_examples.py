@@ -170,6 +170,25 @@ def test_cross_ratio_is_the_runs_mean_not_one_unlucky_batch(store):
     assert any("cross_ratio_positive" in r and "scatter" in r for r in body["reasons"])
 
 
+def test_fig1_alignment_differs_when_same_class_points_lean_towards_a_channel(store):
+    """000/fig1's first part: same-class points whose median direction is 35° off their
+    arrow (cos 0.82: nearer the edge midpoint at 60° than halfway) are not "onto their
+    classifier", whatever the channels do; on the arrow (0.998, as measured) they are."""
+    entry = _entry("000/fig1")
+
+    def build(ok):
+        runs = []
+        for s in SEEDS:
+            runs.append(_run(store, s, [{"epoch": 1, "channel_radius": 0.71 + 0.005 * s,
+                                         "alignment": 0.998 if ok else 0.82,
+                                         "test_accuracy": 0.98}]))
+            runs.append(_run(store, s, [{"epoch": 1, "channel_radius": 0.41 + 0.01 * s}],
+                             method="erm"))
+        return _produced(store, entry, runs)
+
+    _assert_pair(entry, build, "same_class_alignment_min")
+
+
 # --- 000/fig11: every class triple -------------------------------------------------------
 
 def _triples_world(store, seed: int, bow, method: str, like: str | None = None) -> RunResult:
