@@ -189,6 +189,30 @@ def test_fig1_alignment_differs_when_same_class_points_lean_towards_a_channel(st
     _assert_pair(entry, build, "same_class_alignment_min")
 
 
+def test_table8_parts_hold_in_every_task_not_the_last_one_read(store):
+    """003/table8 at paper scale runs Tasks A, B and C: "in all cases" means each task's
+    input mixup NLL below its baseline's; Task B's failing is not hidden by Task C's
+    holding (the tasks once overwrote each other)."""
+    entry = _entry("003/table8")
+    nll = {"A": (8.8, 6.0, 0.5), "B": (4.0, 4.3, 0.45), "C": (4.3, 1.4, 0.13)}  # B fails
+    runs = []
+    for s in SEEDS:
+        for task, (none, inp, fac) in nll.items():
+            for method, v in (("erm", none), ("input-mixup", inp), ("factor-mixup", fac)):
+                runs.append(_run(store, s, [{"epoch": 1, "test_accuracy": 0.5,
+                                             "test_nll": v + 0.01 * s}],
+                                 method=method, dataset="rotated-digit",
+                                 dataset_args={"task": task}))
+    body = evaluate(entry, Produced(entry=entry, scale="paper", store=store, runs=runs))
+    parts = {p["key"]: p for p in body["parts"]}
+    assert parts["input_nll_below_none"]["held_by_seed"] == [False] * 3
+    assert parts["factor_nll_lowest"]["held_by_seed"] == [True] * 3
+    seed0 = body["computed_by_seed"]["0"]
+    assert seed0["task_b_input_nll_below_none_margin"] == pytest.approx(-0.3)
+    assert seed0["task_c_input_nll_below_none_margin"] == pytest.approx(2.9)
+    assert body["verdict"] == "differs"
+
+
 # --- 000/fig11: every class triple -------------------------------------------------------
 
 def _triples_world(store, seed: int, bow, method: str, like: str | None = None) -> RunResult:
