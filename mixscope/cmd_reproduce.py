@@ -343,9 +343,9 @@ ALL_KEYS = ("id", "title", "status", "verdict", "seconds", "train_seconds", "com
 def _all_row(body: dict) -> dict:
     """One entry of ``--all --json``: its verdict, the compared numbers, the parts, seeds,
     ``seconds`` (the wall time this command spent on it: training, labs, checks; small when
-    its runs were already in the store) and ``train_seconds`` (what training its runs cost,
-    whenever they trained: a run shared with another entry counts in each), and the runs
-    the numbers came from (id, name, seed, train_seconds, shared_with)."""
+    its runs were already in the store) and ``train_seconds`` (the sum of its runs' training
+    wall times, whenever they trained: a run shared with another entry counts in each), and
+    the runs the numbers came from (id, name, seed, train_seconds, shared_with)."""
     row = {k: body.get(k) for k in ALL_KEYS}
     row["runs"] = [{k: r.get(k) for k in ("id", "name", "seed", "train_seconds",
                                           "shared_with")} for r in body.get("runs") or []]

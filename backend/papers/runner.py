@@ -321,10 +321,13 @@ def shared_with(entry: PaperEntry, scale: Scale, spec: dict[str, Any]) -> list[s
 
 
 def _train_seconds(r: RunResult) -> float | None:
-    """What training the run cost: the sum of its epochs' ``epoch_time_s`` (training and
-    the epoch's metrics, as the trainer records them; pauses and resumes not counted)."""
-    spent = [float(e["epoch_time_s"]) for e in r.epochs if e.get("epoch_time_s") is not None]
-    return round(sum(spent), 1) if spent else None
+    """The run's training wall time, from its first start to its finish as the store has
+    them (metrics and recording included; a run stopped and resumed later counts the gap);
+    None until it has finished."""
+    run = r.run
+    if run is None or run.started_at is None or run.finished_at is None:
+        return None
+    return round(max(0.0, (run.finished_at - run.started_at).total_seconds()), 1)
 
 
 def _runs(produced: Produced) -> list[dict[str, Any]]:
