@@ -10,6 +10,9 @@ three tasks of 003 App. A (Table 8, Fig. 4):
   (label 1).
 * Task C: the label is the digit, "1" (0) or "7" (1); train θ from Task A's training mixture,
   test θ ~ U(−30°, 30°).
+* Task S (mixscope's, not the paper's): Task A with the test set drawn like the training
+  set (fresh glyphs, the training angles): an in-distribution test set, the clean one that
+  003 Table 9's cpu stand-in deforms (Task A's test angles are held out by design).
 
 Glyphs (the paper: "each image is deterministically rendered from a set of independent
 factors"; it shows the images but gives neither glyph nor net): every upright glyph is drawn
@@ -45,7 +48,8 @@ SIZE = 24
 TRAIN_RANGES = ((-70.0, -50.0), (50.0, 80.0))
 TEST_RANGES = {"A": ((-30.0, -10.0), (10.0, 30.0)),
                "B": ((-30.0, -20.0), (-10.0, 30.0)),
-               "C": ((-30.0, 30.0), (-30.0, 30.0))}
+               "C": ((-30.0, 30.0), (-30.0, 30.0)),
+               "S": TRAIN_RANGES}
 
 
 #: glyphs drawn per digit for the training bank and for the test bank
@@ -145,10 +149,10 @@ class RotatedDigitFactors:
 
 
 def rotated_digit(task: str, n_train: int, n_test: int, seed: int):
-    """Render Task ``task`` (A, B or C): returns (train_x, train_y, test_x, test_y,
+    """Render Task ``task`` (A, B, C or S): returns (train_x, train_y, test_x, test_y,
     class_names, factors) with images (n, 1, 24, 24) float32 in [0, 1]."""
     if task not in TEST_RANGES:
-        raise ValueError(f"dataset_args.task: unknown task {task!r}; choose A, B or C")
+        raise ValueError(f"dataset_args.task: unknown task {task!r}; choose A, B, C or S")
     digits = (1, 7) if task == "C" else (7,)
     rng = np.random.default_rng(seed)
     banks = {part: [(k, _glyph(rng, digit)) for k, digit in enumerate(digits)
