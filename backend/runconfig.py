@@ -126,8 +126,9 @@ class DatasetArgs(_Strict):
                          description="two-moons / gaussian-mixture: training samples")
     noise: float = Field(0.1, ge=0, le=10, description="two-moons noise / mixture spread")
     separation: float = Field(0.5, ge=-5, le=5, description="two-moons class separation delta")
-    task: Literal["A", "B", "C"] = Field(
-        "A", description="rotated-digit: 003 App. A task (train/test angle ranges, labels)")
+    task: Literal["A", "B", "C", "S"] = Field(
+        "A", description="rotated-digit: 003 App. A task (train/test angle ranges, labels); "
+        "S: Task A with an in-distribution test set (mixscope's, for 003 Table 9 at cpu scale)")
     test_fraction: float = Field(0.25, ge=0, lt=1,
                                  description="generated datasets: held-out fraction")
     subset: int | None = Field(None, ge=10, le=10_000_000,
@@ -400,14 +401,19 @@ PRESETS.update({
     "mm-svd30-early-paper": _mm_bottleneck(1, 30, 4, 1024, epochs=100),
     "mm-svd30-early-cpu": _mm_bottleneck(1, 30, 4, 256, **_CPU),
     # 003 App. A Table 8 / Fig. 4: rotated digits, α = 1; choose --method erm | input-mixup
-    # | factor-mixup (sizes and net are not given in the paper: mixscope's choice)
+    # | factor-mixup (sizes and net are not given in the paper: mixscope's choice, a small
+    # conv net with global pooling, which sees the strokes' orientations: trainer.rendered)
     **{f"mm-rotated-digit-{t.lower()}-{scale}": dict(
         dataset="rotated-digit", dataset_args=dict(task=t, samples=n, test_fraction=0.5),
-        model="mlp", model_args=dict(width=w, depth=2, feature_dim=w, batchnorm=False),
-        method="factor-mixup", alpha=1.0, optimizer="adam", lr=1e-3, weight_decay=0.0,
-        schedule="constant", epochs=e, batch_size=64)
-       for t in "ABC" for scale, n, w, e in (("cpu", 500, 128, 30),
-                                             ("paper", 10_000, 512, 100))},
+        model="wrn-10-1", method="factor-mixup", alpha=1.0, optimizer="adam", lr=1e-3,
+        weight_decay=0.0, schedule="constant", epochs=e, batch_size=64)
+       for t in "ABC" for scale, n, e in (("cpu", 500, 30), ("paper", 10_000, 100))},
+    # 003 Table 9 at cpu scale: the same net on Task S (test drawn like training), whose
+    # clean test set the deformations job deforms
+    "mm-rotated-digit-s-cpu": dict(
+        dataset="rotated-digit", dataset_args=dict(task="S", samples=500, test_fraction=0.5),
+        model="wrn-10-1", method="manifold-mixup", alpha=2.0, optimizer="adam", lr=1e-3,
+        weight_decay=0.0, schedule="constant", epochs=30, batch_size=64),
     # 003 Figs. 6 (CIFAR-10, PreActResNet-18) and 7 (CIFAR-100, PreActResNet-50) and the
     # Table 9 models: sweep manifold_layers over [input], [block1], [block2], ... and
     # block_gradient to draw the training-loss curves per mixing set

@@ -4,7 +4,8 @@
   both derived from the store (a clean store: nothing is done, nothing agrees).
 - ``mixscope reproduce --all [--scale cpu]``: every entry that runs here at that scale, one
   after the other with a progress bar, then the verdict of each (with its time) and the
-  summary counts (``--json``: ``{"entries": [...], "summary": {...}}``).
+  summary counts (``--json``: ``{"entries": [...], "summary": {...}, "seconds": total}``,
+  each entry with its verdict, compared numbers, parts, seeds, times and runs: ``_all_row``).
 - ``mixscope reproduce ID [--scale cpu|paper] [--json]``: finds or creates the entry's runs
   (a run with the same config, name aside, is reused; an unfinished one resumes from its
   checkpoint) and trains the missing ones here with a progress bar, as ``mixscope train``
@@ -295,6 +296,7 @@ def _all(cat, settings, scale, as_json, quiet) -> None:
     from backend.papers.catalogue import availability
     from backend.store import Store
 
+    t0 = time.monotonic()
     gpu = _gpu() if scale == "paper" else False
     store = Store(settings)
     store.migrate()
@@ -321,17 +323,34 @@ def _all(cat, settings, scale, as_json, quiet) -> None:
     finally:
         store.close()
     counts = runner.summary(rows)
+    total = round(time.monotonic() - t0, 1)
     if as_json:
-        keep = ("id", "status", "verdict", "seconds", "compared", "not_compared", "parts",
-                "seeds", "reasons", "differs", "error", "run_ids", "job_ids")
-        click.echo(json.dumps({"entries": [{k: r.get(k) for k in keep} for r in rows],
-                               "summary": counts}))
+        click.echo(json.dumps({"entries": [_all_row(r) for r in rows], "summary": counts,
+                               "seconds": total}))
         return
     for r in rows:
         secs = "" if r.get("seconds") is None else f"{r['seconds']:7.1f} s"
         why = f"  ({r['differs']['kind']})" if r.get("differs") else ""
         click.echo(f"{r['id']:22s} {r['status']:12s} {r['verdict']:14s} {secs}{why}")
-    click.echo(_summary_line(counts))
+    click.echo(_summary_line(counts) + f"  ({total:.1f} s)")
+
+
+#: what ``--all --json`` keeps of each entry's report
+ALL_KEYS = ("id", "title", "status", "verdict", "seconds", "train_seconds", "compared",
+            "not_compared", "parts", "seeds", "reasons", "differs", "error", "run_ids",
+            "job_ids")
+
+
+def _all_row(body: dict) -> dict:
+    """One entry of ``--all --json``: its verdict, the compared numbers, the parts, seeds,
+    ``seconds`` (the wall time this command spent on it: training, labs, checks; small when
+    its runs were already in the store) and ``train_seconds`` (the sum of its runs' training
+    wall times, whenever they trained: a run shared with another entry counts in each), and
+    the runs the numbers came from (id, name, seed, train_seconds, shared_with)."""
+    row = {k: body.get(k) for k in ALL_KEYS}
+    row["runs"] = [{k: r.get(k) for k in ("id", "name", "seed", "train_seconds",
+                                          "shared_with")} for r in body.get("runs") or []]
+    return row
 
 
 def _reproduce_one(store, settings, entry, scale, as_json, quiet,

@@ -214,8 +214,8 @@ def find_resumable(store, config, heartbeat_timeout_s: float):
 @click.option("--depth", type=int, default=None, help="mlp hidden layers")
 @click.option("--feature-dim", type=int, default=None, help="mlp penultimate dimension d")
 @click.option("--subset", type=int, default=None, help="train on this many examples only")
-@click.option("--task", type=click.Choice(["A", "B", "C"]), default=None,
-              help="rotated-digit: the task of 003 App. A")
+@click.option("--task", type=click.Choice(["A", "B", "C", "S"]), default=None,
+              help="rotated-digit: the task of 003 App. A (S: Task A, test drawn like training)")
 @click.option("--activation", type=click.Choice(["relu", "leaky-relu"]), default=None,
               help="mlp hidden activation")
 @click.option("--bottleneck-dim", type=int, default=None,

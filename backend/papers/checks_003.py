@@ -65,8 +65,12 @@ def spectra_first_sv(p: Produced) -> dict[str, Any]:
 
 @check("spectra_all_classes")
 def spectra_all_classes(p: Produced) -> dict[str, Any]:
-    """Relative difference between methods of the all-class spectrum against that of the
-    class-specific spectra (normalised to the first value): the flattening is class-specific."""
+    """How much the all-class spectrum differs between the methods against how much the
+    class-specific spectra do, on the absolute singular values as the paper plots them
+    (Fig. 12 beside Fig. 9), index by index: the mean over indices k of
+    |a_k − b_k| / (a_k + b_k) (0 = the same value, 1 = one of them 0; bounded, so a
+    near-zero trailing value cannot dominate). The flattening is class-specific when the
+    class-specific difference is the larger (margin: their gap)."""
     specs = {}
     for r in p.runs:
         s = _spectra(p, r)
@@ -80,9 +84,10 @@ def spectra_all_classes(p: Produced) -> dict[str, Any]:
     def rel(a, b):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         k = min(a.shape[-1], b.shape[-1])
-        a = a[..., :k] / np.maximum(a[..., :1], 1e-12)
-        b = b[..., :k] / np.maximum(b[..., :1], 1e-12)
-        return float(np.abs(a - b).mean())
+        a, b = np.abs(a[..., :k]), np.abs(b[..., :k])
+        both = a + b
+        return float(np.where(both > 0, np.abs(a - b) / np.where(both > 0, both, 1.0),
+                              0.0).mean())
 
     d_all, d_cls = rel(base["all"], other["all"]), rel(base["per_class"], other["per_class"])
     out = {"all_class_difference": d_all, "class_specific_difference": d_cls}
@@ -148,9 +153,14 @@ def bottleneck_2d(p: Produced) -> dict[str, Any]:
 
 @check("factor_mixup_table")
 def factor_mixup_table(p: Produced) -> dict[str, Any]:
-    """Test accuracy (%) and NLL per method on the rotated-digit task."""
+    """Test accuracy (%) and NLL per task and method on the rotated-digit task, and the
+    claim's parts, each over every task the scale ran (the caption: "in all cases"):
+    factor mixup's NLL the lowest, input mixup's below the baseline's; and the premise on
+    Task A (the baseline fails the held-out angles; the paper's Task C baseline does not
+    fail, at 63 %). A task's own margin is kept as ``task_<t>_<part>_margin``."""
     out: dict[str, Any] = {}
-    nll, acc = {}, {}
+    nll: dict[str, dict[str, float | None]] = {}
+    acc: dict[str, dict[str, float | None]] = {}
     # the cpu task is mixscope's smaller rendering (other sizes and net): shown beside
     suffix = "" if p.scale == "paper" else "_cpu"
     for r in p.runs:
@@ -160,18 +170,27 @@ def factor_mixup_table(p: Produced) -> dict[str, Any]:
         out[f"task_{task}_{label}_accuracy{suffix}"] = _pct(r.last("test_accuracy"))
         v = _f(r.last("test_nll") if r.last("test_nll") is not None else r.last("test_loss"))
         out[f"task_{task}_{label}_nll{suffix}"] = v
-        nll[label], acc[label] = v, _pct(r.last("test_accuracy"))
-    if acc.get("none") is not None:
+        nll.setdefault(task, {})[label] = v
+        acc.setdefault(task, {})[label] = _pct(r.last("test_accuracy"))
+    if acc.get("a", {}).get("none") is not None:
         # the paper's premise: the baseline fails on held-out factor values (1.6 % on task
-        # A); "fails" here: below half right
-        part(out, "baseline_fails_to_generalise", FAILS_BELOW - acc["none"])
-    if all(nll.get(k) is not None for k in ("none", "input", "factor")):
-        part(out, "factor_nll_lowest", min(nll["none"], nll["input"]) - nll["factor"])
-        part(out, "input_nll_below_none", nll["none"] - nll["input"])
+        # A); "fails" here: below chance (the test sets are balanced binary tasks)
+        part(out, "baseline_fails_to_generalise", FAILS_BELOW - acc["a"]["none"])
+    lowest, below = [], []
+    for task, n in nll.items():
+        if all(n.get(k) is not None for k in ("none", "input", "factor")):
+            lowest.append(min(n["none"], n["input"]) - n["factor"])
+            below.append(n["none"] - n["input"])
+            out[f"task_{task}_factor_nll_lowest_margin"] = lowest[-1]
+            out[f"task_{task}_input_nll_below_none_margin"] = below[-1]
+    if lowest:
+        part(out, "factor_nll_lowest", min(lowest))
+        part(out, "input_nll_below_none", min(below))
     return out
 
 
-#: test accuracy (%) below which the baseline counts as failing to generalise (Table 8)
+#: test accuracy (%) below which the baseline counts as failing to generalise (Table 8):
+#: chance on the balanced two-class test sets of Tasks A-C (a stated bound, not a fit)
 FAILS_BELOW = 50.0
 
 

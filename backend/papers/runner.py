@@ -320,6 +320,16 @@ def shared_with(entry: PaperEntry, scale: Scale, spec: dict[str, Any]) -> list[s
     return [i for i in _entries_by_run(scale).get(key, []) if i != entry.id]
 
 
+def _train_seconds(r: RunResult) -> float | None:
+    """The run's training wall time, from its first start to its finish as the store has
+    them (metrics and recording included; a run stopped and resumed later counts the gap);
+    None until it has finished."""
+    run = r.run
+    if run is None or run.started_at is None or run.finished_at is None:
+        return None
+    return round(max(0.0, (run.finished_at - run.started_at).total_seconds()), 1)
+
+
 def _runs(produced: Produced) -> list[dict[str, Any]]:
     return [{"id": r.run.id if r.run else None,
              "name": r.run.name if r.run else r.spec.get("name"),
@@ -328,7 +338,8 @@ def _runs(produced: Produced) -> list[dict[str, Any]]:
              "status": r.run.status if r.run else "not created",
              "progress": r.run.progress if r.run else 0.0,
              "current_epoch": r.run.current_epoch if r.run else 0,
-             "total_epochs": r.run.total_epochs if r.run else None}
+             "total_epochs": r.run.total_epochs if r.run else None,
+             "train_seconds": _train_seconds(r)}
             for r in produced.runs]
 
 
@@ -365,7 +376,8 @@ def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
     """The entry as JSON with ``published``, ``computed``, ``verdict`` (and ``compared``,
     ``not_compared``, ``parts``, ``seeds``, ``reasons``, ``differs``, ``error``), ``status``
     (from the store), ``scale``, ``run_ids``, ``job_ids``, ``runs`` (id, name, seed, status,
-    progress), ``jobs`` (id, seed, status) and ``missing`` (what the scale lacks here)."""
+    progress, ``train_seconds``), ``train_seconds`` (their sum), ``jobs`` (id, seed, status)
+    and ``missing`` (what the scale lacks here)."""
     from backend.papers.verdict import base_body
 
     body = entry.model_dump(mode="json")
@@ -384,6 +396,9 @@ def report(store, entry: PaperEntry, scale: Scale, data_dir: Path | None, *,
     body["run_ids"] = [r.run.id for r in produced.runs if r.run is not None]
     body["job_ids"] = [lab.job.id for lab in produced.labs if lab.job is not None]
     body["runs"] = _runs(produced)
+    spent = [r["train_seconds"] for r in body["runs"] if r["train_seconds"] is not None]
+    # a run shared with other entries counts in each (runs[].shared_with says which)
+    body["train_seconds"] = round(sum(spent), 1) if spent else None
     body["jobs"] = _jobs(produced)
     body["job_ids"] += [t.job.id for t in produced.theory if t.job is not None]
     body["job_ids"] += [job.id for r in produced.runs for _n, (job, _res) in r.evals.items()

@@ -127,6 +127,92 @@ def test_gradient_split_without_the_recorded_check_is_not_agreement(store):
     assert any("split_matches_autograd: not computed" in r for r in body["reasons"])
 
 
+def _split_records(seed: int, ratios) -> list[dict]:
+    """What a run mixed right before its head records per epoch: the cross/usual ratio of
+    that epoch's batch and the split's residual against autograd within its float32 bound."""
+    return [{"epoch": e, "grad_cross_ratio": r, "grad_split_autograd_residual": 2e-7,
+             "grad_split_float32_bound": 1e-6} for e, r in enumerate(ratios)]
+
+
+def test_cross_ratio_differs_when_the_cross_terms_vanish(store):
+    """001's second part: a run whose cross terms are zero (λ ∈ {0, 1}: no mixing, so
+    nothing drives x by its partner's error) says differs; the split itself still agrees."""
+    entry = _entry("001/gradient-split")
+
+    def build(ok):
+        return _produced(store, entry, [
+            _run(store, s, _split_records(s, [(0.35 + 0.02 * s + 0.01 * e) if ok else 0.0
+                                              for e in range(5)])) for s in SEEDS])
+
+    _good, bad = _assert_pair(entry, build, "cross_ratio_positive")
+    assert {p["key"]: p["held"] for p in bad["parts"]}["split_matches_autograd"] is True
+
+
+def test_cross_ratio_is_the_runs_mean_not_one_unlucky_batch(store):
+    """Each epoch's ratio is one batch with one λ; a batch with λ = 0.999 gives a ratio near
+    0. The margin is each seed's mean over its epochs, so one such batch leaves the claim
+    standing (the minimum, 0.001 here, would sit inside the seeds' scatter); a run whose
+    mean is within the seeds' scatter is still not claim-holds."""
+    entry = _entry("001/gradient-split")
+    ratios = {0: [0.38, 0.41, 0.40, 0.39, 0.42], 1: [0.40, 0.43, 0.41, 0.40, 0.44],
+              2: [0.39, 0.001, 0.42, 0.40, 0.41]}
+    body = evaluate(entry, _produced(store, entry, [
+        _run(store, s, _split_records(s, ratios[s])) for s in SEEDS]))
+    assert body["verdict"] == "claim-holds", body["reasons"]
+    part = {p["key"]: p for p in body["parts"]}["cross_ratio_positive"]
+    assert part["margins"] == pytest.approx([np.mean(ratios[s]) for s in SEEDS])
+    assert body["computed_by_seed"]["2"]["grad_cross_ratio_min"] == pytest.approx(0.001)
+    # means that scatter more than they stand above zero: not established
+    wide = {0: [0.001] * 5, 1: [0.5] * 5, 2: [0.9] * 5}
+    body = evaluate(entry, _produced(store, entry, [
+        _run(store, s, _split_records(s, wide[s])) for s in SEEDS]))
+    assert body["verdict"] == "not-comparable", body["reasons"]
+    assert any("cross_ratio_positive" in r and "scatter" in r for r in body["reasons"])
+
+
+def test_fig1_alignment_differs_when_same_class_points_lean_towards_a_channel(store):
+    """000/fig1's first part: same-class points whose median direction is 35° off their
+    arrow (cos 0.82: nearer the edge midpoint at 60° than halfway) are not "onto their
+    classifier", whatever the channels do; on the arrow (0.998, as measured) they are."""
+    entry = _entry("000/fig1")
+
+    def build(ok):
+        runs = []
+        for s in SEEDS:
+            runs.append(_run(store, s, [{"epoch": 1, "channel_radius": 0.71 + 0.005 * s,
+                                         "alignment": 0.998 if ok else 0.82,
+                                         "test_accuracy": 0.98}]))
+            runs.append(_run(store, s, [{"epoch": 1, "channel_radius": 0.41 + 0.01 * s}],
+                             method="erm"))
+        return _produced(store, entry, runs)
+
+    _assert_pair(entry, build, "same_class_alignment_min")
+
+
+def test_table8_parts_hold_in_every_task_not_the_last_one_read(store):
+    """003/table8 at paper scale runs Tasks A, B and C: "in all cases" means each task's
+    input mixup NLL below its baseline's; Task B's failing is not hidden by Task C's
+    holding (the tasks once overwrote each other)."""
+    entry = _entry("003/table8")
+    nll = {"A": (8.8, 6.0, 0.5), "B": (4.0, 4.3, 0.45), "C": (4.3, 1.4, 0.13)}  # B fails
+    runs = []
+    for s in SEEDS:
+        for task, (none, inp, fac) in nll.items():
+            for method, v in (("erm", none), ("input-mixup", inp), ("factor-mixup", fac)):
+                runs.append(_run(store, s, [{"epoch": 1, "test_accuracy": 0.5,
+                                             "test_nll": v + 0.01 * s}],
+                                 method=method, dataset="rotated-digit",
+                                 dataset_args={"task": task}))
+    body = evaluate(entry, Produced(entry=entry, scale="paper", store=store, runs=runs))
+    parts = {p["key"]: p for p in body["parts"]}
+    assert parts["input_nll_below_none"]["held_by_seed"] == [False] * 3
+    assert parts["factor_nll_lowest"]["held_by_seed"] == [True] * 3
+    seed0 = body["computed_by_seed"]["0"]
+    assert seed0["task_b_input_nll_below_none_margin"] == pytest.approx(-0.3)
+    assert seed0["task_c_input_nll_below_none_margin"] == pytest.approx(2.9)
+    assert body["verdict"] == "differs"
+
+
 # --- 000/fig11: every class triple -------------------------------------------------------
 
 def _triples_world(store, seed: int, bow, method: str, like: str | None = None) -> RunResult:
