@@ -120,7 +120,8 @@ def load_grid(query, sweep, a, b, c, layer, tick, cols, rows, index, max_index):
     first = f"{ids.QUERY}.data" in ctx.triggered_prop_ids
     runs = query.get("runs") if not sweep else None
     if not sweep and not runs:
-        return _nothing("Pick a sweep, or open /grid?runs=ID,ID,…")
+        return _nothing("Pick a sweep (none yet? launch one from Runs, “Launch a grid”), "
+                        "or open /grid?runs=ID,ID,…")
     classes = query.get("classes") if first else [a, b, c]
     if classes is None or None in classes:
         classes = None

@@ -75,6 +75,10 @@ def layout(**_query) -> html.Div:
         dcc.Store(id=ids.URL_OUT),
         dcc.Store(id=ids.HOVER_OUT),
         dcc.Interval(id=ids.LIVE, interval=5000, disabled=True),
+        html.Div([html.H2("Grid"),
+                  html.P("A sweep's runs side by side, one class triple, one epoch slider for "
+                         "them all: the swept fields become columns and rows.",
+                         className="lede")], className="page-head"),
         html.Div([
             controls(),
             html.Div([grid_card(), curves_card()], className="grid-main"),
