@@ -13,6 +13,10 @@ GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}
 
 
 def number(id_: str, value: Any, **kw: Any) -> dcc.Input:
+    """A number box. Its step defaults to ``any``: the browser's default step of 1 counted
+    from ``min`` marks a value such as α = 1.0 with min 0.01 invalid (red) though the API
+    accepts it."""
+    kw.setdefault("step", "any")
     return dcc.Input(id=id_, type="number", value=value, className="input", **kw)
 
 
