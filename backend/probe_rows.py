@@ -19,6 +19,7 @@ numpy only: the API, the store, the trainer and the recorder all import it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,12 +66,18 @@ class ProbeRows:
     def __len__(self) -> int:
         return len(self.class_a)
 
-    def covers(self, classes: Sequence[int]) -> bool:
-        """True when every class pair of the triple (same-class pairs included) has a pair."""
+    @functools.cached_property
+    def _class_pairs(self) -> frozenset[tuple[int, int]]:
+        """The class pairs (both orders) that have at least one mixed pair: built once per
+        probe (a recorded epoch asks :meth:`covers` of every triple of ten classes)."""
         pairs = self.kind != KIND_CLEAN
         have = set(zip(self.class_a[pairs].tolist(), self.class_b[pairs].tolist()))
-        have |= {(b, a) for a, b in have}
-        return all((i, j) in have for i in classes for j in classes)
+        return frozenset(have | {(b, a) for a, b in have})
+
+    def covers(self, classes: Sequence[int]) -> bool:
+        """True when every class pair of the triple (same-class pairs included) has a pair."""
+        have = self._class_pairs
+        return all((int(i), int(j)) in have for i in classes for j in classes)
 
     def rows_of(self, classes: Sequence[int]) -> np.ndarray:
         """Row indices (ascending, so in probe order) of a class set's points: clean rows of

@@ -17,11 +17,13 @@ the network in a second thread, ``Settings.metrics_thread``), the CPU time they 
 extraction + metrics of a recorded epoch (reported).
 
     python benchmarks/bench_demo_digits.py [--epochs 300] [--store DIR]
+    python benchmarks/bench_demo_digits.py --compare-old 3   # before/after issue 19's cuts
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -113,10 +115,54 @@ def train(store: Store, method: str, epochs: int) -> dict:
             "radius_4_triples": stored_radius(store, run.id, epochs)}
 
 
+@contextlib.contextmanager
+def old_hot_path():
+    """The recorded epoch's hot path as it was before issue 19's cuts (the reference kept by
+    tests/trainer/test_recorded_hot_path.py, which checks both record the same arrays)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "trainer"))
+    from test_recorded_hot_path import old_covers
+
+    from backend.probe_rows import ProbeRows
+    from trainer import extract
+
+    covers, features_of = ProbeRows.covers, extract.features_of
+
+    def old_features_of(*args, head_only=(), head_rows=0, **kw):
+        return features_of(*args, **kw)
+
+    ProbeRows.covers, extract.features_of = old_covers, old_features_of
+    try:
+        yield
+    finally:
+        ProbeRows.covers, extract.features_of = covers, features_of
+
+
+def compare_old(store: Store, epochs: int, reps: int) -> None:
+    """``reps`` rounds of: the bare loop, the recorded mixup run with the old hot path, the
+    same with the current one (interleaved, so a shared machine's load falls on both)."""
+    old, new = [], []
+    for i in range(reps):
+        bare = bare_loop_s(epochs)
+        with old_hot_path():
+            o = train(store, "input-mixup", epochs)
+        n = train(store, "input-mixup", epochs)
+        old.append(o["wall_s"] / bare)
+        new.append(n["wall_s"] / bare)
+        print(f"round {i + 1}: bare {bare:.1f} s; recorded run, old hot path {o['wall_s']:.1f} s "
+              f"-> {old[-1]:.3f} (recorded epoch {o['recorded_frac']:.2f} epochs of CPU); "
+              f"current {n['wall_s']:.1f} s -> {new[-1]:.3f} (recorded epoch "
+              f"{n['recorded_frac']:.2f}); load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"median ratio to the bare loop over {reps} rounds: old hot path "
+          f"{float(np.median(old)):.3f}, current {float(np.median(new)):.3f} (target <= 1.25)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--store", default=None)
+    ap.add_argument("--compare-old", type=int, default=0, metavar="ROUNDS",
+                    help="instead: ROUNDS rounds of bare loop / recorded run with the hot path "
+                         "before issue 19's cuts / with the current one, and their ratios")
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,6 +170,10 @@ def main() -> None:
                                artifact_url=None, _env_file=None))
         store.migrate()
         train(store, "input-mixup", 1)  # one-time imports (sklearn, torch optimisers) first
+        if args.compare_old:
+            compare_old(store, args.epochs, args.compare_old)
+            store.close()
+            return
         bare = bare_loop_s(args.epochs)
         rows = [train(store, m, args.epochs) for m in ("input-mixup", "erm")]
         store.close()

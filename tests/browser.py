@@ -121,13 +121,19 @@ class Stack:
                             "--log-level", "warning"])
         self._wait(f"{self.api_url}/api/health", "api", timeout)
         if self.with_worker:
-            mixscope = Path(py).with_name("mixscope")
-            cmd = [str(mixscope)] if mixscope.exists() else [py, "-m", "mixscope.cli"]
-            self._spawn("worker", [*cmd, "worker", "--store", str(self.store)])
+            self.start_worker()
         self._spawn("dashboard", [py, "-m", "dashboard.app", "--api-url", self.api_url,
                                   "--port", str(self.dash_port)])
         self._wait(f"{self.dash_url}{self.dash_ready_path}", "dashboard", timeout)
         return self
+
+    def start_worker(self) -> None:
+        """The real worker on this store (``start`` does it unless ``worker=False``; a test
+        may start it later, e.g. to see a job pending first)."""
+        py = sys.executable
+        mixscope = Path(py).with_name("mixscope")
+        cmd = [str(mixscope)] if mixscope.exists() else [py, "-m", "mixscope.cli"]
+        self._spawn("worker", [*cmd, "worker", "--store", str(self.store)])
 
     def _wait(self, url: str, name: str, timeout: float) -> None:
         proc = self.procs[name]

@@ -60,8 +60,14 @@ def mixed_batch(X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.ndarray) 
 @torch.no_grad()
 def features_of(model, X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.ndarray,
                 layers: list[str], *, mode: str = "eval", batch: int = EXTRACT_BATCH,
+                head_only: tuple[str, ...] = (), head_rows: int = 0,
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Activations at ``layers`` (each (n, k) float32) and logits (n, C) of mixed inputs."""
+    """Activations at ``layers`` (each (n, k) float32) and logits (n, C) of mixed inputs.
+
+    Layers in ``head_only`` are kept for the first ``head_rows`` rows only ((head_rows, k)):
+    a recorded epoch needs every layer of the clean rows but stores fewer layers of all rows,
+    and copying the rest cost it more than its metrics. The batches, hence every value (train
+    mode's batch statistics too), are those of the full extraction."""
     outs: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     logits_all = []
     with network_mode(model, mode), autocast(X.device):
@@ -72,7 +78,9 @@ def features_of(model, X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.nd
             logits, feats = model.forward_layers(xb, layers)
             logits_all.append(logits.float().cpu().numpy())
             for name in layers:
-                outs[name].append(feats[name].float().reshape(len(xb), -1).cpu().numpy())
+                keep = len(xb) if name not in head_only else max(0, min(len(xb), head_rows - s))
+                if keep:
+                    outs[name].append(feats[name][:keep].float().reshape(keep, -1).cpu().numpy())
     empty = {name: np.zeros((0, 0), np.float32) for name in layers}
     res = {name: np.concatenate(v) if v else empty[name] for name, v in outs.items()}
     return res, (np.concatenate(logits_all) if logits_all else np.zeros((0, 0), np.float32))
@@ -140,7 +148,9 @@ def record_epoch_artifacts(store, run_id: str, epoch: int, config: RunConfig, mo
     all_layers = list(model.layer_names)
     traced = config.probe.trajectory_pairs > 0
     feats, logits = features_of(model, X, a, b, lam, all_layers if traced else layers,
-                                mode=config.record.mode)
+                                mode=config.record.mode, head_rows=n_c,
+                                head_only=tuple(n for n in all_layers
+                                                if n not in layers and n != "penultimate"))
     head = classifier_arrays(model)
     for name in layers:
         arrays, meta = activation_arrays(

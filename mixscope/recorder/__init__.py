@@ -4,5 +4,6 @@
 """
 
 from mixscope.recorder.core import Recorder
+from mixscope.recorder.manifold import ManifoldMix
 
-__all__ = ["Recorder"]
+__all__ = ["ManifoldMix", "Recorder"]

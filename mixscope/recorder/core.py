@@ -31,6 +31,7 @@ import torch
 
 from backend.runconfig import RunConfig
 from mixscope.recorder import epoch as epoch_record
+from mixscope.recorder.manifold import ManifoldMix
 from mixscope.recorder.sinks import LocalSink
 
 
@@ -104,6 +105,7 @@ class Recorder:
         self._probe: dict[str, np.ndarray] | None = None
         self._inputs: torch.Tensor | None = None
         self._mixed: torch.Tensor | None = None  # the pairs mixed by the user's function
+        self._manifold: ManifoldMix | None = None  # or mixed at a hidden layer, per epoch
         #: the name of the user's mixing function (None: the linear input mix)
         self.mixing: str | None = None
         self._logged: list[int] = []
@@ -126,7 +128,9 @@ class Recorder:
         clipped to the image). It is called once per pair, here, under a torch RNG seeded
         from ``seed``; the points are kept and fed to the model at every epoch, and the
         stored λ are ``lam_used``. The run records the function's name, which the dashboard
-        shows. Without it: the linear mix ``λ·x_a + (1−λ)·x_b``."""
+        shows. Without it: the linear mix ``λ·x_a + (1−λ)·x_b``. A
+        :class:`~mixscope.recorder.manifold.ManifoldMix` mixes at a hidden layer instead, at
+        every logged epoch, with the drawn λ."""
         from trainer.probe import build_probe
 
         if self._probe is not None:
@@ -141,14 +145,17 @@ class Recorder:
         self.config = self.config.model_copy(update={"seed": int(seed)})
         probe = build_probe(self.config, y, self.num_classes)
         mixed, name = None, None
-        if mix is not None:
+        if isinstance(mix, ManifoldMix):  # pairs mixed at a hidden layer, at every epoch
+            name = mix.name
+        elif mix is not None:
             if not callable(mix):
-                raise ValueError("mix: give a function mix(x_a, x_b, lam)")
+                raise ValueError("mix: give a function mix(x_a, x_b, lam)")  # noqa: TRY004
             mixed, lam = user_mixed(mix, X, probe, seed, batch_size)
             probe = {**probe, "pair_lambda": lam}
             name = getattr(mix, "__qualname__", None) or type(mix).__name__
         self._sink.put_probe(probe, mixing=name)
         self._probe, self._inputs, self._mixed, self.mixing = probe, X, mixed, name
+        self._manifold = mix if isinstance(mix, ManifoldMix) else None
         return probe
 
     @property
@@ -162,8 +169,12 @@ class Recorder:
         from trainer.extract import mixed_batch
 
         p = self._need_probe()
+        n_c = len(p["clean_index"])
+        if self._manifold is not None and (stop is None or stop > n_c):
+            raise ValueError(f"mix: the pairs are mixed at layer {self._manifold.layer} at "
+                             f"every epoch, so they have no inputs (rows {n_c}.. of the "
+                             f"probe): log them with rec.log")
         if self._mixed is not None:  # the user's mix, made once in probe(): clean rows, pairs
-            n_c = len(p["clean_index"])
             stop = self.num_probe if stop is None else min(stop, self.num_probe)
             parts = []
             if start < n_c:
@@ -176,6 +187,22 @@ class Recorder:
         a, b, lam = probe_index(p)
         sl = slice(start, stop)
         return mixed_batch(self._inputs, a[sl], b[sl], lam[sl])
+
+    def _manifold_rows(self, start: int, stop: int, features: Callable, dev) -> np.ndarray:
+        """Features of probe rows ``start:stop`` under a manifold mix: clean rows through
+        ``features``, pairs mixed at the layer (``ManifoldMix.features``)."""
+        p, n_c = self._probe, len(self._probe["clean_index"])
+        out = []
+        if start < n_c:
+            out.append(_rows(features(self.probe_inputs(start, min(stop, n_c)).to(dev)),
+                             "features"))
+        if stop > n_c:
+            sl = slice(max(start - n_c, 0), stop - n_c)
+            xa = self._inputs[torch.as_tensor(p["pair_a"][sl], device=self._inputs.device)]
+            xb = self._inputs[torch.as_tensor(p["pair_b"][sl], device=self._inputs.device)]
+            out.append(_rows(self._manifold.features(xa.to(dev), xb.to(dev),
+                                                     p["pair_lambda"][sl]), "mix"))
+        return np.concatenate(out) if len(out) > 1 else out[0]
 
     def trajectory_inputs(self) -> torch.Tensor:
         """The inputs of the layer-wise trajectories: each trajectory pair of the probe mixed
@@ -222,8 +249,15 @@ class Recorder:
         feats: list[np.ndarray] = []
         extra: dict[str, list[np.ndarray]] = {k: [] for k in (layers or {})}
         test_probs = test_labels = None
+        if self._manifold is not None and layers:
+            raise ValueError(f"layers: the probe's pairs are mixed at layer "
+                             f"{self._manifold.layer}, so other layers have no activations "
+                             f"for them; log features only")
         with torch.no_grad(), network_mode(model, mode):
             for s in range(0, n, batch_size):
+                if self._manifold is not None:
+                    feats.append(self._manifold_rows(s, min(s + batch_size, n), features, dev))
+                    continue
                 xb = self.probe_inputs(s, s + batch_size).to(dev)
                 feats.append(_rows(features(xb), "features"))
                 for k, fn in (layers or {}).items():

@@ -4,9 +4,12 @@ headings and labels) and no plot is empty without a message saying why.
 
 The store holds two runs recorded with the real recorder (metrics, calibration, spectra and
 trajectories: every panel has something to draw) and the real API and dashboard serve it.
-Papers (another page's owner) is left out."""
+Papers shows its catalogue (nothing reproduced in this store); /grid lays the two runs out
+side by side (``?runs=A,B``): its panels are canvases, so each must draw points or say why."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +17,8 @@ from browser import Stack, browser_available, screenshot, start_chrome, stop_chr
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
-PAGES = ("/runs", "/explore", "/calibration", "/theory", "/trajectory", "/lab")
+PAGES = ("/runs", "/explore", "/calibration", "/theory", "/trajectory", "/lab", "/papers",
+         "/papers?entry=000/fig6", "/grid")
 
 
 def _record(store_dir, name: str, config: dict, epochs=(0, 1, 2, 5)) -> str:
@@ -45,9 +49,10 @@ def stack(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     store_dir = tmp_path_factory.mktemp("overlap") / "store"
-    _record(store_dir, "recorded cutmix", {"method": "cutmix"})
-    _record(store_dir, "imported weights", {}, epochs=(3,))
+    runs = [_record(store_dir, "recorded cutmix", {"method": "cutmix"}),
+            _record(store_dir, "imported weights", {}, epochs=(3,))]
     s = Stack(store_dir, worker=False).start()
+    s.run_ids = runs
     yield s
     s.stop()
 
@@ -66,8 +71,9 @@ document.querySelectorAll('.js-plotly-plot').forEach((gd, g) => {
     .forEach((el) => { if (visible(el) && el.textContent.trim()) {
       boxes.push([g, el.textContent.trim().slice(0, 40), el.getBoundingClientRect()]); } });
 });
-// the page's own headings, labels and notes
-document.querySelectorAll('h2, h3, h4, label, .field-label, .form-note, .lede')
+// the page's own headings, labels and notes (and the grid's panel titles and notes)
+document.querySelectorAll('h2, h3, h4, label, .field-label, .form-note, .lede, ' +
+                          '.grid-panel-title, .grid-panel-note')
   .forEach((el) => { if (visible(el) && el.textContent.trim()) {
     boxes.push(['page', el.textContent.trim().slice(0, 40), el.getBoundingClientRect()]); } });
 const out = [];
@@ -96,6 +102,11 @@ document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
   const dense = gd.parentElement && gd.parentElement.querySelector('canvas.mixscope-dense');
   if (!drawn && !note && !dense) { out.push(host ? host.id : '?'); }
 });
+// the grid's panels are canvases: points drawn, or a note saying why not
+document.querySelectorAll('.grid-panel').forEach((p) => {
+  const note = (p.querySelector('.grid-panel-note') || {}).textContent || '';
+  if (!(parseInt(p.dataset.points || '0', 10) > 0) && !note.trim()) { out.push(p.id || 'grid panel'); }
+});
 return out;
 """
 
@@ -112,6 +123,12 @@ READY = {
                    "return !!(g && g.textContent.startsWith('epoch'))",
     "/lab": "const g = document.querySelector('#lab-spectra .js-plotly-plot');"
             "return !!(g && g.data && g.data.length)",
+    "/papers": "return document.querySelectorAll('#papers-table tr').length > 2",
+    # one entry opened: what the paper printed, what mixscope computes, the run button
+    "/papers?entry=000/fig6": "const b = document.getElementById('papers-entry-body');"
+                              "return !!(b && b.innerText.includes('000/fig6'))",
+    "/grid": "const p = document.querySelectorAll('#grid-panels .grid-panel');"
+             "return p.length === 2 && Array.from(p).every((a) => a.dataset.epoch)",
 }
 
 
@@ -119,7 +136,8 @@ READY = {
 def test_page_has_no_overlapping_text_and_no_silent_empty_panel(stack, page):
     driver = start_chrome(width=1400, height=1000)
     try:
-        driver.get(stack.dash_url + page)
+        query = f"?runs={','.join(stack.run_ids)}&classes=0,1,2" if page == "/grid" else ""
+        driver.get(stack.dash_url + page + query)
         wait_for(driver, lambda d: d.execute_script(READY[page]), what=f"{page} drawn")
         # the last callbacks of the page settle: read when two reads a moment apart agree
         wait_for(driver, lambda d: d.execute_script(
@@ -127,7 +145,7 @@ def test_page_has_no_overlapping_text_and_no_silent_empty_panel(stack, page):
             what=f"{page} idle")
         overlaps = driver.execute_script(OVERLAPS)
         empty = driver.execute_script(EMPTY)
-        screenshot(driver, "overlap" + page.replace("/", "-"))
+        screenshot(driver, "overlap" + re.sub(r"[^a-z0-9]+", "-", page))
         assert overlaps == [], f"{page}: overlapping text: {overlaps}"
         assert empty == [], f"{page}: empty plots without a message: {empty}"
     finally:

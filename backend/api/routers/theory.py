@@ -33,6 +33,15 @@ def parse_lambdas(text: str | None, n_lambda: int, alpha: float, seed: int) -> n
     return lam
 
 
+def drawn_subset(lam: np.ndarray, max_points: int | None) -> np.ndarray | None:
+    """Indices of at most ``max_points`` λ, evenly strided over the λ in ascending order
+    (the smallest and largest kept); None when every λ fits."""
+    if max_points is None or lam.size <= max_points:
+        return None
+    order = np.argsort(lam, kind="stable")
+    return order[np.unique(np.linspace(0, lam.size - 1, max_points).round().astype(np.intp))]
+
+
 def theory_projection(m, num_classes, lambda_h, lam, amplify) -> dict[str, Any]:
     """``maths.ufm_projection`` of the triple (0, 1, 2), b64-encoded for the overlay."""
     from backend import maths
@@ -59,12 +68,23 @@ def ufm(m: Annotated[float, Query(gt=0, le=1000, description="ETF multiplier m")
         amplify: bool = False,
         lambdas: Annotated[str | None, Query(max_length=200_000, examples=["0.1,0.5,0.9"],
                                              description="explicit λ list (beats n_lambda)")]
-        = None) -> dict[str, Any]:
+        = None,
+        max_points: Annotated[int | None, Query(
+            ge=2, le=20_000, description="at most this many λ in the per-λ lists and the "
+            "projection (an even stride over the λ in ascending order, both ends kept); "
+            "K_same, same_class and mean_loss_triple still use every λ")] = None,
+) -> dict[str, Any]:
     from backend import maths
 
     lam = parse_lambdas(lambdas, n_lambda, alpha, seed)
     try:
         body = dict(maths.ufm_summary(m, num_classes, lambda_h, lam, amplify))
+        keep = drawn_subset(lam, max_points)
+        if keep is not None:  # what a picture needs: the lists and the points of a subset
+            body["lambdas"] = [body["lambdas"][i] for i in keep]
+            body["different_class"] = {k: [v[i] for i in keep]
+                                       for k, v in body["different_class"].items()}
+            lam = lam[keep]
         body["projection"] = theory_projection(m, num_classes, lambda_h, lam, amplify)
     except maths.ParameterError as exc:  # the maths names the parameter it rejects
         raise QueryError(exc.parameter, str(exc)) from None
