@@ -148,5 +148,10 @@ def test_page_has_no_overlapping_text_and_no_silent_empty_panel(stack, page):
         screenshot(driver, "overlap" + re.sub(r"[^a-z0-9]+", "-", page))
         assert overlaps == [], f"{page}: overlapping text: {overlaps}"
         assert empty == [], f"{page}: empty plots without a message: {empty}"
+        # a field the page itself filled is valid: no box shows red before the user types
+        invalid = driver.execute_script(
+            "return Array.from(document.querySelectorAll('input:invalid, textarea:invalid'))"
+            ".map((e) => `${e.id}=${e.value}`)")
+        assert invalid == [], f"{page}: fields invalid as the page filled them: {invalid}"
     finally:
         stop_chrome(driver)
