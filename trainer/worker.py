@@ -12,7 +12,10 @@ stops moving. Every worker runs a small sweeper thread (at start, then every
 ``heartbeat_timeout_s / 3``) that turns such runs back to ``queued`` (``store.requeue_stale``)
 and re-sends them; the trainer resumes from the run's latest checkpoint. At start the
 sweeper also re-sends every queued run, so runs whose messages were lost (a deleted broker
-file) are not stranded, and removes the temporary files of writers killed mid-write.
+file) are not stranded, and removes the temporary files of writers killed mid-write. The
+sweeper also checks the broker each time: when it comes back after an outage, every queued
+run and pending job is sent again (messages the broker lost with it are not waiting for a
+worker's restart; duplicates are harmless, claims are conditional).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from celery import Celery
 from celery.exceptions import WorkerTerminate
 from celery.signals import worker_ready, worker_shutdown
 
-from backend.dispatch.celery_app import RUN_TRAINING, make_celery
+from backend.dispatch.celery_app import RUN_TRAINING, broker_reachable, make_celery
 from backend.settings import Settings
 from trainer.sweeper import (
     OutageAwareSweep,
     clean_orphan_files,
+    note_outage,
     requeue_dead_local,
     resend_pending_jobs,
 )
@@ -77,17 +81,31 @@ class _Sweeper(threading.Thread):
         first = True
         send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])
         sweep = OutageAwareSweep(timeout)  # deaths uncounted just after an outage
+        broker_down = False
         while not self.stop.is_set():
             try:
+                if not broker_reachable(self.app):
+                    if not broker_down:
+                        log.warning("the broker is unreachable; queued runs and pending "
+                                    "jobs are sent again once it is back")
+                    broker_down = True
+                    note_outage()   # stale heartbeats meanwhile are no worker's death
+                    self.stop.wait(min(interval, 1.0))
+                    continue
+                # back from an outage: messages it lost (a broker restarted without its
+                # data) are sent again, without waiting for a worker's restart
+                again = first or broker_down
                 if first:  # temporary files of writers killed mid-write
                     clean_orphan_files(worker_store())
                 if first:  # runs of this host's dead workers need not wait for the timeout
                     for rid in requeue_dead_local(worker_store(), min(10.0, timeout)):
                         send(rid)
-                sweep(worker_store(), send, resend_queued=first)
-                if first:
+                sweep(worker_store(), send, resend_queued=again)
+                if again:
                     resend_pending_jobs(worker_store(), self.app)
-                first = False
+                if broker_down:
+                    log.warning("the broker is reachable again; queued runs re-sent")
+                first = broker_down = False
             except Exception:  # a locked database or a broker hiccup: try again later
                 log.exception("stale-run sweep failed")
             self.stop.wait(interval)
@@ -99,6 +117,12 @@ _sweeper: _Sweeper | None = None
 @worker_ready.connect
 def _start_sweeper(sender=None, **_kw) -> None:
     global _sweeper
+    from backend.resources import format_bytes
+    from trainer.guard import worker_budget
+
+    # the memory budget is what is available now, at the worker's start (less a margin),
+    # unless MIXSCOPE_WORKER_MEMORY says: a run past it is stopped with a named error
+    log.info("memory budget of this worker: %s", format_bytes(worker_budget(worker_settings())))
     _sweeper = _Sweeper(getattr(sender, "app", None) or worker_app())
     _sweeper.start()
 
