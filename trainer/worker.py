@@ -24,7 +24,7 @@ import logging
 import signal
 import threading
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.exceptions import WorkerTerminate
 from celery.signals import worker_ready, worker_shutdown
 
@@ -56,6 +56,7 @@ def worker_app(settings: Settings | None = None) -> Celery:
         configure_worker(settings)
     if _app is None:
         _app = make_celery(worker_settings(), include=["trainer.tasks"])
+        _app.steps["consumer"].add(_BrokerConnected)
     return _app
 
 
@@ -68,11 +69,30 @@ def __getattr__(name: str):
 
 # --- the stale-run sweeper -------------------------------------------------------------------
 
+class _BrokerConnected(bootsteps.StartStopStep):
+    """A consumer step: Celery starts it on every connection to the broker, the first and
+    each one after the connection was lost. A reconnection may be to a broker restarted
+    without its data, so it wakes the sweeper to send every queued run again."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def start(self, c) -> None:
+        _broker_connected.set()
+
+
+_broker_connected = threading.Event()   # set on each (re)connection; the sweeper clears it
+
+
 class _Sweeper(threading.Thread):
     def __init__(self, app) -> None:
         super().__init__(name="mixscope-sweeper", daemon=True)
         self.app = app
         self.stop = threading.Event()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep until the next sweep: ``seconds``, or sooner on a stop or a broker
+        (re)connection."""
+        _broker_connected.wait(seconds)
 
     def run(self) -> None:
         settings = worker_settings()
@@ -83,6 +103,7 @@ class _Sweeper(threading.Thread):
         sweep = OutageAwareSweep(timeout)  # deaths uncounted just after an outage
         broker_down = False
         while not self.stop.is_set():
+            reconnected = False
             try:
                 if not broker_reachable(self.app):
                     if not broker_down:
@@ -92,9 +113,11 @@ class _Sweeper(threading.Thread):
                     note_outage()   # stale heartbeats meanwhile are no worker's death
                     self.stop.wait(min(interval, 1.0))
                     continue
-                # back from an outage: messages it lost (a broker restarted without its
-                # data) are sent again, without waiting for a worker's restart
-                again = first or broker_down
+                # back from an outage, or reconnected: messages the broker lost (restarted
+                # without its data) are sent again, without waiting for a worker's restart
+                reconnected = _broker_connected.is_set()
+                _broker_connected.clear()
+                again = first or broker_down or reconnected
                 if first:  # temporary files of writers killed mid-write
                     clean_orphan_files(worker_store())
                 if first:  # runs of this host's dead workers need not wait for the timeout
@@ -108,7 +131,9 @@ class _Sweeper(threading.Thread):
                 first = broker_down = False
             except Exception:  # a locked database or a broker hiccup: try again later
                 log.exception("stale-run sweep failed")
-            self.stop.wait(interval)
+                if reconnected:
+                    _broker_connected.set()   # not sent yet: again at the next sweep
+            self._wait(interval)
 
 
 _sweeper: _Sweeper | None = None
@@ -131,6 +156,7 @@ def _start_sweeper(sender=None, **_kw) -> None:
 def _stop_sweeper(**_kw) -> None:
     if _sweeper is not None:
         _sweeper.stop.set()
+        _broker_connected.set()   # wakes it
 
 
 # --- stopping fast ------------------------------------------------------------------------------
