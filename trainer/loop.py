@@ -63,7 +63,7 @@ from backend.runconfig import RunConfig
 from backend.store.claimed import ClaimedStore
 from backend.store.errors import Fenced, RunNotFound
 from backend.store.info import Claim
-from trainer import checkpoint, guard, preemption
+from trainer import checkpoint, guard, outcome, preemption
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
 from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, MetricsThread, metric_rows  # noqa: F401
@@ -73,32 +73,12 @@ from trainer.models.base import mix_states
 from trainer.outcome import Cancelled, environment_fault, finish_failed, run_gone
 from trainer.probe import load_or_create, probe_rows_info
 from trainer.schedule import lr_at, recorded_epochs
+from trainer.test_hooks import PAUSE_EPOCH_ENV, PAUSE_FILE_ENV, StepMark  # noqa: F401
+from trainer.test_hooks import pause as _test_pause
 
 log = logging.getLogger("mixscope.trainer")
 
 HEARTBEAT_S = 2.0
-
-
-#: Test-only pause (tests kill a run at a known epoch, never at a guessed time): after epoch
-#: ``MIXSCOPE_TEST_PAUSE_AFTER_EPOCH`` is recorded (and checkpointed if due), the trainer
-#: creates the file ``MIXSCOPE_TEST_PAUSE_FILE`` and waits while it exists.
-PAUSE_EPOCH_ENV = "MIXSCOPE_TEST_PAUSE_AFTER_EPOCH"
-PAUSE_FILE_ENV = "MIXSCOPE_TEST_PAUSE_FILE"
-#: Test-only marker (tests cancel at a known step, never at a guessed time): when training
-#: reaches step ``MIXSCOPE_TEST_STEP_MARK`` of its first training epoch, the trainer writes
-#: ``epoch step`` into ``MIXSCOPE_TEST_STEP_FILE`` (once).
-STEP_MARK_ENV = "MIXSCOPE_TEST_STEP_MARK"
-STEP_FILE_ENV = "MIXSCOPE_TEST_STEP_FILE"
-
-
-def _test_pause(epoch: int) -> None:
-    target, path = os.environ.get(PAUSE_EPOCH_ENV), os.environ.get(PAUSE_FILE_ENV)
-    if not target or not path or int(target) != epoch:
-        return
-    with open(path, "w") as f:
-        f.write(str(epoch))
-    while os.path.exists(path) and not preemption.requested():
-        time.sleep(0.05)
 
 
 @dataclass
@@ -124,11 +104,8 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
     status. The caller has claimed the run (status ``running``); with the claim's
     ``attempt`` every write carries ``Claim(worker, attempt)``, and when the claim is lost
     (the run was requeued and claimed again, or deleted) training stops quietly and
-    ``"fenced"`` is returned, leaving the run to its new owner.
-
-    A watch thread (``trainer.guard``) stops training within a step of a cancel, a delete or
-    the process growing past the worker's memory budget; what the run held is released
-    before this returns."""
+    ``"fenced"`` is returned, leaving the run to its new owner. A database outage under a
+    claim releases the run (``"released"``); its memory is given back before this returns."""
     try:
         return _execute(store, run_id, worker, progress, attempt)
     finally:
@@ -162,6 +139,8 @@ def _execute(store, run_id: str, worker: str, progress, attempt: int | None) -> 
         if isinstance(exc, RunNotFound) and run_gone(store, run_id):
             log.info("run %s was deleted while training", run_id)
             return "cancelled"
+        if attempt is not None and outcome.database_outage(exc):  # not the run's failure
+            return outcome.release_after_outage(store.store, run_id, Claim(worker, attempt), exc)
         log.exception("run %s failed", run_id)
         fault = "environment" if environment_fault(exc) else None
         msg = f"{exc}" if isinstance(exc, (ConfigError, guard.MemoryBudgetExceeded)) else \
@@ -202,7 +181,7 @@ class _Session(EpochMetrics):
     worker: str
     progress: Callable[[EpochReport], None] | None
     _last_beat: float = 0.0
-    _step_mark: tuple[int, int, str] | None = None
+    _step_mark: StepMark | None = None
     _epoch_times: list[float] = field(default_factory=list)
 
     # -- set-up ---------------------------------------------------------------------------
@@ -211,8 +190,7 @@ class _Session(EpochMetrics):
         from trainer.mixup import LOSSES, Mixer
 
         cfg = self.config
-        if os.environ.get(STEP_MARK_ENV) and os.environ.get(STEP_FILE_ENV):
-            self._step_mark = (1, int(os.environ[STEP_MARK_ENV]), os.environ[STEP_FILE_ENV])
+        self._step_mark = StepMark.from_env()
         self.device = resolve_device(cfg.device)
         settings = self.store.settings
         if self.device.type == "cpu":
@@ -407,9 +385,7 @@ class _Session(EpochMetrics):
                      type(exc).__name__, epoch + 1, step, steps)
             raise
         self._beat(epoch)
-        if self._step_mark is not None and (epoch + 1, step) >= self._step_mark[:2]:
-            with open(self._step_mark[2], "w") as f:
-                f.write(f"{epoch + 1} {step}")
+        if self._step_mark is not None and self._step_mark.reached(epoch + 1, step):
             self._step_mark = None
 
     # -- training -----------------------------------------------------------------------------
