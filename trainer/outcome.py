@@ -44,15 +44,23 @@ def environment_fault(exc: BaseException) -> bool:
     return False
 
 
+#: what a driver's OperationalError says when the server is not there (psycopg, PyMySQL)
+_CONNECTION_WORDS = ("connection", "connect to", "server closed", "terminating connection",
+                     "could not receive data", "lost connection")
+
+
 def database_outage(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is the database being unreachable (a refused or
     lost connection), not an error of the run: the run is given back to the queue once the
-    database answers again (:func:`release_after_outage`) instead of failing."""
+    database answers again (:func:`release_after_outage`) instead of failing. Other
+    operational errors (a locked or read-only SQLite file) stay environment faults."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
-                isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated):
+        if isinstance(exc, sa.exc.DBAPIError) and (
+                exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError) or (
+                    isinstance(exc, sa.exc.OperationalError)
+                    and any(w in str(exc.orig).lower() for w in _CONNECTION_WORDS))):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
