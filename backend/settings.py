@@ -78,8 +78,10 @@ class Settings(BaseSettings):
         64 << 20, ge=1024, description="Largest body of a binary upload route (/api/ingest/).")
     worker_memory: int | None = Field(
         None, ge=1 << 20, description="Bytes a worker may use for one run; runs estimated to "
-        "need more are refused. Default: the memory available (MemAvailable, within the "
-        "container's limit) less a tenth, at least 512 MiB.")
+        "need more are refused, and a run that grows its worker's memory past it is stopped "
+        "with 'memory budget exceeded' (trainer.guard). Default: the memory available "
+        "(MemAvailable, within the container's limit; a worker's, at its start) less a "
+        "tenth, at least 512 MiB.")
 
     # where runs train (backend.executors): Celery workers, or one Slurm job per run
     executor: Literal["celery", "slurm"] = Field(

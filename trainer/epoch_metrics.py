@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainer import checkpoint
+from trainer import checkpoint, guard
 from trainer.build import autocast
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, train_set_features
 from trainer.metrics import (
@@ -59,6 +59,7 @@ class EpochMetrics:
         n = len(X) if idx is None else len(idx)
         with autocast(self.device):
             for s in range(0, n, EVAL_BATCH):
+                guard.check(cancel=False)
                 xb = X[s:s + EVAL_BATCH] if idx is None else \
                     X[torch.as_tensor(idx[s:s + EVAL_BATCH], device=self.device)]
                 out.append(model(xb).float())

@@ -22,6 +22,7 @@ from backend.activations import activation_arrays
 from backend.probe_rows import ProbeRows, probe_index, triple_rows  # noqa: F401 (re-exported)
 from backend.runconfig import RunConfig
 from backend.store.errors import RunNotFound
+from trainer import guard
 from trainer.build import autocast, build_for_config, resolve_device
 
 EXTRACT_BATCH = 2048
@@ -72,6 +73,7 @@ def features_of(model, X: torch.Tensor, a: np.ndarray, b: np.ndarray, lam: np.nd
     logits_all = []
     with network_mode(model, mode), autocast(X.device):
         for s in range(0, len(a), batch):
+            guard.check(cancel=False)  # a DELETE or the memory budget stops it too
             xb = mixed_batch(X, a[s:s + batch], b[s:s + batch], lam[s:s + batch])
             if X.device.type == "cuda" and xb.dim() == 4:
                 xb = xb.contiguous(memory_format=torch.channels_last)
@@ -93,6 +95,7 @@ def train_set_features(model, X: torch.Tensor, batch: int = EXTRACT_BATCH) -> np
     out = []
     with network_mode(model, "eval"), autocast(X.device):
         for s in range(0, len(X), batch):
+            guard.check(cancel=False)
             _, feats = model.forward_layers(X[s:s + batch], ["penultimate"])
             out.append(feats["penultimate"].float().reshape(min(batch, len(X) - s), -1)
                        .cpu().numpy())

@@ -33,10 +33,12 @@ random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permu
 ``mix``: λ, partners and the manifold mixing point), all on the CPU and all saved in the
 checkpoint — so a run killed and resumed ends bit-identical on the CPU to one never stopped.
 
-Cancel is cooperative: ``store.cancel_requested`` is polled before each epoch's first step
-and then between steps at most every ``CANCEL_POLL_S`` seconds (a query per step would cost
-more than a small CPU step), so a cancel takes effect within one step or 0.25 s. Heartbeats
-go out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
+Cancel is cooperative: ``store.cancel_requested`` is polled before each epoch's first step,
+and between steps a watch thread (``trainer.guard.RunGuard``) polls it and this process's
+memory; the loop reads the guard's flag at every step and the metrics and extraction at every
+batch, so a cancel, a DELETE or a run past the worker's memory budget stops the run within
+one step of the poll that saw it (``MemoryBudgetExceeded`` names the budget). Heartbeats go
+out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from backend.runconfig import RunConfig
 from backend.store.claimed import ClaimedStore
 from backend.store.errors import Fenced, RunNotFound
 from backend.store.info import Claim
-from trainer import checkpoint, preemption
+from trainer import checkpoint, guard, outcome, preemption
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
 from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, MetricsThread, metric_rows  # noqa: F401
@@ -71,28 +73,12 @@ from trainer.models.base import mix_states
 from trainer.outcome import Cancelled, environment_fault, finish_failed, run_gone
 from trainer.probe import load_or_create, probe_rows_info
 from trainer.schedule import lr_at, recorded_epochs
+from trainer.test_hooks import PAUSE_EPOCH_ENV, PAUSE_FILE_ENV, StepMark  # noqa: F401
+from trainer.test_hooks import pause as _test_pause
 
 log = logging.getLogger("mixscope.trainer")
 
 HEARTBEAT_S = 2.0
-CANCEL_POLL_S = 0.25
-
-
-#: Test-only pause (tests kill a run at a known epoch, never at a guessed time): after epoch
-#: ``MIXSCOPE_TEST_PAUSE_AFTER_EPOCH`` is recorded (and checkpointed if due), the trainer
-#: creates the file ``MIXSCOPE_TEST_PAUSE_FILE`` and waits while it exists.
-PAUSE_EPOCH_ENV = "MIXSCOPE_TEST_PAUSE_AFTER_EPOCH"
-PAUSE_FILE_ENV = "MIXSCOPE_TEST_PAUSE_FILE"
-
-
-def _test_pause(epoch: int) -> None:
-    target, path = os.environ.get(PAUSE_EPOCH_ENV), os.environ.get(PAUSE_FILE_ENV)
-    if not target or not path or int(target) != epoch:
-        return
-    with open(path, "w") as f:
-        f.write(str(epoch))
-    while os.path.exists(path) and not preemption.requested():
-        time.sleep(0.05)
 
 
 @dataclass
@@ -118,7 +104,15 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
     status. The caller has claimed the run (status ``running``); with the claim's
     ``attempt`` every write carries ``Claim(worker, attempt)``, and when the claim is lost
     (the run was requeued and claimed again, or deleted) training stops quietly and
-    ``"fenced"`` is returned, leaving the run to its new owner."""
+    ``"fenced"`` is returned, leaving the run to its new owner. A database outage under a
+    claim releases the run (``"released"``); its memory is given back before this returns."""
+    try:
+        return _execute(store, run_id, worker, progress, attempt)
+    finally:
+        guard.release_memory()
+
+
+def _execute(store, run_id: str, worker: str, progress, attempt: int | None) -> str:
     if attempt is not None:
         store = ClaimedStore(store, run_id, Claim(worker, attempt))
     info = store.get_run(run_id)
@@ -129,7 +123,8 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
         config = RunConfig.model_validate(info.config)
         # numpy/scipy metrics between epochs: BLAS threads beyond the torch budget only
         # fight the training threads (and other workers) for the same cores
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads), \
+                guard.RunGuard(store, run_id, guard.worker_budget(store.settings)):
             status = _Session(store, run_id, config, worker, progress).run()
     except Fenced:
         log.warning("run %s: this worker lost its claim (the run was requeued, cancelled or "
@@ -144,9 +139,11 @@ def execute_run(store, run_id: str, *, worker: str = "cli",
         if isinstance(exc, RunNotFound) and run_gone(store, run_id):
             log.info("run %s was deleted while training", run_id)
             return "cancelled"
+        if attempt is not None and outcome.database_outage(exc):  # not the run's failure
+            return outcome.release_after_outage(store.store, run_id, Claim(worker, attempt), exc)
         log.exception("run %s failed", run_id)
         fault = "environment" if environment_fault(exc) else None
-        msg = f"{exc}" if isinstance(exc, ConfigError) else \
+        msg = f"{exc}" if isinstance(exc, (ConfigError, guard.MemoryBudgetExceeded)) else \
             f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
         if fault:
             msg = f"environment fault (resumable from the last good checkpoint): {msg}"
@@ -184,7 +181,7 @@ class _Session(EpochMetrics):
     worker: str
     progress: Callable[[EpochReport], None] | None
     _last_beat: float = 0.0
-    _last_poll: float = 0.0
+    _step_mark: StepMark | None = None
     _epoch_times: list[float] = field(default_factory=list)
 
     # -- set-up ---------------------------------------------------------------------------
@@ -193,6 +190,7 @@ class _Session(EpochMetrics):
         from trainer.mixup import LOSSES, Mixer
 
         cfg = self.config
+        self._step_mark = StepMark.from_env()
         self.device = resolve_device(cfg.device)
         settings = self.store.settings
         if self.device.type == "cpu":
@@ -374,15 +372,21 @@ class _Session(EpochMetrics):
                                  eta if eta is not None else self._eta(epoch))
             self._last_beat = now
 
-    def _check_cancel(self, epoch: int, force: bool = False) -> None:
-        """Poll the cancel flag: at every epoch's first step, else at most every
-        CANCEL_POLL_S seconds (a query per step would cost more than a small step)."""
-        now = time.monotonic()
-        if force or now - self._last_poll >= CANCEL_POLL_S:
-            self._last_poll = now
-            if self.store.cancel_requested(self.run_id):
+    def _check_cancel(self, epoch: int, step: int, steps: int) -> None:
+        """Stop here if the run must stop: the store's cancel flag, read at every epoch's
+        first step, and the guard's flag (its watch thread polls the store and the memory)
+        at every step."""
+        try:
+            if step == 0 and self.store.cancel_requested(self.run_id):
                 raise Cancelled()
-            self._beat(epoch)
+            guard.check()
+        except (Cancelled, guard.MemoryBudgetExceeded) as exc:
+            log.info("run %s stopped (%s) at epoch %d, step %d of %d", self.run_id,
+                     type(exc).__name__, epoch + 1, step, steps)
+            raise
+        self._beat(epoch)
+        if self._step_mark is not None and self._step_mark.reached(epoch + 1, step):
+            self._step_mark = None
 
     # -- training -----------------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> tuple[float, float]:
@@ -399,7 +403,7 @@ class _Session(EpochMetrics):
         sizes: list[int] = []
         t0 = time.monotonic()
         for s in range(steps):
-            self._check_cancel(epoch - 1, force=s == 0)
+            self._check_cancel(epoch - 1, s, steps)
             lr = lr_at(cfg, epoch - 1 + s / steps)
             for group in opt.param_groups:
                 group["lr"] = lr

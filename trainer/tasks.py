@@ -20,6 +20,7 @@ from functools import lru_cache
 from celery import shared_task
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB, RUN_TRAINING
+from backend.executors import slurm_record
 from backend.settings import Settings, get_settings
 from backend.store.errors import Fenced, RunNotFound
 from backend.store.info import Claim
@@ -94,6 +95,17 @@ def train_claimed(run_id: str, worker: str) -> str:
     finally:
         keepalive.stop.set()
     if status == "fenced":
+        return status
+    if status == "released":   # a database outage: train it again from its checkpoint
+        try:
+            if slurm_record(store.get_run(run_id)) is not None:
+                return status   # a Slurm run is its job's (the executor sees it queued)
+            run_training.apply_async(args=[run_id])
+            log.warning("run %s sent again after a database outage", run_id)
+        except Exception:  # the broker too: re-sent by a sweeper once it is back
+            note_outage()
+            log.warning("run %s released but not sent; a sweeper sends it", run_id,
+                        exc_info=True)
         return status
     run = store.get_run(run_id)
     return run.status if run else "deleted"

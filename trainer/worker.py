@@ -12,7 +12,10 @@ stops moving. Every worker runs a small sweeper thread (at start, then every
 ``heartbeat_timeout_s / 3``) that turns such runs back to ``queued`` (``store.requeue_stale``)
 and re-sends them; the trainer resumes from the run's latest checkpoint. At start the
 sweeper also re-sends every queued run, so runs whose messages were lost (a deleted broker
-file) are not stranded, and removes the temporary files of writers killed mid-write.
+file) are not stranded, and removes the temporary files of writers killed mid-write. The
+sweeper also checks the broker each time: when it comes back after an outage, every queued
+run and pending job is sent again (messages the broker lost with it are not waiting for a
+worker's restart; duplicates are harmless, claims are conditional).
 """
 
 from __future__ import annotations
@@ -21,15 +24,16 @@ import logging
 import signal
 import threading
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.exceptions import WorkerTerminate
 from celery.signals import worker_ready, worker_shutdown
 
-from backend.dispatch.celery_app import RUN_TRAINING, make_celery
+from backend.dispatch.celery_app import RUN_TRAINING, broker_reachable, make_celery
 from backend.settings import Settings
 from trainer.sweeper import (
     OutageAwareSweep,
     clean_orphan_files,
+    note_outage,
     requeue_dead_local,
     resend_pending_jobs,
 )
@@ -52,6 +56,7 @@ def worker_app(settings: Settings | None = None) -> Celery:
         configure_worker(settings)
     if _app is None:
         _app = make_celery(worker_settings(), include=["trainer.tasks"])
+        _app.steps["consumer"].add(_BrokerConnected)
     return _app
 
 
@@ -64,11 +69,30 @@ def __getattr__(name: str):
 
 # --- the stale-run sweeper -------------------------------------------------------------------
 
+class _BrokerConnected(bootsteps.StartStopStep):
+    """A consumer step: Celery starts it on every connection to the broker, the first and
+    each one after the connection was lost. A reconnection may be to a broker restarted
+    without its data, so it wakes the sweeper to send every queued run again."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def start(self, c) -> None:
+        _broker_connected.set()
+
+
+_broker_connected = threading.Event()   # set on each (re)connection; the sweeper clears it
+
+
 class _Sweeper(threading.Thread):
     def __init__(self, app) -> None:
         super().__init__(name="mixscope-sweeper", daemon=True)
         self.app = app
         self.stop = threading.Event()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep until the next sweep: ``seconds``, or sooner on a stop or a broker
+        (re)connection."""
+        _broker_connected.wait(seconds)
 
     def run(self) -> None:
         settings = worker_settings()
@@ -77,20 +101,39 @@ class _Sweeper(threading.Thread):
         first = True
         send = lambda rid: self.app.send_task(RUN_TRAINING, [rid])
         sweep = OutageAwareSweep(timeout)  # deaths uncounted just after an outage
+        broker_down = False
         while not self.stop.is_set():
+            reconnected = False
             try:
+                if not broker_reachable(self.app):
+                    if not broker_down:
+                        log.warning("the broker is unreachable; queued runs and pending "
+                                    "jobs are sent again once it is back")
+                    broker_down = True
+                    note_outage()   # stale heartbeats meanwhile are no worker's death
+                    self.stop.wait(min(interval, 1.0))
+                    continue
+                # back from an outage, or reconnected: messages the broker lost (restarted
+                # without its data) are sent again, without waiting for a worker's restart
+                reconnected = _broker_connected.is_set()
+                _broker_connected.clear()
+                again = first or broker_down or reconnected
                 if first:  # temporary files of writers killed mid-write
                     clean_orphan_files(worker_store())
                 if first:  # runs of this host's dead workers need not wait for the timeout
                     for rid in requeue_dead_local(worker_store(), min(10.0, timeout)):
                         send(rid)
-                sweep(worker_store(), send, resend_queued=first)
-                if first:
+                sweep(worker_store(), send, resend_queued=again)
+                if again:
                     resend_pending_jobs(worker_store(), self.app)
-                first = False
+                if broker_down:
+                    log.warning("the broker is reachable again; queued runs re-sent")
+                first = broker_down = False
             except Exception:  # a locked database or a broker hiccup: try again later
                 log.exception("stale-run sweep failed")
-            self.stop.wait(interval)
+                if reconnected:
+                    _broker_connected.set()   # not sent yet: again at the next sweep
+            self._wait(interval)
 
 
 _sweeper: _Sweeper | None = None
@@ -99,6 +142,12 @@ _sweeper: _Sweeper | None = None
 @worker_ready.connect
 def _start_sweeper(sender=None, **_kw) -> None:
     global _sweeper
+    from backend.resources import format_bytes
+    from trainer.guard import worker_budget
+
+    # the memory budget is what is available now, at the worker's start (less a margin),
+    # unless MIXSCOPE_WORKER_MEMORY says: a run past it is stopped with a named error
+    log.info("memory budget of this worker: %s", format_bytes(worker_budget(worker_settings())))
     _sweeper = _Sweeper(getattr(sender, "app", None) or worker_app())
     _sweeper.start()
 
@@ -107,6 +156,7 @@ def _start_sweeper(sender=None, **_kw) -> None:
 def _stop_sweeper(**_kw) -> None:
     if _sweeper is not None:
         _sweeper.stop.set()
+        _broker_connected.set()   # wakes it
 
 
 # --- stopping fast ------------------------------------------------------------------------------

@@ -62,3 +62,14 @@ def make_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
     )
     return app
 
+
+
+def broker_reachable(app: Celery, timeout: float = 3.0) -> bool:
+    """Whether ``app``'s broker accepts a connection now (the API's health check, and a
+    worker's sweeper, which re-sends queued runs when the broker comes back)."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 (any failure: unreachable)
+        return False

@@ -13,6 +13,7 @@ from backend.dispatch.celery_app import (
     EXTRACT_TRIPLE,
     LAB_JOB,
     RUN_TRAINING,
+    broker_reachable,
     make_celery,
 )
 from backend.errors import Unavailable
@@ -59,12 +60,7 @@ class Dispatcher:
 
     def ping(self, timeout: float = 3.0) -> bool:
         """Whether the broker accepts a connection now (``/api/health``)."""
-        try:
-            with self.app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=timeout)
-            return True
-        except Exception:  # noqa: BLE001 (any failure: unreachable)
-            return False
+        return broker_reachable(self.app, timeout)
 
     def send_run(self, run_id: str) -> None:
         """Ask a worker to train ``run_id`` (a duplicate is harmless: claims are conditional)."""
