@@ -11,7 +11,7 @@ import numpy as np
 
 from backend.papers import checks, runner  # noqa: F401 (registers the checks)
 from backend.papers.catalogue import load_catalogue
-from backend.papers.produced import LabResult, Produced
+from backend.papers.produced import LabResult, Produced, RunResult
 from backend.papers.verdict import evaluate
 
 
@@ -82,3 +82,44 @@ def test_a_published_draw_far_outside_the_seeds_scatter_differs(store):
     assert not rows["alpha128_p1"]["within"], rows["alpha128_p1"]
     assert rows["alpha1_p1"]["within"]
     assert body["verdict"] == "differs"
+
+
+# --- 003/fig12: absolute spectra, as the paper plots them ------------------------------------
+
+def _spectra_run(store, seed, method, per_class, all_):
+    from backend.runconfig import RunConfig
+
+    run = store.create_run(RunConfig.model_validate(
+        {"dataset": "digits", "seed": seed, "epochs": 2, "method": method}))
+    store.claim_run(run.id, "test")
+    store.record_epoch(run.id, 1, {})
+    noise = float(np.random.default_rng(seed).normal(0, 0.05))
+    store.put_arrays(run.id, "spectra", {"per_class": np.tile(per_class, (10, 1)) + noise,
+                                         "all": np.asarray(all_, np.float64)},
+                     epoch=2, layer="bottleneck")
+    store.update_run_info(run.id, recorded_epochs=[2])
+    store.finish_run(run.id, "succeeded")
+    return RunResult(spec={"seed": seed}, run=store.get_run(run.id),
+                     epochs=store.epoch_metrics(run.id), seed=seed)
+
+
+def test_a_class_flattening_that_shrinks_the_first_value_too_is_seen(store):
+    """Manifold mixup halves every class singular value (the first included) while the
+    all-class spectrum barely moves: normalised to the first value (the old check) the class
+    spectra looked unchanged and the claim failed; in absolute values it holds. The
+    counter-example (only the all-class spectrum moves) still differs."""
+    entry = _entry("003/fig12")
+
+    def build(ok):
+        runs = []
+        for s in (0, 1, 2):
+            runs.append(_spectra_run(store, s, "erm", [10.0, 6, 4, 2], [30.0, 20, 15, 10]))
+            runs.append(_spectra_run(store, s, "manifold-mixup",
+                                     *(([5.0, 3, 2, 1], [27.0, 20, 16, 9]) if ok else
+                                       ([10.0, 6, 4, 2], [30.0, 5, 2, 1]))))
+        return Produced(entry=entry, scale="cpu", store=store, runs=runs)
+
+    good, bad = evaluate(entry, build(True)), evaluate(entry, build(False))
+    assert good["verdict"] == "claim-holds", good["reasons"]
+    assert good["computed"]["class_specific_difference"] > 0.4
+    assert bad["verdict"] == "differs"
