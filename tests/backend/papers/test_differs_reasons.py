@@ -121,5 +121,7 @@ def test_a_class_flattening_that_shrinks_the_first_value_too_is_seen(store):
 
     good, bad = evaluate(entry, build(True)), evaluate(entry, build(False))
     assert good["verdict"] == "claim-holds", good["reasons"]
-    assert good["computed"]["class_specific_difference"] > 0.4
+    # halving: |a - b| / (a + b) = 1/3 at every index; the all-class spectrum moves ~0.03
+    assert good["computed"]["class_specific_difference"] > 0.3
+    assert good["computed"]["all_class_difference"] < 0.1
     assert bad["verdict"] == "differs"
