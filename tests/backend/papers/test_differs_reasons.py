@@ -27,12 +27,13 @@ def test_alternating_line_seeds_are_disjoint_run_blocks():
     """Seed s trains runs s..s+runs-1: seeds closer than ``runs`` share runs, and their
     scatter (the tolerance) shrinks with the overlap (seeds 0, 1, 2 shared 8 of 10)."""
     entry = _entry("002/table1")
-    recipe = entry.recipe("cpu")
-    assert len(recipe.seeds) >= 3
-    for line in recipe.lab:
-        seeds = sorted(recipe.seeds)
-        gaps = [b - a for a, b in pairwise(seeds)]
-        assert min(gaps) >= line["runs"], (seeds, line)
+    for scale in ("cpu", "paper"):
+        recipe = entry.recipe(scale)
+        assert len(recipe.seeds) >= 3
+        for line in recipe.lab:
+            seeds = sorted(recipe.seeds)
+            gaps = [b - a for a, b in pairwise(seeds)]
+            assert min(gaps) >= line["runs"], (scale, seeds, line)
 
 
 def _line_produced(entry, store, shift: dict[str, float]) -> Produced:
