@@ -91,6 +91,9 @@ class PaperEntry(_Strict):
         "compared there (the task, data or model differ)")
     differs_kind: Literal["scale", "task", "paper-error"] | None = Field(
         None, description="when this entry's verdict is `differs`, the known reason")
+    differs_evidence: str | None = Field(
+        None, description="what shows the `differs_kind` (the experiment and its measured "
+        "figures), shown with the verdict")
     expect: dict[str, Any] = Field(default_factory=dict,
                                    description="qualitative expectations the check tests")
     errata: list[Erratum] = Field(default_factory=list)

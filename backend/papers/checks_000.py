@@ -68,11 +68,16 @@ def loss_comparison(p: Produced) -> dict[str, Any]:
 @check("trajectory")
 def trajectory(p: Produced) -> dict[str, Any]:
     """How far apart the two ends (λ = 0 and 1) of the traced mixed pairs lie at each layer,
-    relative to the path's mean norm: the pair separates as it goes deeper."""
+    relative to the path's mean norm, and the share of the minority image in a mix (000's
+    text on Fig. 3: "for very small λ the network first classifies the image as class 1
+    and only in deeper layers it realizes the image is also partially class 2"): at the
+    smallest weight of the λ grid on either end, the mix's position along the segment
+    between the two images' own activations (0: the majority image alone; the weight
+    itself for a linear map), averaged over pairs and both ends, grows layer by layer."""
     r = p.runs[0]
     epoch = max(r.run.recorded_epochs)
     arrays = p.store.get_arrays(r.run.id, "trajectory", epoch=epoch)
-    seps = {}
+    seps, shares = {}, {}
     for key, a in arrays.items():
         if not key.startswith("layer:"):
             continue
@@ -80,6 +85,12 @@ def trajectory(p: Produced) -> dict[str, Any]:
         ends = np.linalg.norm(a[:, -1] - a[:, 0], axis=-1)
         scale = np.linalg.norm(a - a.mean(axis=(0, 1)), axis=-1).mean()
         seps[key.removeprefix("layer:")] = float(ends.mean() / scale) if scale > 0 else None
+        seg = a[:, -1] - a[:, 0]
+        length2 = np.einsum("pd,pd->p", seg, seg)
+        if a.shape[1] >= 3 and (length2 > 0).all():
+            along = np.einsum("ptd,pd->pt", a - a[:, :1], seg) / length2[:, None]
+            shares[key.removeprefix("layer:")] = float(
+                np.mean([along[:, 1].mean(), 1.0 - along[:, -2].mean()]))
     info = next((i for i in p.store.list_artifacts(r.run.id, "trajectory")
                  if i.epoch == epoch), None)
     meta_layers = ((info.meta or {}).get("layers") or "") if info is not None else ""
@@ -90,8 +101,15 @@ def trajectory(p: Produced) -> dict[str, Any]:
     if len(layers) >= 2:
         out["first_layer"], out["last_layer"] = layers[0], layers[-1]
         part(out, "last_layer_separation_gt_first", seps[layers[-1]] - seps[layers[0]])
-        part(out, "separation_monotone", min(seps[b] - seps[a]
-                                             for a, b in pairwise(layers)))
+    lam = np.asarray(arrays.get("lambdas", []), np.float64)
+    deep = [name for name in order if name in shares]
+    for name in deep:
+        out[f"minority_share_{name}"] = shares[name]
+    if len(lam) >= 3:
+        out["minority_weight"] = float(lam[1])
+    if len(deep) >= 2:
+        part(out, "minority_share_grows_with_depth",
+             min(shares[b] - shares[a] for a, b in pairwise(deep)))
     return out
 
 

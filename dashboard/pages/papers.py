@@ -207,6 +207,8 @@ def _entry_body(body: dict) -> list:
         *([html.P(f"error: {body['error']}", className="error", id="papers-check-error")]
           if body.get("error") else []),
         html.Ul([html.Li(r) for r in body.get("reasons") or []], id="papers-reasons"),
+        *([html.P([html.B(f"why it differs ({differs['kind']}): "), differs["evidence"]],
+                  id="papers-differs-evidence")] if differs.get("evidence") else []),
         html.Div(card(_compared_table(body), title="Compared with the paper"),
                  id="papers-numbers"),
         card(_not_compared(body), title="Not compared, and why"),

@@ -363,24 +363,38 @@ def test_all_class_spectra_differ_when_only_the_all_class_spectrum_moves(store):
     _assert_pair(*_verdicts(store, entry, build))
 
 
-def test_trajectory_differs_when_the_separation_is_not_monotone(store):
+def test_trajectory_differs_when_deeper_layers_hide_the_minority_image(store):
+    """000/fig3: the minority image's share of a mix (at the λ grid's smallest weight) grows
+    layer by layer in the paper's world; the counter-example's deeper layers hide it."""
     entry = _entry("000/fig3")
+    lams = np.linspace(0, 1, 11)
 
-    def traj(seps, s):
-        out = {}
-        for name, sep in zip(("hidden1", "hidden2", "penultimate"), seps):
-            a = np.zeros((4, 3, 2))
-            a[:, -1, 0] = sep + _noise(s, 0.01)
+    def bend(share):  # a path whose point at weight 0.1 sits at `share` of the segment
+        f = lams.copy()
+        f[1], f[-2] = share, 1 - share
+        return f
+
+    def traj(shares, s):
+        out = {"lambdas": lams.astype(np.float32)}
+        for name, sep, sh in zip(("hidden1", "hidden2", "penultimate"), (1.0, 1.6, 2.2),
+                                 shares):
+            a = np.zeros((4, 11, 2))
+            a[:, :, 0] = (sep + _noise(s, 0.01)) * bend(sh + _noise(s + 7, 0.002))
             a[:, :, 1] = np.linspace(-1, 1, 4)[:, None]
             out[f"layer:{name}"] = a
         return [("trajectory", 2, None, out, {"layers": "hidden1,hidden2,penultimate"})]
 
     def build(ok):
-        seps = (1.0, 1.6, 2.2) if ok else (1.0, 2.6, 2.2)  # the middle layer overshoots
-        return _produced(store, entry, [_run(store, s, [{}], arrays=traj(seps, s))
+        shares = (0.11, 0.14, 0.17) if ok else (0.17, 0.14, 0.11)
+        return _produced(store, entry, [_run(store, s, [{}], arrays=traj(shares, s))
                                         for s in SEEDS])
 
-    _assert_pair(*_verdicts(store, entry, build))
+    good, bad = _verdicts(store, entry, build)
+    _assert_pair(good, bad)
+    assert good["computed"]["minority_share_penultimate"] > \
+        good["computed"]["minority_share_hidden1"]
+    failed = {p["key"] for p in bad["parts"] if not p["held"]}
+    assert failed == {"minority_share_grows_with_depth"}, bad["reasons"]
 
 
 # --- lab checks (the lab's stored result, as the worker keeps it) --------------------------
@@ -421,7 +435,7 @@ def test_alternating_line_table_differs_when_alpha_1_misclassifies(store):
 
     def build(ok):
         labs = []
-        for s in SEEDS:
+        for s in entry.recipe("cpu").seeds:  # disjoint 10-run blocks (0, 10, ...)
             for i, a in enumerate((1, 32, 128)):
                 ps = [pub[f"alpha{a}_p{k}"] + _noise(s, 0.005) for k in range(3)]
                 if not ok and a == 1:
