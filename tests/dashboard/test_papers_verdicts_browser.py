@@ -67,7 +67,7 @@ def test_entry_page_shows_compared_table_and_parts(tmp_path):
         assert "✗" not in parts and parts.count("✓") >= 4
         # no published number: the compared table says why instead of being empty
         assert "nothing compared" in _text(d, "papers-compared")
-        assert _text(d, "papers-seeds") == "0, 1, 2"
+        assert _text(d, "papers-seeds") == "0, 2, 4"
         screenshot(d, "papers-verdict-entry")
     finally:
         stop_chrome(d)

@@ -165,7 +165,7 @@ def test_cli_reproduce_lab_entry(tmp_path):
     assert res.exit_code == 0, res.output
     body = json.loads(res.output.strip().splitlines()[-1])
     assert body["computed"]["eps_limit_classifies_all"] is True
-    assert body["seeds"] == [0, 1, 2] and len(body["job_ids"]) == 3
+    assert body["seeds"] == [0, 2, 4] and len(body["job_ids"]) == 3  # seeds 2 apart: 2 runs each
     assert body["verdict"] == "claim-holds", body["reasons"]
     assert body["parts"][0]["held_by_seed"] == [True, True, True]
     s = Store.open(store_path)
