@@ -86,13 +86,23 @@ class MemoryBudgetError(InvalidInput):
 
     error_type = "memory_budget"
 
-    def __init__(self, reason: str, fields: list[str], estimate: MemoryEstimate, budget: int):
+    def __init__(self, reason: str, fields: list[str], estimate: MemoryEstimate,
+                 budget: int | Budget):
         super().__init__(f"{', '.join(fields)}: {reason}", field=fields[0] if fields else None,
                          where="body")
         self.reason = reason
         self.fields = fields
         self.estimate = estimate
-        self.budget = budget
+        self.budget = budget.bytes if isinstance(budget, Budget) else budget
+        self.budget_source = budget if isinstance(budget, Budget) else Budget(budget)
+
+    @property
+    def ctx(self) -> dict:
+        """What the 422 adds to each field's entry: the estimate, the budget and where the
+        budget came from (``source``; ``workers``: the live workers that published it)."""
+        b = self.budget_source
+        return {"estimate": self.estimate.total, "budget": self.budget,
+                "budget_source": b.source, "workers": list(b.workers)}
 
 
 def data_shape(cfg: RunConfig) -> DataShape:
@@ -311,16 +321,61 @@ def parse_bytes(text: str | int) -> int:
     return int(float(m.group(1)) * scale)
 
 
-def check_memory(cfg: RunConfig, budget: int | None = None) -> MemoryEstimate:
+@dataclass(frozen=True)
+class Budget:
+    """The memory a run is admitted against: ``bytes`` and where the figure came from
+    (``source``: ``"setting"``, ``"workers"`` or ``"api"``; ``workers``: the live workers
+    that publish it, for ``"workers"``)."""
+
+    bytes: int
+    source: str = "setting"
+    workers: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """Where the figure came from, for a refusal's message."""
+        if self.source == "workers":
+            who = ", ".join(self.workers)
+            return (f"the largest budget of the live workers, published by worker"
+                    f"{'s' if len(self.workers) > 1 else ''} {who}: a worker's "
+                    f"MIXSCOPE_WORKER_MEMORY, else the memory available at its start less a "
+                    f"margin")
+        if self.source == "api":
+            return ("no live worker has published its budget: the memory available to the "
+                    "API less a margin; MIXSCOPE_WORKER_MEMORY sets it")
+        return "MIXSCOPE_WORKER_MEMORY"
+
+
+def admission_budget(store, executor: dict | None = None) -> Budget:
+    """What ``POST /api/runs``, sweeps and grid launches admit a run against: the API's
+    setting ``MIXSCOPE_WORKER_MEMORY`` when set (it always wins); else the largest budget
+    among the live Celery workers that published one (``store.live_workers()``: each
+    worker's own setting, or what was available at its start less a margin); else, with no
+    live worker known (or a Slurm launch, which no Celery worker trains), the memory
+    available to the API now less a margin (:func:`default_worker_budget`)."""
+    if store.settings.worker_memory:
+        return Budget(int(store.settings.worker_memory), "setting")
+    if not (isinstance(executor, dict) and executor.get("name") == "slurm"):
+        live = [w for w in store.live_workers() if w.memory_budget]
+        if live:
+            top = max(w.memory_budget for w in live)
+            return Budget(top, "workers",
+                          tuple(w.name for w in live if w.memory_budget == top))
+    return Budget(default_worker_budget(), "api")
+
+
+def check_memory(cfg: RunConfig, budget: int | Budget | None = None) -> MemoryEstimate:
     """The estimate of ``cfg``; raises :class:`MemoryBudgetError` when it exceeds ``budget``
-    (default: :func:`default_worker_budget`, the memory available less a margin)."""
-    budget = budget or default_worker_budget()
+    (bytes, or a :class:`Budget` that says where it came from; default:
+    :func:`default_worker_budget`, the memory available less a margin)."""
+    if not isinstance(budget, Budget):
+        budget = Budget(budget, "setting") if budget else \
+            Budget(default_worker_budget(), "api")
     est = estimate_memory(cfg)
-    if est.total > budget:
+    if est.total > budget.bytes:
         big = sorted(est.parts.items(), key=lambda kv: -kv[1])[:3]
         parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in big)
         raise MemoryBudgetError(
             f"this run needs about {format_bytes(est.total)} "
-            f"({parts}), more than a worker's {format_bytes(budget)} "
-            f"(MIXSCOPE_WORKER_MEMORY); make it smaller", est.fields, est, budget)
+            f"({parts}), more than a worker's {format_bytes(budget.bytes)} "
+            f"({budget.describe()}); make it smaller", est.fields, est, budget)
     return est

@@ -154,7 +154,7 @@ def worker(store_path: str | None, log_level: str, name: str | None) -> None:
     settings = _settings(store_path)
     from backend.dispatch.celery_app import QUEUE
     from backend.store import Store
-    from trainer.worker import install_fast_stop, worker_app
+    from trainer.worker import install_fast_stop, withdraw_budget, worker_app
 
     app = worker_app(settings)  # the tasks use these settings too (trainer.tasks)
     Store(settings).migrate()
@@ -163,9 +163,12 @@ def worker(store_path: str | None, log_level: str, name: str | None) -> None:
         import trainer.loop  # noqa: F401
     except ImportError as exc:
         click.echo(f"warning: the trainer cannot be imported ({exc}); runs will fail", err=True)
-    app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--queues={QUEUE}",
-                     f"--loglevel={log_level.upper()}", "--without-gossip", "--without-mingle",
-                     f"--hostname={name or f'mixscope-{os.getpid()}@%h'}"])
+    try:
+        app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--queues={QUEUE}",
+                         f"--loglevel={log_level.upper()}", "--without-gossip",
+                         "--without-mingle", f"--hostname={name or f'mixscope-{os.getpid()}@%h'}"])
+    finally:  # a fast stop (SIGTERM) skips Celery's shutdown signal: its budget goes here
+        withdraw_budget()
 
 
 # --- mixscope dashboard ---------------------------------------------------------------------

@@ -11,7 +11,8 @@ worker within one step of the poll that saw it, not only at the next epoch's wri
 cancel lets the epoch already trained finish its metrics (they are kept).
 
 The memory budget (:func:`worker_budget`) is what a worker may use for one run, the figure
-the API's admission compares a run's estimate with: the setting ``MIXSCOPE_WORKER_MEMORY``
+the worker publishes in the store (``trainer.worker.publish_budget``) and the API's admission
+compares a run's estimate with: the setting ``MIXSCOPE_WORKER_MEMORY``
 when set, else the memory available when the worker started (or, for ``mixscope train``, when
 the run started) less a margin (:func:`backend.resources.default_worker_budget`). The watch
 measures the run's memory as the growth of the process's resident memory since the run

@@ -15,7 +15,9 @@ sweeper also re-sends every queued run, so runs whose messages were lost (a dele
 file) are not stranded, and removes the temporary files of writers killed mid-write. The
 sweeper also checks the broker each time: when it comes back after an outage, every queued
 run and pending job is sent again (messages the broker lost with it are not waiting for a
-worker's restart; duplicates are harmless, claims are conditional).
+worker's restart; duplicates are harmless, claims are conditional). At every sweep it also
+publishes the worker's memory budget (:func:`publish_budget`, the store's ``workers`` table),
+which the API's admission reads; a clean stop removes it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from backend.dispatch.celery_app import RUN_TRAINING, broker_reachable, make_celery
 from backend.settings import Settings
+from backend.store.workers import worker_name
 from trainer.sweeper import (
     OutageAwareSweep,
     clean_orphan_files,
@@ -104,6 +107,7 @@ class _Sweeper(threading.Thread):
         broker_down = False
         while not self.stop.is_set():
             reconnected = False
+            publish_budget()   # this worker is alive, with its memory budget
             try:
                 if not broker_reachable(self.app):
                     if not broker_down:
@@ -139,6 +143,26 @@ class _Sweeper(threading.Thread):
 _sweeper: _Sweeper | None = None
 
 
+def publish_budget() -> None:
+    """Write this worker's row in the store's ``workers`` table (its name, its memory
+    budget, a fresh heartbeat): the API admits runs against the largest budget among the
+    live workers. The sweeper calls it at every sweep; a database outage only delays it."""
+    from trainer.guard import worker_budget
+
+    try:
+        worker_store().publish_worker(worker_name(), worker_budget(worker_settings()))
+    except Exception:
+        log.debug("could not publish this worker's memory budget", exc_info=True)
+
+
+def withdraw_budget() -> None:
+    """Remove this worker's row: a stopped worker's budget admits no run."""
+    try:
+        worker_store().remove_worker(worker_name())
+    except Exception:
+        log.debug("could not remove this worker's row", exc_info=True)
+
+
 @worker_ready.connect
 def _start_sweeper(sender=None, **_kw) -> None:
     global _sweeper
@@ -157,6 +181,7 @@ def _stop_sweeper(**_kw) -> None:
     if _sweeper is not None:
         _sweeper.stop.set()
         _broker_connected.set()   # wakes it
+        withdraw_budget()
 
 
 # --- stopping fast ------------------------------------------------------------------------------

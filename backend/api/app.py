@@ -175,7 +175,8 @@ def error_response(exc: MixscopeError) -> JSONResponse:
 
     - 422 (:class:`InvalidInput`, e.g. ``QueryError``, ``MemoryBudgetError``,
       ``RecordedRunError``): shaped like FastAPI's own, ``{"detail": [{"type", "loc": [where,
-      *field], "msg": "<field>: ..."}], "message", "error_count"}``, one entry per field;
+      *field], "msg": "<field>: ..."[, "ctx"]}], "message", "error_count"}``, one entry per
+      field (``ctx``: what the error adds, e.g. a ``MemoryBudgetError``'s budget);
     - ``ArtifactDamaged`` (409) / ``ArtifactUnavailable`` (503): ``{"detail", "run_id",
       "kind", "epoch", "layer"[, "reason"]}``;
     - every 503 (:class:`Unavailable`: database, broker, object store) adds ``"service"``
@@ -212,6 +213,9 @@ def _invalid_input(exc: MixscopeError) -> JSONResponse:
         reason = getattr(exc, "reason", None) or text.removeprefix(f"{field}: ")
         detail.append({"type": error_type, "loc": [exc.where, *field.split(".")],
                        "msg": f"{field}: {reason}"})
+    if ctx := getattr(exc, "ctx", None):  # e.g. a memory_budget's estimate and budget
+        for entry in detail:
+            entry["ctx"] = ctx
     message = detail[0]["msg"] if len(detail) == 1 else text
     return JSONResponse({"detail": detail, "message": message, "error_count": len(detail)},
                         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -13,13 +13,13 @@ from pydantic import ValidationError
 from backend import executors
 from backend.config_checks import check_submitted
 from backend.errors import InvalidInput, QueryError, Unavailable
-from backend.resources import MemoryBudgetError, check_memory
+from backend.resources import Budget, MemoryBudgetError, check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunNotFound
 
 
 def config_with(base: dict[str, Any], field: str, value: Any,
-                budget: int | None = None, names: tuple[str, str] = ("field", "values")
+                budget: int | Budget | None = None, names: tuple[str, str] = ("field", "values")
                 ) -> RunConfig:
     """``base`` with the dotted ``field`` set to ``value``, validated and checked against a
     worker's memory ``budget`` (QueryError names the body's field: ``names`` are those of

@@ -107,6 +107,15 @@ class SweepInfo(_Info):
     run_ids: list[str] = Field(default_factory=list)
 
 
+class WorkerInfo(_Info):
+    """A live worker's published memory budget (``Store.live_workers``)."""
+
+    name: str
+    memory_budget: int | None = None
+    started_at: datetime
+    heartbeat_at: datetime
+
+
 class JobInfo(_Info):
     id: str
     run_id: str | None  # None: a job of no run (a lab experiment)

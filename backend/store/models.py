@@ -156,3 +156,17 @@ class Job(Base):
     updated_at: Mapped[datetime]
     # who queued it (the API's peer address), for the per-client bound of pending jobs
     client: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class Worker(Base):
+    """A live Celery worker's published memory budget (migration 0007_workers): written at
+    its start and again at every sweep of its sweeper thread (``heartbeat_at``), removed at
+    its clean stop. The API's admission compares a run's estimate with the largest budget
+    among the workers whose heartbeat is fresh (``backend.resources.admission_budget``)."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # host:pid
+    memory_budget: Mapped[int | None] = mapped_column(sa.BigInteger)     # bytes
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime] = mapped_column(index=True)

@@ -10,7 +10,8 @@ safe across processes (conditional UPDATEs for state changes, upserts for re-wri
 
 ``Store`` is a thin façade over its parts, one module per seam: connections and migrations
 (:mod:`backend.store.base`), runs and epoch metrics (:mod:`backend.store.runs`), jobs and
-sweeps (:mod:`backend.store.jobs`), the artifact index (:mod:`backend.store.artifact_index`).
+sweeps (:mod:`backend.store.jobs`), the artifact index (:mod:`backend.store.artifact_index`), the
+workers' published memory budgets (:mod:`backend.store.worker_budgets`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from backend.store.artifact_index import ArtifactIndex
 from backend.store.common import ANY, default_run_name, jsonable, new_id
 from backend.store.jobs import JobStore
 from backend.store.runs import RunStore
+from backend.store.worker_budgets import WorkerStore
 
 __all__ = ["ANY", "Store", "default_run_name", "jsonable", "new_id"]
 
 
-class Store(RunStore, JobStore, ArtifactIndex):
+class Store(RunStore, JobStore, ArtifactIndex, WorkerStore):
     """Runs, metrics, sweeps, jobs and artifacts of one mixscope installation.
 
     ``Store(settings)`` connects lazily (no I/O until used); call :meth:`migrate` once at

@@ -5,6 +5,10 @@ A Celery worker is ``host:pid``; a CLI training in-process (``mixscope train``,
 ``mixscope reproduce``) is ``cli:host:pid``; a Slurm job is ``slurm-job:<job id>``
 (:func:`slurm_worker_name`, the same for every incarnation of a requeued job); a recorded
 run's writer is ``backend.store.runs.EXTERNAL_WORKER``.
+
+A Celery worker also publishes its memory budget in the store's ``workers`` table
+(:class:`backend.store.worker_budgets.WorkerStore`), so the API admits runs against what a
+worker may use.
 """
 
 from __future__ import annotations

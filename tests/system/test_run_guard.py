@@ -89,12 +89,13 @@ def test_cancel_and_delete_stop_training_within_the_epoch(tmp_path, how):
 
 def test_a_run_past_the_memory_budget_fails_with_a_named_error(tmp_path):
     """The worker's budget is 300 MiB per run (what its process grows by while the run
-    trains); a gaussian-mixture run of 12 000 × 2 048 points needs well over that (the API,
-    on its own budget, admits it).
+    trains); a gaussian-mixture run of 12 000 × 2 048 points needs well over that (the API
+    admits it: its own MIXSCOPE_WORKER_MEMORY of 64 GiB wins over the budget the worker
+    publishes, which would refuse it: tests/system/test_worker_budget.py).
     The worker stops it with "memory budget exceeded" instead of growing until the kernel
     kills it, and the next run trains under the same budget: the memory was given back."""
     settings = _settings(tmp_path)
-    app = create_app(settings)
+    app = create_app(settings.model_copy(update={"worker_memory": 64 << 30}))
     store = app.state.store
     worker = Worker(settings, tmp_path / "worker.log",
                     extra_env={"MIXSCOPE_WORKER_MEMORY": "300MiB"})

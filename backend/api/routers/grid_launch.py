@@ -15,6 +15,7 @@ from backend.api.grid import MAX_RUNS
 from backend.api.grid_launch import GridLaunch, estimate
 from backend.api.sweeping import config_with, launch_sweep_runs
 from backend.errors import QueryError
+from backend.resources import admission_budget
 
 router = APIRouter(tags=["grid"])
 
@@ -43,7 +44,7 @@ def launch_grid(req: Annotated[GridLaunch, Body()], store: StoreDep,
         raise QueryError("seeds", f"{n} runs: a grid shows at most {MAX_RUNS} (columns × rows "
                          "× seeds)", "body")
     base = req.base.model_dump(mode="json")
-    budget = store.settings.worker_memory
+    budget = admission_budget(store, executor)  # the live workers' largest, or the setting
     plan = []
     for cv, rv, seed in itertools.product(req.columns.values,
                                           rows.values if rows else [None], req.seeds):

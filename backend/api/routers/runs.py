@@ -28,7 +28,7 @@ from backend.api.schemas import (
 from backend.config_checks import check_submitted
 from backend.errors import InvalidInput, QueryError, Unavailable
 from backend.recorded import probe_mixing
-from backend.resources import check_memory
+from backend.resources import admission_budget, check_memory
 from backend.runconfig import RunConfig
 from backend.store.errors import RunFinished, RunNotFound
 from backend.store.footprint import run_footprint
@@ -76,14 +76,16 @@ def launch(config: Annotated[RunConfig, Body(openapi_examples=_LAUNCH_EXAMPLES)]
     What the dataset and model cannot do (a class index past the dataset's classes, a layer
     or mixing point the model lacks, inconsistent dataset arguments) is refused with a 422
     naming the field, before any worker sees the run. A config estimated to need more memory
-    than a worker has (``MIXSCOPE_WORKER_MEMORY``) is refused with a 422 naming the fields
-    that drive the estimate.
+    than a worker has is refused with a 422 naming the fields that drive the estimate, the
+    budget and where it came from: ``MIXSCOPE_WORKER_MEMORY`` when the API has it, else the
+    largest budget the live workers published (naming them), else the memory available to
+    the API less a margin.
 
     The row and its message are one unit: when the broker cannot take the message the row
     is removed again and the answer is 503 naming the broker, so a retry never finds a
     stranded run. With ``Idempotency-Key`` a retried launch returns the first one's run."""
     check_submitted(config)  # classes, layers, dataset arguments: QueryError -> 422
-    check_memory(config, store.settings.worker_memory)  # MemoryBudgetError -> 422
+    check_memory(config, admission_budget(store, executor))  # MemoryBudgetError -> 422
     if idempotency_key is not None:
         rid = idempotent_run_id(idempotency_key)
         existing = store.get_run(rid)

@@ -13,6 +13,7 @@ from backend.api.reads import sweep_out
 from backend.api.schemas import Sweep, SweepRequest
 from backend.api.sweeping import config_with, launch_sweep_runs
 from backend.errors import NotFound
+from backend.resources import admission_budget
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -34,7 +35,7 @@ def launch_sweep(req: Annotated[SweepRequest, Body()], store: StoreDep,
     (query parameters), checked before any row is created."""
     values = sweep_values(req)
     base = req.base.model_dump(mode="json")
-    budget = store.settings.worker_memory
+    budget = admission_budget(store, executor)  # the live workers' largest, or the setting
     configs = [config_with(base, req.field, v, budget) for v in values]  # all valid before any run
     name = req.name or f"sweep {req.field}"
     sweep_id = store.create_sweep(name, req.field, values)

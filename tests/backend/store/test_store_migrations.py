@@ -37,7 +37,7 @@ def test_migrations_match_the_orm(any_store: Store):
 
 def test_migrate_is_idempotent(any_store: Store):
     head = db.current_revision(any_store.engine)
-    assert head == "0006_jobs_client"
+    assert head == "0007_workers"
     run = any_store.create_run({"epochs": 2})
     any_store.migrate()
     any_store.migrate()
@@ -88,7 +88,7 @@ def test_packaged_migrations_present():
     assert (db.MIGRATIONS_DIR / "env.py").is_file()
     assert sorted(p.name for p in (db.MIGRATIONS_DIR / "versions").glob("0*.py")) == \
         ["0001_initial.py", "0002_lab_jobs.py", "0003_faults.py", "0004_runs_listing.py",
-         "0005_runs_config_columns.py", "0006_jobs_client.py"]
+         "0005_runs_config_columns.py", "0006_jobs_client.py", "0007_workers.py"]
 
 
 def test_upgrade_from_0001_keeps_jobs_and_allows_runless_lab_jobs(store: Store):
