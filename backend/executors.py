@@ -154,6 +154,12 @@ def unreachable_store(settings: Settings) -> str | None:
     return None
 
 
+def offered(settings: Settings) -> list[str]:
+    """The executors a launch may choose here (``GET /api/executor``): Celery only where a
+    Celery worker can exist (:attr:`Settings.celery_configured`), and Slurm."""
+    return (["celery"] if settings.celery_configured else []) + ["slurm"]
+
+
 def launch_choice(settings: Settings, executor: str | None = None,
                   overrides: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The executor record of a launch (None: Celery), validated: ``executor`` (default
@@ -164,6 +170,12 @@ def launch_choice(settings: Settings, executor: str | None = None,
         raise InvalidInput(f"executor: {name!r} is not one of celery, slurm",
                            field="executor")
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if name == "celery" and not settings.celery_configured:
+        raise InvalidInput("executor: celery is not available here: no Celery broker is "
+                           "configured (MIXSCOPE_EXECUTOR=slurm and no MIXSCOPE_BROKER_URL), "
+                           "so no Celery worker would ever run it; use executor=slurm, or "
+                           "set MIXSCOPE_BROKER_URL where Celery workers listen",
+                           field="executor")
     if name == "celery":
         if given:
             field = _QUERY_NAME.get(min(given), min(given))

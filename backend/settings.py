@@ -144,10 +144,19 @@ class Settings(BaseSettings):
         return self.broker_url or f"sqla+sqlite:///{self.store / 'broker.db'}"
 
     @property
+    def celery_configured(self) -> bool:
+        """Whether Celery workers can exist here: the executor is Celery (the embedded
+        default's SQLite broker), a broker is configured (``MIXSCOPE_BROKER_URL``), or short
+        jobs are sent to Celery. False for a Slurm-only setup (``MIXSCOPE_EXECUTOR=slurm``,
+        no broker): nothing sent to Celery would ever run there."""
+        return self.executor == "celery" or bool(self.broker_url) or \
+            self.short_jobs == "celery"
+
+    @property
     def short_jobs_on_slurm(self) -> bool:
         """Whether short jobs run as Slurm jobs (see ``short_jobs``)."""
         if self.short_jobs == "auto":
-            return self.executor == "slurm" and not self.broker_url
+            return not self.celery_configured
         return self.short_jobs == "slurm"
 
     @property

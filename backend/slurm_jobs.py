@@ -1,7 +1,8 @@
 """Slurm's side of the Slurm executor (``backend.executors``): a job submitted through
 submitit (:func:`sbatch_job`) whose entry the compute node finds by name
 (:class:`SlurmEntry` for a run, :class:`SlurmShortEntry` for a short job), and the Slurm
-commands that read and end jobs (``squeue``, ``scancel``)."""
+commands that read and end jobs (``squeue``, ``scancel``) or ask whether the controller
+answers (``sinfo``)."""
 
 from __future__ import annotations
 
@@ -159,6 +160,16 @@ def jobs_named(name: str) -> list[tuple[str, float]] | None:
             except ValueError:
                 jobs.append((parts[0], float("inf")))
     return jobs
+
+
+def slurm_reachable(timeout: float = 3.0) -> bool:
+    """Whether Slurm's controller answers now (``sinfo``, killed after ``timeout`` seconds:
+    a controller that does not answer is unreachable, the check never hangs with it)."""
+    try:
+        return subprocess.run(["sinfo", "-h", "-o", "%P"], check=False, capture_output=True,
+                              timeout=timeout).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def scancel(job_id: str) -> bool:

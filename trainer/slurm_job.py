@@ -82,7 +82,7 @@ def _train(run_id: str, environment: dict[str, str]) -> str:
     from backend.store.info import Claim
     from trainer.tasks import configure_worker, train_claimed, worker_store
 
-    configure_worker(Settings())
+    configure_worker(Settings(), migrate=False)   # the submitter migrated the store
     store = worker_store()
     worker = job_worker_name()
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
@@ -124,7 +124,7 @@ def short_job(task: str, job_id: str, environment: dict[str, str]) -> str:
     from trainer import tasks
 
     body = getattr(tasks, SHORT_TASKS[task])
-    tasks.configure_worker(Settings())
+    tasks.configure_worker(Settings(), migrate=False)   # the submitter migrated the store
     log.info("%s job %s in Slurm job %s on %s", task, job_id, job_worker_name(),
              os.uname().nodename)
     try:

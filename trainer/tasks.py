@@ -30,13 +30,19 @@ from trainer.sweeper import note_outage
 log = logging.getLogger("mixscope.dispatch")
 
 _settings: Settings | None = None
+#: whether worker_store() runs the migrations (see configure_worker)
+_migrate = True
 
 
-def configure_worker(settings: Settings) -> None:
+def configure_worker(settings: Settings, *, migrate: bool = True) -> None:
     """Make ``settings`` this worker process's (``mixscope worker --store`` passes its own);
-    without a call the environment's are used (``celery -A trainer.worker worker``)."""
-    global _settings
+    without a call the environment's are used (``celery -A trainer.worker worker``).
+    ``migrate=False``: the store is known to be migrated already (a Slurm job: whoever
+    submitted it, the API or ``mixscope reproduce``, migrated it with the same code), so
+    :func:`worker_store` skips Alembic's upgrade check, a fixed cost every job would pay."""
+    global _settings, _migrate
     _settings = settings
+    _migrate = migrate
     worker_store.cache_clear()
 
 
@@ -51,7 +57,8 @@ def worker_store():
     from backend.store import Store
 
     store = Store(worker_settings())
-    store.migrate()
+    if _migrate:
+        store.migrate()
     return store
 
 

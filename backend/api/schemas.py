@@ -30,15 +30,22 @@ class B64Array(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(
-        description='"ok" when the database, the broker and the object store all answer')
+        description='"ok" when everything in use answers: the database, the object store, '
+        'the broker (where one is configured) and Slurm (where it is the executor)')
     version: str
+    executor: Literal["celery", "slurm"] = Field(
+        "celery", description="where launched runs train by default (MIXSCOPE_EXECUTOR)")
     database: str = Field(description='"ok" or "unreachable"')
-    broker: str = Field("ok", description='"ok" or "unreachable" (where runs are sent)')
+    broker: str = Field("ok", description='"ok", "unreachable", or "not configured" (Slurm '
+                        "only: no Celery broker, nothing is sent to one)")
+    slurm: str = Field("not used", description='"ok" or "unreachable" (sinfo, within a few '
+                       'seconds) when Slurm is the executor, else "not used"')
     object_store: str = Field("ok", description='"ok" or "unreachable" (the artifact root)')
 
     model_config = ConfigDict(json_schema_extra={
-        "examples": [{"status": "ok", "version": __version__, "database": "ok",
-                      "broker": "ok", "object_store": "ok"}]})
+        "examples": [{"status": "ok", "version": __version__, "executor": "celery",
+                      "database": "ok", "broker": "ok", "slurm": "not used",
+                      "object_store": "ok"}]})
 
 
 class Run(BaseModel):

@@ -27,8 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
-from scipy.spatial import cKDTree
+
+# scipy.special and scipy.spatial are imported inside the functions that use them: importing
+# backend.maths (every process: the API, a worker, a Slurm job) stays cheap
 
 __all__ = [
     "MixupOptimal",
@@ -124,6 +125,8 @@ def mixup_optimal(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha: floa
         t = rng.integers(0, n, n_samples)
         lam = rng.beta(alpha, alpha, n_samples)
         Z = lam[:, None] * X[s] + (1.0 - lam[:, None]) * X[t]
+        from scipy.spatial import cKDTree
+
         pairs = cKDTree(G).sparse_distance_matrix(cKDTree(Z), eps, output_type="ndarray")
         gi = pairs["i"].astype(np.int64)
         zj = pairs["j"].astype(np.int64)
@@ -144,6 +147,8 @@ def mixup_optimal(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha: floa
     weights = np.zeros((G.shape[0], k))
     mass = np.zeros(G.shape[0])
     chunk = max(1, 2_000_000 // max(1, si.size))
+    from scipy import special
+
     for g0 in range(0, G.shape[0], chunk):
         Xg = G[g0:g0 + chunk]  # (c, D)
         TX = T[None, :, :] - Xg[:, None, :]  # (c, P, D)
@@ -202,6 +207,8 @@ def mixup_optimal_limit(X: np.ndarray, y: np.ndarray, grid: np.ndarray, *, alpha
         lam = (gx[:, None] - xs[ti][None, :]) / span[None, :]             # (g', P)
         inside = (lam > 0) & (lam < 1)
         lam_c = np.clip(lam, 1e-12, 1 - 1e-12)
+        from scipy import special
+
         dens = np.where(inside, np.exp((alpha - 1) * (np.log(lam_c) + np.log1p(-lam_c))
                                        - special.betaln(alpha, alpha)), 0.0) / np.abs(span)
         w = np.zeros((gx.size, k))

@@ -20,6 +20,7 @@ from dashboard.common import api, card, empty_state, vocab
 from dashboard.runs.executor_form import (
     EXECUTOR_IDS,
     EXECUTOR_SLOTS,
+    executor_options,
     form_values,
     launch_params,
     slurm_note,
@@ -137,15 +138,16 @@ def launch(n, *values):
     return (msg, "form-message ok", *errors.values(), (refresh or 0) + 1)
 
 
-@callback(Output("runs-executor-info", "data"), *[Output(i, "value") for i in EXECUTOR_IDS],
-          Input("runs-executor-section", "id"))
+@callback(Output("runs-executor-info", "data"), Output("runs-executor", "options"),
+          *[Output(i, "value") for i in EXECUTOR_IDS], Input("runs-executor-section", "id"))
 def executor_defaults(_section):
-    """The executor and Slurm resources a launch would use (the API's settings)."""
+    """The executors offered, and the executor and Slurm resources a launch would use (the
+    API's settings)."""
     try:
         info = api().get("/executor")
     except ApiError:
         info = None
-    return (info, *form_values(info))
+    return (info, executor_options(info), *form_values(info))
 
 
 @callback(Output("runs-slurm-fields", "style"), Output("runs-slurm-note", "children"),

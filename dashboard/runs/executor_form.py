@@ -41,13 +41,23 @@ def executor_fields() -> html.Div:
         dcc.Store(id="runs-executor-info"),
         html.Div([
             field("Runs on", dcc.Dropdown(
-                [{"label": "a Celery worker", "value": "celery"},
-                 {"label": "a Slurm job", "value": "slurm"}], None, id="runs-executor",
+                executor_options(None), None, id="runs-executor",
                 clearable=False, className="dropdown"), error_id="err-executor"),
         ], className="form-grid"),
         html.Div(id="runs-slurm-note", className="field-help"),
         html.Div(inputs, id="runs-slurm-fields", className="form-grid", style=HIDDEN),
     ], id="runs-executor-section")
+
+
+#: the launch form's label of each executor
+EXECUTOR_LABELS = {"celery": "a Celery worker", "slurm": "a Slurm job"}
+
+
+def executor_options(info: dict | None) -> list[dict[str, str]]:
+    """The executors the form offers: those ``GET /api/executor`` says a launch may choose
+    (``executors``; no Celery where no broker is configured), both when it cannot say."""
+    offered = (info or {}).get("executors") or list(EXECUTOR_LABELS)
+    return [{"label": EXECUTOR_LABELS.get(name, name), "value": name} for name in offered]
 
 
 def _text(value: Any) -> str:

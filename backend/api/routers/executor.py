@@ -18,12 +18,14 @@ router = APIRouter(tags=["executor"])
 
 @router.get("/executor", summary="Where a launch would train, with its Slurm resources")
 def executor_info(settings: SettingsDep) -> dict[str, Any]:
-    """``{"executor", "slurm": {"resources", "store_reachable", "why_not", "sbatch"}}``:
-    the default executor and the resources a Slurm launch asks for unless it says others."""
+    """``{"executor", "executors", "slurm": {"resources", "store_reachable", "why_not",
+    "sbatch"}}``: the default executor, the executors a launch may choose here (no
+    ``celery`` where no Celery broker is configured: Slurm only) and the resources a Slurm
+    launch asks for unless it says others."""
     import shutil
 
     why = executors.unreachable_store(settings)
-    return {"executor": settings.executor,
+    return {"executor": settings.executor, "executors": executors.offered(settings),
             "slurm": {"resources": executors.default_resources(settings).model_dump(),
                       "store_reachable": why is None, "why_not": why,
                       "sbatch": shutil.which("sbatch") is not None}}

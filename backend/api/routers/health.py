@@ -1,6 +1,6 @@
-"""``GET /api/health``: liveness, version and whether the database, the broker and the object
-store answer; ``GET /api/vocab``:
-the vocabularies (``backend.vocab``); ``GET /api/auth``:
+"""``GET /api/health``: liveness, version, the executor and whether what it uses answers (the
+database, the object store, the broker where one is configured, Slurm where it is the
+executor); ``GET /api/vocab``: the vocabularies (``backend.vocab``); ``GET /api/auth``:
 what the presented token allows (the dashboard's login form checks a token with it)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from backend.api.deps import DispatcherDep, SettingsDep, StoreDep
 from backend.api.schemas import Health
 from backend.api.security import bearer, may_read, write_refusal
+from backend.slurm_jobs import slurm_reachable
 from backend.version import __version__
 
 router = APIRouter(tags=["health"])
@@ -35,22 +36,27 @@ def _object_store_ok(store) -> bool:
 
 
 @router.get("/health", response_model=Health, summary="Health and version")
-def health(store: StoreDep, dispatcher: DispatcherDep) -> Health:
-    """Whether the database, the broker and the object store each answer (within
-    a few seconds): ``status`` is ``degraded`` when one does not. Always 200 while the API
-    itself runs (liveness)."""
+def health(store: StoreDep, dispatcher: DispatcherDep, settings: SettingsDep) -> Health:
+    """The executor, and whether what it uses answers (within a few seconds each): the
+    database, the object store, the broker where one is configured (``"not configured"``
+    with Slurm only) and Slurm's controller where Slurm is the executor (``"not used"``
+    otherwise). ``status`` is ``degraded`` when one does not answer. Always 200 while the
+    API itself runs (liveness)."""
     futures = {"database": _checks.submit(store.ping),
-               "broker": _checks.submit(dispatcher.ping, HEALTH_TIMEOUT_S),
                "object_store": _checks.submit(_object_store_ok, store)}
-    states = {}
+    if settings.celery_configured:
+        futures["broker"] = _checks.submit(dispatcher.ping, HEALTH_TIMEOUT_S)
+    if settings.executor == "slurm":
+        futures["slurm"] = _checks.submit(slurm_reachable, HEALTH_TIMEOUT_S)
+    states = {"broker": "not configured", "slurm": "not used"}
     for name, fut in futures.items():
         try:
             ok = fut.result(timeout=HEALTH_TIMEOUT_S + 1)
         except Exception:  # noqa: BLE001 (a timeout or a crash of the check)
             ok = False
         states[name] = "ok" if ok else "unreachable"
-    return Health(status="ok" if all(v == "ok" for v in states.values()) else "degraded",
-                  version=__version__, **states)
+    return Health(status="ok" if all(states[n] == "ok" for n in futures) else "degraded",
+                  version=__version__, executor=settings.executor, **states)
 
 
 @router.get("/auth", summary="What the presented token allows")

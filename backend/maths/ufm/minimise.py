@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import optimize
 
 from backend.maths.ufm.params import _check_lambdas, _check_params, etf
 
@@ -45,6 +44,8 @@ def minimise_point(m: float, num_classes: int, lambda_h: float, lam: float,
 
     def hess(h):
         return point_loss_and_grad(h, W, t, lambda_h)[2]
+
+    from scipy import optimize  # lazily: importing backend.maths stays cheap
 
     h0 = np.zeros(W.shape[1])
     try:
@@ -106,6 +107,8 @@ def minimise_ufm(num_classes: int, d: int, lambda_h: float, lambdas: Sequence[fl
         return loss, np.concatenate([gW.ravel(), gH.ravel()])
 
     theta0 = np.concatenate([W0.ravel(), H0.ravel()]) if learn_w else H0.ravel()
+    from scipy import optimize  # lazily: importing backend.maths stays cheap
+
     res = optimize.minimize(fg, theta0, jac=True, method="L-BFGS-B",
                             options={"maxiter": maxiter, "maxfun": 4 * maxiter,
                                      "ftol": 1e-15, "gtol": 1e-12})

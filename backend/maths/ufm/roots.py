@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import optimize
 
 from backend.maths.ufm.params import _check_params
 
@@ -22,6 +21,8 @@ def _u_same(C: int, mu: float) -> float:
 
     def f(u: float) -> float:
         return C * u + np.log(mu * u) - np.log1p(-(C - 1) * mu * u)
+
+    from scipy import optimize  # lazily: importing backend.maths stays cheap
 
     # at lo, log(μu) = -460 dominates: f(lo) < 0; f -> +inf as u -> hi
     return optimize.brentq(f, 1e-200 / mu, hi * (1 - 1e-15),
@@ -40,6 +41,8 @@ def _u_half(C: int, mu: float) -> float:
         hi = 1.0
         while f(hi) < 0:
             hi *= 2
+    from scipy import optimize  # lazily: importing backend.maths stays cheap
+
     return optimize.brentq(f, min(1e-200 / mu, 0.5 * hi), hi * (1 - 1e-15), xtol=1e-300,
                            rtol=4 * np.finfo(float).eps, maxiter=500)
 

@@ -37,8 +37,9 @@ def field_named(resp, field: str) -> bool:
 def test_health(client):
     r = client.get("/api/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "version": __version__, "database": "ok",
-                        "broker": "ok", "object_store": "ok"}
+    assert r.json() == {"status": "ok", "version": __version__, "executor": "celery",
+                        "database": "ok", "broker": "ok", "slurm": "not used",
+                        "object_store": "ok"}
 
 
 def test_launch_queues_run_and_sends_message(client, settings):
