@@ -6,8 +6,8 @@ The estimate adds, in bytes (float32 everywhere):
 
 - ``weights``, ``gradients`` and ``optimizer`` state (SGD momentum 1×, Adam 2× the
   parameters), ``checkpoint`` (the CPU copy of weights + optimizer state being written) and
-  ``metrics_copy`` (the copy of the network the metrics thread evaluates,
-  ``Settings.metrics_thread``);
+  ``metrics_copy`` (the copies of the network the metrics thread evaluates,
+  ``Settings.metrics_thread``: :func:`metrics_copies`);
 - ``activations``: what autograd keeps for one training batch (``batch_size``, or the whole
   training set when it is 0 or larger), plus the gradients of the largest layers in flight;
 - ``dataset``: the training and test sets as float tensors with one-hot targets;
@@ -34,6 +34,17 @@ from backend.errors import InvalidInput
 from backend.runconfig import RunConfig
 
 FLOAT = 4
+#: The metrics thread keeps up to this many copies of the network (each an epoch in flight),
+#: as many as fit in ``METRICS_COPIES_BYTES`` and at least one.
+MAX_METRICS_COPIES, METRICS_COPIES_BYTES = 4, 64 << 20
+
+
+def metrics_copies(weight_bytes: int) -> int:
+    """How many copies of a network with ``weight_bytes`` of parameters and buffers the
+    metrics thread keeps (``trainer.epoch_metrics.MetricsThread``): a recorded epoch's
+    extraction may then overlap several training epochs instead of one, while a big network
+    (a WRN-28-10's 146 MB) keeps the single copy it always had."""
+    return max(1, min(MAX_METRICS_COPIES, METRICS_COPIES_BYTES // max(int(weight_bytes), 1)))
 RUNTIME_BYTES = 1 << 30  # measured: ~0.95 GiB RSS for the trainer process before any tensor
 EVAL_BATCH = 4096   # trainer.loop.EVAL_BATCH
 EXTRACT_BATCH = 2048  # trainer.extract.EXTRACT_BATCH
@@ -238,7 +249,7 @@ def estimate_memory(cfg: RunConfig) -> MemoryEstimate:
         "gradients": weights,
         "optimizer": opt_copies * weights,
         "checkpoint": (1 + opt_copies) * weights,
-        "metrics_copy": weights,
+        "metrics_copy": metrics_copies(weights) * weights,
         "activations": FLOAT * batch * (model.saved_per_example + 2 * model.largest_per_example
                                         + 2 * n_in),
         "dataset": FLOAT * (data.n_train + data.n_test) * (n_in + data.classes),

@@ -16,7 +16,7 @@ non-recorded epoch's metrics cost the training loop (target ≤ 0.15; they run o
 the network in a second thread, ``Settings.metrics_thread``), the CPU time they take, and the
 extraction + metrics of a recorded epoch (reported).
 
-    python benchmarks/bench_demo_digits.py [--epochs 300] [--store DIR]
+    python benchmarks/bench_demo_digits.py [--epochs 300] [--rounds 3] [--store DIR]
     python benchmarks/bench_demo_digits.py --compare-old 3   # before/after issue 19's cuts
 """
 
@@ -106,10 +106,12 @@ def train(store: Store, method: str, epochs: int) -> dict:
     ms = store.epoch_metrics(run.id)
     train_s = sum(m["epoch_time_s"] for m in ms)
     steps_s = sum(m["samples_per_s"] and (1347 / m["samples_per_s"]) or 0 for m in ms)
+    waited_s = sum(m["metrics_wait_s"] for m in ms)
     last = ms[-1]
     paid, plain, rec = overheads(ms, set(store.get_run(run.id).recorded_epochs), 1347)
     return {"method": method, "metrics_paid": paid, "metrics_frac": plain,
             "recorded_frac": rec, "wall_s": wall, "epochs_s": train_s, "steps_s": steps_s,
+            "waited_s": waited_s,
             "test_accuracy": last["test_accuracy"], "ece": last["ece"],
             "radius_triple": last["channel_radius"],
             "radius_4_triples": stored_radius(store, run.id, epochs)}
@@ -137,29 +139,72 @@ def old_hot_path():
         ProbeRows.covers, extract.features_of = covers, features_of
 
 
+@contextlib.contextmanager
+def one_network_copy():
+    """The metrics thread as it was before its pipeline: one copy of the network, so the loop
+    waited for a recorded epoch's extraction after one training epoch."""
+    from trainer import epoch_metrics
+
+    copies = epoch_metrics.metrics_copies
+    epoch_metrics.metrics_copies = lambda weight_bytes: 1
+    try:
+        yield
+    finally:
+        epoch_metrics.metrics_copies = copies
+
+
+@contextlib.contextmanager
+def full_collection():
+    """The run's end as it was before: its garbage collection scans every object of the
+    worker (guard.release_memory now freezes what survives the previous run's collection)."""
+    import gc
+
+    gc.unfreeze()
+    yield
+
+
+VARIANTS = {  # name -> what it undoes of issue 19's cuts
+    "before issue 19": lambda: _stack(old_hot_path, one_network_copy, full_collection),
+    "before this stop": lambda: _stack(one_network_copy, full_collection),
+    "current": lambda: _stack(),
+}
+
+
+@contextlib.contextmanager
+def _stack(*contexts):
+    with contextlib.ExitStack() as stack:
+        for c in contexts:
+            stack.enter_context(c())
+        yield
+
+
 def compare_old(store: Store, epochs: int, reps: int) -> None:
-    """``reps`` rounds of: the bare loop, the recorded mixup run with the old hot path, the
-    same with the current one (interleaved, so a shared machine's load falls on both)."""
-    old, new = [], []
+    """``reps`` rounds of: the bare loop, then the recorded mixup run as it was before issue
+    19's cuts (the old extraction hot path, one network copy in the metrics thread, a full
+    garbage collection at the end), as it was before this stop (the new hot path only), and
+    as it is (interleaved, so a shared machine's load falls on all)."""
+    ratios: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for i in range(reps):
         bare = bare_loop_s(epochs)
-        with old_hot_path():
-            o = train(store, "input-mixup", epochs)
-        n = train(store, "input-mixup", epochs)
-        old.append(o["wall_s"] / bare)
-        new.append(n["wall_s"] / bare)
-        print(f"round {i + 1}: bare {bare:.1f} s; recorded run, old hot path {o['wall_s']:.1f} s "
-              f"-> {old[-1]:.3f} (recorded epoch {o['recorded_frac']:.2f} epochs of CPU); "
-              f"current {n['wall_s']:.1f} s -> {new[-1]:.3f} (recorded epoch "
-              f"{n['recorded_frac']:.2f}); load average {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"median ratio to the bare loop over {reps} rounds: old hot path "
-          f"{float(np.median(old)):.3f}, current {float(np.median(new)):.3f} (target <= 1.25)")
+        line = [f"round {i + 1}: bare {bare:.1f} s"]
+        for name, variant in VARIANTS.items():
+            with variant():
+                r = train(store, "input-mixup", epochs)
+            ratios[name].append(r["wall_s"] / bare)
+            line.append(f"{name} {r['wall_s']:.1f} s -> {ratios[name][-1]:.3f} (waited "
+                        f"{r['waited_s']:.2f} s)")
+        print("; ".join(line) + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"median ratio to the bare loop over {reps} rounds: " + ", ".join(
+        f"{name} {float(np.median(v)):.3f}" for name, v in ratios.items()) + " (target <= 1.25)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--store", default=None)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds of bare loop / recorded run (the ratio is their "
+                         "median)")
     ap.add_argument("--compare-old", type=int, default=0, metavar="ROUNDS",
                     help="instead: ROUNDS rounds of bare loop / recorded run with the hot path "
                          "before issue 19's cuts / with the current one, and their ratios")
@@ -174,8 +219,14 @@ def main() -> None:
             compare_old(store, args.epochs, args.compare_old)
             store.close()
             return
-        bare = bare_loop_s(args.epochs)
-        rows = [train(store, m, args.epochs) for m in ("input-mixup", "erm")]
+        bares, mixes = [], []
+        for _ in range(args.rounds):  # interleaved: a shared machine's load falls on both
+            bares.append(bare_loop_s(args.epochs))
+            mixes.append(train(store, "input-mixup", args.epochs))
+        rows = [mixes[int(np.argsort([m["wall_s"] for m in mixes])[len(mixes) // 2])],
+                train(store, "erm", args.epochs)]
+        bare = float(np.median(bares))
+        ratio = float(np.median([m["wall_s"] / b for m, b in zip(mixes, bares)]))
         store.close()
     print(f"digits demo, {args.epochs} epochs, 1 torch thread")
     print(f"{'method':12} {'wall s':>7} {'epochs s':>8} {'steps s':>8} {'test acc':>8} "
@@ -186,7 +237,10 @@ def main() -> None:
               f"{r['radius_triple'] or float('nan'):13.3f} {r['radius_4_triples']:17.3f}")
     mix, erm = rows
     print(f"overhead (target 1): recorded mixup run {mix['wall_s']:.1f} s vs bare torch loop "
-          f"{bare:.1f} s -> ratio {mix['wall_s'] / bare:.3f} (target <= 1.25); a non-recorded "
+          f"{bare:.1f} s (medians of {args.rounds} interleaved rounds) -> ratio {ratio:.3f} "
+          f"(median of the rounds' ratios; target <= 1.25; load average "
+          f"{os.getloadavg()[0]:.1f}); the loop waited {mix['waited_s']:.2f} s for metrics "
+          f"in all; a non-recorded "
           f"epoch's metrics cost the training loop {mix['metrics_paid']:.3f} of its training "
           f"(target <= 0.15; Settings.metrics_thread computes them on a copy of the network "
           f"while the next epoch trains) and took {mix['metrics_frac']:.3f} of it in CPU time "

@@ -71,11 +71,16 @@ def pack(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
     return out
 
 
+def read_meta(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The ``meta`` header of packed checkpoint tensors (its epoch, ...)."""
+    return _tensor_json(tensors["meta"])
+
+
 def unpack(tensors: dict[str, torch.Tensor], model: torch.nn.Module,
            optimizer: torch.optim.Optimizer | None,
            generators: dict[str, torch.Generator]) -> dict[str, Any]:
     """Restore model, optimiser and generators in place; returns the ``meta`` header."""
-    header = _tensor_json(tensors["meta"])
+    header = read_meta(tensors)
     load_model_tensors(model, tensors)
     if optimizer is not None and "param_groups" in header:
         state: dict[int, dict[str, Any]] = {}

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from backend.resources import metrics_copies
 from trainer import checkpoint, guard
 from trainer.build import autocast
 from trainer.extract import features_of, probe_index, record_epoch_artifacts, train_set_features
@@ -150,32 +151,43 @@ class EpochMetrics:
 
 
 class MetricsThread:
-    """Computes an epoch's metrics (and at recorded epochs its extraction and snapshot) on a
-    copy of the network in one background thread, while the next epoch trains.
+    """Computes epochs' metrics (and at recorded epochs the extraction and snapshot) on
+    copies of the network in one background thread, while the next epochs train.
 
     The training loop hands over the network as the epoch left it (:meth:`submit` copies its
-    state into the copy: parameters and buffers, so BatchNorm statistics too) and goes on;
-    before it hands over the next epoch or finishes, it waits for the one in flight
-    (:meth:`Future.result`), so the metrics rows are written in epoch order, at most one
-    epoch behind (the loop writes a due checkpoint after its epoch's metrics). The
-    values are those of the synchronous computation (same state, same inputs; the test
-    compares them), the CPU time is the same; what changes is that training does not wait
-    for it: with one torch thread each, the two use two cores (``torch_threads`` = 1, the
-    default), and on a GPU the host-side metrics overlap the next epoch's kernels.
+    state into a free copy: parameters and buffers, so BatchNorm statistics too) and goes on.
+    Up to :attr:`depth` epochs may be in flight, each on its own copy
+    (``backend.resources.metrics_copies``: up to four of a small network, one of a big one),
+    so a recorded epoch's extraction, which costs a small network 2-3 training epochs of
+    CPU, overlaps several training epochs instead of making the loop wait after one. The
+    loop collects the results (:meth:`Future.result`) in epoch order, so the metrics rows are
+    written in that order (and a due checkpoint after its epoch's metrics). The values are
+    those of the synchronous computation (same state, same inputs; the test compares them),
+    the CPU time is the same; what changes is that training does not wait for it: with one
+    torch thread each, the two use two cores (``torch_threads`` = 1, the default), and on a
+    GPU the host-side metrics overlap the next epochs' kernels.
 
     ``enabled=False`` (``Settings.metrics_thread``) computes in the caller's thread on the
-    network itself, as before."""
+    network itself, as before (depth 1). ``depth`` overrides the number of copies."""
 
-    def __init__(self, model: torch.nn.Module, enabled: bool = True):
+    def __init__(self, model: torch.nn.Module, enabled: bool = True, depth: int | None = None):
         self.enabled = enabled
-        self.copy = copy.deepcopy(model) if enabled else None
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mixscope-metrics") \
-            if enabled else None
+        if not enabled:
+            self.depth, self.copies, self._pool = 1, [], None
+            return
+        if depth is None:
+            weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+            depth = metrics_copies(weight_bytes)
+        self.depth = max(1, int(depth))
+        self.copies = [copy.deepcopy(model) for _ in range(self.depth)]
+        self._next = 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mixscope-metrics")
 
     def submit(self, fn: Callable[[torch.nn.Module], Any], model: torch.nn.Module
                ) -> Future:
         """``fn(network)`` for the network's current state, in the background. The caller
-        must have collected the previous submission's result (the copy is reused)."""
+        must have collected every submission but the last ``depth - 1`` (copies are
+        reused in turn)."""
         if not self.enabled:
             done: Future = Future()
             try:
@@ -183,9 +195,11 @@ class MetricsThread:
             except BaseException as exc:  # noqa: BLE001 - re-raised by result()
                 done.set_exception(exc)
             return done
+        net = self.copies[self._next % self.depth]
+        self._next += 1
         with torch.no_grad():
-            self.copy.load_state_dict(model.state_dict())
-        return self._pool.submit(fn, self.copy)
+            net.load_state_dict(model.state_dict())
+        return self._pool.submit(fn, net)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -23,7 +23,8 @@ allocation inside a single library call overshoots before the next check cannot 
 that way.
 
 After a run the worker drops what the run held (:func:`release_memory`: a garbage
-collection, the CUDA cache, and glibc's free lists returned to the system).
+collection of what the run made, the CUDA cache, and glibc's free lists returned to the
+system).
 """
 
 from __future__ import annotations
@@ -163,8 +164,13 @@ class RunGuard(threading.Thread):
 
 def release_memory() -> None:
     """Give back what a finished run held: collect its reference cycles, empty the CUDA
-    cache, and return glibc's free heap to the system (``malloc_trim``)."""
+    cache, and return glibc's free heap to the system (``malloc_trim``).
+
+    What survives the collection (the worker's modules, its store, ~0.5 M objects) is
+    frozen (``gc.freeze``), so the next run's collection scans only what that run made:
+    a full collection of a worker that has imported torch took 0.25 s, 2 % of a demo run."""
     gc.collect()
+    gc.freeze()
     with contextlib.suppress(Exception):
         import torch
 

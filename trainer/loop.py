@@ -23,10 +23,10 @@ one, trains epoch by epoch and records per epoch:
 
 Overlap (``Settings.metrics_thread``, on by default): an epoch's metrics and recording run on
 a copy of the network in a second thread (``trainer.epoch_metrics.MetricsThread``) while the
-next epoch trains; the loop writes them, in epoch order, before it hands over the next epoch
-or stops. A due checkpoint is packed (a copy) at the epoch's end and written right after that
-epoch's metrics, so it never gets ahead of them and training does not wait for them. The
-values are those computed without the thread.
+next epochs train (up to its ``depth`` in flight); the loop writes them in epoch order as
+they are done and waits only when every copy is in flight, or to stop. A due checkpoint is
+packed (a copy) at the epoch's end and written right after that epoch's metrics, so it never
+gets ahead of them. The values are those computed without the thread.
 
 Repeatability: the model is initialised under ``torch.manual_seed(seed)``, and every other
 random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permutation,
@@ -49,6 +49,7 @@ import math
 import os
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +69,7 @@ from trainer.build import ConfigError, autocast, build_for_config, resolve_devic
 from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
 from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, MetricsThread, metric_rows  # noqa: F401
 from trainer.extract import triple_rows
-from trainer.metrics import grad_split_absent_reason, run_notes
+from trainer.metrics import grad_split_absent_reason, run_notes, run_summary
 from trainer.models.base import mix_states
 from trainer.outcome import Cancelled, environment_fault, finish_failed, run_gone
 from trainer.probe import load_or_create, probe_rows_info
@@ -273,8 +274,20 @@ class _Session(EpochMetrics):
         t_run = time.monotonic()
         self._beat(max(start - 1, 0), force=True)
         metrics_thread = MetricsThread(self.model, self.store.settings.metrics_thread)
-        pending: _EpochEnd | None = None
+        pending: deque[_EpochEnd] = deque()   # epochs whose metrics are in flight, in order
         metrics: dict[str, Any] = {}
+
+        def land(n: int | None = None) -> dict[str, Any]:
+            """Write the first ``n`` pending epochs (all); after a failure none: no gaps."""
+            last = metrics
+            for _ in range(len(pending) if n is None else n):
+                try:
+                    last = self._land(pending.popleft(), t_run, resumed_from)
+                except BaseException:
+                    pending.clear()
+                    raise
+            return last
+
         try:
             for epoch in range(start, cfg.epochs + 1):
                 t0 = time.monotonic()
@@ -283,9 +296,12 @@ class _Session(EpochMetrics):
                 else:
                     train_loss, train_time = self._train_epoch(epoch)
                 loop_s = time.monotonic() - t0
-                if pending is not None:  # the previous epoch's metrics: written by now
-                    landing, pending = pending, None    # landed once, even if it raises
-                    metrics = self._land(landing, t_run, resumed_from)
+                # write the epochs whose metrics are done, in order; wait only while every
+                # copy of the network is in flight (a recorded epoch costs a small network
+                # several training epochs: it overlaps them instead of stopping the loop)
+                while pending and (len(pending) >= metrics_thread.depth
+                                   or pending[0].future.done()):
+                    metrics = land(1)
                 lr = self._last_lr if epoch else lr_at(cfg, 0.0)
                 t1 = time.monotonic()
                 future = metrics_thread.submit(
@@ -297,27 +313,21 @@ class _Session(EpochMetrics):
                        or preemption.requested())
                 tensors = checkpoint.pack(self.model, self.optimizer, self.gens,
                                           {"epoch": epoch}) if due else None
-                pending = _EpochEnd(epoch, loop_s + time.monotonic() - t1, future, tensors)
+                pending.append(_EpochEnd(epoch, loop_s + time.monotonic() - t1, future, tensors))
                 if preemption.requested() and epoch < cfg.epochs:  # warned (Slurm): stop
-                    landing, pending = pending, None    # with this epoch checkpointed
-                    self._land(landing, t_run, resumed_from)
+                    land()                                     # with this epoch checkpointed
                     raise preemption.Preempted(epoch)
                 if epoch == cfg.epochs or os.environ.get(PAUSE_EPOCH_ENV):
-                    landing, pending = pending, None
-                    metrics = self._land(landing, t_run, resumed_from)
+                    metrics = land()
                     if os.environ.get(PAUSE_EPOCH_ENV):
                         self._beat(epoch, force=True, eta=self._eta(epoch))
                         _test_pause(epoch)
-            if pending is not None:
-                landing, pending = pending, None
-                metrics = self._land(landing, t_run, resumed_from)
-        finally:
-            if pending is not None:  # training stopped (cancel, failure): keep the epoch
-                with contextlib.suppress(Exception):   # done before it (as written without
-                    self._land(pending, t_run, resumed_from)   # the thread)
+        finally:  # training stopped (cancel, failure): keep the epochs done before it
+            with contextlib.suppress(Exception):   # (as written without the thread)
+                land()
             metrics_thread.close()
         if start <= cfg.epochs:
-            self.store.update_run_info(self.run_id, summary=_summary(cfg.epochs, metrics))
+            self.store.update_run_info(self.run_id, summary=run_summary(cfg.epochs, metrics))
         return "succeeded"
 
     def _end_epoch(self, model, epoch: int, train_loss: float | None, train_time: float,
@@ -438,11 +448,3 @@ class _Session(EpochMetrics):
         train_time = time.monotonic() - t0
         return mean_loss, train_time
 
-
-SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_nll",
-                "test_accuracy", "ece",
-                "norm_cv", "cosine_std", "alignment", "channel_radius")
-
-
-def _summary(epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
-    return {"epoch": epoch, **{k: metrics.get(k) for k in SUMMARY_KEYS if k in metrics}}

@@ -207,3 +207,14 @@ def run_notes(config, grad_split_absent: str | None) -> dict[str, Any]:
 
     return {"probe_lambda": probe_lambda(config)[2], "record_mode": config.record.mode,
             "grad_split_absent": grad_split_absent}
+
+
+#: The metrics a finished run's summary keeps of its last epoch.
+SUMMARY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_nll",
+                "test_accuracy", "ece",
+                "norm_cv", "cosine_std", "alignment", "channel_radius")
+
+
+def run_summary(epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``summary`` at its end: the last epoch and its :data:`SUMMARY_KEYS`."""
+    return {"epoch": epoch, **{k: metrics.get(k) for k in SUMMARY_KEYS if k in metrics}}

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from test_trainer_loop import TIMING_KEYS, check_consistent, start, tiny
+from test_trainer_loop import TIMING_KEYS, check_consistent, one_network_copy, start, tiny
 
 from backend.settings import Settings
 from backend.store import Store
+from trainer import checkpoint
 from trainer.loop import execute_run
 
 torch.set_num_threads(1)
@@ -56,9 +57,10 @@ def test_the_thread_writes_what_the_loop_would(tmp_path):
     check_consistent(s1, r1)
 
 
-def test_a_cancel_keeps_every_finished_epoch(tmp_path):
+def test_a_cancel_keeps_every_finished_epoch(tmp_path, monkeypatch):
     """Cancelled while an epoch trains: the epoch before it (its metrics in flight) is
     written too, and nothing after it."""
+    one_network_copy(monkeypatch)
     store = _store(tmp_path, "c", True)
     rid = start(store, _config())
     seen = []
@@ -75,4 +77,34 @@ def test_a_cancel_keeps_every_finished_epoch(tmp_path):
     assert seen == [0, 1, 2, 3, 4]
     assert store.get_run(rid).recorded_epochs == [0, 2]
     assert store.get_run(rid).status == "cancelled"
+    check_consistent(store, rid)
+
+
+def test_several_epochs_in_flight_write_in_order_and_stop_on_cancel(tmp_path, monkeypatch):
+    """With four copies of the network (a small one's default) a recorded epoch overlaps
+    several training epochs: the rows still come in epoch order, each checkpoint after its
+    epoch's metrics, and a cancel stops training at the next epoch's first step, keeping
+    every epoch trained before it (at most the copies in flight past the reported one)."""
+    monkeypatch.setattr("trainer.epoch_metrics.metrics_copies", lambda weight_bytes: 4)
+    store = _store(tmp_path, "deep", True)
+    cfg = tiny(epochs=12, record={"checkpoint_every": 2, "epochs": [0, 1, 2, 3, 4]})
+    rid = start(store, cfg)
+    seen, ckpt_at_report = [], []
+
+    def cancel_after_2(report):
+        seen.append(report.epoch)
+        # the rolling checkpoint never gets ahead of the epochs written
+        tensors = store.get_tensors(rid, checkpoint.KIND, epoch=None)
+        ckpt_at_report.append((report.epoch, checkpoint.read_meta(tensors)["epoch"]))
+        if report.epoch == 2:
+            store.request_cancel(rid)
+
+    assert execute_run(store, rid, progress=cancel_after_2) == "cancelled"
+    written = [m["epoch"] for m in store.epoch_metrics(rid)]
+    assert written == seen == list(range(len(written)))   # in order, each once, no gap
+    # reported after at most four more epochs trained, then the next epoch's first step stops
+    assert 3 <= written[-1] <= 2 + 4 < cfg.epochs
+    assert store.get_run(rid).recorded_epochs == [e for e in (0, 1, 2, 3, 4) if e <= written[-1]]
+    assert all(ckpt <= epoch for epoch, ckpt in ckpt_at_report), ckpt_at_report
+    assert any(ckpt == epoch for epoch, ckpt in ckpt_at_report), ckpt_at_report
     check_consistent(store, rid)
