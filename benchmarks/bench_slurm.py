@@ -18,8 +18,8 @@ finish adds the fixed start-up a fresh job pays per run (torch import, data, mod
 long-lived worker pays once, seconds against a paper-scale run's hours.
 
 Start-up: from the job's python start (``trainer.slurm_job`` logs it) to the run's first
-epoch row (epoch 0's metrics, written once epoch 1 has trained), against a warm worker's
-claim to the same row. ``--long-epochs`` (300 by default: the digits demo's length, ~14 s
+epoch row (epoch 0's metrics and recording, done while the first epochs train), against a
+warm worker's claim to the same row. ``--long-epochs`` (300 by default: the digits demo's length, ~14 s
 on a CPU) adds one run each way that long, and the last line says from which run length
 the 1.10 target holds (the fixed start-up over a tenth of the worker's time per epoch).
 
@@ -132,8 +132,8 @@ def start_up_breakdown(repeat: int = 3) -> None:
 
 
 def first_row_at(settings: Settings, rid: str) -> float:
-    """When the run's first epoch row was written (epoch 0's metrics: the loop writes them
-    once epoch 1 has trained), unix time."""
+    """When the run's first epoch row was written (epoch 0's metrics and recording, done in
+    the metrics thread while the first epochs train), unix time."""
     import sqlalchemy as sa
 
     from backend.store import Store
@@ -243,8 +243,8 @@ def report(args, sruns: list[dict], wruns: list[dict], slong: dict | None,
     print(f"the epochs' own time (best of {args.runs}): Slurm {s:.2f} s, Celery worker "
           f"{c:.2f} s, ratio {s / c:.3f} (target <= 1.10)")
     # start-up: from the process's start (Slurm: the job's python; a worker: its claim, the
-    # worker process being up already) to the run's first epoch row (epoch 0's metrics,
-    # written once epoch 1 has trained); the warm worker's figure is that one epoch
+    # worker process being up already) to the run's first epoch row (epoch 0's metrics and
+    # recording, done while the first epochs train); the warm worker's figure is that alone
     started = [r for r in sruns if r["python"]]
     in_run = None   # the fixed part inside claim -> finished: claim -> first epoch, Slurm - worker
     if started:
