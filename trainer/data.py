@@ -31,6 +31,7 @@ import torch
 
 from backend.runconfig import DATASETS, RunConfig
 from trainer.rendered import load_rotated_digit
+from trainer.split import load_digits_arrays, split_indices, standard_scale
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -94,16 +95,14 @@ class DatasetBundle:
 # --------------------------------------------------------------------------- helpers
 
 def _split(x: np.ndarray, y: np.ndarray, n_test: int, seed: int):
-    """Seeded split into (train_x, train_y, test_x, test_y), stratified when possible."""
+    """Seeded split into (train_x, train_y, test_x, test_y), stratified when possible
+    (scikit-learn's ``train_test_split``'s rows, ``trainer.split``)."""
     if n_test <= 0:
         return x, y, x[:0], y[:0]
-    from sklearn.model_selection import train_test_split
-
     counts = np.bincount(y)
-    stratify = y if counts.min() >= 2 and n_test >= len(counts) else None
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=n_test, random_state=seed,
-                                          stratify=stratify)
-    return xtr, ytr, xte, yte
+    train, test = split_indices(y, n_test, seed,
+                                stratify=counts.min() >= 2 and n_test >= len(counts))
+    return x[train], y[train], x[test], y[test]
 
 
 def _n_test_for(n_train: int, test_fraction: float) -> int:
@@ -144,15 +143,11 @@ def balanced_subset(y: torch.Tensor, size: int, num_classes: int, seed: int) -> 
 def load_digits_dataset(config: RunConfig, data_dir: Path, allow_download: bool = False):
     """scikit-learn's 8×8 digits (1797 × 64), 450 held out (stratified, run seed),
     standardised with the training split's per-pixel mean and std (reference §6)."""
-    from sklearn.datasets import load_digits
-    from sklearn.preprocessing import StandardScaler
-
-    d = load_digits()
-    x, y = d.data.astype(np.float64), d.target.astype(np.int64)
+    data, target = load_digits_arrays()   # scikit-learn's file, not its (slow) import
+    x, y = data.astype(np.float64), target.astype(np.int64)
     xtr, ytr, xte, yte = _split(x, y, 450, config.seed)
-    scaler = StandardScaler().fit(xtr)   # constant pixels keep scale 1
-    return _bundle("digits", scaler.transform(xtr), ytr, scaler.transform(xte), yte,
-                   [str(k) for k in range(10)], (64,))
+    xtr_s, xte_s = standard_scale(xtr, xtr, xte)   # constant pixels keep scale 1
+    return _bundle("digits", xtr_s, ytr, xte_s, yte, [str(k) for k in range(10)], (64,))
 
 
 def two_moons_points(n: int, noise: float, separation: float, seed: int):

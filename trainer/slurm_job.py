@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from backend.dispatch.celery_app import DEFORMATIONS, EXTRACT_TRIPLE, LAB_JOB
 from backend.store.workers import slurm_worker_name
@@ -40,6 +41,19 @@ class SlurmStopping(BaseException):
 
 def job_worker_name(job_id: str | None = None) -> str:
     return slurm_worker_name(job_id or os.environ.get("SLURM_JOB_ID", "unknown"))
+
+
+def process_started_at() -> float | None:
+    """When this process started (unix time, to the kernel's clock tick), from
+    ``/proc/self/stat`` (None where there is none): the start of a job's start-up, which the
+    job logs (``python started at``) and ``benchmarks/bench_slurm.py`` reads."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])   # field 22, starttime
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return time.time() - age
 
 
 def _on_term(signum, _frame):
@@ -86,8 +100,10 @@ def _train(run_id: str, environment: dict[str, str]) -> str:
     store = worker_store()
     worker = job_worker_name()
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
-    log.info("run %s in Slurm job %s (restart %s) on %s", run_id, worker, restarts,
-             os.uname().nodename)
+    started = process_started_at()
+    log.info("run %s in Slurm job %s (restart %s) on %s; python started at %s", run_id,
+             worker, restarts, os.uname().nodename,
+             "unknown" if started is None else f"{started:.3f}")
     run = store.get_run(run_id)
     if run is not None and run.status == "running" and run.worker == worker:
         # this job's previous incarnation died holding the run: take it back
