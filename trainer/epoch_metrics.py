@@ -1,17 +1,22 @@
-"""The metrics of one epoch of a run (keys in docs/contracts.md), as a part of the training
-session (``trainer.loop``): the test pass, the probe estimates, and at recorded epochs the
-extraction of ``trainer.extract`` whose features serve the metrics without a second pass.
+"""The end of one epoch of a run, as a part of the training session (``trainer.loop``): its
+metrics (keys in docs/contracts.md: the test pass, the probe estimates, and at recorded
+epochs the extraction of ``trainer.extract`` whose features serve the metrics without a
+second pass), then its writes: the metrics row, the run's ``recorded_epochs``, the rolling
+checkpoint when one is due, the heartbeat and the progress report, in that order.
 
 :class:`EpochMetrics` is mixed into the loop's session; it reads the session's model, data
-(``X``/``Y``/``T``, ``Xt``/``Yt``), probe, config and recorded epochs, and writes nothing
-but the recorded epoch's artifacts and snapshot.
+(``X``/``Y``/``T``, ``Xt``/``Yt``), probe, config and recorded epochs. :class:`MetricsThread`
+runs an epoch's end on a copy of the network while the next epochs train, so neither the
+metrics nor the store's writes (a few ms an epoch, more in a busy process) hold training up.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +36,40 @@ from trainer.metrics import (
 )
 
 EVAL_BATCH = 4096
+#: a wait for an epoch's end shorter than this is written as the thread wrote it (0)
+WAIT_WORTH_WRITING_S = 1e-3
+
+
+@dataclass
+class EpochReport:
+    """What the progress callback receives after every epoch (from the metrics thread, in
+    epoch order, once the epoch's row and checkpoint are written)."""
+
+    run_id: str
+    epoch: int
+    total_epochs: int
+    metrics: dict[str, Any]
+    elapsed_s: float
+    eta_s: float | None
+    resumed_from: int | None = None
+    recorded: bool = False
+
+
+@dataclass
+class EpochEnd:
+    """An epoch handed to the metrics thread: its training (``loop_s`` the loop's own time
+    on it), the rolling checkpoint taken at its end when one is due, and ``future`` -> its
+    metrics as written."""
+
+    epoch: int
+    train_loss: float | None
+    train_time: float
+    lr: float
+    loop_s: float
+    checkpoint: dict[str, torch.Tensor] | None
+    t_run: float
+    resumed_from: int | None
+    future: Future | None = None
 
 
 def metric_rows(probe: dict[str, np.ndarray], rows: np.ndarray, per_pair: int) -> np.ndarray:
@@ -148,6 +187,61 @@ class EpochMetrics:
             out.update(alignment=None, channel_radius=None)
         return out
 
+
+
+class EpochEnds:
+    """The end of an epoch as the metrics thread runs it, and the loop's collection of it
+    (mixed into the session with :class:`EpochMetrics`)."""
+
+    _writes_stopped: bool = False
+
+    def _end_epoch(self, model, end: EpochEnd) -> dict[str, Any] | None:
+        """The end of epoch ``end.epoch`` for the network ``model`` as the epoch left it (run
+        by the metrics thread, epochs in order): its metrics, then its writes. After an
+        epoch's end failed none of the later ones runs (None): the rows stay a prefix."""
+        if self._writes_stopped:
+            return None
+        try:
+            t0 = time.monotonic()
+            metrics = self._epoch_metrics(model, end.epoch, end.train_loss)
+            metrics["lr"] = end.lr  # the epoch's last step's learning rate (epoch 0: initial)
+            metrics["samples_per_s"] = (self.n / end.train_time) if end.train_time > 0 else None
+            spent = time.monotonic() - t0
+            metrics.update(metrics_time_s=spent, metrics_wait_s=0.0,
+                           epoch_time_s=end.loop_s + spent)
+            self._write_epoch(end, metrics)
+            return metrics
+        except BaseException:
+            self._writes_stopped = True
+            raise
+
+    def _write_epoch(self, end: EpochEnd, metrics: dict[str, Any]) -> None:
+        cfg, epoch = self.config, end.epoch
+        self.store.record_epoch(self.run_id, epoch, metrics)
+        if epoch in self.recorded:
+            self.store.update_run_info(
+                self.run_id, recorded_epochs=[e for e in self.recorded if e <= epoch])
+        if end.checkpoint is not None:  # after the row: a resume never skips an epoch's row
+            checkpoint.save_latest(self.store, self.run_id, end.checkpoint)
+        self._epoch_times.append(end.loop_s)
+        eta = self._eta(epoch)
+        self._beat(epoch, eta=eta)
+        if self.progress is not None:
+            self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
+                                      time.monotonic() - end.t_run, eta, end.resumed_from,
+                                      epoch in self.recorded))
+
+    def _land(self, end: EpochEnd) -> dict[str, Any]:
+        """The loop's side of :meth:`_end_epoch`: wait for it (raising what it raised) and,
+        where the loop did wait, write that wait into the row (``metrics_wait_s``;
+        ``epoch_time_s`` is the epoch's training plus its metrics, overlapped or not)."""
+        t0 = time.monotonic()
+        metrics = end.future.result()
+        waited = time.monotonic() - t0
+        if waited >= WAIT_WORTH_WRITING_S:
+            metrics = {**metrics, "metrics_wait_s": waited}
+            self.store.record_epoch(self.run_id, end.epoch, metrics)
+        return metrics
 
 
 class MetricsThread:

@@ -3,7 +3,8 @@ its memory budget, watched by one small thread per run and read by the trainer a
 
 :class:`RunGuard` polls the store's cancel flag (``store.cancel_requested``: a cancel, a
 deletion, or with a claim a lost claim) every ``CANCEL_POLL_S`` seconds and this process's
-resident memory every ``MEMORY_POLL_S`` seconds. When either says stop it sets its
+resident memory every ``MEMORY_POLL_S`` seconds; a cancel or deletion made by this process
+reaches it at once (``backend.store.stop_watch``). When either says stop it sets its
 ``reason``; the training loop reads it at every step and the extraction and metrics loops at
 every batch (:func:`check`, an attribute read), so a cancel or DELETE reaches a training
 worker within one step of the poll that saw it, not only at the next epoch's write; a DELETE
@@ -38,6 +39,7 @@ import threading
 
 from backend.resources import default_worker_budget, format_bytes
 from backend.store.errors import Fenced
+from backend.store.stop_watch import watch_stop
 from trainer.outcome import Cancelled
 
 log = logging.getLogger("mixscope.trainer")
@@ -148,14 +150,21 @@ class RunGuard(threading.Thread):
             except Exception:  # the database is unreachable: the loop's own writes say so
                 log.debug("run %s: cancel poll failed", self.run_id, exc_info=True)
 
+    def _told(self, what: str) -> None:
+        """This process cancelled or deleted the run (``backend.store.stop_watch``)."""
+        if self.reason is None:
+            self.reason = what
+
     def __enter__(self):
         global _active
         _active = self
+        self._unwatch = watch_stop(self.run_id, self._told)
         self.start()
         return self
 
     def __exit__(self, *exc) -> None:
         global _active
+        self._unwatch()
         self._halt.set()
         if _active is self:
             _active = None

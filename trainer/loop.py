@@ -33,11 +33,12 @@ random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permu
 ``mix``: λ, partners and the manifold mixing point), all on the CPU and all saved in the
 checkpoint — so a run killed and resumed ends bit-identical on the CPU to one never stopped.
 
-Cancel is cooperative: ``store.cancel_requested`` is polled before each epoch's first step,
-and between steps a watch thread (``trainer.guard.RunGuard``) polls it and this process's
-memory; the loop reads the guard's flag at every step and the metrics and extraction at every
-batch, so a cancel, a DELETE or a run past the worker's memory budget stops the run within
-one step of the poll that saw it (``MemoryBudgetExceeded`` names the budget). Heartbeats go
+Cancel is cooperative: a watch thread (``trainer.guard.RunGuard``) polls
+``store.cancel_requested`` and this process's memory (a cancel or deletion made in this
+process reaches it at once); the loop reads the guard's flag at every step and the metrics
+and extraction at every batch, so a cancel, a DELETE or a run past the worker's memory budget
+stops the run within one step of the poll that saw it (``MemoryBudgetExceeded`` names the
+budget). Heartbeats go
 out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
 """
 
@@ -67,7 +68,15 @@ from backend.store.info import Claim
 from trainer import checkpoint, guard, outcome, preemption
 from trainer.build import ConfigError, autocast, build_for_config, resolve_device
 from trainer.config_check import check_config, validate_config  # noqa: F401 (CLI imports)
-from trainer.epoch_metrics import EVAL_BATCH, EpochMetrics, MetricsThread, metric_rows  # noqa: F401
+from trainer.epoch_metrics import (  # noqa: F401 (EVAL_BATCH, metric_rows: tests import them)
+    EVAL_BATCH,
+    EpochEnd,
+    EpochEnds,
+    EpochMetrics,
+    EpochReport,
+    MetricsThread,
+    metric_rows,
+)
 from trainer.extract import triple_rows
 from trainer.metrics import grad_split_absent_reason, run_notes, run_summary
 from trainer.models.base import mix_states
@@ -80,20 +89,6 @@ from trainer.test_hooks import pause as _test_pause
 log = logging.getLogger("mixscope.trainer")
 
 HEARTBEAT_S = 2.0
-
-
-@dataclass
-class EpochReport:
-    """What the progress callback receives after every epoch."""
-
-    run_id: str
-    epoch: int
-    total_epochs: int
-    metrics: dict[str, Any]
-    elapsed_s: float
-    eta_s: float | None
-    resumed_from: int | None = None
-    recorded: bool = False
 
 
 def execute_run(store, run_id: str, *, worker: str = "cli",
@@ -163,19 +158,7 @@ def _generator(seed: int, purpose: int) -> torch.Generator:
 
 
 @dataclass
-class _EpochEnd:
-    """An epoch whose metrics are in flight: ``loop_s`` the loop's own time on it
-    (training, hand-over), ``future`` -> (metrics, seconds the metrics took), and the
-    rolling checkpoint taken at its end when one is due."""
-
-    epoch: int
-    loop_s: float
-    future: Any
-    checkpoint: dict[str, torch.Tensor] | None = None   # written after the metrics
-
-
-@dataclass
-class _Session(EpochMetrics):
+class _Session(EpochMetrics, EpochEnds):
     store: Any
     run_id: str
     config: RunConfig
@@ -274,15 +257,15 @@ class _Session(EpochMetrics):
         t_run = time.monotonic()
         self._beat(max(start - 1, 0), force=True)
         metrics_thread = MetricsThread(self.model, self.store.settings.metrics_thread)
-        pending: deque[_EpochEnd] = deque()   # epochs whose metrics are in flight, in order
+        pending: deque[EpochEnd] = deque()   # epochs whose metrics are in flight, in order
         metrics: dict[str, Any] = {}
 
         def land(n: int | None = None) -> dict[str, Any]:
-            """Write the first ``n`` pending epochs (all); after a failure none: no gaps."""
+            """Collect the first ``n`` pending epochs (all), raising what failed there."""
             last = metrics
             for _ in range(len(pending) if n is None else n):
                 try:
-                    last = self._land(pending.popleft(), t_run, resumed_from)
+                    last = self._land(pending.popleft())
                 except BaseException:
                     pending.clear()
                     raise
@@ -295,25 +278,24 @@ class _Session(EpochMetrics):
                     train_loss, train_time = None, 0.0
                 else:
                     train_loss, train_time = self._train_epoch(epoch)
-                loop_s = time.monotonic() - t0
-                # write the epochs whose metrics are done, in order; wait only while every
-                # copy of the network is in flight (a recorded epoch costs a small network
-                # several training epochs: it overlaps them instead of stopping the loop)
+                # collect the epochs the metrics thread has written, in order; wait only while
+                # every copy of the network is in flight (a recorded epoch costs a small
+                # network several training epochs: it overlaps them instead of stopping us)
                 while pending and (len(pending) >= metrics_thread.depth
                                    or pending[0].future.done()):
                     metrics = land(1)
                 lr = self._last_lr if epoch else lr_at(cfg, 0.0)
-                t1 = time.monotonic()
-                future = metrics_thread.submit(
-                    lambda net, e=epoch, tl=train_loss, tt=train_time, lr=lr:
-                        self._end_epoch(net, e, tl, tt, lr), self.model)
-                # the checkpoint is taken now (a copy) and written once the epoch's metrics
-                # are: it never gets ahead of them, and training need not wait for them
+                # the checkpoint is taken now (a copy) and written by the metrics thread right
+                # after the epoch's row: it never gets ahead of the rows
                 due = (epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs
                        or preemption.requested())
                 tensors = checkpoint.pack(self.model, self.optimizer, self.gens,
                                           {"epoch": epoch}) if due else None
-                pending.append(_EpochEnd(epoch, loop_s + time.monotonic() - t1, future, tensors))
+                end = EpochEnd(epoch, train_loss, train_time, lr,
+                               time.monotonic() - t0, tensors, t_run, resumed_from)
+                end.future = metrics_thread.submit(lambda net, end=end: self._end_epoch(net, end),
+                                                   self.model)
+                pending.append(end)
                 if preemption.requested() and epoch < cfg.epochs:  # warned (Slurm): stop
                     land()                                     # with this epoch checkpointed
                     raise preemption.Preempted(epoch)
@@ -330,45 +312,6 @@ class _Session(EpochMetrics):
             self.store.update_run_info(self.run_id, summary=run_summary(cfg.epochs, metrics))
         return "succeeded"
 
-    def _end_epoch(self, model, epoch: int, train_loss: float | None, train_time: float,
-                   lr: float) -> tuple[dict[str, Any], float]:
-        """The end of an epoch for the network ``model`` as the epoch left it (run by the
-        metrics thread): its metrics row (and at recorded epochs its artifacts and the run's
-        ``recorded_epochs``). Returns (metrics, seconds it took)."""
-        t0 = time.monotonic()
-        metrics = self._epoch_metrics(model, epoch, train_loss)
-        metrics["lr"] = lr  # the epoch's last step's learning rate (epoch 0: the initial one)
-        metrics["samples_per_s"] = (self.n / train_time) if train_time > 0 else None
-        spent = time.monotonic() - t0
-        metrics["metrics_time_s"] = spent
-        return metrics, spent
-
-    def _land(self, pending: _EpochEnd, t_run: float, resumed_from: int | None
-              ) -> dict[str, Any]:
-        """Wait for an epoch's metrics, write them, and report: the loop's side of
-        :meth:`_end_epoch`. ``epoch_time_s`` is what the epoch cost: its training plus its
-        metrics (whether or not they overlapped the next epoch); ``metrics_wait_s`` how
-        long the loop waited for them."""
-        t0 = time.monotonic()
-        metrics, spent = pending.future.result()
-        cfg, epoch = self.config, pending.epoch
-        metrics["metrics_wait_s"] = time.monotonic() - t0
-        metrics["epoch_time_s"] = pending.loop_s + spent
-        self.store.record_epoch(self.run_id, epoch, metrics)
-        if epoch in self.recorded:
-            self.store.update_run_info(
-                self.run_id, recorded_epochs=[e for e in self.recorded if e <= epoch])
-        if pending.checkpoint is not None:
-            checkpoint.save_latest(self.store, self.run_id, pending.checkpoint)
-        self._epoch_times.append(pending.loop_s + metrics["metrics_wait_s"])
-        eta = self._eta(epoch)
-        self._beat(epoch, eta=eta)
-        if self.progress is not None:
-            self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
-                                      time.monotonic() - t_run, eta, resumed_from,
-                                      epoch in self.recorded))
-        return metrics
-
     def _eta(self, epoch: int) -> float | None:
         recent = self._epoch_times[-20:]
         if not recent:
@@ -383,12 +326,10 @@ class _Session(EpochMetrics):
             self._last_beat = now
 
     def _check_cancel(self, epoch: int, step: int, steps: int) -> None:
-        """Stop here if the run must stop: the store's cancel flag, read at every epoch's
-        first step, and the guard's flag (its watch thread polls the store and the memory)
-        at every step."""
+        """Stop here if the run must stop: the guard's flag, read at every step (its watch
+        thread polls the store and the memory; a cancel made in this process sets it at
+        once), so the loop itself queries nothing."""
         try:
-            if step == 0 and self.store.cancel_requested(self.run_id):
-                raise Cancelled()
             guard.check()
         except (Cancelled, guard.MemoryBudgetExceeded) as exc:
             log.info("run %s stopped (%s) at epoch %d, step %d of %d", self.run_id,

@@ -33,6 +33,7 @@ from backend.store.models import (
     Sweep,
     utcnow,
 )
+from backend.store.stop_watch import notify_stop
 
 #: The worker name of runs recorded by ``mixscope.Recorder`` (never requeued or trained).
 EXTERNAL_WORKER = "recorder"
@@ -206,6 +207,7 @@ class RunStore(StoreBase):
                                 .execution_options(synchronize_session=False))
                 if res.rowcount == 1:
                     break
+        notify_stop(run_id, "cancelled")
         return self.require_run(run_id)
 
     def cancel_requested(self, run_id: str, claim: Claim | None = None) -> bool:
@@ -338,6 +340,7 @@ class RunStore(StoreBase):
             for model in (EpochMetric, Artifact, Job):  # explicit: no reliance on CASCADE
                 s.execute(sa.delete(model).where(model.run_id == run_id))
             s.execute(sa.delete(Run).where(Run.id == run_id))
+        notify_stop(run_id, "deleted")
         try:
             self.files.remove_tree(folder)
         except OSError as exc:

@@ -196,15 +196,28 @@ def test_seed_makes_runs_repeatable_and_differ_across_seeds(store):
     assert not np.array_equal(w[0], w[2])
 
 
-def one_network_copy(monkeypatch) -> None:
-    """The metrics thread with one copy of the network: an epoch is written exactly when the
-    next one has trained (tests that say which epochs a stop keeps)."""
-    monkeypatch.setattr("trainer.epoch_metrics.metrics_copies", lambda weight_bytes: 1)
+def trained_epochs(monkeypatch) -> list[int]:
+    """The epochs whose training steps all ran, in order (filled while the run trains)."""
+    from trainer.loop import _Session
+
+    done: list[int] = []
+    train = _Session._train_epoch
+
+    def recorded_train(self, epoch):
+        out = train(self, epoch)
+        done.append(epoch)
+        return out
+
+    monkeypatch.setattr(_Session, "_train_epoch", recorded_train)
+    return done
 
 
 def test_cancel_stops_within_a_step(store, monkeypatch):
-    one_network_copy(monkeypatch)
-    cfg = tiny(epochs=6)
+    """A cancel (here from the progress report of epoch 1, which the metrics thread sends
+    while later epochs train) stops training within a step of being seen, and every epoch
+    trained before it is written: the rows are the epochs trained, no more, no gap."""
+    trained = trained_epochs(monkeypatch)
+    cfg = tiny(epochs=12)
     run_id = start(store, cfg)
 
     def cancel_at_1(report):
@@ -214,9 +227,29 @@ def test_cancel_stops_within_a_step(store, monkeypatch):
     assert execute_run(store, run_id, progress=cancel_at_1) == "cancelled"
     info = store.get_run(run_id)
     assert info.status == "cancelled"
-    # epoch 1 is reported once epoch 2 has trained (its metrics ran beside epoch 2,
-    # Settings.metrics_thread); the cancel stops epoch 3 at its first step, epoch 2 is kept
-    assert [e["epoch"] for e in store.epoch_metrics(run_id)] == [0, 1, 2]
+    written = [e["epoch"] for e in store.epoch_metrics(run_id)]
+    assert written == [0, *trained]
+    assert trained and trained[-1] < cfg.epochs            # it did stop
+    check_consistent(store, run_id)
+
+
+def test_cancel_in_the_loops_own_thread_stops_at_the_next_epoch(tmp_path):
+    """Without the metrics thread (``Settings.metrics_thread`` off) the report of epoch 1
+    comes between epochs; a cancel from it stops epoch 2 at its first step."""
+    from backend.settings import Settings
+    from backend.store import Store
+
+    store = Store(Settings(store=tmp_path / "sync", database_url=None, artifact_url=None,
+                           broker_url=None, metrics_thread=False, _env_file=None))
+    store.migrate()
+    run_id = start(store, tiny(epochs=6))
+
+    def cancel_at_1(report):
+        if report.epoch == 1:
+            store.request_cancel(run_id)
+
+    assert execute_run(store, run_id, progress=cancel_at_1) == "cancelled"
+    assert [e["epoch"] for e in store.epoch_metrics(run_id)] == [0, 1]
     check_consistent(store, run_id)
 
 
