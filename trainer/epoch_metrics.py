@@ -244,6 +244,11 @@ class EpochEnds:
         return metrics
 
 
+def _tensors(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Every parameter and buffer of ``model`` (a deep copy lists them in the same order)."""
+    return [*model.parameters(), *model.buffers()]
+
+
 class MetricsThread:
     """Computes epochs' metrics (and at recorded epochs the extraction and snapshot) on
     copies of the network in one background thread, while the next epochs train.
@@ -291,8 +296,9 @@ class MetricsThread:
             return done
         net = self.copies[self._next % self.depth]
         self._next += 1
-        with torch.no_grad():
-            net.load_state_dict(model.state_dict())
+        with torch.no_grad():  # tensor by tensor: load_state_dict cost 10x more per epoch
+            for mine, theirs in zip(_tensors(net), _tensors(model), strict=True):
+                mine.copy_(theirs)
         return self._pool.submit(fn, net)
 
     def close(self) -> None:
