@@ -23,6 +23,11 @@ from dashboard.auth import is_loopback, logged_in
 from dashboard.client import ApiClient, ApiError
 from dashboard.common import api
 
+#: How often the header checks the API (ms): often while it does not answer (it may be
+#: starting: ``mixscope up`` starts the dashboard beside it, and a page opened early said
+#: "API offline" for the next 15 s), rarely once it does.
+HEALTH_CHECK_MS = {"ok": 15_000, "offline": 2_000}
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -64,7 +69,7 @@ def _shell() -> html.Div:
     return html.Div([
         # Shared state that outlives a page: the run the user last looked at.
         dcc.Store(id="shared-run", storage_type="session"),
-        dcc.Interval(id="health-interval", interval=15_000),
+        dcc.Interval(id="health-interval", interval=HEALTH_CHECK_MS["offline"]),
         _navbar(),
         html.Main(dash.page_container, className="page"),
         html.Footer("mixscope — the geometry of mixup, epoch by epoch", className="footer"),
@@ -103,15 +108,21 @@ def create_app(api_url: str, *, login: bool = False, token: str | None = None,
         return None
 
     @app.callback(Output("api-status", "children"), Output("api-dot", "className"),
+                  Output("health-interval", "interval"),
                   Input("health-interval", "n_intervals"))
     def _health(_n):
-        try:
-            info = api().health()
-            return f"API {info.get('version', '')}".strip(), "dot dot-ok"
-        except ApiError:
-            return "API offline", "dot dot-bad"
+        return api_status(api())
 
     return app
+
+
+def api_status(client) -> tuple[str, str, int]:
+    """The header's API status: (text, dot class, milliseconds to the next check)."""
+    try:
+        info = client.health()
+    except ApiError:
+        return "API offline", "dot dot-bad", HEALTH_CHECK_MS["offline"]
+    return f"API {info.get('version', '')}".strip(), "dot dot-ok", HEALTH_CHECK_MS["ok"]
 
 
 def login_required(host: str) -> bool:
