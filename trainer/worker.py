@@ -195,15 +195,23 @@ class WorkerStopping(WorkerTerminate):
     shutdown), so Celery exits quietly."""
 
 
+def stop_now(signum, _frame) -> None:
+    """The SIGTERM/SIGINT handler of ``mixscope worker`` (see WorkerStopping)."""
+    from celery.worker import state
+
+    log.warning("%s: stopping now; the run in progress resumes from its checkpoint later",
+                signal.Signals(signum).name)
+    # Celery's loop stops on this flag at its next turn even where the raise below is lost:
+    # Python ignores an exception raised by a handler that ran inside a weakref callback or a
+    # __del__ (seen: a SIGTERM during a run's final garbage collection left the worker up)
+    state.should_terminate = 0
+    raise WorkerStopping(0)
+
+
 def install_fast_stop() -> None:
     """Make SIGTERM and SIGINT stop this worker process promptly (see WorkerStopping)."""
 
-    def _stop(signum, _frame):
-        log.warning("%s: stopping now; the run in progress resumes from its checkpoint later",
-                    signal.Signals(signum).name)
-        raise WorkerStopping(0)
-
     @worker_ready.connect(weak=False)
     def _install(**_kw) -> None:  # after Celery has installed its own handlers
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, stop_now)
+        signal.signal(signal.SIGINT, stop_now)

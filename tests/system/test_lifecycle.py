@@ -63,7 +63,7 @@ class Worker:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(patience(10))
             except subprocess.TimeoutExpired:
                 self.kill()
 
