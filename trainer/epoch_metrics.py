@@ -258,26 +258,23 @@ class MetricsThread:
     Up to :attr:`depth` epochs may be in flight, each on its own copy
     (``backend.resources.metrics_copies``: up to four of a small network, one of a big one),
     so a recorded epoch's extraction, which costs a small network 2-3 training epochs of
-    CPU, overlaps several training epochs instead of making the loop wait after one. The
-    loop collects the results (:meth:`Future.result`) in epoch order, so the metrics rows are
-    written in that order (and a due checkpoint after its epoch's metrics). The values are
+    CPU, overlaps several training epochs instead of making the loop wait after one. The one
+    thread runs the submissions in order, so the rows are written in epoch order (each due
+    checkpoint after its row); the loop collects them (:meth:`Future.result`). The values are
     those of the synchronous computation (same state, same inputs; the test compares them),
     the CPU time is the same; what changes is that training does not wait for it: with one
     torch thread each, the two use two cores (``torch_threads`` = 1, the default), and on a
     GPU the host-side metrics overlap the next epochs' kernels.
 
     ``enabled=False`` (``Settings.metrics_thread``) computes in the caller's thread on the
-    network itself, as before (depth 1). ``depth`` overrides the number of copies."""
+    network itself, as before (depth 1)."""
 
-    def __init__(self, model: torch.nn.Module, enabled: bool = True, depth: int | None = None):
+    def __init__(self, model: torch.nn.Module, enabled: bool = True):
         self.enabled = enabled
         if not enabled:
             self.depth, self.copies, self._pool = 1, [], None
             return
-        if depth is None:
-            weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-            depth = metrics_copies(weight_bytes)
-        self.depth = max(1, int(depth))
+        self.depth = metrics_copies(sum(t.numel() * t.element_size() for t in _tensors(model)))
         self.copies = [copy.deepcopy(model) for _ in range(self.depth)]
         self._next = 0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mixscope-metrics")

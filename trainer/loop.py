@@ -21,12 +21,13 @@ one, trains epoch by epoch and records per epoch:
   classifier, trajectory and spectra (``trainer.extract``) and a model snapshot;
 * a rolling ``latest`` checkpoint every ``record.checkpoint_every`` epochs and at the end.
 
-Overlap (``Settings.metrics_thread``, on by default): an epoch's metrics and recording run on
-a copy of the network in a second thread (``trainer.epoch_metrics.MetricsThread``) while the
-next epochs train (up to its ``depth`` in flight); the loop writes them in epoch order as
-they are done and waits only when every copy is in flight, or to stop. A due checkpoint is
-packed (a copy) at the epoch's end and written right after that epoch's metrics, so it never
-gets ahead of them. The values are those computed without the thread.
+Overlap (``Settings.metrics_thread``, on by default): an epoch's end (its metrics and
+recording, then its row, checkpoint, heartbeat and progress report) runs on a copy of the
+network in a second thread (``trainer.epoch_metrics.MetricsThread``) while the next epochs
+train, up to its ``depth`` in flight, in epoch order; the loop collects them and waits only
+when every copy is in flight, or to stop. A due checkpoint is packed (a copy) at the epoch's
+end and written right after that epoch's row, so it never gets ahead of the rows. The values
+are those computed without the thread.
 
 Repeatability: the model is initialised under ``torch.manual_seed(seed)``, and every other
 random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permutation,
@@ -38,8 +39,7 @@ Cancel is cooperative: a watch thread (``trainer.guard.RunGuard``) polls
 process reaches it at once); the loop reads the guard's flag at every step and the metrics
 and extraction at every batch, so a cancel, a DELETE or a run past the worker's memory budget
 stops the run within one step of the poll that saw it (``MemoryBudgetExceeded`` names the
-budget). Heartbeats go
-out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
+budget). Heartbeats go out at most every ``HEARTBEAT_S`` seconds, from inside epochs too.
 """
 
 from __future__ import annotations
