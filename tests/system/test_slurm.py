@@ -6,7 +6,8 @@ the tests run as root, else it skips).
 Every wait is on an event (the run's row, the job's state in Slurm, the pause file the
 trainer writes at a known epoch), bounded by ``timing.wait_until``. Slurm holds a requeued
 job for two minutes (``BeginTime``) before it may start again; the tests wait for that
-state and then let it start now (``scontrol update StartTime=now``), as an admin would.
+state and then let it start now (``scontrol update StartTime=now``), as an admin would, once
+the second of the requeue has passed (:func:`_let_requeued_start`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -119,12 +121,30 @@ def _scontrol_job(job_id: str) -> dict[str, str]:
     return dict(m.groups() for m in re.finditer(r"(\w+)=(\S*)", out))
 
 
+def _held_after_requeue(job: dict[str, str]) -> bool:
+    return job.get("JobState") == "PENDING" and job.get("Reason") == "BeginTime"
+
+
+def _let_requeued_start(job_id: str) -> None:
+    """Let a requeued job held back by Slurm (``BeginTime``) start now, once the clock's
+    second has turned since it was seen held. Slurm holds a requeued job because slurmd
+    revokes the job's credential at the requeue, to the second: an incarnation allocated
+    within that second gets a credential counted as revoked, and slurmctld ends the job
+    FAILED (NonZeroExitCode) without starting it ("Killing non-startable batch JobId=…: Job
+    credential revoked"; seen in CI, and reproduced with sbatch/requeue/update alone)."""
+    seen = int(time.time())
+    wait_until(lambda: int(time.time()), lambda now: now > seen, timeout=5,
+               what="the clock's next second")
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)
+
+
 def _start_requeued_now(job_id: str) -> None:
     """Wait until the requeued job is held back (``BeginTime``), then let it start now."""
-    wait_until(lambda: _scontrol_job(job_id), lambda j: j.get("JobState") == "PENDING"
-               and j.get("Reason") == "BeginTime" or j.get("JobState") == "RUNNING",
-               timeout=120, what=f"job {job_id} requeued")
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)
+    job = wait_until(lambda: _scontrol_job(job_id), lambda j: _held_after_requeue(j)
+                     or j.get("JobState") == "RUNNING",
+                     timeout=120, what=f"job {job_id} requeued")
+    if _held_after_requeue(job):
+        _let_requeued_start(job_id)
 
 
 def _metrics(client, rid) -> list[dict]:
@@ -240,11 +260,9 @@ def test_time_limit_warning_checkpoints_requeues_and_finishes(cluster, tmp_path,
 
             def step(_):
                 run = _run(api, rid)
-                if run["status"] == "queued" and run["attempt"] >= 1:
-                    j = _scontrol_job(job_id)
-                    if j.get("JobState") == "PENDING" and j.get("Reason") == "BeginTime":
-                        subprocess.run(["scontrol", "update", f"JobId={job_id}",
-                                        "StartTime=now"], check=False)
+                if run["status"] == "queued" and run["attempt"] >= 1 and \
+                        _held_after_requeue(_scontrol_job(job_id)):
+                    _let_requeued_start(job_id)
                 return run
             run = wait_until(lambda: step(None), lambda r: r["status"] in (
                 "succeeded", "failed", "cancelled"), timeout=600,
