@@ -220,9 +220,14 @@ def main() -> None:
             store.close()
             return
         bares, mixes = [], []
-        for _ in range(args.rounds):  # interleaved: a shared machine's load falls on both
+        for i in range(args.rounds):  # interleaved: a shared machine's load falls on both
             bares.append(bare_loop_s(args.epochs))
             mixes.append(train(store, "input-mixup", args.epochs))
+            m = mixes[-1]
+            print(f"round {i + 1}: bare {bares[-1]:.2f} s, recorded run {m['wall_s']:.2f} s "
+                  f"(training steps {m['steps_s']:.2f} s, waited {m['waited_s']:.2f} s) -> "
+                  f"{m['wall_s'] / bares[-1]:.3f}; load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
         rows = [mixes[int(np.argsort([m["wall_s"] for m in mixes])[len(mixes) // 2])],
                 train(store, "erm", args.epochs)]
         bare = float(np.median(bares))

@@ -12,6 +12,7 @@ metrics nor the store's writes (a few ms an epoch, more in a busy process) hold 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from trainer.metrics import (
 EVAL_BATCH = 4096
 #: a wait for an epoch's end shorter than this is written as the thread wrote it (0)
 WAIT_WORTH_WRITING_S = 1e-3
+#: the metrics thread writes the epochs it has computed at least this often (seconds)
+ROWS_EVERY_S = 1.0
 
 
 @dataclass
@@ -58,8 +61,8 @@ class EpochReport:
 @dataclass
 class EpochEnd:
     """An epoch handed to the metrics thread: its training (``loop_s`` the loop's own time
-    on it), the rolling checkpoint taken at its end when one is due, and ``future`` -> its
-    metrics as written."""
+    on it), the rolling checkpoint taken at its end when one is due, whether its row must be
+    written at once (``flush``), and ``future`` -> its metrics as computed."""
 
     epoch: int
     train_loss: float | None
@@ -69,6 +72,7 @@ class EpochEnd:
     checkpoint: dict[str, torch.Tensor] | None
     t_run: float
     resumed_from: int | None
+    flush: bool = False   # write it (and the epochs before it) as soon as it is computed
     future: Future | None = None
 
 
@@ -94,7 +98,8 @@ class EpochMetrics:
 
     @torch.no_grad()
     def _logits(self, model, X: torch.Tensor, idx: np.ndarray | None = None) -> torch.Tensor:
-        model.eval()
+        if model.training:
+            model.eval()
         out = []
         n = len(X) if idx is None else len(idx)
         with autocast(self.device):
@@ -191,14 +196,24 @@ class EpochMetrics:
 
 class EpochEnds:
     """The end of an epoch as the metrics thread runs it, and the loop's collection of it
-    (mixed into the session with :class:`EpochMetrics`)."""
+    (mixed into the session with :class:`EpochMetrics`).
+
+    The thread writes the epochs it has computed together (``store.record_epochs``: one
+    transaction instead of one an epoch; the statements' Python holds the interpreter's lock
+    the training thread needs, a small network's epoch 5 % each time): at once for an epoch
+    marked ``flush`` (recorded, checkpointed, the last, one the loop stops at), else once
+    :data:`ROWS_EVERY_S` has passed since its last write, and what is left when the run
+    stops (:meth:`_flush_rows`)."""
 
     _writes_stopped: bool = False
+    _flushed_at: float = float("-inf")
+    _unwritten: list[tuple[EpochEnd, dict[str, Any]]]   # computed, not yet written, in order
 
     def _end_epoch(self, model, end: EpochEnd) -> dict[str, Any] | None:
         """The end of epoch ``end.epoch`` for the network ``model`` as the epoch left it (run
-        by the metrics thread, epochs in order): its metrics, then its writes. After an
-        epoch's end failed none of the later ones runs (None): the rows stay a prefix."""
+        by the metrics thread, epochs in order): its metrics, then its writes when due. After
+        an epoch's end failed none of the later ones runs (None), and the epochs before it
+        are written: the rows stay a prefix."""
         if self._writes_stopped:
             return None
         try:
@@ -209,38 +224,69 @@ class EpochEnds:
             spent = time.monotonic() - t0
             metrics.update(metrics_time_s=spent, metrics_wait_s=0.0,
                            epoch_time_s=end.loop_s + spent)
-            self._write_epoch(end, metrics)
-            return metrics
+        except BaseException:
+            self._writes_stopped = True
+            with contextlib.suppress(Exception):
+                self._write_rows()
+            raise
+        self._unwritten.append((end, metrics))
+        if end.flush or time.monotonic() - self._flushed_at >= ROWS_EVERY_S:
+            self._flush_rows()
+        return metrics
+
+    def _flush_rows(self) -> None:
+        """Write the epochs computed so far (in the metrics thread; the loop calls it through
+        the thread when the run stops). A failed write stops every later one."""
+        try:
+            self._write_rows()
         except BaseException:
             self._writes_stopped = True
             raise
 
-    def _write_epoch(self, end: EpochEnd, metrics: dict[str, Any]) -> None:
-        cfg, epoch = self.config, end.epoch
-        self.store.record_epoch(self.run_id, epoch, metrics)
-        if epoch in self.recorded:
+    def _write_rows(self) -> None:
+        batch = list(self._unwritten)
+        self._unwritten.clear()
+        if not batch:
+            return
+        self._flushed_at = time.monotonic()
+        self.store.record_epochs(self.run_id, [(end.epoch, m) for end, m in batch])
+        done = [end.epoch for end, _ in batch if end.epoch in self.recorded]
+        if done:
             self.store.update_run_info(
-                self.run_id, recorded_epochs=[e for e in self.recorded if e <= epoch])
-        if end.checkpoint is not None:  # after the row: a resume never skips an epoch's row
-            checkpoint.save_latest(self.store, self.run_id, end.checkpoint)
-        self._epoch_times.append(end.loop_s)
-        eta = self._eta(epoch)
-        self._beat(epoch, eta=eta)
+                self.run_id, recorded_epochs=[e for e in self.recorded if e <= done[-1]])
+        for end, _ in batch:
+            if end.checkpoint is not None:  # after its row: a resume never skips a row
+                checkpoint.save_latest(self.store, self.run_id, end.checkpoint)
+            self._epoch_times.append(end.loop_s)
+        last = batch[-1][0].epoch
+        eta = self._eta(last)
+        self._beat(last, eta=eta)
         if self.progress is not None:
-            self.progress(EpochReport(self.run_id, epoch, cfg.epochs, metrics,
-                                      time.monotonic() - end.t_run, eta, end.resumed_from,
-                                      epoch in self.recorded))
+            for end, metrics in batch:
+                self.progress(EpochReport(self.run_id, end.epoch, self.config.epochs, metrics,
+                                          time.monotonic() - end.t_run, eta,
+                                          end.resumed_from, end.epoch in self.recorded))
 
-    def _land(self, end: EpochEnd) -> dict[str, Any]:
+    def _note_wait(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """``metrics`` (the epoch's, with the loop's wait) replace what the thread computed:
+        in its unwritten rows, or written again (run by the metrics thread, in order)."""
+        for i, (end, _) in enumerate(self._unwritten):
+            if end.epoch == epoch:
+                self._unwritten[i] = (end, metrics)
+                return
+        if not self._writes_stopped:
+            self.store.record_epoch(self.run_id, epoch, metrics)
+
+    def _land(self, end: EpochEnd, thread: MetricsThread) -> dict[str, Any]:
         """The loop's side of :meth:`_end_epoch`: wait for it (raising what it raised) and,
-        where the loop did wait, write that wait into the row (``metrics_wait_s``;
+        where the loop did wait, have that wait written into the row (``metrics_wait_s``;
         ``epoch_time_s`` is the epoch's training plus its metrics, overlapped or not)."""
         t0 = time.monotonic()
         metrics = end.future.result()
         waited = time.monotonic() - t0
-        if waited >= WAIT_WORTH_WRITING_S:
+        if waited >= WAIT_WORTH_WRITING_S and metrics is not None:
             metrics = {**metrics, "metrics_wait_s": waited}
-            self.store.record_epoch(self.run_id, end.epoch, metrics)
+            thread.call(self._note_wait, end.epoch, metrics).result()
         return metrics
 
 
@@ -297,6 +343,18 @@ class MetricsThread:
             for mine, theirs in zip(_tensors(net), _tensors(model), strict=True):
                 mine.copy_(theirs)
         return self._pool.submit(fn, net)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """``fn(*args)`` in the thread, after everything submitted before (in the caller's
+        thread, done, when the thread is off)."""
+        if not self.enabled:
+            done: Future = Future()
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+                done.set_exception(exc)
+            return done
+        return self._pool.submit(fn, *args)
 
     def close(self) -> None:
         if self._pool is not None:

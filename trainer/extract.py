@@ -32,6 +32,12 @@ EXTRACT_BATCH = 2048
 def network_mode(model: torch.nn.Module, mode: str) -> Iterator[None]:
     """Put ``model`` in eval or train mode for extraction; restore mode and BN buffers after."""
     was_training = model.training
+    if mode != "train" and not was_training:
+        # already in eval mode (the metrics thread's copies stay so): setting it again and
+        # back walks every module twice, in the thread that shares the interpreter's lock
+        # with training
+        yield
+        return
     saved: list[tuple[torch.Tensor, torch.Tensor]] = []
     if mode == "train":
         for m in model.modules():

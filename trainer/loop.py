@@ -167,6 +167,7 @@ class _Session(EpochMetrics, EpochEnds):
     _last_beat: float = 0.0
     _step_mark: StepMark | None = None
     _epoch_times: list[float] = field(default_factory=list)
+    _unwritten: list = field(default_factory=list)
 
     # -- set-up ---------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -265,7 +266,7 @@ class _Session(EpochMetrics, EpochEnds):
             last = metrics
             for _ in range(len(pending) if n is None else n):
                 try:
-                    last = self._land(pending.popleft())
+                    last = self._land(pending.popleft(), metrics_thread)
                 except BaseException:
                     pending.clear()
                     raise
@@ -285,28 +286,34 @@ class _Session(EpochMetrics, EpochEnds):
                                    or pending[0].future.done()):
                     metrics = land(1)
                 lr = self._last_lr if epoch else lr_at(cfg, 0.0)
+                # warned (Slurm): this epoch is checkpointed and the run stops after it
+                warned = preemption.requested() and epoch < cfg.epochs
+                paused = bool(os.environ.get(PAUSE_EPOCH_ENV))
                 # the checkpoint is taken now (a copy) and written by the metrics thread right
                 # after the epoch's row: it never gets ahead of the rows
                 due = (epoch % cfg.record.checkpoint_every == 0 or epoch == cfg.epochs
-                       or preemption.requested())
+                       or warned)
                 tensors = checkpoint.pack(self.model, self.optimizer, self.gens,
                                           {"epoch": epoch}) if due else None
                 end = EpochEnd(epoch, train_loss, train_time, lr,
-                               time.monotonic() - t0, tensors, t_run, resumed_from)
+                               time.monotonic() - t0, tensors, t_run, resumed_from,
+                               flush=due or paused or epoch in self.recorded)
                 end.future = metrics_thread.submit(lambda net, end=end: self._end_epoch(net, end),
                                                    self.model)
                 pending.append(end)
-                if preemption.requested() and epoch < cfg.epochs:  # warned (Slurm): stop
-                    land()                                     # with this epoch checkpointed
+                if warned:
+                    land()
                     raise preemption.Preempted(epoch)
-                if epoch == cfg.epochs or os.environ.get(PAUSE_EPOCH_ENV):
+                if epoch == cfg.epochs or paused:
                     metrics = land()
-                    if os.environ.get(PAUSE_EPOCH_ENV):
+                    if paused:
                         self._beat(epoch, force=True, eta=self._eta(epoch))
                         _test_pause(epoch)
         finally:  # training stopped (cancel, failure): keep the epochs done before it
             with contextlib.suppress(Exception):   # (as written without the thread)
                 land()
+            with contextlib.suppress(Exception):
+                metrics_thread.call(self._flush_rows).result()
             metrics_thread.close()
         if start <= cfg.epochs:
             self.store.update_run_info(self.run_id, summary=run_summary(cfg.epochs, metrics))

@@ -125,6 +125,25 @@ class StoreBase:
         if res.rowcount == 0:
             conn.execute(sa.insert(table).values(**key, **values))
 
+    def _upsert_many(self, conn: sa.Connection, model: type, key: tuple[str, ...],
+                     rows: list[dict[str, Any]]) -> None:
+        """:meth:`_upsert` of several rows (each with the ``key`` columns and the same other
+        columns), in one statement where the database has INSERT .. ON CONFLICT."""
+        table = model.__table__
+        name = self.engine.dialect.name
+        if name not in ("sqlite", "postgresql") or len(rows) == 1:
+            for r in rows:
+                self._upsert(conn, model, {k: r[k] for k in key},
+                             {k: v for k, v in r.items() if k not in key})
+            return
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(table).values(rows)
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_={
+            k: stmt.excluded[k] for k in rows[0] if k not in key}))
+
     def _fence(self, conn: sa.Connection, run_id: str, claim: Claim | None) -> None:
         """Inside a write transaction: raise :class:`RunNotFound` when the run is gone and
         :class:`Fenced` when ``claim`` (if given) is no longer the run's. Locks the run's row

@@ -39,6 +39,9 @@ class ClaimedStore:
     def record_epoch(self, run_id: str, epoch: int, metrics: Any) -> None:
         self.store.record_epoch(run_id, epoch, metrics, claim=self._for(run_id))
 
+    def record_epochs(self, run_id: str, epochs: Any) -> None:
+        self.store.record_epochs(run_id, epochs, claim=self._for(run_id))
+
     def update_run_info(self, run_id: str, **fields: Any) -> None:
         self.store.update_run_info(run_id, claim=self._for(run_id), **fields)
 

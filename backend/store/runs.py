@@ -387,10 +387,22 @@ class RunStore(StoreBase):
         before is progress: it resets ``runs.deaths`` (a run fails for worker deaths only
         after ``max_worker_deaths`` of them without progress between; an epoch recorded again
         after a resume from an older checkpoint is not progress)."""
-        epoch = int(epoch)
-        m = jsonable(dict(metrics), "metrics")
-        if "epoch" in m and m.pop("epoch") != epoch:
-            raise ValueError(f"metrics: 'epoch' {metrics['epoch']!r} differs from {epoch}")
+        self.record_epochs(run_id, [(epoch, metrics)], claim=claim)
+
+    def record_epochs(self, run_id: str, epochs: Iterable[tuple[int, Mapping[str, Any]]],
+                      claim: Claim | None = None) -> None:
+        """:meth:`record_epoch` of several epochs ``(epoch, metrics)``, in order, in one
+        transaction (the trainer's metrics thread writes the epochs it has computed
+        together: one transaction's statements cost a small network's epoch 5 %)."""
+        rows = []
+        for epoch, metrics in epochs:
+            epoch = int(epoch)
+            m = jsonable(dict(metrics), "metrics")
+            if "epoch" in m and m.pop("epoch") != epoch:
+                raise ValueError(f"metrics: 'epoch' {metrics['epoch']!r} differs from {epoch}")
+            rows.append((epoch, m))
+        if not rows:
+            return
         now = utcnow()
         runs = Run.__table__
         with self._core_tx() as conn:
@@ -400,23 +412,27 @@ class RunStore(StoreBase):
                                .where(runs.c.id == run_id)).first()
             if row is None or row.summary is None:
                 raise RunNotFound(run_id)
-            summary = row.summary
-            self._upsert(conn, EpochMetric, {"run_id": run_id, "epoch": epoch},
-                         {"metrics": m, "updated_at": now})
-            last = summary.get("epoch", -1)
-            if epoch >= last:
-                scalars = {k: v for k, v in m.items() if is_scalar(v)}
-                values: dict[str, Any] = {"summary": {**summary, **scalars, "epoch": epoch}}
-                if epoch > last:  # progress past every epoch before: earlier deaths are
-                    values["deaths"] = 0  # forgiven (only deaths without progress count)
-                if epoch > (row.current_epoch or 0):
-                    # the run shows at least its last recorded epoch, whatever happens to
-                    # its heartbeats after (a failure right after the epoch, a lost worker)
-                    total = max(int(row.total_epochs or 1), 1)
-                    values["current_epoch"] = epoch
-                    values["progress"] = max(float(row.progress or 0.0),
-                                             min(epoch / total, 1.0))
-                conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**values))
+            self._upsert_many(conn, EpochMetric, ("run_id", "epoch"), [
+                {"run_id": run_id, "epoch": e, "metrics": m, "updated_at": now}
+                for e, m in rows])
+            summary, first_last = row.summary, row.summary.get("epoch", -1)
+            for epoch, m in rows:   # as one epoch after the other would leave it
+                if epoch >= summary.get("epoch", -1):
+                    summary = {**summary, **{k: v for k, v in m.items() if is_scalar(v)},
+                               "epoch": epoch}
+            if summary is row.summary:
+                return
+            values: dict[str, Any] = {"summary": summary}
+            top = summary["epoch"]
+            if top > first_last:  # progress past every epoch before: earlier deaths are
+                values["deaths"] = 0  # forgiven (only deaths without progress count)
+            if top > (row.current_epoch or 0):
+                # the run shows at least its last recorded epoch, whatever happens to
+                # its heartbeats after (a failure right after the epoch, a lost worker)
+                total = max(int(row.total_epochs or 1), 1)
+                values["current_epoch"] = top
+                values["progress"] = max(float(row.progress or 0.0), min(top / total, 1.0))
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**values))
 
     def epoch_metrics(self, run_id: str) -> list[dict[str, Any]]:
         """Every recorded epoch's metrics, sorted by epoch, each with its ``"epoch"``."""

@@ -61,8 +61,10 @@ def test_the_thread_writes_what_the_loop_would(tmp_path):
 @pytest.mark.parametrize("copies", [1, 4])
 def test_a_cancel_keeps_every_finished_epoch(tmp_path, monkeypatch, copies):
     """Cancelled while an epoch trains: every epoch trained before it (its metrics in flight
-    on a copy of the network) is written too, in order, and nothing after it."""
+    on a copy of the network) is written too, in order, and nothing after it. (Each epoch
+    written as soon as computed, so the report comes at most ``copies`` epochs late.)"""
     monkeypatch.setattr("trainer.epoch_metrics.metrics_copies", lambda weight_bytes: copies)
+    monkeypatch.setattr("trainer.epoch_metrics.ROWS_EVERY_S", 0.0)
     trained = trained_epochs(monkeypatch)
     store = _store(tmp_path, "c", True)
     cfg = tiny(epochs=12, record={"checkpoint_every": 100, "epochs": [0, 2, 5]},
@@ -99,9 +101,12 @@ def test_several_epochs_in_flight_write_in_order_and_stop_on_cancel(tmp_path, mo
 
     def cancel_after_2(report):
         seen.append(report.epoch)
-        # the rolling checkpoint never gets ahead of the epochs written
+        # the rolling checkpoint never gets ahead of the epochs written (the rows written
+        # together with this one may go past it)
         tensors = store.get_tensors(rid, checkpoint.KIND, epoch=None)
-        ckpt_at_report.append((report.epoch, checkpoint.read_meta(tensors)["epoch"]))
+        written_now = store.epoch_metrics(rid)[-1]["epoch"]
+        assert written_now >= report.epoch
+        ckpt_at_report.append((written_now, checkpoint.read_meta(tensors)["epoch"]))
         if report.epoch == 2:
             store.request_cancel(rid)
 
@@ -112,4 +117,67 @@ def test_several_epochs_in_flight_write_in_order_and_stop_on_cancel(tmp_path, mo
     assert store.get_run(rid).recorded_epochs == [e for e in (0, 1, 2, 3, 4) if e in written]
     assert all(ckpt <= epoch for epoch, ckpt in ckpt_at_report), ckpt_at_report
     assert any(ckpt == epoch for epoch, ckpt in ckpt_at_report), ckpt_at_report
+    check_consistent(store, rid)
+
+
+def _batches(store, monkeypatch) -> list[list[int]]:
+    """The epochs of each ``record_epochs`` call the run makes (filled while it trains)."""
+    calls: list[list[int]] = []
+    write = Store.record_epochs
+
+    def spy(self, run_id, epochs, claim=None):
+        epochs = list(epochs)
+        calls.append([e for e, _ in epochs])
+        return write(self, run_id, epochs, claim=claim)
+
+    monkeypatch.setattr(Store, "record_epochs", spy)
+    return calls
+
+
+def test_rows_are_written_together_at_recorded_checkpointed_and_last_epochs(tmp_path,
+                                                                           monkeypatch):
+    """Between a run's recorded, checkpointed and last epochs the thread keeps the rows it
+    computed and writes them together (one transaction), in order, each reported once: here
+    with no time-based write in between (and no loop's wait written again)."""
+    monkeypatch.setattr("trainer.epoch_metrics.ROWS_EVERY_S", 3600.0)
+    monkeypatch.setattr("trainer.epoch_metrics.WAIT_WORTH_WRITING_S", float("inf"))
+    store = _store(tmp_path, "b", True)
+    calls = _batches(store, monkeypatch)
+    rid = start(store, tiny(epochs=9, record={"checkpoint_every": 4, "epochs": [0, 2]}))
+    reports = []
+    assert execute_run(store, rid, progress=reports.append) == "succeeded"
+    assert [r.epoch for r in reports] == list(range(10))
+    assert calls == [[0], [1, 2], [3, 4], [5, 6, 7, 8], [9]]
+    assert [m["epoch"] for m in store.epoch_metrics(rid)] == list(range(10))
+    run = store.get_run(rid)
+    assert (run.current_epoch, run.summary["epoch"], run.recorded_epochs) == (9, 9, [0, 2, 9])
+    check_consistent(store, rid)
+
+
+def test_a_cancel_writes_the_epochs_computed_but_not_yet_written(tmp_path, monkeypatch):
+    """Cancelled while rows wait to be written together: they are written before the run
+    ends, so the rows are every epoch trained, in order, no gap."""
+    monkeypatch.setattr("trainer.epoch_metrics.ROWS_EVERY_S", 3600.0)
+    monkeypatch.setattr("trainer.epoch_metrics.WAIT_WORTH_WRITING_S", float("inf"))
+    store = _store(tmp_path, "bc", True)
+    calls = _batches(store, monkeypatch)
+    rid = start(store, tiny(epochs=12, record={"checkpoint_every": 100, "epochs": [0]}))
+    from trainer.loop import _Session
+
+    trained: list[int] = []
+    train = _Session._train_epoch
+
+    def cancel_after_3(self, epoch):
+        out = train(self, epoch)
+        trained.append(epoch)
+        if epoch == 3:
+            store.request_cancel(rid)
+        return out
+
+    monkeypatch.setattr(_Session, "_train_epoch", cancel_after_3)
+    assert execute_run(store, rid) == "cancelled"
+    assert trained[:4] == [1, 2, 3, 4][:len(trained)] and 3 <= trained[-1] <= 4
+    assert [m["epoch"] for m in store.epoch_metrics(rid)] == [0, *trained]
+    assert calls[0] == [0] and [e for c in calls[1:] for e in c] == trained
+    assert store.get_run(rid).status == "cancelled"
     check_consistent(store, rid)

@@ -177,6 +177,32 @@ def test_record_epoch_upsert_and_summary(any_store: Store):
     assert any_store.epoch_metrics("missing") == []
 
 
+def test_record_epochs_writes_as_one_epoch_after_the_other(any_store: Store):
+    """Several epochs in one transaction (the trainer's batched writes) leave the rows,
+    summary, current epoch and progress that writing them one by one leaves, an epoch
+    written again included."""
+    a, b = any_store.create_run(cfg()), any_store.create_run(cfg())
+    steps = [[(0, {"train_loss": 2.0, "train_set_nc1": 5.0})],
+             [(1, {"train_loss": 1.5, "ece": float("nan")}), (2, {"train_loss": 1.2}),
+              (3, {"train_loss": 1.1, "reliability": {"counts": [3]}})],
+             [(3, {"train_loss": 1.0}), (4, {"train_loss": 0.8, "epoch": 4})]]
+    for batch in steps:
+        any_store.record_epochs(a.id, batch)
+        for e, m in batch:
+            any_store.record_epoch(b.id, e, m)
+    ra, rb = any_store.get_run(a.id), any_store.get_run(b.id)
+    assert any_store.epoch_metrics(a.id) == any_store.epoch_metrics(b.id)
+    assert [m["train_loss"] for m in any_store.epoch_metrics(a.id)] == [2.0, 1.5, 1.2, 1.0, 0.8]
+    assert ra.summary == rb.summary and ra.summary["epoch"] == 4
+    assert ra.summary["train_set_nc1"] == 5.0 and "reliability" not in ra.summary
+    assert (ra.current_epoch, ra.progress) == (rb.current_epoch, rb.progress) == (4, 0.8)
+    any_store.record_epochs(a.id, [])                       # nothing to write: no change
+    assert any_store.get_run(a.id).summary == ra.summary
+    with pytest.raises(ValueError, match="epoch"):
+        any_store.record_epochs(a.id, [(5, {"x": 1.0}), (6, {"epoch": 7})])
+    assert [m["epoch"] for m in any_store.epoch_metrics(a.id)] == [0, 1, 2, 3, 4]
+
+
 def test_sweeps(any_store: Store):
     sid = any_store.create_sweep("lr sweep", "lr", np.logspace(-3, -1, 3))
     runs = [any_store.create_run(cfg(lr=v), sweep_id=sid) for v in (1e-3, 1e-2, 1e-1)]
