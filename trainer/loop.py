@@ -4,7 +4,7 @@
 draws or loads the probe set, resumes from the rolling ``latest`` checkpoint when there is
 one, trains epoch by epoch and records per epoch:
 
-* metrics (``store.record_epoch``; keys in docs/contracts.md), computed once per epoch
+* metrics (``store.record_epochs``; keys in docs/contracts.md), computed once per epoch
   with no per-step host syncs: ``train_loss`` is the mean (mixed) training loss of the
   epoch's steps (epoch 0: the clean loss before training); ``train_accuracy`` the clean
   accuracy on the probe's clean examples (a fixed class-balanced training subset, eval
@@ -25,9 +25,11 @@ Overlap (``Settings.metrics_thread``, on by default): an epoch's end (its metric
 recording, then its row, checkpoint, heartbeat and progress report) runs on a copy of the
 network in a second thread (``trainer.epoch_metrics.MetricsThread``) while the next epochs
 train, up to its ``depth`` in flight, in epoch order; the loop collects them and waits only
-when every copy is in flight, or to stop. A due checkpoint is packed (a copy) at the epoch's
-end and written right after that epoch's row, so it never gets ahead of the rows. The values
-are those computed without the thread.
+when every copy is in flight, or to stop. The thread writes the rows of the epochs it has
+computed together (``trainer.epoch_metrics.EpochEnds``): at once at a recorded, checkpointed,
+last or paused epoch, else at least every ``ROWS_EVERY_S``. A due checkpoint is packed (a
+copy) at the epoch's end and written right after that epoch's row, so it never gets ahead of
+the rows. The values are those computed without the thread.
 
 Repeatability: the model is initialised under ``torch.manual_seed(seed)``, and every other
 random draw comes from its own ``torch.Generator`` (``shuffle``: the epoch permutation,
