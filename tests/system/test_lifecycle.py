@@ -102,8 +102,20 @@ def status_of(client, rid):
     return client.get(f"/api/runs/{rid}").json()["status"]
 
 
+def _row_write_times(store, rid) -> dict:
+    """epoch -> when its metrics row was last written."""
+    import sqlalchemy as sa
+
+    from backend.store.models import EpochMetric
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(EpochMetric.epoch, EpochMetric.updated_at)
+                            .where(EpochMetric.run_id == rid)).all()
+    return dict(rows)
+
+
 def test_launch_runs_to_success_with_epochs_visible_while_running(stack):
-    client, _store, worker = stack
+    client, store, worker = stack
     epochs = 25
     # the probe covers only the triple (0, 1, 2): any other triple is extracted on demand
     body = tiny(epochs, probe={"clean_per_class": 3, "pairs_per_class_pair": 2,
@@ -112,19 +124,18 @@ def test_launch_runs_to_success_with_epochs_visible_while_running(stack):
     r = client.post("/api/runs", json=body)
     assert r.status_code == 201 and r.json()["status"] == "queued"
     rid = r.json()["id"]
-
-    def seen_running_with_epochs():
-        run = client.get(f"/api/runs/{rid}").json()
-        n = len(client.get(f"/api/runs/{rid}/metrics").json()["epochs"])
-        return run["status"] == "running" and 0 < n < epochs + 1 and (run, n)
-
-    run, _n = wait_for(seen_running_with_epochs, 90, "running with some epochs", worker)
-    assert run["worker"] and run["started_at"]
     wait_for(lambda: status_of(client, rid) == "succeeded", 120, "success", worker)
     run = client.get(f"/api/runs/{rid}").json()
+    assert run["worker"] and run["started_at"]
     assert run["progress"] == 1.0 and run["recorded_epochs"] == [0, epochs]
     recs = client.get(f"/api/runs/{rid}/metrics").json()["epochs"]
     assert [e["epoch"] for e in recs] == list(range(epochs + 1))
+    # the epochs were visible while the run trained: their rows were written before it
+    # finished, over the run (not all at its end). Read from the rows' write times, not by
+    # catching the run mid-way, which a fast machine finishes between two polls
+    written = _row_write_times(store, rid)
+    finished = store.get_run(rid).finished_at
+    assert written[0] < finished and len(set(written.values())) >= 2, (written, finished)
     # the trained run's projection (real arrays from a real run)
     p = client.get(f"/api/runs/{rid}/projection?classes=0,1,2")
     assert p.status_code == 200 and p.json()["epoch"] == epochs
@@ -160,14 +171,17 @@ def test_killed_worker_run_is_requeued_and_resumes_from_checkpoint(tmp_path):
     epochs, every = 40, 5
     with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
         rid = client.post("/api/runs", json=tiny(epochs)).json()["id"]
-        first = Worker(settings, tmp_path / "w1.log")
+        # the first worker pauses after epoch 13 (an event: the file it writes), then dies
+        paused = tmp_path / "paused-at-13"
+        first = Worker(settings, tmp_path / "w1.log", extra_env={
+            "MIXSCOPE_TEST_PAUSE_AFTER_EPOCH": "13", "MIXSCOPE_TEST_PAUSE_FILE": str(paused)})
         try:
-            wait_for(lambda: len(store.epoch_metrics(rid)) >= 13, 120, "13 epochs", first)
+            wait_for(paused.exists, 120, "the run paused after epoch 13", first)
         finally:
             first.kill()                                         # SIGKILL, mid-run
         before = {e["epoch"]: e for e in store.epoch_metrics(rid)}
         dead = store.get_run(rid)
-        assert dead.status == "running" and max(before) < epochs
+        assert dead.status == "running" and sorted(before) == list(range(14))
         second = Worker(settings, tmp_path / "w2.log")
         try:
             wait_for(lambda: status_of(client, rid) == "succeeded", 180, "resumed success",
