@@ -60,7 +60,7 @@ def _pause_outside_a_write(worker, settings, store, rid) -> None:
             return
         os.kill(worker.proc.pid, signal.SIGCONT)
         seen = len(store.epoch_metrics(rid))
-        wait_for(lambda: len(store.epoch_metrics(rid)) > seen, 120, "A's next epoch", worker)
+        wait_for(lambda seen=seen: len(store.epoch_metrics(rid)) > seen, 120, "A's next epoch", worker)
     raise AssertionError("the worker held a write lock at each of 50 pauses")
 
 
@@ -201,9 +201,13 @@ def test_a_worker_stopped_on_purpose_releases_its_run_without_a_death(tmp_path):
     store = app.state.store
     with local_client(app) as client:
         rid = client.post("/api/runs", json=tiny(60)).json()["id"]
-        first = Worker(settings, tmp_path / "w1.log")
+        # stopped while the run is mid-way: after epoch 3 (an event, the pause file), not
+        # once 3 rows show (a fast machine could finish the run before the stop lands)
+        paused = tmp_path / "paused-at-3"
+        first = Worker(settings, tmp_path / "w1.log", extra_env={
+            "MIXSCOPE_TEST_PAUSE_AFTER_EPOCH": "3", "MIXSCOPE_TEST_PAUSE_FILE": str(paused)})
         try:
-            wait_for(lambda: len(store.epoch_metrics(rid)) >= 3, 120, "3 epochs", first)
+            wait_for(paused.exists, 120, "the run paused after epoch 3", first)
         finally:
             first.stop()
         assert first.proc.returncode is not None
