@@ -46,6 +46,18 @@ def _write_lock_is_free(db_path) -> bool:
         conn.close()
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped (state T in /proc)."""
+    states = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:   # a thread that ended meanwhile
+            continue
+    return bool(states) and all(s in ("T", "t") for s in states)
+
+
 def _pause_outside_a_write(worker, settings, store, rid) -> None:
     """SIGSTOP the worker at a moment it holds neither SQLite write lock (store, broker).
 
@@ -56,6 +68,9 @@ def _pause_outside_a_write(worker, settings, store, rid) -> None:
     dbs = [settings.store / "mixscope.db", settings.store / "broker.db"]
     for _ in range(50):
         os.kill(worker.proc.pid, signal.SIGSTOP)
+        # SIGSTOP is delivered asynchronously: look only once every thread has stopped (a
+        # thread still running could take a write lock right after the look)
+        wait_for(lambda: _all_threads_stopped(worker.proc.pid), 30, "the worker stopped")
         if all(_write_lock_is_free(db) for db in dbs if db.exists()):
             return
         os.kill(worker.proc.pid, signal.SIGCONT)
