@@ -393,7 +393,7 @@ class RunStore(StoreBase):
                       claim: Claim | None = None) -> None:
         """:meth:`record_epoch` of several epochs ``(epoch, metrics)``, in order, in one
         transaction (the trainer's metrics thread writes the epochs it has computed
-        together: one transaction's statements cost a small network's epoch 5 %)."""
+        together: one transaction's statements, not one an epoch)."""
         rows = []
         for epoch, metrics in epochs:
             epoch = int(epoch)

@@ -154,6 +154,18 @@ def test_rows_are_written_together_at_recorded_checkpointed_and_last_epochs(tmp_
     check_consistent(store, rid)
 
 
+def test_rows_are_written_one_by_one_once_the_interval_has_passed(tmp_path, monkeypatch):
+    """With the time rule always due (ROWS_EVERY_S = 0: an epoch computed a second or more
+    after the last write) every epoch is written on its own, as soon as computed."""
+    monkeypatch.setattr("trainer.epoch_metrics.ROWS_EVERY_S", 0.0)
+    monkeypatch.setattr("trainer.epoch_metrics.WAIT_WORTH_WRITING_S", float("inf"))
+    store = _store(tmp_path, "b1", True)
+    calls = _batches(store, monkeypatch)
+    rid = start(store, tiny(epochs=9, record={"checkpoint_every": 4, "epochs": [0, 2]}))
+    assert execute_run(store, rid) == "succeeded"
+    assert calls == [[e] for e in range(10)]
+
+
 def test_a_cancel_writes_the_epochs_computed_but_not_yet_written(tmp_path, monkeypatch):
     """Cancelled while rows wait to be written together: they are written before the run
     ends, so the rows are every epoch trained, in order, no gap."""
